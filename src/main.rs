@@ -1,0 +1,18 @@
+//! The `cairn` command line: a thin dispatcher over the `cli` modules, which speak the
+//! `docker buildx build` dialect. Library crates return typed errors; here they become
+//! `anyhow` errors printed with `{:#}` and exit code 1 (2 for usage errors, from clap).
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    // The sandbox re-executes this binary to create namespaces in a fresh,
+    // single-threaded process (see runtime/src/sandbox).
+    cli::maybe_run_sandbox_helper();
+    let args = cli::Cli::parse();
+    if let Err(err) = cli::run(args) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
