@@ -1,0 +1,1 @@
+//! Tests of `cairn build` and the store commands.

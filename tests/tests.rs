@@ -1,0 +1,8 @@
+//! The one integration-test binary of the `cairn` CLI; each module covers one area.
+
+/// `cairn compile`: AST and IR output, formats, errors.
+mod compile_cli;
+/// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
+mod build_cli;
+/// Architecture invariants checked over `cargo metadata`.
+mod invariants;
