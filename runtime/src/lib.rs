@@ -1,1 +1,19 @@
-//! placeholder
+//! The cairn runtime: executes an IR [`cairn_ir::Definition`] and exports images.
+//!
+//! **Architecture Invariant:** the runtime never depends on grammar or compiler; it only
+//! sees a Definition.
+//!
+//! Module map (see ARCHITECTURE.md):
+//! - `store`: the on-disk store (blobs, tags, cache index, layer directories), crash-safe.
+//! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
+//! - `image`, `oci`: image manifests/configs, OCI layout, docker-archive, rootfs exports,
+//!   archive import.
+//! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
+//! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
+
+pub mod image;
+pub mod layer;
+pub mod mount;
+pub mod oci;
+pub mod sandbox;
+pub mod store;

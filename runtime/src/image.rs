@@ -1,0 +1,1 @@
+//! Image manifests and configs built from layer chains.

@@ -1,0 +1,1 @@
+//! Layer directories (overlay format) to OCI layer tars and back.

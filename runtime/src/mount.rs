@@ -1,0 +1,1 @@
+//! overlayfs mounts with RAII unmount.

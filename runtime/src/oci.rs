@@ -1,0 +1,1 @@
+//! OCI layout, docker-archive and rootfs exports; archive import.

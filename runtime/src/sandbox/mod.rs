@@ -1,0 +1,1 @@
+//! The Linux-namespace sandbox that runs Exec ops.
