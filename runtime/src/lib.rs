@@ -17,3 +17,4 @@ pub mod mount;
 pub mod oci;
 pub mod sandbox;
 pub mod store;
+pub mod solve;
