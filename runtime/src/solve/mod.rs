@@ -6,3 +6,4 @@ pub mod fileop;
 pub mod hash;
 pub mod pattern;
 pub mod progress;
+pub mod scheduler;
