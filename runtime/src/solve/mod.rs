@@ -7,3 +7,4 @@ pub mod hash;
 pub mod pattern;
 pub mod progress;
 pub mod scheduler;
+pub mod key;
