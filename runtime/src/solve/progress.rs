@@ -100,17 +100,19 @@ impl Plain {
         Plain { out: Mutex::new(out), names: Mutex::new(HashMap::new()), last: Mutex::new(None) }
     }
 
-    fn line(&self, id: usize, text: &str) {
+    fn line(&self, id: usize, text: &str, is_start: bool) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        // Like BuildKit, repeat the step header when output switches between steps.
+        // Like BuildKit: a blank line between blocks of different steps, and the step's
+        // header again when its output resumes after another step's.
         if *last != Some(id) {
-            if last.is_some() && !text.starts_with('[') {
-                if let Some(name) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-                    let _ = writeln!(out, "\n#{id} {name}");
-                }
-            } else if last.is_some() {
+            if last.is_some() {
                 let _ = writeln!(out);
+            }
+            if !is_start {
+                if let Some(name) = self.names.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+                    let _ = writeln!(out, "#{id} {name}");
+                }
             }
             *last = Some(id);
         }
@@ -124,12 +126,12 @@ impl Progress for Plain {
         match ev {
             Event::Start { id, name, .. } => {
                 self.names.lock().unwrap_or_else(|e| e.into_inner()).insert(id, name.clone());
-                self.line(id, &name);
+                self.line(id, &name, true);
             }
-            Event::Log { id, elapsed, line, .. } => self.line(id, &format!("{elapsed:.3} {line}")),
-            Event::Cached { id, .. } => self.line(id, "CACHED"),
-            Event::Done { id, seconds, .. } => self.line(id, &format!("DONE {}", secs(seconds))),
-            Event::Error { id, message, .. } => self.line(id, &format!("ERROR: {message}")),
+            Event::Log { id, elapsed, line, .. } => self.line(id, &format!("{elapsed:.3} {line}"), false),
+            Event::Cached { id, .. } => self.line(id, "CACHED", false),
+            Event::Done { id, seconds, .. } => self.line(id, &format!("DONE {}", secs(seconds)), false),
+            Event::Error { id, message, .. } => self.line(id, &format!("ERROR: {message}"), false),
             Event::Summary { seconds, executed, cached, digest, .. } => {
                 let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = writeln!(out, "\n{}", summary_line(seconds, executed, cached, &digest));
@@ -256,10 +258,13 @@ mod tests {
         p.event(Event::Cached { id: 6, time: 0.0 });
         p.event(Event::Start { id: 7, name: "[build 4/5] RUN false".into(), time: 0.0 });
         p.event(Event::Error { id: 7, message: "process exited with code 1".into(), time: 0.0 });
+        p.event(Event::Start { id: 8, name: "FROM docker.io/library/busybox:latest".into(), time: 0.0 });
+        p.event(Event::Start { id: 9, name: "[a 1/1] RUN x".into(), time: 0.0 });
+        p.event(Event::Cached { id: 8, time: 0.0 });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,
-            "#5 [build 2/5] RUN make\n#5 0.532 cc main.c\n#5 DONE 0.3s\n\n#6 [build 3/5] COPY a b\n#6 CACHED\n\n#7 [build 4/5] RUN false\n#7 ERROR: process exited with code 1\n"
+            "#5 [build 2/5] RUN make\n#5 0.532 cc main.c\n#5 DONE 0.3s\n\n#6 [build 3/5] COPY a b\n#6 CACHED\n\n#7 [build 4/5] RUN false\n#7 ERROR: process exited with code 1\n\n#8 FROM docker.io/library/busybox:latest\n\n#9 [a 1/1] RUN x\n\n#8 FROM docker.io/library/busybox:latest\n#8 CACHED\n"
         );
     }
 
