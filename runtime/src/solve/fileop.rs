@@ -347,8 +347,9 @@ fn copy_children(
     Ok(())
 }
 
-/// Expands one source path of a copy into (host path, tree-relative path) pairs.
-fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(PathBuf, String)>, FileOpError> {
+/// Expands one source path of a copy into (host path, tree-relative path) pairs (sorted for
+/// wildcards; a missing literal path is an error).
+pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(PathBuf, String)>, FileOpError> {
     if !(c.allow_wildcard && has_wildcard(pattern)) {
         let (hp, rel) = resolve(src.root, pattern, c.follow_symlinks, src.strict)?;
         let visible = src.filter.map_or(true, |f| rel.is_empty() || f.visible(&rel) || f.may_descend(&rel));

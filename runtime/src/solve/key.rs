@@ -105,6 +105,16 @@ pub fn leaf_key(tag: &str, value: &str, platform: &Platform) -> Hash {
     *h.finalize().as_bytes()
 }
 
+/// The key of output `index` > 0 of a vertex whose key (of output 0) is `key`.
+pub fn vertex_key_output(key: &Hash, index: u32) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(KEY_VERSION.as_bytes());
+    h.update(b"output");
+    h.update(key);
+    h.update(&index.to_le_bytes());
+    *h.finalize().as_bytes()
+}
+
 /// The key as stored in the cache index: lower-case hex.
 pub fn key_hex(k: &Hash) -> String {
     hex::encode(k)
