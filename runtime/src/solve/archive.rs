@@ -107,6 +107,9 @@ mod tests {
         let mut h = tar::Header::new_gnu();
         h.set_size(3);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_cksum();
         b.append_data(&mut h, "dir/file.txt", &b"abc"[..]).unwrap();
         b.into_inner().unwrap()
@@ -134,6 +137,30 @@ mod tests {
             fs::create_dir_all(&out).unwrap();
             unpack(&d.join(name), kind, &out, Some((0, 0))).unwrap();
             assert_eq!(fs::read(out.join("dir/file.txt")).unwrap(), b"abc");
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn detects_and_unpacks_bzip2_xz_and_zstd() {
+        let d = std::env::temp_dir().join(format!("cairn-archive3-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let tar = tar_bytes();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        fs::write(d.join("a.tbz"), bz.finish().unwrap()).unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut io::Cursor::new(&tar), &mut xz).unwrap();
+        fs::write(d.join("a.txz"), xz).unwrap();
+        let zst = ruzstd::encoding::compress_to_vec(&tar[..], ruzstd::encoding::CompressionLevel::Fastest);
+        fs::write(d.join("a.tzst"), zst).unwrap();
+        for (name, kind) in [("a.tbz", ArchiveKind::Bzip2), ("a.txz", ArchiveKind::Xz), ("a.tzst", ArchiveKind::Zstd)] {
+            assert_eq!(detect(&d.join(name)).unwrap(), Some(kind), "{name}");
+            let out = d.join(format!("out-{name}"));
+            fs::create_dir_all(&out).unwrap();
+            unpack(&d.join(name), kind, &out, None).unwrap();
+            assert_eq!(fs::read(out.join("dir/file.txt")).unwrap(), b"abc", "{name}");
         }
         fs::remove_dir_all(&d).unwrap();
     }
