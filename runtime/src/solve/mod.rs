@@ -1,10 +1,556 @@
 //! Execution of a Definition: scheduler, cache keys, content hashing, op execution,
 //! sources and progress.
+//!
+//! [`solve`] runs the vertices an output needs, in parallel ([`scheduler`]), each one
+//! keyed by [`key`] (see that module for the exact cache-key rule) and either reused from
+//! the store's cache index or executed ([`exec`]). Every result is a chain of immutable
+//! layer directories; the chain of the output root is what the image exporter packs.
 
 pub mod archive;
+pub mod backend;
+pub mod exec;
 pub mod fileop;
 pub mod hash;
+pub mod key;
 pub mod pattern;
 pub mod progress;
 pub mod scheduler;
-pub mod key;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use cairn_ir::{Definition, Platform};
+
+use backend::Backend;
+use exec::{LayerId, Solver, Tree};
+use hash::StatCache;
+use progress::Progress;
+
+/// How to solve.
+#[derive(Debug, Clone)]
+pub struct SolveOptions {
+    /// The platform being built; RUN steps need it to be the host's.
+    pub platform: Platform,
+    /// Skip every cache lookup (results are still recorded).
+    pub no_cache: bool,
+    /// How many RUN steps may run at once.
+    pub jobs: usize,
+    /// Local sources by name (`context` is the main build context).
+    pub contexts: HashMap<String, PathBuf>,
+    /// The store root: holds the stat cache, cache mounts and temporary mount points.
+    pub root: PathBuf,
+}
+
+/// What a successful solve produced.
+#[derive(Debug, Clone)]
+pub struct Solved {
+    /// The layer chain of the chosen output's root, bottom first.
+    pub layers: Vec<LayerId>,
+    /// Index into `Definition::outputs` of the output that was built.
+    pub output: usize,
+    pub executed: usize,
+    pub cached: usize,
+}
+
+/// Why a solve failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SolveError {
+    /// A step failed. `location` is `file:line` from the vertex's source map and `line`
+    /// the source text there; `tail` holds the last lines of its output.
+    Step {
+        step: String,
+        number: Option<usize>,
+        location: Option<String>,
+        line: Option<String>,
+        message: String,
+        tail: Vec<String>,
+    },
+    /// Ctrl-C (or another outside cancellation) stopped the build.
+    Cancelled,
+    /// The Definition has no output, or none for the requested platform.
+    NoOutput(String),
+    /// Preparing the solve (directories under the store root) failed.
+    Io(String),
+}
+
+impl fmt::Display for SolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SolveError::Step { step, number, location, line, message, tail } => {
+                let num = number.map(|n| format!("#{n} ")).unwrap_or_default();
+                write!(f, "Step {num}`{step}` failed")?;
+                if let Some(loc) = location {
+                    write!(f, " at {loc}")?;
+                }
+                write!(f, ": {message}")?;
+                if let (Some(loc), Some(text)) = (location, line) {
+                    let n = loc.rsplit(':').next().unwrap_or("");
+                    write!(f, "\n {n:>4} | {text}")?;
+                }
+                if !tail.is_empty() {
+                    write!(f, "\nLast output lines:")?;
+                    for l in tail {
+                        write!(f, "\n    {l}")?;
+                    }
+                }
+                Ok(())
+            }
+            SolveError::Cancelled => write!(f, "Build cancelled"),
+            SolveError::NoOutput(m) => write!(f, "{m}"),
+            SolveError::Io(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for SolveError {}
+
+/// Picks the output for `platform`: an exact match, else the only output.
+pub fn pick_output(def: &Definition, platform: &Platform) -> Result<usize, SolveError> {
+    if let Some(i) = def.outputs.iter().position(|o| &o.platform == platform) {
+        return Ok(i);
+    }
+    match def.outputs.len() {
+        0 => Err(SolveError::NoOutput("The Definition has no output".to_string())),
+        1 => Ok(0),
+        _ => Err(SolveError::NoOutput(format!(
+            "The Definition has no output for platform `{platform}` (it has: {})",
+            def.outputs.iter().map(|o| o.platform.to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Runs everything the chosen output needs and returns its layer chain.
+pub fn solve(
+    def: &Definition,
+    store: &dyn Backend,
+    opts: &SolveOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Solved, SolveError> {
+    let output = pick_output(def, &opts.platform)?;
+    let index: HashMap<_, _> = def.vertices.iter().enumerate().map(|(i, v)| (v.digest, i)).collect();
+    let deps: Vec<Vec<usize>> = def
+        .vertices
+        .iter()
+        .map(|v| {
+            let mut d: Vec<usize> = Vec::new();
+            for inp in &v.vertex.inputs {
+                if let Some(&p) = index.get(&inp.digest) {
+                    if !d.contains(&p) {
+                        d.push(p);
+                    }
+                }
+            }
+            d
+        })
+        .collect();
+    let root_digest = def.outputs[output].root.digest;
+    let root_vertex = *index.get(&root_digest).ok_or_else(|| {
+        SolveError::NoOutput(format!("The output root `{root_digest}` is not a vertex of the Definition"))
+    })?;
+    let mut needed = vec![false; def.vertices.len()];
+    let mut stack = vec![root_vertex];
+    while let Some(v) = stack.pop() {
+        if !needed[v] {
+            needed[v] = true;
+            stack.extend(&deps[v]);
+        }
+    }
+    let io = |what: &str, p: &PathBuf, e: std::io::Error| SolveError::Io(format!("{what} `{}`: {e}", p.display()));
+    let work = opts.root.join("solve");
+    let empty_dir = work.join("empty");
+    let mnt_dir = work.join("mnt");
+    for d in [&empty_dir, &mnt_dir] {
+        fs::create_dir_all(d).map_err(|e| io("Cannot create", d, e))?;
+    }
+    let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.root.join("statcache")) };
+    let solver = Solver {
+        def,
+        store,
+        opts,
+        progress,
+        stat: &stat,
+        runs: scheduler::Semaphore::new(opts.jobs),
+        deps: deps.clone(),
+        index,
+        steps: AtomicUsize::new(0),
+        executed: AtomicUsize::new(0),
+        cached: AtomicUsize::new(0),
+        mount_seq: AtomicUsize::new(0),
+        empty_dir,
+        mnt_dir,
+    };
+    let result = scheduler::run(&deps, &needed, &solver, cancel);
+    let _ = stat.save();
+    let results = match result {
+        Ok(r) => r,
+        Err(scheduler::ScheduleError::Cancelled) => return Err(SolveError::Cancelled),
+        Err(scheduler::ScheduleError::Failed { vertex, error }) => {
+            if error.message == "Cancelled" {
+                return Err(SolveError::Cancelled);
+            }
+            let meta = &def.vertices[vertex].meta;
+            let (location, line) = match meta.locations.first() {
+                Some(loc) => match def.sources.get(loc.source as usize) {
+                    Some(src) => (
+                        Some(format!("{}:{}", src.path, loc.start_line)),
+                        src.text.lines().nth(loc.start_line.saturating_sub(1) as usize).map(str::to_string),
+                    ),
+                    None => (None, None),
+                },
+                None => (None, None),
+            };
+            let step = if meta.description.is_empty() {
+                def.vertices[vertex].vertex.op.kind().to_string()
+            } else {
+                meta.description.clone()
+            };
+            return Err(SolveError::Step {
+                step,
+                number: error.step,
+                location,
+                line,
+                message: error.message,
+                tail: error.tail,
+            });
+        }
+    };
+    let done = results[root_vertex].as_ref().ok_or(SolveError::Cancelled)?;
+    let layers = match done.outputs.get(def.outputs[output].root.index as usize) {
+        Some(Tree::Layers(c)) => c.to_vec(),
+        Some(Tree::Local(_)) => {
+            return Err(SolveError::NoOutput("The output is a build context, not a filesystem built by cairn".into()))
+        }
+        None => return Err(SolveError::NoOutput("The output index is out of range".into())),
+    };
+    Ok(Solved {
+        layers,
+        output,
+        executed: solver.executed.load(std::sync::atomic::Ordering::SeqCst),
+        cached: solver.cached.load(std::sync::atomic::Ordering::SeqCst),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Solves of Definitions without processes (file ops, merges, diffs) on a real store
+    //! with real overlay mounts; RUN steps are covered by the CLI's integration tests.
+
+    use super::*;
+    use cairn_ir::*;
+    use std::sync::Mutex;
+
+    struct Events(Mutex<Vec<progress::Event>>);
+    impl Progress for Events {
+        fn event(&self, ev: progress::Event) {
+            self.0.lock().unwrap().push(ev);
+        }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cairn-solve-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    struct G {
+        def: Definition,
+    }
+
+    impl G {
+        fn new() -> G {
+            G { def: Definition { version: FORMAT_VERSION, vertices: vec![], outputs: vec![], sources: vec![] } }
+        }
+        fn add(&mut self, inputs: Vec<Input>, op: Op, desc: &str) -> Input {
+            let vertex = Vertex { inputs, op };
+            let digest = vertex_digest(&vertex);
+            if !self.def.vertices.iter().any(|v| v.digest == digest) {
+                let meta = VertexMeta { description: desc.into(), ..Default::default() };
+                self.def.vertices.push(VertexEntry { digest, vertex, meta });
+            }
+            Input { digest, index: 0 }
+        }
+        fn copy(&mut self, base: Option<Input>, src: Input, paths: &[&str], dest: &str) -> Input {
+            let c = CopyAction {
+                src: FileRef::Input(if base.is_some() { 1 } else { 0 }),
+                src_paths: paths.iter().map(|s| s.to_string()).collect(),
+                dest: dest.into(),
+                owner: None,
+                mode: None,
+                follow_symlinks: true,
+                dir_contents_only: true,
+                allow_wildcard: true,
+                allow_empty_wildcard: false,
+                include: vec![],
+                exclude: vec![],
+                create_dest_path: true,
+                unpack_archive: false,
+                parents: false,
+                timestamp: None,
+            };
+            let base_ref = if base.is_some() { FileRef::Input(0) } else { FileRef::Scratch };
+            let inputs: Vec<Input> = base.into_iter().chain([src]).collect();
+            let op = Op::File(FileOp { actions: vec![FileAction { base: base_ref, kind: FileActionKind::Copy(c) }] });
+            self.add(inputs, op, &format!("COPY {} {dest}", paths.join(" ")))
+        }
+        fn mkfile(&mut self, base: Input, path: &str, data: &str) -> Input {
+            let op = Op::File(FileOp {
+                actions: vec![FileAction {
+                    base: FileRef::Input(0),
+                    kind: FileActionKind::Mkfile { path: path.into(), mode: 0o644, data: data.as_bytes().to_vec(), owner: None, timestamp: None },
+                }],
+            });
+            self.add(vec![base], op, &format!("mkfile {path}"))
+        }
+        fn rm(&mut self, base: Input, path: &str) -> Input {
+            let op = Op::File(FileOp {
+                actions: vec![FileAction {
+                    base: FileRef::Input(0),
+                    kind: FileActionKind::Rm { path: path.into(), allow_not_found: false, allow_wildcard: false },
+                }],
+            });
+            self.add(vec![base], op, &format!("rm {path}"))
+        }
+        fn out(&mut self, root: Input) {
+            let config = ImageConfig { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
+            self.def.outputs = vec![Output { platform: Platform::host(), root, config }];
+        }
+    }
+
+    /// A plain directory store with real overlay mounts and no sandbox.
+    struct DirBackend {
+        root: PathBuf,
+        seq: AtomicUsize,
+    }
+
+    struct RemoveOnDrop(PathBuf);
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: a valid C string naming our own mount point.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+
+    impl backend::Backend for DirBackend {
+        fn layer_path(&self, id: &str) -> PathBuf {
+            self.root.join("layers").join(id)
+        }
+        fn new_layer(&self) -> Result<backend::ScratchLayer, String> {
+            let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let dir = self.root.join("tmp").join(n.to_string());
+            fs::create_dir_all(dir.join("u")).map_err(|e| e.to_string())?;
+            fs::create_dir_all(dir.join("w")).map_err(|e| e.to_string())?;
+            Ok(backend::ScratchLayer { upper: dir.join("u"), work: dir.join("w"), token: Box::new(RemoveOnDrop(dir)) })
+        }
+        fn commit_layer(&self, layer: backend::ScratchLayer) -> Result<String, String> {
+            let id = format!("l{}", self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            fs::create_dir_all(self.root.join("layers")).map_err(|e| e.to_string())?;
+            fs::rename(&layer.upper, self.layer_path(&id)).map_err(|e| e.to_string())?;
+            Ok(id)
+        }
+        fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>, String> {
+            Ok(fs::read(self.root.join("cache").join(key)).ok().and_then(|b| serde_json::from_slice(&b).ok()))
+        }
+        fn cache_put(&self, key: &str, chains: &[Vec<String>]) -> Result<(), String> {
+            fs::create_dir_all(self.root.join("cache")).map_err(|e| e.to_string())?;
+            fs::write(self.root.join("cache").join(key), serde_json::to_vec(chains).unwrap()).map_err(|e| e.to_string())
+        }
+        fn image(&self, _reference: &str) -> Result<Option<backend::ImageInfo>, String> {
+            Ok(None)
+        }
+        fn mount_overlay(
+            &self,
+            lowers: &[PathBuf],
+            upper_work: Option<(&std::path::Path, &std::path::Path)>,
+            target: &std::path::Path,
+        ) -> Result<Box<dyn std::any::Any + Send>, String> {
+            use std::os::unix::ffi::OsStrExt;
+            let l: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+            let mut opts = format!("lowerdir={}", l.join(":"));
+            if let Some((u, w)) = upper_work {
+                opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
+            }
+            let c = |s: &[u8]| std::ffi::CString::new(s).unwrap();
+            let (src, tgt, ty, data) = (c(b"overlay"), c(target.as_os_str().as_bytes()), c(b"overlay"), c(opts.as_bytes()));
+            // SAFETY: valid C strings; plain mount(2).
+            let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data.as_ptr().cast()) };
+            if r != 0 {
+                return Err(format!("mount {opts}: {}", std::io::Error::last_os_error()));
+            }
+            Ok(Box::new(Unmount(tgt)))
+        }
+        fn run_process(
+            &self,
+            _spec: &backend::ProcessSpec,
+            _cancel: &AtomicBool,
+            _output: &mut dyn FnMut(&[u8]),
+        ) -> Result<backend::Exit, String> {
+            Err("No sandbox in these unit tests".to_string())
+        }
+    }
+
+    struct Env {
+        dir: PathBuf,
+        store: DirBackend,
+    }
+
+    impl Env {
+        fn new(name: &str) -> Env {
+            let dir = tmp(name);
+            fs::create_dir_all(dir.join("ctx")).unwrap();
+            let store = DirBackend { root: dir.join("store"), seq: AtomicUsize::new(0) };
+            Env { dir, store }
+        }
+        fn solve(&self, def: &Definition, no_cache: bool) -> Result<(Solved, Vec<progress::Event>), SolveError> {
+            let opts = SolveOptions {
+                platform: Platform::host(),
+                no_cache,
+                jobs: 2,
+                contexts: [("context".to_string(), self.dir.join("ctx"))].into_iter().collect(),
+                root: self.dir.join("store"),
+            };
+            let ev = Events(Mutex::new(vec![]));
+            let s = solve(def, &self.store, &opts, &ev, &AtomicBool::new(false))?;
+            Ok((s, ev.0.into_inner().unwrap()))
+        }
+        /// Reads `path` in the merged view of `layers` (top layer wins, whiteouts hide).
+        fn read(&self, layers: &[LayerId], path: &str) -> Option<String> {
+            for l in layers.iter().rev() {
+                let p = backend::Backend::layer_path(&self.store, l).join(path.trim_start_matches('/'));
+                if let Ok(md) = fs::symlink_metadata(&p) {
+                    if hash::is_whiteout(&md) {
+                        return None;
+                    }
+                    return fs::read_to_string(&p).ok();
+                }
+            }
+            None
+        }
+    }
+
+    impl Drop for Env {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn cached_count(ev: &[progress::Event]) -> usize {
+        ev.iter().filter(|e| matches!(e, progress::Event::Cached { .. })).count()
+    }
+
+    #[test]
+    fn copies_from_context_layer_per_step_and_cache() {
+        let env = Env::new("ctx");
+        fs::write(env.dir.join("ctx/a.txt"), "A").unwrap();
+        fs::write(env.dir.join("ctx/b.txt"), "B").unwrap();
+        let mut g = G::new();
+        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let c1 = g.copy(None, ctx, &["/a.txt"], "/a.txt");
+        let c2 = g.copy(Some(c1), ctx, &["/b.txt"], "/dir/");
+        let m = g.mkfile(c2, "/made", "m");
+        let r = g.rm(m, "/a.txt");
+        g.out(r);
+        let (s, ev) = env.solve(&g.def, false).unwrap();
+        assert_eq!(s.layers.len(), 4, "one layer per file op");
+        assert_eq!((s.executed, s.cached), (4, 0));
+        assert!(ev.iter().any(|e| matches!(e, progress::Event::Done { .. })));
+        assert_eq!(env.read(&s.layers, "/dir/b.txt").as_deref(), Some("B"));
+        assert_eq!(env.read(&s.layers, "/made").as_deref(), Some("m"));
+        assert_eq!(env.read(&s.layers, "/a.txt"), None, "a whiteout hides the removed file");
+        let (again, ev) = env.solve(&g.def, false).unwrap();
+        assert_eq!((again.executed, again.cached), (0, 4));
+        assert_eq!(cached_count(&ev), 4);
+        assert_eq!(again.layers, s.layers);
+        // Changing b.txt re-runs the second copy and what follows, not the first.
+        fs::write(env.dir.join("ctx/b.txt"), "B2").unwrap();
+        let (third, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!((third.executed, third.cached), (3, 1));
+        assert_eq!(third.layers[0], s.layers[0]);
+        assert_eq!(env.read(&third.layers, "/dir/b.txt").as_deref(), Some("B2"));
+        let (fourth, _) = env.solve(&g.def, true).unwrap();
+        assert_eq!(fourth.executed, 4, "no-cache re-runs everything");
+        assert!(env.dir.join("store/statcache").exists());
+    }
+
+    #[test]
+    fn early_cutoff_through_copy_from_and_merge_concatenates() {
+        let env = Env::new("cutoff");
+        let mk = |content: &str, extra: &str| {
+            let mut g = G::new();
+            let s = g.add(vec![], Op::Source(SourceOp::Scratch), "");
+            let base = g.mkfile(s, "/base", extra);
+            let produced = g.mkfile(base, "/out", content);
+            let s2 = g.add(vec![], Op::Source(SourceOp::Scratch), "");
+            let consumer = g.copy(None, produced, &["/out"], "/copied");
+            let merged = g.add(vec![consumer, s2], Op::Merge(MergeOp {}), "merge");
+            let _ = s2;
+            g.out(merged);
+            g
+        };
+        let (first, _) = env.solve(&mk("same", "x").def, false).unwrap();
+        assert_eq!(first.executed, 3);
+        // The producer's base changes: producer steps re-run, output `/out` is the same,
+        // so the consumer stays cached.
+        let (second, ev) = env.solve(&mk("same", "y").def, false).unwrap();
+        assert_eq!((second.executed, second.cached), (2, 1), "{ev:?}");
+        assert_eq!(second.layers, first.layers, "the consumer's layer is reused");
+        let (third, _) = env.solve(&mk("different", "y").def, false).unwrap();
+        assert_eq!(third.executed, 2, "the producer's last step and the consumer");
+        assert_eq!(env.read(&third.layers, "/copied").as_deref(), Some("different"));
+    }
+
+    #[test]
+    fn failures_name_the_step_and_unknown_contexts_are_clear() {
+        let env = Env::new("fail");
+        let mut g = G::new();
+        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let c = g.copy(None, ctx, &["/missing.txt"], "/x");
+        g.out(c);
+        let err = env.solve(&g.def, false).unwrap_err().to_string();
+        assert!(err.contains("`COPY /missing.txt /x` failed"), "{err}");
+        assert!(err.contains("`/missing.txt` not found"), "{err}");
+        let mut g = G::new();
+        let other = g.add(vec![], Op::Source(SourceOp::Local { name: "assets".into(), include: vec![], exclude: vec![] }), "");
+        let c = g.copy(None, other, &["/a"], "/a");
+        g.out(c);
+        let err = env.solve(&g.def, false).unwrap_err().to_string();
+        assert!(err.contains("Build context `assets` was not given (use `--build-context assets=DIR`)"), "{err}");
+        let mut g = G::new();
+        let img = g.add(vec![], Op::Source(SourceOp::Image { reference: "docker.io/library/nothere:1".into(), platform: Platform::host() }), "FROM nothere:1");
+        g.out(img);
+        let err = env.solve(&g.def, false).unwrap_err().to_string();
+        assert!(err.contains("Image `docker.io/library/nothere:1` is not in the local store"), "{err}");
+    }
+
+    #[test]
+    fn dockerignore_and_include_patterns_limit_what_is_visible() {
+        let env = Env::new("ignore");
+        fs::create_dir_all(env.dir.join("ctx/src")).unwrap();
+        fs::write(env.dir.join("ctx/src/keep.rs"), "k").unwrap();
+        fs::write(env.dir.join("ctx/src/skip.log"), "s").unwrap();
+        fs::write(env.dir.join("ctx/.dockerignore"), "**/*.log\n").unwrap();
+        let mut g = G::new();
+        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let c = g.copy(None, ctx, &["/src"], "/app");
+        g.out(c);
+        let (s, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!(env.read(&s.layers, "/app/keep.rs").as_deref(), Some("k"));
+        assert_eq!(env.read(&s.layers, "/app/skip.log"), None);
+        // Changing an ignored file changes nothing.
+        fs::write(env.dir.join("ctx/src/skip.log"), "changed").unwrap();
+        let (again, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!(again.executed, 0);
+    }
+}

@@ -1,0 +1,747 @@
+//! Op execution: the [`Worker`] that turns one vertex and its inputs' results into layer
+//! chains, with cache lookups by key. Exec runs in the sandbox over an overlay of the root
+//! chain; file actions run on an overlay mounted in the host namespace; merges concatenate
+//! chains; sources resolve images from the store and client directories.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_ir::{
+    Definition, Digest, ExecOp, FileActionKind, FileOp, FileRef, MountKind, Op, Platform, SourceOp,
+};
+
+use super::fileop::{self, SrcTree};
+use super::hash::{hash_entry, Hash, HashOpts, StatCache};
+use super::key::{self, Part};
+use super::pattern::Filter;
+use super::progress::{now, Event, Progress};
+use super::scheduler::{Semaphore, Worker};
+use super::SolveOptions;
+use super::backend::{Backend, Exit, ProcessMount, ProcessMountSource, ProcessSpec};
+
+/// A layer id of the store.
+pub type LayerId = String;
+
+/// A client directory seen through its include/exclude filter.
+#[derive(Debug)]
+pub struct LocalTree {
+    pub name: String,
+    pub root: PathBuf,
+    pub filter: Filter,
+}
+
+/// The value of one vertex output.
+#[derive(Debug, Clone)]
+pub enum Tree {
+    /// A chain of layer directories, bottom first.
+    Layers(Arc<Vec<LayerId>>),
+    /// A client directory, read in place.
+    Local(Arc<LocalTree>),
+}
+
+/// A finished vertex: its outputs and their keys.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub outputs: Vec<Tree>,
+    pub keys: Vec<Hash>,
+}
+
+/// Why a step failed: a message and the last lines of its output.
+#[derive(Debug)]
+pub struct StepFailure {
+    pub message: String,
+    pub tail: Vec<String>,
+    /// The step number shown in progress output, when it got one.
+    pub step: Option<usize>,
+}
+
+impl StepFailure {
+    pub fn msg(message: impl Into<String>) -> StepFailure {
+        StepFailure { message: message.into(), tail: Vec::new(), step: None }
+    }
+}
+
+/// The solver state shared by all vertex threads.
+pub struct Solver<'a> {
+    pub def: &'a Definition,
+    pub store: &'a dyn Backend,
+    pub opts: &'a SolveOptions,
+    pub progress: &'a dyn Progress,
+    pub stat: &'a StatCache,
+    pub runs: Semaphore,
+    /// For each vertex, the distinct vertices it reads (scheduler order).
+    pub deps: Vec<Vec<usize>>,
+    pub index: HashMap<Digest, usize>,
+    pub steps: AtomicUsize,
+    pub executed: AtomicUsize,
+    pub cached: AtomicUsize,
+    pub mount_seq: AtomicUsize,
+    pub empty_dir: PathBuf,
+    pub mnt_dir: PathBuf,
+}
+
+/// A read-only directory view of a tree: a layer dir, an empty dir or an overlay mount.
+struct View {
+    path: PathBuf,
+    mount: Option<Box<dyn std::any::Any + Send>>,
+    mountpoint: Option<PathBuf>,
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        drop(self.mount.take());
+        if let Some(mp) = &self.mountpoint {
+            let _ = fs::remove_dir(mp);
+        }
+    }
+}
+
+fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StepFailure + '_ {
+    move |e| StepFailure::msg(format!("{what}: {e}"))
+}
+
+impl<'a> Solver<'a> {
+    fn input_of(&self, v: usize, inputs: &[Done], i: u32) -> Result<(Tree, Hash), StepFailure> {
+        let vertex = &self.def.vertices[v].vertex;
+        let inp = vertex
+            .inputs
+            .get(i as usize)
+            .ok_or_else(|| StepFailure::msg(format!("Input {i} out of range")))?;
+        let producer = self.index[&inp.digest];
+        let pos = self.deps[v].iter().position(|&d| d == producer).unwrap_or(0);
+        let done = &inputs[pos];
+        let idx = inp.index as usize;
+        match (done.outputs.get(idx), done.keys.get(idx)) {
+            (Some(t), Some(k)) => Ok((t.clone(), *k)),
+            _ => Err(StepFailure::msg(format!("Input {i} has no output {idx}"))),
+        }
+    }
+
+    fn layer_paths(&self, chain: &[LayerId]) -> Vec<PathBuf> {
+        chain.iter().map(|l| self.store.layer_path(l)).collect()
+    }
+
+    fn mountpoint(&self) -> Result<PathBuf, StepFailure> {
+        let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
+        let p = self.mnt_dir.join(format!("{}-{n}", std::process::id()));
+        fs::create_dir_all(&p).map_err(fail("Cannot create a mount point"))?;
+        Ok(p)
+    }
+
+    /// Lower dirs for an overlay (bottom first), padded so a single layer mounts too.
+    fn lowers(&self, chain: &[LayerId]) -> Vec<PathBuf> {
+        let mut l = vec![self.empty_dir.clone()];
+        l.extend(self.layer_paths(chain));
+        l
+    }
+
+    fn view(&self, tree: &Tree) -> Result<View, StepFailure> {
+        match tree {
+            Tree::Local(l) => Ok(View { path: l.root.clone(), mount: None, mountpoint: None }),
+            Tree::Layers(chain) if chain.is_empty() => {
+                Ok(View { path: self.empty_dir.clone(), mount: None, mountpoint: None })
+            }
+            Tree::Layers(chain) if chain.len() == 1 => {
+                Ok(View { path: self.store.layer_path(&chain[0]), mount: None, mountpoint: None })
+            }
+            Tree::Layers(chain) => {
+                let mp = self.mountpoint()?;
+                let m = self
+                    .store
+                    .mount_overlay(&self.layer_paths(chain), None, &mp)
+                    .map_err(fail("Cannot mount the layers of an input"))?;
+                Ok(View { path: mp.clone(), mount: Some(m), mountpoint: Some(mp) })
+            }
+        }
+    }
+
+    /// Content hash of the paths a copy selects in `tree`.
+    fn selection_hash(&self, tree: &Tree, c: &cairn_ir::CopyAction) -> Result<Hash, StepFailure> {
+        let memo_key = match tree {
+            Tree::Layers(chain) => {
+                let mut h = blake3::Hasher::new();
+                for l in chain.iter() {
+                    h.update(l.as_bytes());
+                    h.update(b"\0");
+                }
+                h.update(&cairn_ir::encode::to_canonical(&(&c.src_paths, c.follow_symlinks, c.allow_wildcard)));
+                let k = h.finalize().to_hex().to_string();
+                if let Some(hit) = self.stat.selection(&k) {
+                    return Ok(hit);
+                }
+                Some(k)
+            }
+            Tree::Local(_) => None,
+        };
+        let view = self.view(tree)?;
+        let (filter, strict, cache) = match tree {
+            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
+            Tree::Layers(_) => (None, false, None),
+        };
+        let src = SrcTree { root: &view.path, filter, strict };
+        let mut h = blake3::Hasher::new();
+        for p in &c.src_paths {
+            h.update(&(p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+            let found = match fileop::expand_src(&src, p, c) {
+                Ok(f) => f,
+                Err(e) => return Err(StepFailure::msg(format!("Cannot read `{p}`: {e}"))),
+            };
+            for (hp, rel) in found {
+                let eh = hash_entry(&hp, &rel, &HashOpts { filter, stat_cache: cache })
+                    .map_err(fail(&format!("Cannot hash `{rel}`")))?;
+                h.update(&(rel.len() as u64).to_le_bytes());
+                h.update(rel.as_bytes());
+                h.update(&eh);
+            }
+        }
+        let out = *h.finalize().as_bytes();
+        if let Some(k) = memo_key {
+            self.stat.set_selection(&k, &out);
+        }
+        Ok(out)
+    }
+
+    /// Content hash of a whole tree below `selector` (read-only mounts, Local as a key).
+    fn tree_hash(&self, tree: &Tree, selector: &str) -> Result<Hash, StepFailure> {
+        let memo_key = match tree {
+            Tree::Layers(chain) => {
+                let mut h = blake3::Hasher::new();
+                for l in chain.iter() {
+                    h.update(l.as_bytes());
+                    h.update(b"\0");
+                }
+                h.update(b"tree\0");
+                h.update(selector.as_bytes());
+                let k = h.finalize().to_hex().to_string();
+                if let Some(hit) = self.stat.selection(&k) {
+                    return Ok(hit);
+                }
+                Some(k)
+            }
+            Tree::Local(_) => None,
+        };
+        let out = self.tree_hash_uncached(tree, selector)?;
+        if let Some(k) = memo_key {
+            self.stat.set_selection(&k, &out);
+        }
+        Ok(out)
+    }
+
+    fn tree_hash_uncached(&self, tree: &Tree, selector: &str) -> Result<Hash, StepFailure> {
+        let view = self.view(tree)?;
+        let (filter, strict, cache) = match tree {
+            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
+            Tree::Layers(_) => (None, false, None),
+        };
+        let (hp, rel) = fileop::resolve(&view.path, selector, true, strict)
+            .map_err(|e| StepFailure::msg(e.to_string()))?;
+        if fs::symlink_metadata(&hp).is_err() {
+            return Ok([0; 32]);
+        }
+        hash_entry(&hp, &rel, &HashOpts { filter, stat_cache: cache }).map_err(fail("Cannot hash an input"))
+    }
+
+    /// The `key` part of an input: its producer's key, or for a Local tree its content.
+    fn key_part(&self, tree: &Tree, k: Hash, index: u32) -> Result<Part, StepFailure> {
+        match tree {
+            Tree::Local(_) => Ok(Part::Content(self.tree_hash(tree, "/")?)),
+            Tree::Layers(_) => Ok(Part::Key(k, index)),
+        }
+    }
+
+    fn step_name(&self, v: usize) -> String {
+        let meta = &self.def.vertices[v].meta;
+        match &meta.group {
+            Some(g) => format!("[{} {}/{}] {}", g.name, g.step, g.total, meta.description),
+            None if meta.description.is_empty() => self.def.vertices[v].vertex.op.kind().to_string(),
+            None => meta.description.clone(),
+        }
+    }
+
+    fn cache_lookup(&self, v: usize, key: &Hash) -> Option<Vec<Vec<LayerId>>> {
+        if self.opts.no_cache || self.def.vertices[v].meta.ignore_cache {
+            return None;
+        }
+        let all = self.store.cache_get(&key::key_hex(key)).ok()??;
+        let present = all.iter().flatten().all(|l| self.store.layer_path(l).is_dir());
+        present.then_some(all)
+    }
+
+    fn done_from_chains(&self, chains: Vec<Vec<LayerId>>, key: Hash) -> Done {
+        let keys = (0..chains.len() as u32)
+            .map(|i| if i == 0 { key } else { key::vertex_key_output(&key, i) })
+            .collect();
+        Done { outputs: chains.into_iter().map(|c| Tree::Layers(Arc::new(c))).collect(), keys }
+    }
+
+    /// Runs a cacheable step: key → lookup → (a `--jobs` permit for processes) → execute →
+    /// record. The step's start event comes once it really starts.
+    fn cached_step(
+        &self,
+        v: usize,
+        key: Hash,
+        cancel: Option<&AtomicBool>,
+        exec: impl FnOnce(usize) -> Result<Vec<Vec<LayerId>>, StepFailure>,
+    ) -> Result<Done, StepFailure> {
+        let name = self.step_name(v);
+        if let Some(chains) = self.cache_lookup(v, &key) {
+            let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+            self.progress.event(Event::Start { id, name, time: now() });
+            self.cached.fetch_add(1, Ordering::SeqCst);
+            self.progress.event(Event::Cached { id, time: now() });
+            return Ok(self.done_from_chains(chains, key));
+        }
+        let _permit = match cancel {
+            Some(c) => Some(self.runs.acquire(c).ok_or_else(|| StepFailure::msg("Cancelled"))?),
+            None => None,
+        };
+        let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+        self.progress.event(Event::Start { id, name, time: now() });
+        let start = Instant::now();
+        match exec(id) {
+            Ok(chains) => {
+                self.store
+                    .cache_put(&key::key_hex(&key), &chains)
+                    .map_err(fail("Cannot record the result in the cache index"))?;
+                self.executed.fetch_add(1, Ordering::SeqCst);
+                self.progress.event(Event::Done { id, seconds: start.elapsed().as_secs_f64(), time: now() });
+                Ok(self.done_from_chains(chains, key))
+            }
+            Err(mut e) => {
+                e.step = Some(id);
+                self.progress.event(Event::Error { id, message: e.message.clone(), time: now() });
+                Err(e)
+            }
+        }
+    }
+
+    fn source(&self, v: usize, s: &SourceOp) -> Result<Done, StepFailure> {
+        let platform = &self.opts.platform;
+        match s {
+            SourceOp::Scratch => Ok(Done {
+                outputs: vec![Tree::Layers(Arc::new(Vec::new()))],
+                keys: vec![key::leaf_key("scratch", "", platform)],
+            }),
+            SourceOp::Local { name, include, exclude } => {
+                let root = self.opts.contexts.get(name).ok_or_else(|| {
+                    StepFailure::msg(format!(
+                        "Build context `{name}` was not given (use `--build-context {name}=DIR`)"
+                    ))
+                })?;
+                let mut exclude = exclude.clone();
+                if name == "context" {
+                    if let Ok(text) = fs::read_to_string(root.join(".dockerignore")) {
+                        exclude.extend(text.lines().map(str::to_string));
+                    }
+                }
+                let filter = Filter::new(include, &exclude)
+                    .map_err(|e| StepFailure::msg(format!("Build context `{name}`: {e}")))?;
+                let tree = LocalTree { name: name.clone(), root: root.clone(), filter };
+                Ok(Done { outputs: vec![Tree::Local(Arc::new(tree))], keys: vec![[0; 32]] })
+            }
+            SourceOp::Image { reference, .. } => {
+                let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+                self.progress.event(Event::Start { id, name: self.step_name(v), time: now() });
+                let img = match self.resolve_image(reference) {
+                    Ok(i) => i,
+                    Err(mut e) => {
+                        e.step = Some(id);
+                        self.progress.event(Event::Error { id, message: e.message.clone(), time: now() });
+                        return Err(e);
+                    }
+                };
+                self.progress.event(Event::Cached { id, time: now() });
+                Ok(Done {
+                    outputs: vec![Tree::Layers(Arc::new(img.layers))],
+                    keys: vec![key::leaf_key("image", &img.manifest_digest.to_string(), platform)],
+                })
+            }
+            SourceOp::Http { url, .. } => Err(StepFailure::msg(format!(
+                "Downloading `{url}` is not supported: cairn builds offline (put the file in the context)"
+            ))),
+            SourceOp::Git { remote, .. } => Err(StepFailure::msg(format!(
+                "Git source `{remote}` is not supported: cairn builds offline (use a local build context)"
+            ))),
+        }
+    }
+
+    fn resolve_image(&self, reference: &str) -> Result<super::backend::ImageInfo, StepFailure> {
+        match self.store.image(reference) {
+            Ok(Some(img)) => Ok(img),
+            Ok(None) => Err(StepFailure::msg(format!(
+                "Image `{reference}` is not in the local store (cairn never pulls: build it with `cairn build -t` or import it with `cairn load -i FILE`)"
+            ))),
+            Err(e) => Err(StepFailure::msg(format!("Cannot read image `{reference}` from the store: {e}"))),
+        }
+    }
+
+    fn exec(&self, v: usize, e: &ExecOp, inputs: &[Done], cancel: &AtomicBool) -> Result<Done, StepFailure> {
+        let host = Platform::host();
+        if self.opts.platform != host {
+            return Err(StepFailure::msg(format!(
+                "`{}` needs to run a process for platform `{}`, but this machine runs `{host}` (cairn does not emulate other platforms)",
+                self.def.vertices[v].meta.description, self.opts.platform
+            )));
+        }
+        // Key parts, input by input.
+        let vertex = &self.def.vertices[v].vertex;
+        let mut parts = Vec::new();
+        for (i, _) in vertex.inputs.iter().enumerate() {
+            let (tree, k) = self.input_of(v, inputs, i as u32)?;
+            let users: Vec<&cairn_ir::Mount> = e.mounts.iter().filter(|m| m.input == Some(i as u32)).collect();
+            let selector_only = !users.is_empty()
+                && users.iter().all(|m| m.readonly && m.output.is_none() && matches!(m.kind, MountKind::Bind));
+            if selector_only {
+                for m in users {
+                    parts.push(Part::Content(self.tree_hash(&tree, &m.selector)?));
+                }
+            } else {
+                parts.push(self.key_part(&tree, k, vertex.inputs[i].index)?);
+            }
+        }
+        let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
+        self.cached_step(v, key, Some(cancel), |id| self.run_exec(v, e, inputs, id, cancel))
+    }
+
+    fn run_exec(
+        &self,
+        v: usize,
+        e: &ExecOp,
+        inputs: &[Done],
+        id: usize,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Vec<LayerId>>, StepFailure> {
+        for s in &e.secret_env {
+            if s.required {
+                return Err(StepFailure::msg(format!(
+                    "Secret `{}` is required but cairn has no secrets given (`--secret` is not supported yet)",
+                    s.id
+                )));
+            }
+        }
+        let root = &e.mounts[0];
+        let root_chain: Vec<LayerId> = match root.input {
+            None => Vec::new(),
+            Some(i) => match self.input_of(v, inputs, i)?.0 {
+                Tree::Layers(c) => c.to_vec(),
+                Tree::Local(_) => {
+                    return Err(StepFailure::msg("A build context cannot be the root filesystem of a process"))
+                }
+            },
+        };
+        if !(root.selector.is_empty() || root.selector == "/") {
+            return Err(StepFailure::msg("A root mount with a selector is not supported"));
+        }
+        let root_layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        let mut extra_layers = Vec::new(); // (output index, base chain, new layer)
+        let mut keep_alive = Vec::new();
+        let mut mounts = Vec::new();
+        for m in &e.mounts[1..] {
+            let tree = match m.input {
+                Some(i) => Some(self.input_of(v, inputs, i)?.0),
+                None => None,
+            };
+            let source = match &m.kind {
+                MountKind::Bind => match (tree, m.readonly, m.output) {
+                    (Some(Tree::Local(l)), _, None) => {
+                        let (hp, _) = fileop::resolve(&l.root, &m.selector, true, true)
+                            .map_err(|e| StepFailure::msg(e.to_string()))?;
+                        ProcessMountSource::Bind(hp)
+                    }
+                    (Some(Tree::Local(_)), _, Some(_)) => {
+                        return Err(StepFailure::msg("A build context mount cannot have an output"))
+                    }
+                    (tree, readonly, output) => {
+                        let chain = match tree {
+                            Some(Tree::Layers(c)) => c.to_vec(),
+                            _ => Vec::new(),
+                        };
+                        let sel = m.selector.trim_matches('/');
+                        let mut lowers = vec![self.empty_dir.clone()];
+                        for p in self.layer_paths(&chain) {
+                            let sp = if sel.is_empty() { p } else { p.join(sel) };
+                            if sp.is_dir() {
+                                lowers.push(sp);
+                            }
+                        }
+                        if readonly && output.is_none() && lowers.len() == 1 {
+                            ProcessMountSource::Bind(self.empty_dir.clone())
+                        } else if readonly && output.is_none() {
+                            ProcessMountSource::Overlay { lowers, upper: None }
+                        } else {
+                            if output.is_some() && !sel.is_empty() {
+                                return Err(StepFailure::msg("A mount with both a selector and an output is not supported"));
+                            }
+                            let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+                            let upper = Some((nl.upper.clone(), nl.work.clone()));
+                            match output {
+                                Some(o) => extra_layers.push((o, chain, nl)),
+                                None => keep_alive.push(nl),
+                            }
+                            ProcessMountSource::Overlay { lowers, upper }
+                        }
+                    }
+                },
+                MountKind::Cache { id: cid, mode, uid, gid, .. } => {
+                    let dir = self.opts.root.join("cachemounts").join(blake3::hash(cid.as_bytes()).to_hex().as_str());
+                    if !dir.is_dir() {
+                        fs::create_dir_all(&dir).map_err(fail("Cannot create a cache mount"))?;
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(*mode));
+                        let _ = std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid));
+                    }
+                    ProcessMountSource::Bind(dir)
+                }
+                MountKind::Tmpfs { size } => ProcessMountSource::Tmpfs { size: *size },
+                MountKind::Secret { id: sid, required, .. } | MountKind::Ssh { id: sid, required, .. } => {
+                    if *required {
+                        return Err(StepFailure::msg(format!(
+                            "Secret or SSH mount `{sid}` is required but cairn cannot provide it yet"
+                        )));
+                    }
+                    continue;
+                }
+            };
+            mounts.push(ProcessMount { target: m.target.clone(), readonly: m.readonly, source });
+        }
+        let spec = ProcessSpec {
+            root_lowers: self.layer_paths(&root_chain),
+            root_upper: root_layer.upper.clone(),
+            root_work: root_layer.work.clone(),
+            args: e.meta.args.clone(),
+            env: e.meta.env.clone(),
+            cwd: e.meta.cwd.clone(),
+            user: e.meta.user.clone(),
+            hostname: e.meta.hostname.clone(),
+            network: e.network,
+            mounts,
+        };
+        let start = Instant::now();
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut partial: Vec<u8> = Vec::new();
+        let progress = self.progress;
+        let emit = |line: &[u8], tail: &mut VecDeque<String>| {
+            let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_string();
+            progress.event(Event::Log { id, elapsed: start.elapsed().as_secs_f64(), line: text.clone(), time: now() });
+            tail.push_back(text);
+            if tail.len() > 12 {
+                tail.pop_front();
+            }
+        };
+        let result = self.store.run_process(&spec, cancel, &mut |chunk: &[u8]| {
+            partial.extend_from_slice(chunk);
+            while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=pos).collect();
+                emit(&line[..line.len() - 1], &mut tail);
+            }
+        });
+        if !partial.is_empty() {
+            let rest = std::mem::take(&mut partial);
+            emit(&rest, &mut tail);
+        }
+        let tail: Vec<String> = tail.into_iter().collect();
+        let cmd = e.meta.args.join(" ");
+        let info = result.map_err(|err| StepFailure {
+            message: format!("Cannot run `{cmd}`: {err}"),
+            tail: tail.clone(),
+            step: None,
+        })?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(StepFailure { message: "Cancelled".into(), tail, step: None });
+        }
+        if let Some(why) = exit_failure(&info) {
+            return Err(StepFailure {
+                message: format!("process \"{cmd}\" did not complete successfully: {why}"),
+                tail,
+                step: None,
+            });
+        }
+        let mut chains = vec![Vec::new(); 1 + extra_layers.len()];
+        let mut c0 = root_chain;
+        c0.push(self.store.commit_layer(root_layer).map_err(fail("Cannot commit the layer"))?);
+        chains[0] = c0;
+        for (o, mut chain, nl) in extra_layers {
+            chain.push(self.store.commit_layer(nl).map_err(fail("Cannot commit the layer"))?);
+            if let Some(slot) = chains.get_mut(o as usize) {
+                *slot = chain;
+            }
+        }
+        drop(keep_alive);
+        Ok(chains)
+    }
+
+    fn file(&self, v: usize, f: &FileOp, inputs: &[Done]) -> Result<Done, StepFailure> {
+        let vertex = &self.def.vertices[v].vertex;
+        let mut parts = Vec::new();
+        for i in 0..vertex.inputs.len() as u32 {
+            let (tree, k) = self.input_of(v, inputs, i)?;
+            let as_base = f.actions.iter().any(|a| a.base == FileRef::Input(i));
+            if as_base {
+                parts.push(self.key_part(&tree, k, vertex.inputs[i as usize].index)?);
+            }
+            for a in &f.actions {
+                if let FileActionKind::Copy(c) = &a.kind {
+                    if c.src == FileRef::Input(i) {
+                        parts.push(Part::Content(self.selection_hash(&tree, c)?));
+                    }
+                }
+            }
+        }
+        let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
+        self.cached_step(v, key, None, |_| self.run_file(v, f, inputs).map(|c| vec![c]))
+    }
+
+    fn run_file(&self, v: usize, f: &FileOp, inputs: &[Done]) -> Result<Vec<LayerId>, StepFailure> {
+        let base_chain: Vec<LayerId> = match f.actions[0].base {
+            FileRef::Scratch => Vec::new(),
+            FileRef::Input(i) => match self.input_of(v, inputs, i)?.0 {
+                Tree::Layers(c) => c.to_vec(),
+                Tree::Local(_) => {
+                    return Err(StepFailure::msg("File actions cannot modify a build context"))
+                }
+            },
+            FileRef::Action(_) => return Err(StepFailure::msg("The first file action cannot read an action")),
+        };
+        for (k, a) in f.actions.iter().enumerate().skip(1) {
+            if a.base != FileRef::Action(k as u32 - 1) {
+                return Err(StepFailure::msg(
+                    "File actions that do not each build on the previous one are not supported",
+                ));
+            }
+        }
+        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        {
+            let (work_root, _mount, mountpoint) = if base_chain.is_empty() {
+                (nl.upper.clone(), None, None)
+            } else {
+                let mp = self.mountpoint()?;
+                let m = self
+                    .store
+                    .mount_overlay(&self.lowers(&base_chain), Some((nl.upper.as_path(), nl.work.as_path())), &mp)
+                    .map_err(fail("Cannot mount the base layers"))?;
+                (mp.clone(), Some(m), Some(mp))
+            };
+            let result = (|| {
+                for a in &f.actions {
+                    match &a.kind {
+                        FileActionKind::Copy(c) => {
+                            let tree = match c.src {
+                                FileRef::Scratch => Tree::Layers(Arc::new(Vec::new())),
+                                FileRef::Input(i) => self.input_of(v, inputs, i)?.0,
+                                FileRef::Action(_) => {
+                                    return Err(StepFailure::msg("Copying from an earlier action's result is not supported"))
+                                }
+                            };
+                            let view = self.view(&tree)?;
+                            let (filter, strict) = match &tree {
+                                Tree::Local(l) => (Some(&l.filter), true),
+                                Tree::Layers(_) => (None, false),
+                            };
+                            let src = SrcTree { root: &view.path, filter, strict };
+                            fileop::copy(&work_root, &src, c).map_err(|e| StepFailure::msg(e.to_string()))?;
+                        }
+                        other => fileop::apply(&work_root, other).map_err(|e| StepFailure::msg(e.to_string()))?,
+                    }
+                }
+                Ok(())
+            })();
+            drop(_mount);
+            if let Some(mp) = mountpoint {
+                let _ = fs::remove_dir(mp);
+            }
+            result?;
+        }
+        let mut chain = base_chain;
+        chain.push(self.store.commit_layer(nl).map_err(fail("Cannot commit the layer"))?);
+        Ok(chain)
+    }
+
+    fn merge(&self, v: usize, inputs: &[Done]) -> Result<Done, StepFailure> {
+        let vertex = &self.def.vertices[v].vertex;
+        let mut parts = Vec::new();
+        let mut chain = Vec::new();
+        for i in 0..vertex.inputs.len() as u32 {
+            let (tree, k) = self.input_of(v, inputs, i)?;
+            parts.push(self.key_part(&tree, k, vertex.inputs[i as usize].index)?);
+            match tree {
+                Tree::Layers(c) => chain.extend(c.iter().cloned()),
+                Tree::Local(_) => return Err(StepFailure::msg("Merging a build context directly is not supported")),
+            }
+        }
+        let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
+        Ok(Done { outputs: vec![Tree::Layers(Arc::new(chain))], keys: vec![key] })
+    }
+
+    fn diff(&self, v: usize, inputs: &[Done]) -> Result<Done, StepFailure> {
+        let vertex = &self.def.vertices[v].vertex;
+        let (lower, lk) = self.input_of(v, inputs, 0)?;
+        let (upper, uk) = self.input_of(v, inputs, 1)?;
+        let (Tree::Layers(l), Tree::Layers(u)) = (&lower, &upper) else {
+            return Err(StepFailure::msg("A diff of a build context is not supported"));
+        };
+        if l.len() > u.len() || u[..l.len()] != l[..] {
+            return Err(StepFailure::msg(
+                "A diff whose lower layers are not a prefix of its upper layers is not supported",
+            ));
+        }
+        let parts = [Part::Key(lk, vertex.inputs[0].index), Part::Key(uk, vertex.inputs[1].index)];
+        let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
+        Ok(Done { outputs: vec![Tree::Layers(Arc::new(u[l.len()..].to_vec()))], keys: vec![key] })
+    }
+}
+
+/// `None` when the process succeeded, else BuildKit-style words for how it ended.
+fn exit_failure(info: &Exit) -> Option<String> {
+    match (info.code, info.signal) {
+        (Some(0), _) => None,
+        (Some(c), _) => Some(format!("exit code: {c}")),
+        (None, Some(s)) => Some(format!("killed by signal {s}")),
+        (None, None) => Some("unknown exit status".to_string()),
+    }
+}
+
+/// Splits `PATH[:TAG|@sha256:…]` of an `oci-layout://` reference.
+pub fn split_layout_ref(s: &str) -> (&str, Option<&str>) {
+    if let Some(at) = s.rfind("@sha256:") {
+        return (&s[..at], Some(&s[at + 1..]));
+    }
+    let last_slash = s.rfind('/').map_or(0, |i| i + 1);
+    match s[last_slash..].rfind(':') {
+        Some(c) => (&s[..last_slash + c], Some(&s[last_slash + c + 1..])),
+        None => (s, None),
+    }
+}
+
+impl Worker for Solver<'_> {
+    type Output = Done;
+    type Error = StepFailure;
+
+    fn run(&self, v: usize, inputs: &[Done], cancel: &AtomicBool) -> Result<Done, StepFailure> {
+        match &self.def.vertices[v].vertex.op {
+            Op::Source(s) => self.source(v, s),
+            Op::Exec(e) => self.exec(v, e, inputs, cancel),
+            Op::File(f) => self.file(v, f, inputs),
+            Op::Merge(_) => self.merge(v, inputs),
+            Op::Diff(_) => self.diff(v, inputs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_references_split_path_tag_and_digest() {
+        assert_eq!(split_layout_ref("/tmp/lay"), ("/tmp/lay", None));
+        assert_eq!(split_layout_ref("/tmp/lay:v1"), ("/tmp/lay", Some("v1")));
+        assert_eq!(split_layout_ref("./a:b/lay"), ("./a:b/lay", None));
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(split_layout_ref(&format!("/x@{d}")), ("/x", Some(d.as_str())));
+    }
+}
