@@ -237,8 +237,9 @@ pub fn solve(
 
 #[cfg(test)]
 mod tests {
-    //! Solves of Definitions without processes (file ops, merges, diffs) on a real store
-    //! with real overlay mounts; RUN steps are covered by the CLI's integration tests.
+    //! Solves on a plain directory backend with real overlay mounts. Processes run on the
+    //! host (no isolation) with `$ROOT` naming the mounted root filesystem, which is enough
+    //! to test the solver's side of Exec; the real sandbox is covered by the CLI's tests.
 
     use super::*;
     use cairn_ir::*;
@@ -315,6 +316,22 @@ mod tests {
                 }],
             });
             self.add(vec![base], op, &format!("rm {path}"))
+        }
+        fn run(&mut self, root: Input, script: &str) -> Input {
+            let op = Op::Exec(ExecOp {
+                meta: ExecMeta {
+                    args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+                    env: vec!["PATH=/usr/bin:/bin".into()],
+                    cwd: "/".into(),
+                    user: String::new(),
+                    hostname: String::new(),
+                },
+                network: NetworkMode::Default,
+                security: SecurityMode::Sandbox,
+                mounts: vec![Mount { input: Some(0), selector: String::new(), target: "/".into(), readonly: false, output: Some(0), kind: MountKind::Bind }],
+                secret_env: vec![],
+            });
+            self.add(vec![root], op, &format!("RUN {script}"))
         }
         fn out(&mut self, root: Input) {
             let config = ImageConfig { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
@@ -393,11 +410,57 @@ mod tests {
         }
         fn run_process(
             &self,
-            _spec: &backend::ProcessSpec,
-            _cancel: &AtomicBool,
-            _output: &mut dyn FnMut(&[u8]),
+            spec: &backend::ProcessSpec,
+            cancel: &AtomicBool,
+            output: &mut dyn FnMut(&[u8]),
         ) -> Result<backend::Exit, String> {
-            Err("No sandbox in these unit tests".to_string())
+            use std::io::Read;
+            use std::os::unix::process::{CommandExt, ExitStatusExt};
+            let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mp = self.root.join(format!("run-{n}"));
+            fs::create_dir_all(&mp).map_err(|e| e.to_string())?;
+            let empty = self.root.join("run-empty");
+            fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
+            let mut lowers = vec![empty];
+            lowers.extend(spec.root_lowers.iter().cloned());
+            let guard = self.mount_overlay(&lowers, Some((&spec.root_upper, &spec.root_work)), &mp)?;
+            let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+            let mut child = std::process::Command::new(&spec.args[0])
+                .args(&spec.args[1..])
+                .env_clear()
+                .envs(spec.env.iter().filter_map(|kv| kv.split_once('=')))
+                .env("ROOT", &mp)
+                .current_dir(&mp)
+                .stdin(std::process::Stdio::null())
+                .process_group(0)
+                .stdout(writer.try_clone().map_err(|e| e.to_string())?)
+                .stderr(writer)
+                .spawn()
+                .map_err(|e| e.to_string())?;
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = reader.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            });
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                    Ok(chunk) => output(&chunk),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                    // SAFETY: kill(2) on the process group of our own child.
+                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                }
+            }
+            let status = child.wait().map_err(|e| e.to_string())?;
+            drop(guard);
+            let _ = fs::remove_dir(&mp);
+            Ok(backend::Exit { code: status.code(), signal: status.signal() })
         }
     }
 
@@ -414,15 +477,25 @@ mod tests {
             Env { dir, store }
         }
         fn solve(&self, def: &Definition, no_cache: bool) -> Result<(Solved, Vec<progress::Event>), SolveError> {
+            self.solve_with(def, no_cache, 4, Platform::host(), &AtomicBool::new(false))
+        }
+        fn solve_with(
+            &self,
+            def: &Definition,
+            no_cache: bool,
+            jobs: usize,
+            platform: Platform,
+            cancel: &AtomicBool,
+        ) -> Result<(Solved, Vec<progress::Event>), SolveError> {
             let opts = SolveOptions {
-                platform: Platform::host(),
+                platform,
                 no_cache,
-                jobs: 2,
+                jobs,
                 contexts: [("context".to_string(), self.dir.join("ctx"))].into_iter().collect(),
                 root: self.dir.join("store"),
             };
             let ev = Events(Mutex::new(vec![]));
-            let s = solve(def, &self.store, &opts, &ev, &AtomicBool::new(false))?;
+            let s = solve(def, &self.store, &opts, &ev, cancel)?;
             Ok((s, ev.0.into_inner().unwrap()))
         }
         /// Reads `path` in the merged view of `layers` (top layer wins, whiteouts hide).
@@ -552,5 +625,119 @@ mod tests {
         fs::write(env.dir.join("ctx/src/skip.log"), "changed").unwrap();
         let (again, _) = env.solve(&g.def, false).unwrap();
         assert_eq!(again.executed, 0);
+    }
+
+    fn scratch_with_file(g: &mut G) -> Input {
+        let s = g.add(vec![], Op::Source(SourceOp::Scratch), "");
+        g.mkfile(s, "/base.txt", "base")
+    }
+
+    #[test]
+    fn exec_layers_are_cached_and_see_the_root() {
+        let env = Env::new("exec");
+        let mut g = G::new();
+        let b = scratch_with_file(&mut g);
+        let r = g.run(b, "cat $ROOT/base.txt > $ROOT/copy.txt && echo ran && rm $ROOT/base.txt");
+        g.out(r);
+        let (s, ev) = env.solve(&g.def, false).unwrap();
+        assert_eq!(s.executed, 2);
+        assert_eq!(s.layers.len(), 2);
+        assert_eq!(env.read(&s.layers, "/copy.txt").as_deref(), Some("base"));
+        assert_eq!(env.read(&s.layers, "/base.txt"), None, "deleted through a whiteout");
+        assert!(ev.iter().any(|e| matches!(e, progress::Event::Log { line, .. } if line == "ran")), "{ev:?}");
+        let (again, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!((again.executed, again.cached), (0, 2));
+    }
+
+    #[test]
+    fn failing_exec_reports_exit_code_and_last_output_lines() {
+        let env = Env::new("execfail");
+        let mut g = G::new();
+        let b = scratch_with_file(&mut g);
+        let r = g.run(b, "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo line$i; done; exit 7");
+        g.def.sources.push(SourceFile { path: "Dockerfile".into(), text: "FROM scratch\nRUN failing\n".into() });
+        let last = g.def.vertices.len() - 1;
+        g.def.vertices[last].meta.locations = vec![SourceLocation { source: 0, start_line: 2, end_line: 2 }];
+        g.out(r);
+        let err = env.solve(&g.def, false).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("failed at Dockerfile:2"), "{text}");
+        assert!(text.contains("did not complete successfully: exit code: 7"), "{text}");
+        assert!(text.contains("   2 | RUN failing"), "{text}");
+        assert!(text.contains("line15") && !text.contains("line1\n"), "the last lines only: {text}");
+        // Nothing was recorded for the failed step: the next solve runs it again.
+        let err2 = env.solve(&g.def, false).unwrap_err().to_string();
+        assert!(err2.contains("exit code: 7"));
+    }
+
+    #[test]
+    fn independent_execs_overlap_and_jobs_bound_them() {
+        let env = Env::new("parallel");
+        let mk = |tag: &str| {
+            let mut g = G::new();
+            let b = scratch_with_file(&mut g);
+            let a = g.run(b, &format!("sleep 0.5; echo a{tag} > $ROOT/a"));
+            let c = g.run(b, &format!("sleep 0.5; echo c{tag} > $ROOT/c"));
+            let m = g.add(vec![a, c], Op::Merge(MergeOp {}), "merge");
+            g.out(m);
+            g
+        };
+        let spans = |ev: &[progress::Event]| -> Vec<(f64, f64)> {
+            let mut starts = std::collections::HashMap::new();
+            let mut out = vec![];
+            for e in ev {
+                match e {
+                    progress::Event::Start { id, name, time } if name.starts_with("RUN") => {
+                        starts.insert(*id, *time);
+                    }
+                    progress::Event::Done { id, time, .. } if starts.contains_key(id) => out.push((starts[id], *time)),
+                    _ => {}
+                }
+            }
+            out
+        };
+        let (s, ev) = env.solve(&mk("1").def, false).unwrap();
+        assert_eq!(s.layers.len(), 4, "merge concatenates both chains (each with the base)");
+        let sp = spans(&ev);
+        assert_eq!(sp.len(), 2);
+        assert!(sp[0].0 < sp[1].1 && sp[1].0 < sp[0].1, "the two RUNs overlap: {sp:?}");
+        let (_, ev) = env.solve_with(&mk("2").def, false, 1, Platform::host(), &AtomicBool::new(false)).unwrap();
+        let sp = spans(&ev);
+        assert!(sp[0].1 <= sp[1].0 || sp[1].1 <= sp[0].0, "--jobs 1 serialises them: {sp:?}");
+    }
+
+    #[test]
+    fn cancellation_stops_a_running_process() {
+        let env = Env::new("cancel");
+        let mut g = G::new();
+        let b = scratch_with_file(&mut g);
+        let r = g.run(b, "sleep 30");
+        g.out(r);
+        let cancel = AtomicBool::new(false);
+        let start = std::time::Instant::now();
+        let err = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            env.solve_with(&g.def, false, 2, Platform::host(), &cancel).unwrap_err()
+        });
+        assert!(matches!(err, SolveError::Cancelled), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(env.dir.to_str().unwrap()), "no mounts left");
+    }
+
+    #[test]
+    fn run_for_another_platform_fails_clearly() {
+        let env = Env::new("platform");
+        let mut g = G::new();
+        let b = scratch_with_file(&mut g);
+        let r = g.run(b, "true");
+        g.out(r);
+        let other = if Platform::host().architecture == "arm64" { Platform::new("linux", "amd64", "") } else { Platform::new("linux", "arm64", "v8") };
+        g.def.outputs[0].platform = other.clone();
+        let err = env.solve_with(&g.def, false, 1, other, &AtomicBool::new(false)).unwrap_err().to_string();
+        assert!(err.contains("cairn does not emulate other platforms"), "{err}");
     }
 }
