@@ -288,4 +288,20 @@ mod tests {
         let e = "fancy".parse::<Mode>().unwrap_err();
         assert!(e.starts_with("Unknown progress mode `fancy`"), "{e}");
     }
+
+    #[test]
+    fn tty_renderer_handles_every_event_without_a_terminal() {
+        let t = Tty::new();
+        t.event(Event::Start { id: 1, name: "[a 1/2] RUN x".into(), time: now() });
+        t.event(Event::Log { id: 1, elapsed: 0.1, line: "hello".into(), time: now() });
+        t.event(Event::Start { id: 2, name: "[a 2/2] COPY y".into(), time: now() });
+        t.event(Event::Cached { id: 2, time: now() });
+        t.event(Event::Done { id: 1, seconds: 0.2, time: now() });
+        t.event(Event::Start { id: 3, name: "[b 1/1] RUN z".into(), time: now() });
+        t.event(Event::Error { id: 3, message: "boom".into(), time: now() });
+        t.event(Event::Log { id: 99, elapsed: 0.0, line: "unknown step".into(), time: now() });
+        t.event(Event::Summary { seconds: 1.0, executed: 1, cached: 1, digest: None, time: now() });
+        assert!(t.bars.lock().unwrap().is_empty(), "every bar is finished");
+        assert_eq!(summary_line(1.25, 2, 3, &Some("sha256:ab".into())), "Finished in 1.2s: 2 steps executed, 3 cached, image sha256:ab");
+    }
 }
