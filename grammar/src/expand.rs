@@ -1,11 +1,25 @@
-//! Word expansion as BuildKit's shell lexer does it.
+//! Word expansion as BuildKit's shell lexer does it (`ProcessWord` / `ProcessWords`):
+//! single quotes are literal, double quotes expand `$`, the escape character escapes, and
+//! `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?m} ${v?m} ${v#p} ${v##p} ${v%p} ${v%%p}
+//! ${v/p/r} ${v//p/r}` substitute. Hand-written rather than pest: the escape character is
+//! chosen per file (`# escape=`), and the lexer is a small state machine.
 
-/// Why a word could not be expanded. The position is a char offset within the word.
+use std::fmt;
+
+/// Why a word could not be expanded. `offset` is a char offset within the word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpandError {
     pub message: String,
     pub offset: usize,
 }
+
+impl fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExpandError {}
 
 /// Expands one word (quotes removed, variables substituted, escapes applied).
 /// `lookup` returns the value of a variable or `None` when it is unset.
@@ -14,17 +28,584 @@ pub fn expand_word(
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ExpandError> {
-    let _ = (word, escape, lookup);
-    unimplemented!("expand_word is being written")
+    let mut lx = Lexer::new(word, escape, lookup);
+    let (s, _) = lx.process_stop_on(None, false)?;
+    Ok(s)
 }
 
-/// Expands and splits into fields the way BuildKit's `ProcessWords` does (whitespace
-/// outside quotes separates words; an unquoted expansion is not re-split).
+/// Expands and splits into fields the way BuildKit's `ProcessWords` does: whitespace
+/// outside quotes separates words, and so does whitespace inside the value of an unquoted
+/// `$var`; quoted text never splits.
 pub fn expand_words(
     text: &str,
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, ExpandError> {
-    let _ = (text, escape, lookup);
-    unimplemented!("expand_words is being written")
+    let mut lx = Lexer::new(text, escape, lookup);
+    let (_, words) = lx.process_stop_on(None, false)?;
+    Ok(words)
+}
+
+/// Collects words: `add_char` splits on whitespace, `add_raw` never does.
+#[derive(Default)]
+struct Words {
+    words: Vec<String>,
+    word: String,
+    in_word: bool,
+}
+
+impl Words {
+    fn add_char(&mut self, c: char) {
+        if c.is_whitespace() {
+            if self.in_word {
+                self.words.push(std::mem::take(&mut self.word));
+                self.in_word = false;
+            }
+        } else {
+            self.add_raw(c);
+        }
+    }
+    fn add_raw(&mut self, c: char) {
+        self.word.push(c);
+        self.in_word = true;
+    }
+    fn add_str(&mut self, s: &str) {
+        s.chars().for_each(|c| self.add_char(c));
+    }
+    fn add_raw_str(&mut self, s: &str) {
+        s.chars().for_each(|c| self.add_raw(c));
+        // An empty quoted string still makes a word: `""`.
+        self.in_word = true;
+    }
+    fn finish(mut self) -> Vec<String> {
+        if self.in_word {
+            self.words.push(self.word);
+        }
+        self.words
+    }
+}
+
+struct Lexer<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    escape: char,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(s: &str, escape: char, lookup: &'a dyn Fn(&str) -> Option<String>) -> Lexer<'a> {
+        Lexer { chars: s.chars().collect(), pos: 0, escape, lookup }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        if c.is_some() {
+            self.pos += 1;
+        }
+        c
+    }
+
+    fn err(&self, message: impl Into<String>) -> ExpandError {
+        ExpandError { message: message.into(), offset: self.pos }
+    }
+
+    /// Reads until `stop` (consumed) or the end. With `raw_escapes` the escape character
+    /// is kept in the result (pattern contexts).
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<(String, Vec<String>), ExpandError> {
+        let mut result = String::new();
+        let mut words = Words::default();
+        while let Some(c) = self.peek() {
+            if Some(c) == stop {
+                self.next();
+                return Ok((result, words.finish()));
+            }
+            match c {
+                '\'' => {
+                    let s = self.single_quote()?;
+                    words.add_raw_str(&s);
+                    result.push_str(&s);
+                }
+                '"' => {
+                    let s = self.double_quote()?;
+                    words.add_raw_str(&s);
+                    result.push_str(&s);
+                }
+                '$' => {
+                    let s = self.dollar()?;
+                    words.add_str(&s);
+                    result.push_str(&s);
+                }
+                _ => {
+                    self.next();
+                    if c == self.escape {
+                        if raw_escapes {
+                            words.add_raw(c);
+                            result.push(c);
+                        }
+                        match self.next() {
+                            None => break,
+                            Some(n) => {
+                                words.add_raw(n);
+                                result.push(n);
+                            }
+                        }
+                    } else {
+                        words.add_char(c);
+                        result.push(c);
+                    }
+                }
+            }
+        }
+        if let Some(s) = stop {
+            return Err(self.err(format!("Unexpected end of word while looking for a matching `{s}`")));
+        }
+        Ok((result, words.finish()))
+    }
+
+    fn single_quote(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.next();
+        let mut s = String::new();
+        loop {
+            match self.next() {
+                None => {
+                    return Err(ExpandError {
+                        message: "Unterminated single quote: expected a closing `'`".into(),
+                        offset: start,
+                    })
+                }
+                Some('\'') => return Ok(s),
+                Some(c) => s.push(c),
+            }
+        }
+    }
+
+    fn double_quote(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.next();
+        let mut s = String::new();
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(ExpandError {
+                        message: "Unterminated double quote: expected a closing `\"`".into(),
+                        offset: start,
+                    })
+                }
+                Some('"') => {
+                    self.next();
+                    return Ok(s);
+                }
+                Some('$') => s.push_str(&self.dollar()?),
+                Some(c) => {
+                    self.next();
+                    if c == self.escape {
+                        match self.peek() {
+                            None => {}
+                            Some(n) if n == '"' || n == '$' || n == self.escape => {
+                                self.next();
+                                s.push(n);
+                            }
+                            Some(_) => s.push(c),
+                        }
+                    } else {
+                        s.push(c);
+                    }
+                }
+            }
+        }
+    }
+
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(c) = self.peek() {
+            if name.is_empty() && c.is_ascii_digit() {
+                while let Some(d) = self.peek().filter(|d| d.is_ascii_digit()) {
+                    self.next();
+                    name.push(d);
+                }
+                return name;
+            }
+            if name.is_empty() && matches!(c, '@' | '*' | '#' | '?' | '-' | '$' | '!' | '0') {
+                self.next();
+                name.push(c);
+                return name;
+            }
+            if !(c.is_alphanumeric() || c == '_') {
+                break;
+            }
+            self.next();
+            name.push(c);
+        }
+        name
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    fn dollar(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos;
+        self.next(); // `$`
+        match self.peek() {
+            None => return Ok("$".into()),
+            Some('{') => {}
+            Some(_) => {
+                let name = self.name();
+                if name.is_empty() {
+                    return Ok("$".into());
+                }
+                return Ok(self.get(&name).unwrap_or_default());
+            }
+        }
+        self.next(); // `{`
+        let name = self.name();
+        let missing_brace = |lx: &Lexer<'_>| ExpandError {
+            message: "Bad substitution: missing `}`".into(),
+            offset: lx.pos.max(start),
+        };
+        let Some(ch) = self.peek() else { return Err(missing_brace(self)) };
+        if name.is_empty() {
+            return Err(ExpandError {
+                message: "Bad substitution: expected a variable name after `${`".into(),
+                offset: start,
+            });
+        }
+        match ch {
+            '}' => {
+                self.next();
+                Ok(self.get(&name).unwrap_or_default())
+            }
+            ':' => {
+                self.next();
+                let modifier = self.next().ok_or_else(|| missing_brace(self))?;
+                let (word, _) = self.word_until_brace()?;
+                let value = self.get(&name);
+                let set = value.is_some();
+                let value = value.unwrap_or_default();
+                match modifier {
+                    '+' => Ok(if value.is_empty() { value } else { word }),
+                    '-' => Ok(if value.is_empty() { word } else { value }),
+                    '?' => {
+                        if !set {
+                            let w = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                            return Err(ExpandError { message: format!("{name}: {w}"), offset: start });
+                        }
+                        if value.is_empty() {
+                            let w = if word.is_empty() { "is not allowed to be empty".into() } else { word };
+                            return Err(ExpandError { message: format!("{name}: {w}"), offset: start });
+                        }
+                        Ok(value)
+                    }
+                    other => Err(ExpandError {
+                        message: format!("Unsupported modifier `{other}` in substitution"),
+                        offset: start,
+                    }),
+                }
+            }
+            '+' | '-' | '?' => {
+                self.next();
+                let (word, _) = self.word_until_brace()?;
+                let value = self.get(&name);
+                match (ch, value) {
+                    ('+', Some(_)) => Ok(word),
+                    ('+', None) => Ok(String::new()),
+                    ('-', Some(v)) => Ok(v),
+                    ('-', None) => Ok(word),
+                    (_, Some(v)) => Ok(v),
+                    (_, None) => {
+                        let w = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                        Err(ExpandError { message: format!("{name}: {w}"), offset: start })
+                    }
+                }
+            }
+            '#' | '%' => {
+                self.next();
+                let longest = self.peek() == Some(ch);
+                if longest {
+                    self.next();
+                }
+                let (pattern, _) = self.pattern_until('}')?;
+                let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
+                let pat: Vec<char> = pattern.chars().collect();
+                Ok(trim(&value, &pat, ch == '#', longest, self.escape))
+            }
+            '/' => {
+                self.next();
+                let all = self.peek() == Some('/');
+                if all {
+                    self.next();
+                }
+                let (pattern, closed_by_brace) = self.pattern_until_either()?;
+                let replacement = if closed_by_brace { String::new() } else { self.word_until_brace()?.0 };
+                let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
+                let pat: Vec<char> = pattern.chars().collect();
+                Ok(replace(&value, &pat, &replacement, all, self.escape))
+            }
+            other => Err(ExpandError {
+                message: format!("Unsupported modifier `{other}` in substitution"),
+                offset: start,
+            }),
+        }
+    }
+
+    fn word_until_brace(&mut self) -> Result<(String, Vec<String>), ExpandError> {
+        let r = self.process_stop_on(Some('}'), false);
+        r.map_err(|mut e| {
+            if self.peek().is_none() {
+                e.message = "Bad substitution: missing `}`".into();
+            }
+            e
+        })
+    }
+
+    fn pattern_until(&mut self, stop: char) -> Result<(String, Vec<String>), ExpandError> {
+        self.process_stop_on(Some(stop), true).map_err(|mut e| {
+            e.message = "Bad substitution: missing `}`".into();
+            e
+        })
+    }
+
+    /// For `${v/p/r}`: the pattern ends at `/` (a replacement follows) or `}` (none).
+    fn pattern_until_either(&mut self) -> Result<(String, bool), ExpandError> {
+        let save = self.pos;
+        // Find which comes first at nesting level 0 by scanning with the real lexer.
+        let mut depth = 0usize;
+        let mut i = self.pos;
+        let mut stop = '}';
+        while i < self.chars.len() {
+            let c = self.chars[i];
+            if c == self.escape {
+                i += 2;
+                continue;
+            }
+            if c == '$' && self.chars.get(i + 1) == Some(&'{') {
+                depth += 1;
+                i += 2;
+                continue;
+            }
+            if c == '}' {
+                if depth == 0 {
+                    stop = '}';
+                    break;
+                }
+                depth -= 1;
+            }
+            if c == '/' && depth == 0 {
+                stop = '/';
+                break;
+            }
+            i += 1;
+        }
+        self.pos = save;
+        let (p, _) = self.pattern_until(stop)?;
+        Ok((p, stop == '}'))
+    }
+}
+
+/// Glob match of `pat` (`*`, `?`, `[...]`, escape char quotes) against all of `s`.
+fn glob(pat: &[char], s: &[char], escape: char) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if p < pat.len() {
+            match pat[p] {
+                '*' => {
+                    star = Some((p, i));
+                    p += 1;
+                    continue;
+                }
+                '?' if i < s.len() => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                '[' if i < s.len() => {
+                    if let Some((matched, len)) = class(&pat[p..], s[i]) {
+                        if matched {
+                            p += len;
+                            i += 1;
+                            continue;
+                        }
+                    } else if s[i] == '[' {
+                        p += 1;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c if c == escape && p + 1 < pat.len() => {
+                    if i < s.len() && s[i] == pat[p + 1] {
+                        p += 2;
+                        i += 1;
+                        continue;
+                    }
+                }
+                c if c != '?' && c != '[' && i < s.len() && s[i] == c => {
+                    p += 1;
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        } else if i == s.len() {
+            return true;
+        }
+        match star {
+            Some((sp, si)) if si < s.len() => {
+                star = Some((sp, si + 1));
+                p = sp + 1;
+                i = si + 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// A `[...]` class at the start of `pat`: (does `c` match, length of the class).
+fn class(pat: &[char], c: char) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = matches!(pat.get(1), Some('!') | Some('^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < pat.len() {
+        if pat[i] == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if i + 2 < pat.len() && pat[i + 1] == '-' && pat[i + 2] != ']' {
+            if pat[i] <= c && c <= pat[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if pat[i] == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+fn trim(value: &[char], pat: &[char], prefix: bool, longest: bool, escape: char) -> String {
+    let n = value.len();
+    let candidates: Vec<usize> = if longest { (0..=n).rev().collect() } else { (0..=n).collect() };
+    for k in candidates {
+        if prefix {
+            if glob(pat, &value[..k], escape) {
+                return value[k..].iter().collect();
+            }
+        } else if glob(pat, &value[n - k..], escape) {
+            return value[..n - k].iter().collect();
+        }
+    }
+    value.iter().collect()
+}
+
+fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    let mut replaced = false;
+    while i < value.len() {
+        if !(replaced && !all) && !pat.is_empty() {
+            // Leftmost, longest match starting at i.
+            if let Some(len) = (1..=value.len() - i).rev().find(|&l| glob(pat, &value[i..i + l], escape)) {
+                out.push_str(rep);
+                i += len;
+                replaced = true;
+                continue;
+            }
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "v" => Some("hello.tar.gz".into()),
+            "empty" => Some(String::new()),
+            "sp" => Some("a b".into()),
+            "path" => Some("/usr/local/bin".into()),
+            _ => None,
+        }
+    }
+
+    fn x(word: &str) -> String {
+        expand_word(word, '\\', &env).unwrap()
+    }
+
+    #[test]
+    fn substitutions() {
+        assert_eq!(x("$v"), "hello.tar.gz");
+        assert_eq!(x("${v}x"), "hello.tar.gzx");
+        assert_eq!(x("${unset:-dflt}"), "dflt");
+        assert_eq!(x("${empty:-dflt}"), "dflt");
+        assert_eq!(x("${empty-dflt}"), "");
+        assert_eq!(x("${unset-dflt}"), "dflt");
+        assert_eq!(x("${v:+alt}"), "alt");
+        assert_eq!(x("${empty:+alt}"), "");
+        assert_eq!(x("${empty+alt}"), "alt");
+        assert_eq!(x("${unset+alt}"), "");
+        assert_eq!(x("${v#*.}"), "tar.gz");
+        assert_eq!(x("${v##*.}"), "gz");
+        assert_eq!(x("${v%.*}"), "hello.tar");
+        assert_eq!(x("${v%%.*}"), "hello");
+        assert_eq!(x("${path/local/opt}"), "/usr/opt/bin");
+        assert_eq!(x("${path//\\//:}"), ":usr:local:bin");
+        assert_eq!(x("${v/l}"), "helo.tar.gz");
+        assert_eq!(x("${v//l}"), "heo.tar.gz");
+        assert_eq!(x("${unset:-$v}"), "hello.tar.gz");
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(x("'$v'"), "$v");
+        assert_eq!(x("\"$v\""), "hello.tar.gz");
+        assert_eq!(x("\\$v"), "$v");
+        assert_eq!(x("\"a\\\"b\""), "a\"b");
+        assert_eq!(x("\"a\\nb\""), "a\\nb");
+        assert_eq!(x("a\\ b"), "a b");
+        assert_eq!(expand_word("a`$v", '`', &env).unwrap(), "a$v");
+        assert_eq!(x("$"), "$");
+        assert_eq!(x("$1"), "");
+    }
+
+    #[test]
+    fn errors() {
+        let e = expand_word("${unset:?must be set}", '\\', &env).unwrap_err();
+        assert_eq!(e.message, "unset: must be set");
+        let e = expand_word("${empty:?}", '\\', &env).unwrap_err();
+        assert_eq!(e.message, "empty: is not allowed to be empty");
+        assert_eq!(x("${empty?}"), "");
+        assert!(expand_word("${unset?}", '\\', &env).is_err());
+        assert!(expand_word("${v", '\\', &env).unwrap_err().message.contains("missing `}`"));
+        assert!(expand_word("'abc", '\\', &env).unwrap_err().message.contains("single quote"));
+        assert!(expand_word("\"abc", '\\', &env).unwrap_err().message.contains("double quote"));
+        assert!(expand_word("${}", '\\', &env).is_err());
+        assert!(expand_word("${v:x}", '\\', &env).unwrap_err().message.contains("Unsupported modifier"));
+    }
+
+    #[test]
+    fn words_split_like_buildkit() {
+        let w = expand_words("a \"b c\" $sp 'd e' \"\"", '\\', &env).unwrap();
+        assert_eq!(w, vec!["a", "b c", "a", "b", "d e", ""]);
+        assert_eq!(expand_words("  ", '\\', &env).unwrap(), Vec::<String>::new());
+    }
 }

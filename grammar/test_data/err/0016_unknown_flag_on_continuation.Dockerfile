@@ -1,0 +1,3 @@
+FROM busybox
+RUN --mount=type=cache,target=/x \
+    --frob=1 make
