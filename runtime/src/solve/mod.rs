@@ -123,6 +123,26 @@ pub fn pick_output(def: &Definition, platform: &Platform) -> Result<usize, Solve
     }
 }
 
+/// Unmounts and removes mount points left by solver processes that no longer run (a
+/// build killed with SIGKILL while a file step had its overlay mounted). Names are
+/// `<pid>-<n>`.
+fn clean_stale_mountpoints(mnt_dir: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(entries) = fs::read_dir(mnt_dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(c) = std::ffi::CString::new(e.path().as_os_str().as_bytes()) {
+            // SAFETY: a valid C string; failing (nothing mounted) is fine.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+        let _ = fs::remove_dir(e.path());
+    }
+}
+
 /// Runs everything the chosen output needs and returns its layer chain.
 pub fn solve(
     def: &Definition,
@@ -167,6 +187,7 @@ pub fn solve(
     for d in [&empty_dir, &mnt_dir] {
         fs::create_dir_all(d).map_err(|e| io("Cannot create", d, e))?;
     }
+    clean_stale_mountpoints(&mnt_dir);
     let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.root.join("statcache")) };
     let solver = Solver {
         def,
@@ -739,5 +760,18 @@ mod tests {
         g.def.outputs[0].platform = other.clone();
         let err = env.solve_with(&g.def, false, 1, other, &AtomicBool::new(false)).unwrap_err().to_string();
         assert!(err.contains("cairn does not emulate other platforms"), "{err}");
+    }
+
+    #[test]
+    fn stale_mountpoints_of_dead_processes_are_removed() {
+        let dir = tmp("stale");
+        // pid 0 never names a live process in /proc; our own pid is alive.
+        fs::create_dir_all(dir.join("0-1")).unwrap();
+        let mine = format!("{}-1", std::process::id());
+        fs::create_dir_all(dir.join(&mine)).unwrap();
+        clean_stale_mountpoints(&dir);
+        assert!(!dir.join("0-1").exists());
+        assert!(dir.join(&mine).exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
