@@ -107,7 +107,8 @@ impl Keyword {
             Keyword::Healthcheck,
             Keyword::Shell,
         ];
-        ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(word))
+        ALL.into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(word))
     }
 }
 

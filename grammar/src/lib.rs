@@ -34,8 +34,18 @@ pub fn parse(file: &str, source: &str) -> Result<ast::Dockerfile, Error> {
     let logical = scanner::logical_lines(file, &lines, first, escape, &markers)?;
     let mut instructions = Vec::with_capacity(logical.len());
     for l in &logical {
-        let ctx = line::Ctx { file, src, line: l, escape };
+        let ctx = line::Ctx {
+            file,
+            src,
+            line: l,
+            escape,
+            starts: &lines.starts,
+        };
         instructions.push(line::parse_instruction(&ctx, 0)?);
     }
-    Ok(ast::Dockerfile { directives, escape, instructions })
+    Ok(ast::Dockerfile {
+        directives,
+        escape,
+        instructions,
+    })
 }

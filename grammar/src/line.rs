@@ -7,7 +7,7 @@ use pest_derive::Parser;
 
 use crate::ast::{Args, Flag, Heredoc, Instruction, KeyValue, Keyword, Span, Spanned};
 use crate::error::{Error, ErrorKind};
-use crate::scanner::{span_at, LogicalLine, Marker};
+use crate::scanner::{span_in, LogicalLine, Marker};
 
 #[derive(Parser)]
 #[grammar = "line.pest"]
@@ -17,15 +17,17 @@ struct LineParser;
 pub(crate) struct Ctx<'a> {
     pub file: &'a str,
     pub src: &'a str,
-    pub line: &'a LogicalLine,
+    pub line: &'a LogicalLine<'a>,
     pub escape: char,
+    /// Start offsets of the physical lines of `src`.
+    pub starts: &'a [usize],
 }
 
 impl Ctx<'_> {
     fn span(&self, start: usize, end: usize) -> Span {
         let s = self.line.source_offset(start);
         let e = self.line.source_offset(end);
-        span_at(self.src, s, e)
+        span_in(self.src, self.starts, s, e)
     }
 
     fn error(&self, kind: ErrorKind, msg: impl Into<String>, start: usize, end: usize) -> Error {
@@ -39,63 +41,200 @@ fn allowed_flags(k: Keyword) -> &'static [&'static str] {
         Keyword::From => &["platform"],
         Keyword::Run => &["mount", "network", "security"],
         Keyword::Copy => &["from", "chown", "chmod", "link", "exclude", "parents"],
-        Keyword::Add => &["chown", "chmod", "link", "exclude", "checksum", "keep-git-dir"],
-        Keyword::Healthcheck => &["interval", "timeout", "start-period", "start-interval", "retries"],
+        Keyword::Add => &[
+            "chown",
+            "chmod",
+            "link",
+            "exclude",
+            "checksum",
+            "keep-git-dir",
+        ],
+        Keyword::Healthcheck => &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
         _ => &[],
     }
+}
+
+/// The keyword-and-flags prefix of an instruction line, as byte ranges into the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    pub keyword: (usize, usize),
+    /// (whole flag, name, value)
+    pub flags: Vec<((usize, usize), (usize, usize), Option<(usize, usize)>)>,
+    pub end: usize,
+}
+
+/// The prefix by the pest grammar `line.pest` (the executable specification); `Err` is the
+/// byte position where no keyword could be found.
+pub(crate) fn prefix_by_pest(text: &str) -> Result<Prefix, usize> {
+    let mut pairs = LineParser::parse(Rule::line, text).map_err(|e| match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    })?;
+    let line = pairs.next().expect("line rule always yields one pair");
+    let end = line.as_span().end();
+    let mut keyword = (0, 0);
+    let mut flags = Vec::new();
+    for p in line.into_inner() {
+        let span = (p.as_span().start(), p.as_span().end());
+        match p.as_rule() {
+            Rule::keyword => keyword = span,
+            Rule::flag => {
+                let mut name = (0, 0);
+                let mut value = None;
+                for part in p.into_inner() {
+                    let ps = (part.as_span().start(), part.as_span().end());
+                    match part.as_rule() {
+                        Rule::flag_name => name = ps,
+                        Rule::flag_value => value = Some(ps),
+                        other => unreachable!("{other:?} in prefix_by_pest"),
+                    }
+                }
+                flags.push((span, name, value));
+            }
+            Rule::flags_end => {}
+            other => unreachable!("{other:?} in prefix_by_pest"),
+        }
+    }
+    Ok(Prefix {
+        keyword,
+        flags,
+        end,
+    })
+}
+
+fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t' || b == b'\r'
+}
+
+/// The same prefix as [`prefix_by_pest`], hand-written for speed: pest's per-rule overhead
+/// made parsing ~10x slower than a hand-written parser. `None` means "not sure, ask pest";
+/// the two are checked against each other on the corpus and by a property test.
+pub(crate) fn prefix_fast(text: &str) -> Option<Prefix> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() && is_ws(b[i]) {
+        i += 1;
+    }
+    let ks = i;
+    while i < b.len() && b[i].is_ascii_alphabetic() {
+        i += 1;
+    }
+    if i == ks {
+        return None;
+    }
+    let keyword = (ks, i);
+    let mut flags = Vec::new();
+    loop {
+        let save = i;
+        let mut j = i;
+        while j < b.len() && is_ws(b[j]) {
+            j += 1;
+        }
+        if j == i || j + 1 >= b.len() || b[j] != b'-' || b[j + 1] != b'-' {
+            i = save;
+            break;
+        }
+        let after = j + 2;
+        if after == b.len() || is_ws(b[after]) {
+            i = after; // `--` ends the flags
+            break;
+        }
+        if !b[after].is_ascii_alphabetic() {
+            i = save;
+            break;
+        }
+        let mut k = after + 1;
+        while k < b.len() && (b[k].is_ascii_alphanumeric() || b[k] == b'-' || b[k] == b'_') {
+            k += 1;
+        }
+        let name = (after, k);
+        let mut value = None;
+        if k < b.len() && b[k] == b'=' {
+            let vs = k + 1;
+            let mut v = vs;
+            loop {
+                if v >= b.len() || is_ws(b[v]) {
+                    break;
+                }
+                match b[v] {
+                    b'"' => {
+                        let mut q = v + 1;
+                        let mut closed = None;
+                        while q < b.len() {
+                            match b[q] {
+                                b'\\' => q += 2,
+                                b'"' => {
+                                    closed = Some(q);
+                                    break;
+                                }
+                                _ => q += 1,
+                            }
+                        }
+                        match closed {
+                            Some(q) => v = q + 1,
+                            None => break,
+                        }
+                    }
+                    b'\'' => match b[v + 1..].iter().position(|&c| c == b'\'') {
+                        Some(p) => v = v + 1 + p + 1,
+                        None => break,
+                    },
+                    _ => v += 1,
+                }
+            }
+            value = Some((vs, v));
+            k = v;
+        }
+        flags.push(((j, k), name, value));
+        i = k;
+    }
+    Some(Prefix {
+        keyword,
+        flags,
+        end: i,
+    })
 }
 
 /// Parses the instruction in `ctx.line.text[offset..]` (offset > 0 for ONBUILD triggers).
 pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruction, Error> {
     let text = &ctx.line.text[offset..];
-    let mut pairs = LineParser::parse(Rule::line, text).map_err(|e| {
-        let pos = match e.location {
-            pest::error::InputLocation::Pos(p) => p,
-            pest::error::InputLocation::Span((s, _)) => s,
-        };
+    let prefix = match prefix_fast(text) {
+        Some(p) => p,
+        None => prefix_by_pest(text).map_err(|pos| {
+            ctx.error(
+                ErrorKind::Syntax,
+                "Expected an instruction keyword such as `FROM` or `RUN`",
+                offset + pos,
+                offset + pos,
+            )
+        })?,
+    };
+    let (ks, ke) = prefix.keyword;
+    let word = &text[ks..ke];
+    let keyword = Some(Keyword::parse(word).ok_or_else(|| {
         ctx.error(
-            ErrorKind::Syntax,
-            "Expected an instruction keyword such as `FROM` or `RUN`",
-            offset + pos,
-            offset + pos,
+            ErrorKind::UnknownInstruction,
+            format!("Unknown instruction `{}`", word.to_ascii_uppercase()),
+            offset + ks,
+            offset + ke,
         )
-    })?;
-    let line = pairs.next().expect("line rule always yields one pair");
-    let mut keyword = None;
-    let mut flags = Vec::new();
-    let mut rest = ("", 0usize);
-    for p in line.into_inner() {
-        let (s, e) = (offset + p.as_span().start(), offset + p.as_span().end());
-        match p.as_rule() {
-            Rule::keyword => {
-                let word = p.as_str();
-                keyword = Some(Keyword::parse(word).ok_or_else(|| {
-                    ctx.error(
-                        ErrorKind::UnknownInstruction,
-                        format!("Unknown instruction `{}`", word.to_ascii_uppercase()),
-                        s,
-                        e,
-                    )
-                })?);
-            }
-            Rule::flag => {
-                let mut name = String::new();
-                let mut value = None;
-                for part in p.into_inner() {
-                    match part.as_rule() {
-                        Rule::flag_name => name = part.as_str().to_string(),
-                        Rule::flag_value => value = Some(part.as_str().to_string()),
-                        other => unreachable!("{other:?} in flag"),
-                    }
-                }
-                flags.push(Flag { name, value, span: ctx.span(s, e) });
-            }
-            Rule::flags_end => {}
-            Rule::rest => rest = (p.as_str(), s),
-            Rule::EOI => {}
-            other => unreachable!("{other:?} in line"),
-        }
-    }
+    })?);
+    let flags: Vec<Flag> = prefix
+        .flags
+        .iter()
+        .map(|&((s, e), (ns, ne), value)| Flag {
+            name: text[ns..ne].to_string(),
+            value: value.map(|(vs, ve)| text[vs..ve].to_string()),
+            span: ctx.span(offset + s, offset + e),
+        })
+        .collect();
+    let prefix_end = prefix.end;
     let keyword = keyword.expect("the grammar requires a keyword");
     let allowed = allowed_flags(keyword);
     for f in &flags {
@@ -110,17 +249,22 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
             ));
         }
     }
-    let (rest_text, rest_at) = rest;
+    let after = &text[prefix_end..];
+    let rest_text = after.trim_start_matches([' ', '\t', '\r']);
+    let rest_at = offset + prefix_end + (after.len() - rest_text.len());
     let rest_text = rest_text.trim_end();
     let line_end = offset + text.len();
     let kw_span_start = offset + text.len() - text.trim_start().len();
     let args = parse_args(ctx, keyword, rest_text, rest_at, kw_span_start, line_end)?;
     // Heredoc bodies belong to the innermost instruction (an ONBUILD trigger's, if any).
-    let heredocs: Vec<Heredoc> =
-        if matches!(args, Args::Onbuild(_)) { Vec::new() } else { ctx.line.heredocs.clone() };
+    let heredocs: Vec<Heredoc> = if matches!(args, Args::Onbuild(_)) {
+        Vec::new()
+    } else {
+        ctx.line.heredocs.clone()
+    };
     Ok(Instruction {
         keyword,
-        span: span_at(ctx.src, ctx.line.start, ctx.line.end),
+        span: span_in(ctx.src, ctx.starts, ctx.line.start, ctx.line.end),
         start_line: ctx.line.start_line,
         end_line: ctx.line.end_line,
         flags,
@@ -212,7 +356,11 @@ fn parse_args(
                         w.span,
                     ));
                 }
-                pairs.push(KeyValue { key, value, span: w.span });
+                pairs.push(KeyValue {
+                    key,
+                    value,
+                    span: w.span,
+                });
             }
             Ok(Args::Pairs(pairs))
         }
@@ -248,7 +396,9 @@ fn parse_args(
         }
         Keyword::Onbuild => {
             if rest.is_empty() {
-                return Err(missing("an instruction to run later, e.g. `ONBUILD RUN make`"));
+                return Err(missing(
+                    "an instruction to run later, e.g. `ONBUILD RUN make`",
+                ));
             }
             let inner = parse_instruction(ctx, at)?;
             Ok(Args::Onbuild(Box::new(inner)))
@@ -257,7 +407,10 @@ fn parse_args(
             if rest.is_empty() {
                 return Err(missing("an argument"));
             }
-            Ok(Args::Words(vec![Spanned { node: rest.to_string(), span: ctx.span(at, at + rest.len()) }]))
+            Ok(Args::Words(vec![Spanned {
+                node: rest.to_string(),
+                span: ctx.span(at, at + rest.len()),
+            }]))
         }
         Keyword::From => {
             let words = split_words(ctx, rest, at)?;
@@ -304,65 +457,74 @@ fn json_array(s: &str) -> Option<Vec<String>> {
 }
 
 /// Splits on unquoted, unescaped whitespace, keeping quotes and escapes as written.
-pub(crate) fn split_words(ctx: &Ctx<'_>, s: &str, at: usize) -> Result<Vec<Spanned<String>>, Error> {
+/// Scans bytes (quotes, blanks and both escape characters are ASCII) and slices each word
+/// once.
+pub(crate) fn split_words(
+    ctx: &Ctx<'_>,
+    s: &str,
+    at: usize,
+) -> Result<Vec<Spanned<String>>, Error> {
+    let b = s.as_bytes();
+    let esc = ctx.escape as u8;
     let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut start = None;
-    let mut quote: Option<(char, usize)> = None;
-    let mut chars = s.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match quote {
-            Some((q, _)) => {
-                cur.push(c);
-                if c == ctx.escape && q == '"' {
-                    if let Some((_, n)) = chars.next() {
-                        cur.push(n);
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && is_ws(b[i]) {
+            i += 1;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let st = i;
+        while i < b.len() && !is_ws(b[i]) {
+            let c = b[i];
+            if c == esc {
+                i += 2;
+            } else if c == b'"' || c == b'\'' {
+                let qi = i;
+                i += 1;
+                loop {
+                    if i >= b.len() {
+                        let what = if c == b'"' { "double" } else { "single" };
+                        return Err(ctx.error(
+                            ErrorKind::Syntax,
+                            format!(
+                                "Unterminated {what} quote: expected a closing `{}`",
+                                c as char
+                            ),
+                            at + qi,
+                            at + s.len(),
+                        ));
                     }
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => {
-                if c == ' ' || c == '\t' || c == '\r' {
-                    if let Some(st) = start.take() {
-                        words.push(Spanned {
-                            node: std::mem::take(&mut cur),
-                            span: ctx.span(at + st, at + i),
-                        });
+                    if b[i] == esc && c == b'"' {
+                        i += 2;
+                    } else if b[i] == c {
+                        i += 1;
+                        break;
+                    } else {
+                        i += 1;
                     }
-                    continue;
                 }
-                if start.is_none() {
-                    start = Some(i);
-                }
-                cur.push(c);
-                if c == ctx.escape {
-                    if let Some((_, n)) = chars.next() {
-                        cur.push(n);
-                    }
-                } else if c == '"' || c == '\'' {
-                    quote = Some((c, i));
-                }
+            } else {
+                i += 1;
             }
         }
-    }
-    if let Some((q, qi)) = quote {
-        let what = if q == '"' { "double" } else { "single" };
-        return Err(ctx.error(
-            ErrorKind::Syntax,
-            format!("Unterminated {what} quote: expected a closing `{q}`"),
-            at + qi,
-            at + s.len(),
-        ));
-    }
-    if let Some(st) = start {
-        words.push(Spanned { node: cur, span: ctx.span(at + st, at + s.len()) });
+        let e = i.min(b.len());
+        words.push(Spanned {
+            node: s[st..e].to_string(),
+            span: ctx.span(at + st, at + e),
+        });
     }
     Ok(words)
 }
 
 /// ENV and LABEL: `k=v ...` or the legacy `k v` (one pair, value = rest of line).
-fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result<Vec<KeyValue>, Error> {
+fn parse_pairs(
+    ctx: &Ctx<'_>,
+    keyword: Keyword,
+    rest: &str,
+    at: usize,
+) -> Result<Vec<KeyValue>, Error> {
     let words = split_words(ctx, rest, at)?;
     let first = &words[0];
     if !first.node.contains('=') {
@@ -392,7 +554,11 @@ fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result
         let Some(i) = w.node.find('=') else {
             return Err(Error::new(
                 ErrorKind::Syntax,
-                format!("Expected `key=value` in `{}`, found `{}`", keyword.as_str(), w.node),
+                format!(
+                    "Expected `key=value` in `{}`, found `{}`",
+                    keyword.as_str(),
+                    w.node
+                ),
                 ctx.file,
                 ctx.src,
                 w.span,
@@ -419,6 +585,9 @@ fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result
 /// Heredoc markers in an instruction line (RUN, COPY, ADD, and those under ONBUILD):
 /// words matching `^\d*<<-?NAME$` outside quotes; a quoted NAME disables expansion.
 pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
+    if !text.contains("<<") {
+        return Vec::new();
+    }
     let t = text.trim_start();
     let (mut kw, mut after) = split_first_word(t);
     if kw.eq_ignore_ascii_case("ONBUILD") {
@@ -426,13 +595,18 @@ pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
         kw = k2;
         after = a2;
     }
-    if !(kw.eq_ignore_ascii_case("RUN") || kw.eq_ignore_ascii_case("COPY") || kw.eq_ignore_ascii_case("ADD")) {
+    if !(kw.eq_ignore_ascii_case("RUN")
+        || kw.eq_ignore_ascii_case("COPY")
+        || kw.eq_ignore_ascii_case("ADD"))
+    {
         return Vec::new();
     }
     let mut out = Vec::new();
     for word in raw_words(after, escape) {
         let w = word.trim_start_matches(|c: char| c.is_ascii_digit());
-        let Some(m) = w.strip_prefix("<<") else { continue };
+        let Some(m) = w.strip_prefix("<<") else {
+            continue;
+        };
         if word.starts_with('"') || word.starts_with('\'') {
             continue;
         }
@@ -450,7 +624,11 @@ pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
         } else {
             (m.to_string(), true)
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
             continue;
         }
         out.push((name, expand, chomp));
@@ -493,4 +671,57 @@ fn raw_words(s: &str, escape: char) -> Vec<String> {
         words.push(cur);
     }
     words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fast path either defers to pest or agrees with it exactly.
+    fn agree(text: &str) {
+        if let Some(fast) = prefix_fast(text) {
+            assert_eq!(Ok(fast), prefix_by_pest(text), "prefix of {text:?}");
+        }
+    }
+
+    #[test]
+    fn fast_prefix_agrees_with_pest_on_examples() {
+        for t in [
+            "RUN echo hi",
+            "  copy --from=build --chown=1:1 a b",
+            "RUN --mount=type=cache,target=/x -- --not-a-flag",
+            "RUN --",
+            "RUN --network=none",
+            "COPY --chown=\"a b\" x y",
+            "COPY --chown=\"a\\\"b\" x y",
+            "COPY --chown=\"unterminated x y",
+            "COPY --chown='a b' x y",
+            "COPY --chown='a x y",
+            "COPY --a\"b x",
+            "RUN[\"a\"]",
+            "RUN --1 x",
+            "ADD --link",
+            "X",
+        ] {
+            agree(t);
+        }
+        assert!(prefix_fast("--flag RUN").is_none());
+        assert!(prefix_by_pest("--flag RUN").is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+        #[test]
+        fn fast_prefix_agrees_with_pest(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "RUN", "copy", " ", "\t", "--", "-", "=", "\"", "'", "\\", "a", "mount", "x y", "1", "_",
+                ]),
+                0..14,
+            )
+        ) {
+            agree(&parts.concat());
+        }
+    }
 }

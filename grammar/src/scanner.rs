@@ -10,10 +10,12 @@ use crate::error::{Error, ErrorKind};
 
 /// One instruction's text with continuations joined.
 #[derive(Debug)]
-pub(crate) struct LogicalLine {
-    /// The joined text (escape char + newline removed, skipped comment lines dropped).
-    pub text: String,
-    /// `(offset in text, offset in source)` at the start of every joined segment.
+pub(crate) struct LogicalLine<'a> {
+    /// The joined text (escape char + newline removed, skipped comment lines dropped);
+    /// borrowed from the source when the instruction is one physical line.
+    pub text: std::borrow::Cow<'a, str>,
+    /// `(offset in text, offset in source)` at the start of every joined segment; empty for
+    /// a one-line instruction (text offset = source offset - `start`).
     pub segments: Vec<(usize, usize)>,
     pub start_line: u32,
     pub end_line: u32,
@@ -34,12 +36,13 @@ pub(crate) struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     pub fn new(src: &'a str) -> Lines<'a> {
-        let mut starts = vec![0];
-        for (i, b) in src.bytes().enumerate() {
-            if b == b'\n' && i + 1 < src.len() {
-                starts.push(i + 1);
-            }
-        }
+        let mut starts = Vec::with_capacity(src.len() / 32 + 1);
+        starts.push(0);
+        starts.extend(
+            src.match_indices('\n')
+                .map(|(i, _)| i + 1)
+                .filter(|&i| i < src.len()),
+        );
         if src.is_empty() {
             starts.clear();
         }
@@ -65,6 +68,25 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// Span of a source byte range using the table of line starts (a binary search, so spans
+/// cost O(log lines), not a scan from the top of the file).
+pub(crate) fn span_in(src: &str, starts: &[usize], start: usize, end: usize) -> Span {
+    let start = start.min(src.len());
+    let idx = starts.partition_point(|&s| s <= start).max(1) - 1;
+    let line_start = starts.get(idx).copied().unwrap_or(0);
+    let col = src.as_bytes()[line_start..start]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count() as u32
+        + 1;
+    Span {
+        start,
+        end: end.max(start).min(src.len()),
+        line: idx as u32 + 1,
+        col,
+    }
+}
+
 /// Span of a source byte range; line and column are 1-based, columns count chars.
 pub(crate) fn span_at(src: &str, start: usize, end: usize) -> Span {
     let start = start.min(src.len());
@@ -72,7 +94,12 @@ pub(crate) fn span_at(src: &str, start: usize, end: usize) -> Span {
     let line = before.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = src[line_start..start].chars().count() as u32 + 1;
-    Span { start, end: end.max(start).min(src.len()), line, col }
+    Span {
+        start,
+        end: end.max(start).min(src.len()),
+        line,
+        col,
+    }
 }
 
 /// Parses the leading directive block. Returns the directives and the index of the first
@@ -86,7 +113,9 @@ pub(crate) fn directives(
     let mut i = 0;
     while i < lines.len() {
         let line = lines.get(i);
-        let Some((name, value)) = directive_of(line) else { break };
+        let Some((name, value)) = directive_of(line) else {
+            break;
+        };
         let lname = name.to_ascii_lowercase();
         if !matches!(lname.as_str(), "syntax" | "escape" | "check") {
             break;
@@ -117,7 +146,11 @@ pub(crate) fn directives(
                 }
             };
         }
-        out.push(Directive { name: lname, value: value.to_string(), span });
+        out.push(Directive {
+            name: lname,
+            value: value.to_string(),
+            span,
+        });
         i += 1;
     }
     Ok((out, escape, i))
@@ -156,13 +189,13 @@ fn is_comment_or_blank(line: &str) -> bool {
 /// Collects the logical lines starting at physical line `first`. `markers` returns the
 /// heredoc markers of a finished instruction line; their bodies are read from the lines
 /// that follow it.
-pub(crate) fn logical_lines(
+pub(crate) fn logical_lines<'a>(
     file: &str,
-    lines: &Lines<'_>,
+    lines: &Lines<'a>,
     first: usize,
     escape: char,
     markers: &dyn Fn(&str) -> Vec<Marker>,
-) -> Result<Vec<LogicalLine>, Error> {
+) -> Result<Vec<LogicalLine<'a>>, Error> {
     let mut out = Vec::new();
     let mut i = first;
     while i < lines.len() {
@@ -173,33 +206,39 @@ pub(crate) fn logical_lines(
         }
         let start_line = i as u32 + 1;
         let start = lines.starts[i];
-        let mut text = String::new();
-        let mut segments = Vec::new();
-        let mut cur = line;
         let mut cur_idx = i;
-        loop {
-            segments.push((text.len(), lines.starts[cur_idx]));
-            match continued(cur, escape) {
-                Some(head) => {
-                    text.push_str(head);
-                    // Skip comment and blank lines inside the continuation.
-                    let mut next = cur_idx + 1;
-                    while next < lines.len() && is_comment_or_blank(lines.get(next)) {
-                        next += 1;
+        let (text, segments) = if continued(line, escape).is_none() {
+            // The common case: one physical line, no copy.
+            (std::borrow::Cow::Borrowed(line), Vec::new())
+        } else {
+            let mut text = String::with_capacity(line.len() * 2);
+            let mut segments = Vec::with_capacity(4);
+            let mut cur = line;
+            loop {
+                segments.push((text.len(), lines.starts[cur_idx]));
+                match continued(cur, escape) {
+                    Some(head) => {
+                        text.push_str(head);
+                        // Skip comment and blank lines inside the continuation.
+                        let mut next = cur_idx + 1;
+                        while next < lines.len() && is_comment_or_blank(lines.get(next)) {
+                            next += 1;
+                        }
+                        if next >= lines.len() {
+                            // A trailing escape at end of file ends the instruction.
+                            break;
+                        }
+                        cur_idx = next;
+                        cur = lines.get(cur_idx);
                     }
-                    if next >= lines.len() {
-                        // A trailing escape at end of file ends the instruction.
+                    None => {
+                        text.push_str(cur);
                         break;
                     }
-                    cur_idx = next;
-                    cur = lines.get(cur_idx);
-                }
-                None => {
-                    text.push_str(cur);
-                    break;
                 }
             }
-        }
+            (std::borrow::Cow::Owned(text), segments)
+        };
         let mut heredocs = Vec::new();
         for (name, expand, chomp) in markers(&text) {
             let body_start = cur_idx + 1;
@@ -225,22 +264,43 @@ pub(crate) fn logical_lines(
                 content.push('\n');
                 j += 1;
             }
-            let s = lines.starts.get(body_start).copied().unwrap_or(lines.src.len());
+            let s = lines
+                .starts
+                .get(body_start)
+                .copied()
+                .unwrap_or(lines.src.len());
             let e = lines.end_with_break(j);
-            heredocs.push(Heredoc { name, content, expand, chomp, span: span_at(lines.src, s, e) });
+            heredocs.push(Heredoc {
+                name,
+                content,
+                expand,
+                chomp,
+                span: span_at(lines.src, s, e),
+            });
             cur_idx = j;
         }
         let end_line = cur_idx as u32 + 1;
         let end = lines.end_with_break(cur_idx);
-        out.push(LogicalLine { text, segments, start_line, end_line, start, end, heredocs });
+        out.push(LogicalLine {
+            text,
+            segments,
+            start_line,
+            end_line,
+            start,
+            end,
+            heredocs,
+        });
         i = cur_idx + 1;
     }
     Ok(out)
 }
 
-impl LogicalLine {
+impl LogicalLine<'_> {
     /// Maps an offset in `text` to an offset in the source.
     pub fn source_offset(&self, pos: usize) -> usize {
+        if self.segments.is_empty() {
+            return self.start + pos;
+        }
         let idx = match self.segments.binary_search_by(|&(t, _)| t.cmp(&pos)) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),

@@ -11,14 +11,22 @@ const SEEDS: &[&str] = &[
 ];
 
 /// Characters that matter to the scanner and lexer, to make mutations interesting.
-const SPECIAL: &[char] =
-    &['\\', '`', '\n', '"', '\'', '$', '{', '}', '<', '-', '#', '=', '[', ']', ' ', '\t', ':', '/', '%', '?'];
+const SPECIAL: &[char] = &[
+    '\\', '`', '\n', '"', '\'', '$', '{', '}', '<', '-', '#', '=', '[', ']', ' ', '\t', ':', '/',
+    '%', '?',
+];
 
 fn check(text: &str) {
     if let Ok(doc) = cairn_grammar::parse("Dockerfile", text) {
         let _ = cairn_grammar::json::to_json(&doc);
     }
-    let lookup = |n: &str| if n.len() % 2 == 0 { Some(n.repeat(2)) } else { None };
+    let lookup = |n: &str| {
+        if n.len() % 2 == 0 {
+            Some(n.repeat(2))
+        } else {
+            None
+        }
+    };
     let _ = cairn_grammar::expand::expand_word(text, '\\', &lookup);
     let _ = cairn_grammar::expand::expand_words(text, '`', &lookup);
 }
@@ -26,7 +34,11 @@ fn check(text: &str) {
 fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
     let mut chars: Vec<char> = seed.chars().collect();
     for &(op, pos, c) in ops {
-        let at = if chars.is_empty() { 0 } else { pos % (chars.len() + 1) };
+        let at = if chars.is_empty() {
+            0
+        } else {
+            pos % (chars.len() + 1)
+        };
         match op % 4 {
             0 => chars.insert(at, c),
             1 if at < chars.len() => {
