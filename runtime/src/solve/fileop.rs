@@ -250,8 +250,8 @@ struct CopyCtx<'a> {
 impl CopyCtx<'_> {
     fn visible(&self, tree_rel: &str, src_rel: &str, is_dir: bool) -> bool {
         let ok = |f: &Filter, rel: &str| f.visible(rel) || (is_dir && f.may_descend(rel));
-        self.tree_filter.map_or(true, |f| ok(f, tree_rel))
-            && (src_rel.is_empty() || self.copy_filter.as_ref().map_or(true, |f| ok(f, src_rel)))
+        self.tree_filter.is_none_or(|f| ok(f, tree_rel))
+            && (src_rel.is_empty() || self.copy_filter.as_ref().is_none_or(|f| ok(f, src_rel)))
     }
 
     fn finish(&self, dst: &Path, md: &fs::Metadata) -> Result<(), FileOpError> {
@@ -352,7 +352,7 @@ fn copy_children(
 pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(PathBuf, String)>, FileOpError> {
     if !(c.allow_wildcard && has_wildcard(pattern)) {
         let (hp, rel) = resolve(src.root, pattern, c.follow_symlinks, src.strict)?;
-        let visible = src.filter.map_or(true, |f| rel.is_empty() || f.visible(&rel) || f.may_descend(&rel));
+        let visible = src.filter.is_none_or(|f| rel.is_empty() || f.visible(&rel) || f.may_descend(&rel));
         if !visible || fs::symlink_metadata(&hp).is_err() {
             return Err(FileOpError::NotFound { path: pattern.to_string() });
         }
@@ -397,7 +397,7 @@ pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(P
         }
         found = next;
     }
-    found.retain(|(_, rel)| src.filter.map_or(true, |f| f.visible(rel)));
+    found.retain(|(_, rel)| src.filter.is_none_or(|f| f.visible(rel)));
     Ok(found)
 }
 

@@ -183,8 +183,8 @@ fn hash_with_meta(path: &Path, rel: &str, md: &fs::Metadata, opts: &HashOpts) ->
             }
             let crel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
             if let Some(f) = opts.filter {
-                let visible = f.visible(&crel);
-                if !visible && !(cmd.is_dir() && f.may_descend(&crel)) {
+                let descend = cmd.is_dir() && f.may_descend(&crel);
+                if !f.visible(&crel) && !descend {
                     continue;
                 }
             }

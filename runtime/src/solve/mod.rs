@@ -55,20 +55,24 @@ pub struct Solved {
     pub cached: usize,
 }
 
+/// What a failed step reports: `location` is `file:line` from the vertex's source map and
+/// `line` the source text there; `tail` holds the last lines of its output.
+#[derive(Debug)]
+pub struct StepReport {
+    pub step: String,
+    pub number: Option<usize>,
+    pub location: Option<String>,
+    pub line: Option<String>,
+    pub message: String,
+    pub tail: Vec<String>,
+}
+
 /// Why a solve failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SolveError {
-    /// A step failed. `location` is `file:line` from the vertex's source map and `line`
-    /// the source text there; `tail` holds the last lines of its output.
-    Step {
-        step: String,
-        number: Option<usize>,
-        location: Option<String>,
-        line: Option<String>,
-        message: String,
-        tail: Vec<String>,
-    },
+    /// A step failed.
+    Step(Box<StepReport>),
     /// Ctrl-C (or another outside cancellation) stopped the build.
     Cancelled,
     /// The Definition has no output, or none for the requested platform.
@@ -80,7 +84,8 @@ pub enum SolveError {
 impl fmt::Display for SolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SolveError::Step { step, number, location, line, message, tail } => {
+            SolveError::Step(r) => {
+                let StepReport { step, number, location, line, message, tail } = &**r;
                 let num = number.map(|n| format!("#{n} ")).unwrap_or_default();
                 write!(f, "Step {num}`{step}` failed")?;
                 if let Some(loc) = location {
@@ -230,14 +235,14 @@ pub fn solve(
             } else {
                 meta.description.clone()
             };
-            return Err(SolveError::Step {
+            return Err(SolveError::Step(Box::new(StepReport {
                 step,
                 number: error.step,
                 location,
                 line,
                 message: error.message,
                 tail: error.tail,
-            });
+            })));
         }
     };
     let done = results[root_vertex].as_ref().ok_or(SolveError::Cancelled)?;
