@@ -1,8 +1,268 @@
-//! `cairn build`: compile (or load `--ir`), execute with the runtime, export.
+//! `cairn build`: compile a Dockerfile (or load `--ir FILE`), execute it with the runtime
+//! and export the image (local store tags, OCI layout, docker-archive, rootfs dir or tar).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use cairn_ir::{Definition, Platform};
+use cairn_runtime::solve;
+use cairn_runtime::solve::progress::Mode;
 
 #[derive(clap::Args, Debug)]
-pub struct BuildArgs {}
+pub struct BuildArgs {
+    /// Name of the Dockerfile (default: `PATH/Dockerfile`)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Name and optionally a tag (`name:tag`) to store the image under; repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Build stage to build (default: the last one)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Target platform `os/arch[/variant]` (default: this machine's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Do not use the cache when building
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Progress output: auto, plain, tty, rawjson or quiet
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    pub progress: String,
+    /// Output: `type=oci|docker|local|tar,dest=PATH[,tar=true|false]`, or a directory
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Extra build context `NAME=DIR`, `NAME=oci-layout://PATH[:TAG|@DIGEST]` or
+    /// `NAME=docker-image://REF`
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// Write build result metadata (image and config digests) to FILE as JSON
+    #[arg(long = "metadata-file", value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// How many RUN steps may run at once (default: the number of CPUs)
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Build a compiled IR file (from `cairn compile`) instead of a Dockerfile
+    #[arg(long = "ir", value_name = "FILE")]
+    pub ir: Option<PathBuf>,
+    /// The build context directory
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+}
 
-pub fn run(_args: BuildArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cairn build` is not implemented yet")
+/// One `-o` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    Oci { dest: PathBuf, tar: bool, name: Option<String> },
+    Docker { dest: PathBuf, name: Option<String> },
+    Local { dest: PathBuf },
+    Tar { dest: PathBuf },
+}
+
+/// Parses `type=…,dest=…[,tar=…][,name=…]` (a bare path means `type=local,dest=PATH`).
+pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
+    if !spec.contains('=') {
+        if spec.is_empty() {
+            bail!("Empty `--output`");
+        }
+        return Ok(OutputSpec::Local { dest: PathBuf::from(spec) });
+    }
+    let mut kv: HashMap<&str, &str> = HashMap::new();
+    for part in spec.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("Invalid `--output` field `{part}` in `{spec}`: expected KEY=VALUE"))?;
+        kv.insert(k.trim(), v.trim());
+    }
+    let kind = kv.remove("type").with_context(|| format!("`--output {spec}` has no `type=`"))?;
+    let dest = kv.remove("dest").map(PathBuf::from);
+    let need_dest = || dest.clone().with_context(|| format!("`--output {spec}` needs `dest=PATH`"));
+    let name = kv.remove("name").map(str::to_string);
+    let out = match kind {
+        "oci" => {
+            let tar = match kv.remove("tar") {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => bail!("Invalid `tar={other}` in `--output {spec}`: expected true or false"),
+            };
+            OutputSpec::Oci { dest: need_dest()?, tar, name }
+        }
+        "docker" => OutputSpec::Docker { dest: need_dest()?, name },
+        "local" => OutputSpec::Local { dest: need_dest()? },
+        "tar" => OutputSpec::Tar { dest: need_dest()? },
+        other => bail!("Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local or tar)"),
+    };
+    if let Some(k) = kv.keys().next() {
+        bail!("Unknown field `{k}` in `--output {spec}`");
+    }
+    Ok(out)
+}
+
+/// A `--build-context` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextSpec {
+    Dir(PathBuf),
+    /// `oci-layout://…` or a store reference (from `docker-image://`), as an image source
+    /// reference.
+    Image(String),
+}
+
+pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
+    let (name, value) = s
+        .split_once('=')
+        .with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
+    if name.is_empty() || value.is_empty() {
+        bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
+    }
+    let spec = if value.starts_with("oci-layout://") {
+        let (path, r) = solve::exec::split_layout_ref(&value["oci-layout://".len()..]);
+        let abs = std::fs::canonicalize(path)
+            .with_context(|| format!("`--build-context {name}`: OCI layout `{path}` not found"))?;
+        let mut reference = format!("oci-layout://{}", abs.display());
+        if let Some(r) = r {
+            reference.push(if r.starts_with("sha256:") { '@' } else { ':' });
+            reference.push_str(r);
+        }
+        ContextSpec::Image(reference)
+    } else if let Some(r) = value.strip_prefix("docker-image://") {
+        ContextSpec::Image(r.to_string())
+    } else if value.contains("://") {
+        bail!("Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported");
+    } else {
+        let p = PathBuf::from(value);
+        if !p.is_dir() {
+            bail!("`--build-context {name}`: directory `{value}` not found");
+        }
+        ContextSpec::Dir(p)
+    };
+    Ok((name.to_string(), spec))
+}
+
+/// Resolves `--build-arg` values: `K=V` as given, `K` from the environment (skipped when
+/// unset, as docker does).
+pub fn parse_build_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for a in args {
+        match a.split_once('=') {
+            Some((k, _)) if k.is_empty() => bail!("Invalid `--build-arg {a}`: empty name"),
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None if a.is_empty() => bail!("Invalid empty `--build-arg`"),
+            None => {
+                if let Some(v) = env(a) {
+                    out.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn load_ir(path: &Path) -> anyhow::Result<Definition> {
+    let bytes = std::fs::read(path).with_context(|| format!("Cannot read IR file `{}`", path.display()))?;
+    cairn_ir::decode_definition(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
+}
+
+/// Compiles the Dockerfile with the compiler crate, resolving base images in the store.
+fn compile_dockerfile(
+    dockerfile: &Path,
+    _target: Option<&str>,
+    _build_args: &[(String, String)],
+    _platform: &Platform,
+    _named: &[(String, ContextSpec)],
+) -> anyhow::Result<Definition> {
+    bail!(
+        "Cannot build `{}`: this cairn has no Dockerfile compiler yet; build a compiled IR file with `cairn build --ir FILE`",
+        dockerfile.display()
+    )
+}
+
+/// Checks every flag, then loads (or compiles) the Definition and picks its output.
+pub fn run(args: BuildArgs) -> anyhow::Result<()> {
+    let _mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
+    let platform = match &args.platform {
+        None => Platform::host(),
+        Some(p) => Platform::parse(p)
+            .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
+    };
+    for o in &args.outputs {
+        parse_output(o)?;
+    }
+    let named = args.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let build_args = parse_build_args(&args.build_args, |k| std::env::var(k).ok())?;
+    if !args.path.is_dir() {
+        bail!("Build context `{}` is not a directory", args.path.display());
+    }
+    let def = match &args.ir {
+        Some(ir) => load_ir(ir)?,
+        None => compile_dockerfile(
+            &args.file.clone().unwrap_or_else(|| args.path.join("Dockerfile")),
+            args.target.as_deref(),
+            &build_args,
+            &platform,
+            &named,
+        )?,
+    };
+    solve::pick_output(&def, &platform)?;
+    bail!(
+        "Cannot execute the build: cairn's image store and sandbox (`runtime/src/store`, `runtime/src/sandbox`) are not part of this build yet (the Definition was loaded and checked)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_parse() {
+        assert_eq!(
+            parse_output("type=oci,dest=out.tar").unwrap(),
+            OutputSpec::Oci { dest: "out.tar".into(), tar: true, name: None }
+        );
+        assert_eq!(
+            parse_output("type=oci,dest=dir,tar=false").unwrap(),
+            OutputSpec::Oci { dest: "dir".into(), tar: false, name: None }
+        );
+        assert_eq!(parse_output("type=docker,dest=i.tar").unwrap(), OutputSpec::Docker { dest: "i.tar".into(), name: None });
+        assert_eq!(parse_output("type=local,dest=d").unwrap(), OutputSpec::Local { dest: "d".into() });
+        assert_eq!(parse_output("type=tar,dest=r.tar").unwrap(), OutputSpec::Tar { dest: "r.tar".into() });
+        assert_eq!(parse_output("somedir").unwrap(), OutputSpec::Local { dest: "somedir".into() });
+        let e = parse_output("type=registry,dest=x").unwrap_err().to_string();
+        assert!(e.starts_with("Unsupported output type `registry`"), "{e}");
+        let e = parse_output("type=oci").unwrap_err().to_string();
+        assert!(e.contains("needs `dest=PATH`"), "{e}");
+        let e = parse_output("type=oci,dest=x,tar=maybe").unwrap_err().to_string();
+        assert!(e.contains("`tar=maybe`"), "{e}");
+        let e = parse_output("type=oci,dest=x,color=red").unwrap_err().to_string();
+        assert!(e.contains("Unknown field `color`"), "{e}");
+    }
+
+    #[test]
+    fn build_args_take_env_for_bare_names() {
+        let env = |k: &str| (k == "HOME_X").then(|| "/h".to_string());
+        let got = parse_build_args(&["A=1".into(), "HOME_X".into(), "UNSET".into(), "B=x=y".into()], env).unwrap();
+        assert_eq!(
+            got,
+            vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]
+        );
+        assert!(parse_build_args(&["=1".into()], env).is_err());
+    }
+
+    #[test]
+    fn build_contexts_parse() {
+        let dir = std::env::temp_dir();
+        let (n, s) = parse_build_context(&format!("src={}", dir.display())).unwrap();
+        assert_eq!((n.as_str(), s), ("src", ContextSpec::Dir(dir.clone())));
+        let (_, s) = parse_build_context("base=docker-image://busybox:latest").unwrap();
+        assert_eq!(s, ContextSpec::Image("busybox:latest".into()));
+        let (_, s) = parse_build_context(&format!("l=oci-layout://{}:v1", dir.display())).unwrap();
+        let canon = dir.canonicalize().unwrap();
+        assert_eq!(s, ContextSpec::Image(format!("oci-layout://{}:v1", canon.display())));
+        assert!(parse_build_context("x=https://example.com/a.git").is_err());
+        assert!(parse_build_context("noequals").is_err());
+        let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();
+        assert!(e.contains("`/definitely/not/here` not found"), "{e}");
+    }
 }
