@@ -779,4 +779,44 @@ mod tests {
         assert!(dir.join(&mine).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn add_unpacks_local_archives_and_wildcards_select_by_name() {
+        let env = Env::new("add");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_cksum();
+        b.append_data(&mut h, "pkg/file", &b"hi"[..]).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &b.into_inner().unwrap()).unwrap();
+        fs::write(env.dir.join("ctx/pkg.tgz"), gz.finish().unwrap()).unwrap();
+        fs::write(env.dir.join("ctx/one.txt"), "1").unwrap();
+        fs::write(env.dir.join("ctx/two.txt"), "2").unwrap();
+        let mut g = G::new();
+        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let added = g.copy(None, ctx, &["/pkg.tgz"], "/opt/");
+        if let Op::File(f) = &mut g.def.vertices.last_mut().unwrap().vertex.op {
+            if let FileActionKind::Copy(c) = &mut f.actions[0].kind {
+                c.unpack_archive = true;
+            }
+        }
+        let last = g.def.vertices.len() - 1;
+        g.def.vertices[last].digest = vertex_digest(&g.def.vertices[last].vertex);
+        let added = Input { digest: g.def.vertices[last].digest, index: added.index };
+        let txt = g.copy(Some(added), ctx, &["/*.txt"], "/txt/");
+        g.out(txt);
+        let (s, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!(env.read(&s.layers, "/opt/pkg/file").as_deref(), Some("hi"));
+        assert_eq!(env.read(&s.layers, "/txt/one.txt").as_deref(), Some("1"));
+        assert_eq!(env.read(&s.layers, "/txt/two.txt").as_deref(), Some("2"));
+        // A new file matching the wildcard changes the selection: the second step re-runs.
+        fs::write(env.dir.join("ctx/three.txt"), "3").unwrap();
+        let (again, _) = env.solve(&g.def, false).unwrap();
+        assert_eq!((again.executed, again.cached), (1, 1));
+        assert_eq!(env.read(&again.layers, "/txt/three.txt").as_deref(), Some("3"));
+    }
 }
