@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_ir::{
-    Definition, Digest, ExecOp, FileActionKind, FileOp, FileRef, MountKind, Op, Platform, SourceOp,
+    CacheSharing, Definition, Digest, ExecOp, FileActionKind, FileOp, FileRef, MountKind, Op, Platform,
+    SourceOp,
 };
 
 use super::fileop::{self, SrcTree};
@@ -65,6 +66,63 @@ impl StepFailure {
     }
 }
 
+/// Cache mounts in use, for `Locked` (wait) and `Private` (take another) sharing.
+#[derive(Debug, Default)]
+pub struct CacheLocks {
+    busy: std::sync::Mutex<std::collections::HashSet<String>>,
+    cv: std::sync::Condvar,
+}
+
+/// Releases a cache mount id on drop.
+pub struct CacheGuard<'a> {
+    locks: &'a CacheLocks,
+    id: String,
+}
+
+impl Drop for CacheGuard<'_> {
+    fn drop(&mut self) {
+        self.locks.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.locks.cv.notify_all();
+    }
+}
+
+impl CacheLocks {
+    /// Takes `id`, waiting while another step holds it; `None` when cancelled.
+    pub fn lock(&self, id: &str, cancel: &AtomicBool) -> Option<CacheGuard<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.contains(id) {
+            if cancel.load(Ordering::SeqCst) {
+                return None;
+            }
+            busy = self
+                .cv
+                .wait_timeout(busy, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        busy.insert(id.to_string());
+        Some(CacheGuard { locks: self, id: id.to_string() })
+    }
+
+    /// Takes `id` if it is free.
+    pub fn try_lock(&self, id: &str) -> Option<CacheGuard<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if !busy.insert(id.to_string()) {
+            return None;
+        }
+        Some(CacheGuard { locks: self, id: id.to_string() })
+    }
+}
+
+/// Removes a directory on drop (private cache mounts of concurrent steps).
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The solver state shared by all vertex threads.
 pub struct Solver<'a> {
     pub def: &'a Definition,
@@ -82,6 +140,7 @@ pub struct Solver<'a> {
     pub mount_seq: AtomicUsize,
     pub empty_dir: PathBuf,
     pub mnt_dir: PathBuf,
+    pub cache_locks: CacheLocks,
 }
 
 /// A read-only directory view of a tree: a layer dir, an empty dir or an overlay mount.
@@ -440,6 +499,8 @@ impl<'a> Solver<'a> {
         let root_layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
         let mut extra_layers = Vec::new(); // (output index, base chain, new layer)
         let mut keep_alive = Vec::new();
+        let mut cache_guards = Vec::new();
+        let mut private_dirs = Vec::new();
         let mut mounts = Vec::new();
         for m in &e.mounts[1..] {
             let tree = match m.input {
@@ -487,8 +548,23 @@ impl<'a> Solver<'a> {
                         }
                     }
                 },
-                MountKind::Cache { id: cid, mode, uid, gid, .. } => {
-                    let dir = self.opts.root.join("cachemounts").join(blake3::hash(cid.as_bytes()).to_hex().as_str());
+                MountKind::Cache { id: cid, sharing, mode, uid, gid } => {
+                    let name = blake3::hash(cid.as_bytes()).to_hex().to_string();
+                    let mut dir = self.opts.root.join("cachemounts").join(&name);
+                    match sharing {
+                        CacheSharing::Shared => {}
+                        CacheSharing::Locked => cache_guards.push(
+                            self.cache_locks.lock(&name, cancel).ok_or_else(|| StepFailure::msg("Cancelled"))?,
+                        ),
+                        CacheSharing::Private => match self.cache_locks.try_lock(&name) {
+                            Some(g) => cache_guards.push(g),
+                            None => {
+                                let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
+                                dir = self.opts.root.join("cachemounts").join(format!("{name}-{}-{n}", std::process::id()));
+                                private_dirs.push(RemoveDir(dir.clone()));
+                            }
+                        },
+                    }
                     if !dir.is_dir() {
                         fs::create_dir_all(&dir).map_err(fail("Cannot create a cache mount"))?;
                         use std::os::unix::fs::PermissionsExt;
@@ -572,6 +648,8 @@ impl<'a> Solver<'a> {
             }
         }
         drop(keep_alive);
+        drop(cache_guards);
+        drop(private_dirs);
         Ok(chains)
     }
 

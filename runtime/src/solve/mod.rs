@@ -209,6 +209,7 @@ pub fn solve(
         mount_seq: AtomicUsize::new(0),
         empty_dir,
         mnt_dir,
+        cache_locks: exec::CacheLocks::default(),
     };
     let result = scheduler::run(&deps, &needed, &solver, cancel);
     let _ = stat.save();
@@ -818,5 +819,49 @@ mod tests {
         let (again, _) = env.solve(&g.def, false).unwrap();
         assert_eq!((again.executed, again.cached), (1, 1));
         assert_eq!(env.read(&again.layers, "/txt/three.txt").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn locked_cache_mounts_serialise_their_users() {
+        let env = Env::new("locked");
+        let mut g = G::new();
+        let b = scratch_with_file(&mut g);
+        let mut users = vec![];
+        for name in ["x", "y"] {
+            let r = g.run(b, &format!("sleep 0.4; echo {name} > $ROOT/{name}"));
+            let last = g.def.vertices.len() - 1;
+            if let Op::Exec(e) = &mut g.def.vertices[last].vertex.op {
+                e.mounts.push(Mount {
+                    input: None,
+                    selector: String::new(),
+                    target: "/cache".into(),
+                    readonly: false,
+                    output: None,
+                    kind: MountKind::Cache { id: "shared-id".into(), sharing: CacheSharing::Locked, mode: 0o755, uid: 0, gid: 0 },
+                });
+            }
+            g.def.vertices[last].digest = vertex_digest(&g.def.vertices[last].vertex);
+            users.push(Input { digest: g.def.vertices[last].digest, index: r.index });
+        }
+        let m = g.add(users, Op::Merge(MergeOp {}), "merge");
+        g.out(m);
+        let (_, ev) = env.solve(&g.def, false).unwrap();
+        let mut starts = std::collections::HashMap::new();
+        let mut spans = vec![];
+        for e in &ev {
+            match e {
+                progress::Event::Start { id, time, .. } => {
+                    starts.insert(*id, *time);
+                }
+                progress::Event::Done { id, time, seconds } if *seconds > 0.3 => spans.push((starts[id], *time)),
+                _ => {}
+            }
+        }
+        assert_eq!(spans.len(), 2, "{ev:?}");
+        // The second user's process ran after the first released the cache (its step may
+        // have started earlier, waiting for the lock: compare ends against durations).
+        spans.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap());
+        assert!(spans[1].1 - spans[0].1 >= 0.35, "the second finished a full run after the first: {spans:?}");
+        assert!(env.dir.join("store/cachemounts").is_dir());
     }
 }
