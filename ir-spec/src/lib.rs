@@ -26,6 +26,7 @@ pub mod definition;
 pub mod digest;
 pub mod encode;
 pub mod op;
+pub mod reference;
 
 pub use config::*;
 pub use definition::*;
