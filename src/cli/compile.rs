@@ -1,8 +1,136 @@
 //! `cairn compile`: Dockerfile → AST or IR, printed as text, JSON, MessagePack or dot.
 
-#[derive(clap::Args, Debug)]
-pub struct CompileArgs {}
+use std::io::Write;
+use std::path::PathBuf;
 
-pub fn run(_args: CompileArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`cairn compile` is not implemented yet")
+use anyhow::{bail, Context};
+use cairn_compiler::{passes, render};
+
+use super::build::{parse_build_args, parse_build_context};
+use super::frontend;
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// Name of the Dockerfile (default: `CONTEXT/Dockerfile`)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Build stage to compile (default: the last one)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Target platforms `os/arch[/variant][,…]`: one output each
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Extra build context `NAME=DIR|oci-layout://…|docker-image://REF`
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// What to print: the parsed `ast` or the compiled `ir`
+    #[arg(long, default_value = "ir", value_parser = ["ast", "ir"])]
+    pub emit: String,
+    /// Output format: text, json, msgpack (IR only) or dot (IR only)
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "msgpack", "dot"])]
+    pub format: String,
+    /// Show the IR as lowered, before the optimizer passes
+    #[arg(long = "no-optimize")]
+    pub no_optimize: bool,
+    /// Write to FILE instead of stdout (dot: `.svg`, `.png` or `.pdf` renders with Graphviz)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The build context directory (for `.dockerignore`)
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+}
+
+pub fn run(a: CompileArgs) -> anyhow::Result<()> {
+    let dockerfile = a.file.clone().unwrap_or_else(|| a.context.join("Dockerfile"));
+    let bytes: Vec<u8> = if a.emit == "ast" {
+        let text = std::fs::read_to_string(&dockerfile)
+            .with_context(|| format!("Cannot read Dockerfile `{}`", dockerfile.display()))?;
+        let df = cairn_grammar::parse(&dockerfile.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        match a.format.as_str() {
+            "json" => {
+                let mut s = serde_json::to_string_pretty(&cairn_grammar::json::to_json(&df))?;
+                s.push('\n');
+                s.into_bytes()
+            }
+            "text" => format!("{df:#?}\n").into_bytes(),
+            f => bail!("`--emit ast` supports `--format json` or `text`, not `{f}`"),
+        }
+    } else {
+        let named = a.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+        let build_args = parse_build_args(&a.build_args, |k| std::env::var(k).ok())?;
+        let input = frontend::FrontendInput {
+            dockerfile: &dockerfile,
+            context: &a.context,
+            target: a.target.as_deref(),
+            build_args: &build_args,
+            platforms: frontend::parse_platforms(a.platform.as_deref())?,
+            contexts: &named,
+        };
+        let resolver = frontend::resolver();
+        let compiled = frontend::compile(&input, &*resolver)?;
+        let graph = if a.no_optimize { compiled.graph } else { passes::optimize(&compiled.graph) };
+        match a.format.as_str() {
+            "text" => render::text(&graph).into_bytes(),
+            "json" => {
+                let mut s = serde_json::to_string_pretty(&graph.to_definition())?;
+                s.push('\n');
+                s.into_bytes()
+            }
+            "msgpack" => cairn_ir::encode_definition(&graph.to_definition()),
+            "dot" => {
+                let src = render::dot(&graph);
+                match a.output.as_ref().and_then(|o| o.extension()).and_then(|e| e.to_str()) {
+                    Some(ext @ ("svg" | "png" | "pdf")) => graphviz(&src, ext)?,
+                    _ => src.into_bytes(),
+                }
+            }
+            f => bail!("unknown format `{f}`"),
+        }
+    };
+    match &a.output {
+        Some(path) => write_atomic(path, &bytes),
+        None => {
+            if a.format == "msgpack" && is_terminal() {
+                bail!("Refusing to write MessagePack to a terminal: use `-o FILE`");
+            }
+            std::io::stdout().write_all(&bytes).context("Cannot write to stdout")
+        }
+    }
+}
+
+fn is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Renders dot source with Graphviz's `dot -T<ext>`.
+fn graphviz(src: &str, ext: &str) -> anyhow::Result<Vec<u8>> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dot")
+        .arg(format!("-T{ext}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("Cannot run Graphviz `dot` (install the `graphviz` package, or use `--format dot` without an image extension)")?;
+    child.stdin.take().expect("piped").write_all(src.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("`dot -T{ext}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(out.stdout)
+}
+
+/// Writes through a temporary file and a rename: no half-written output on error.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("Cannot write `{}`", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("Cannot write `{}`: {e}", path.display())
+    })
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod frontend;
 pub mod store;
 
 use clap::{Parser, Subcommand};

@@ -1,0 +1,31 @@
+//! Base image configs: a stage's environment, working directory, user, shell, history and
+//! layers start from its base image's config. The compiler never fetches anything; the
+//! caller passes a resolver (the CLI: one backed by the local store).
+
+use cairn_ir::{ImageConfig, Platform};
+
+pub trait ImageResolver {
+    /// The config of `reference` (normalized, e.g. `docker.io/library/busybox:latest`, or
+    /// `oci-layout://…`) for `platform`. `Ok(None)`: unknown here; the compiler warns once
+    /// and treats the config as empty. `Err`: the image exists but cannot be read.
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ImageConfig>, String>;
+}
+
+/// Knows no image: every base config is empty (with a warning).
+pub struct NoImages;
+
+impl ImageResolver for NoImages {
+    fn resolve(&self, _reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, String> {
+        Ok(None)
+    }
+}
+
+/// A fixed table of configs, for tests and for frontends that pre-resolve.
+#[derive(Default)]
+pub struct StaticImages(pub Vec<(String, ImageConfig)>);
+
+impl ImageResolver for StaticImages {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, String> {
+        Ok(self.0.iter().find(|(r, _)| r == reference).map(|(_, c)| c.clone()))
+    }
+}
