@@ -101,6 +101,14 @@ fn is_noop(a: &FileAction, earlier: &[FileAction]) -> bool {
     }
 }
 
+/// Follows redirects of removed nodes (a removed node may point at another removed node).
+fn redirect_of(redirect: &[Ref], keep: &[bool], mut r: Ref) -> Ref {
+    while r.index == 0 && !keep[r.node] {
+        r = redirect[r.node];
+    }
+    r
+}
+
 /// Removes file actions that cannot change their base tree (`mkdir /`, a repeated mkdir,
 /// `rm` on the empty tree). A file vertex left with no action is replaced by its base:
 /// consumers read that input directly (or a scratch source when the base was scratch).
@@ -137,6 +145,23 @@ pub fn remove_noop_file_actions(g: &Graph) -> Graph {
             new_of.push(Some(FileRef::Action(kept.len() as u32)));
             kept.push(a2);
         }
+        // `mkdir X` over a tree that is itself the result of the same `mkdir X` (two
+        // identical WORKDIRs in a row) changes nothing either.
+        if let (Some(FileRef::Action(0)), [only]) = (new_of.last().copied().flatten(), kept.as_slice()) {
+            if let (FileRef::Input(k), FileActionKind::Mkdir { .. }) = (only.base, &only.kind) {
+                let below = redirect_of(&redirect, &keep, n.inputs[k as usize]);
+                if below.index == 0 {
+                    if let Op::File(FileOp { actions: b }) = &nodes[below.node].op {
+                        if b.last().is_some_and(|l| l.kind == only.kind) {
+                            nodes.push(n.clone());
+                            redirect.push(n.inputs[k as usize]);
+                            keep.push(false);
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
         let last = new_of.last().copied().flatten();
         match last {
             Some(FileRef::Action(_)) if kept.len() == actions.len() => {
@@ -169,13 +194,7 @@ pub fn remove_noop_file_actions(g: &Graph) -> Graph {
             }
         }
     }
-    // Resolve redirect chains (a removed node may point at another removed node).
-    let resolve = |mut r: Ref| {
-        while r.index == 0 && !keep[r.node] {
-            r = redirect[r.node];
-        }
-        r
-    };
+    let resolve = |r: Ref| redirect_of(&redirect, &keep, r);
     let mut tmp = g.clone();
     tmp.nodes = nodes;
     tmp.rebuild(&keep, &resolve)
@@ -203,6 +222,20 @@ mod tests {
         let o = remove_noop_file_actions(&g);
         assert_eq!(o.nodes.len(), 1);
         assert_eq!(o.outputs[0].root, Ref::new(0));
+    }
+
+    #[test]
+    fn prune_drops_what_no_output_reaches() {
+        let mut g = Graph::default();
+        let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
+        let _orphan = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/orphan")] }), vec![s], VertexMeta::default());
+        let used = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/used")] }), vec![s], VertexMeta::default());
+        g.outputs.push(crate::graph::GraphOutput { platform: cairn_ir::Platform::host(), root: used, config: Default::default() });
+        let before = g.digests()[used.node];
+        let o = prune_unreachable(&g);
+        assert_eq!(o.nodes.len(), 2);
+        assert_eq!(o.digests()[o.outputs[0].root.node], before);
+        assert!(crate::render::text(&o).contains("/used") && !crate::render::text(&o).contains("/orphan"));
     }
 
     #[test]

@@ -778,7 +778,12 @@ impl<'a> Lowerer<'a> {
             }
             Keyword::Onbuild => {
                 let Args::Onbuild(inner) = &ins.args else { return Err(self.err(ins.span, "ONBUILD expects an instruction")) };
-                let t = self.written(inner);
+                // The inner span may start at `ONBUILD` itself: keep only the trigger.
+                let w = self.written(inner);
+                let t = match w.get(..8) {
+                    Some(k) if k.eq_ignore_ascii_case("ONBUILD ") => w[8..].trim_start().to_string(),
+                    _ => w,
+                };
                 st.config.config.on_build.get_or_insert_with(Vec::new).push(t.clone());
                 st.history(format!("ONBUILD {t}"), true);
                 Ok(())

@@ -1,0 +1,7 @@
+# escape=`
+FROM busybox
+ENV DIR=C:\app
+RUN echo `
+    $DIR
+COPY a.txt `
+     b.txt /dst/

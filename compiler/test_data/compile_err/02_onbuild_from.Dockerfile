@@ -1,0 +1,4 @@
+FROM busybox AS unused
+ONBUILD FROM alpine
+
+FROM busybox

@@ -1,0 +1,3 @@
+ARG X=1
+RUN echo hi
+FROM busybox

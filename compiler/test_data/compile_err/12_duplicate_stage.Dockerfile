@@ -1,0 +1,2 @@
+FROM busybox AS x
+FROM busybox AS X

@@ -1,0 +1,5 @@
+FROM busybox
+WORKDIR /
+WORKDIR /app
+WORKDIR /app
+RUN pwd
