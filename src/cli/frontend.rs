@@ -62,7 +62,9 @@ pub struct FrontendInput<'a> {
 pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
     let text = std::fs::read_to_string(input.dockerfile)
         .with_context(|| format!("Cannot read Dockerfile `{}`", input.dockerfile.display()))?;
-    let mut opts = CompileOptions::new(&input.dockerfile.display().to_string());
+    // `./Dockerfile` reads better as `Dockerfile` in errors and progress.
+    let shown = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile);
+    let mut opts = CompileOptions::new(&shown.display().to_string());
     opts.target = input.target.map(str::to_string);
     opts.build_args = input.build_args.iter().cloned().collect::<BTreeMap<_, _>>();
     opts.platforms = input.platforms.clone();
