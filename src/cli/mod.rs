@@ -46,5 +46,5 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// If this process was started as the sandbox helper, runs it and never returns.
 pub fn maybe_run_sandbox_helper() {
-    // Filled in by the runtime: `cairn_runtime::sandbox::maybe_run_helper()`.
+    cairn_runtime::sandbox::maybe_run_helper();
 }

@@ -1,1 +1,608 @@
-//! The Linux-namespace sandbox that runs Exec ops.
+//! The embedded sandbox: runs one RUN step in fresh Linux namespaces over an overlayfs
+//! root, with no daemon and no external runtime.
+//!
+//! `unshare` of a PID or user namespace does not work from the multi-threaded scheduler,
+//! so [`run`] re-executes the current binary (`/proc/self/exe`) as a helper with
+//! `CAIRN_SANDBOX_HELPER=1`; [`maybe_run_helper`], called first thing in `main`, turns that
+//! process into the helper. The protocol:
+//! - stdin: the [`HelperSpec`] as JSON (the command itself gets `/dev/null`);
+//! - stdout and stderr: the command's output, merged, streamed back to the caller;
+//! - fd 3: JSON status lines, `{"error": "…"}` for a setup failure, then
+//!   `{"code": N}` or `{"signal": N}` when the command ends.
+//!
+//! The helper unshares mount, UTS, IPC and PID namespaces (and the network namespace for
+//! `--network=none`, with only `lo` up), mounts the root overlay, `/dev`, `/etc/hosts`,
+//! `/etc/resolv.conf` and the step's mounts, then forks: the child is PID 1 of the new PID
+//! namespace, mounts `/proc`, pivots into the root, resolves the user through the root's
+//! `/etc/passwd` and `/etc/group`, creates the working directory and execs. When it ends the
+//! helper unmounts everything and removes, from the upper directory, every mount point it
+//! had to create, so none of them reaches a layer (SPEC.md §7.2).
+//!
+//! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
+
+mod user;
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cairn_ir::NetworkMode;
+use serde::{Deserialize, Serialize};
+
+use crate::mount;
+use crate::solve::backend::{Exit, ProcessMountSource, ProcessSpec};
+
+const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
+/// Exit code of a helper whose setup failed (the message is on fd 3).
+const SETUP_FAILED: i32 = 125;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelperSpec {
+    pub root_lowers: Vec<PathBuf>,
+    pub root_upper: PathBuf,
+    pub root_work: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+    pub network_none: bool,
+    pub mounts: Vec<HelperMount>,
+    /// A scratch directory the helper may use (mount points, filler layers).
+    pub scratch: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HelperMount {
+    pub target: String,
+    pub readonly: bool,
+    pub kind: HelperMountKind,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum HelperMountKind {
+    Bind(PathBuf),
+    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
+    Tmpfs { size: u64 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Error(String),
+    Code(i32),
+    Signal(i32),
+}
+
+/// Can this process run the sandbox? The message says what is missing.
+pub fn check_support() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("cairn's sandbox needs root to create namespaces and overlay mounts (run cairn as root; rootless mode with user namespaces is not implemented)".into());
+    }
+    let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
+        return Err("the kernel has no overlayfs (`modprobe overlay`), which cairn needs to stack layers".into());
+    }
+    if !Path::new("/proc/self/ns/pid").exists() {
+        return Err("the kernel has no PID namespaces, which cairn's sandbox needs".into());
+    }
+    Ok(())
+}
+
+/// Runs `spec` and streams its output. `scratch` is an empty directory for this run (the
+/// caller removes it afterwards).
+pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8])) -> io::Result<Exit> {
+    check_support().map_err(io::Error::other)?;
+    let hs = HelperSpec {
+        root_lowers: spec.root_lowers.clone(),
+        root_upper: spec.root_upper.clone(),
+        root_work: spec.root_work.clone(),
+        args: spec.args.clone(),
+        env: spec.env.clone(),
+        cwd: spec.cwd.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        network_none: spec.network == NetworkMode::None,
+        mounts: spec
+            .mounts
+            .iter()
+            .map(|m| HelperMount {
+                target: m.target.clone(),
+                readonly: m.readonly,
+                kind: match &m.source {
+                    ProcessMountSource::Bind(p) => HelperMountKind::Bind(p.clone()),
+                    ProcessMountSource::Overlay { lowers, upper } => {
+                        HelperMountKind::Overlay { lowers: lowers.clone(), upper: upper.clone() }
+                    }
+                    ProcessMountSource::Tmpfs { size } => HelperMountKind::Tmpfs { size: *size },
+                },
+            })
+            .collect(),
+        scratch: scratch.to_path_buf(),
+    };
+    let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
+    let (out_r, out_w) = pipe()?;
+    let (st_r, st_w) = pipe()?;
+    let out_w2 = out_w.try_clone()?;
+    let st_fd = st_w.as_raw_fd();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.env_clear()
+        .env(HELPER_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(out_w2));
+    // SAFETY: dup2 is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(st_fd, 3) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start the sandbox helper: {e}")))?;
+    drop(cmd); // closes our copies of the write ends
+    drop(st_w);
+    {
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin.write_all(&json)?;
+    }
+    // Stream output until EOF, polling for cancellation.
+    let mut out = fs::File::from(out_r);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut killed = false;
+    loop {
+        let mut pfd = libc::pollfd { fd: out.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if cancel.load(Ordering::SeqCst) && !killed {
+            let _ = child.kill();
+            killed = true;
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            continue;
+        }
+        match out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => output(&buf[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let status = child.wait()?;
+    let mut text = String::new();
+    fs::File::from(st_r).read_to_string(&mut text)?;
+    if killed {
+        return Ok(Exit { code: None, signal: Some(libc::SIGKILL) });
+    }
+    let mut exit = None;
+    for line in text.lines() {
+        match serde_json::from_str::<Status>(line) {
+            Ok(Status::Error(m)) => return Err(io::Error::other(m)),
+            Ok(Status::Code(c)) if exit.is_none() => exit = Some(Exit { code: Some(c), signal: None }),
+            Ok(Status::Signal(s)) if exit.is_none() => exit = Some(Exit { code: None, signal: Some(s) }),
+            Ok(_) => {}
+            Err(_) => {}
+        }
+    }
+    exit.ok_or_else(|| io::Error::other(format!("the sandbox helper ended without a status ({status})")))
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: freshly created descriptors we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// If this process is the sandbox helper, runs it and exits; otherwise returns.
+pub fn maybe_run_helper() {
+    if std::env::var_os(HELPER_ENV).is_none() {
+        return;
+    }
+    // SAFETY: fd 3 was set up by `run`.
+    let mut status = unsafe { fs::File::from_raw_fd(3) };
+    let report = |status: &mut fs::File, s: Status| {
+        let _ = writeln!(status, "{}", serde_json::to_string(&s).unwrap_or_default());
+    };
+    let mut input = Vec::new();
+    if let Err(e) = io::stdin().read_to_end(&mut input) {
+        report(&mut status, Status::Error(format!("sandbox helper: cannot read its spec: {e}")));
+        std::process::exit(SETUP_FAILED);
+    }
+    let spec: HelperSpec = match serde_json::from_slice(&input) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&mut status, Status::Error(format!("sandbox helper: bad spec: {e}")));
+            std::process::exit(SETUP_FAILED);
+        }
+    };
+    match helper(&spec, &mut status) {
+        Ok(Some(s)) => report(&mut status, s),
+        Ok(None) => {}
+        Err(e) => report(&mut status, Status::Error(e)),
+    }
+    std::process::exit(0);
+}
+
+fn cstring(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("`{s}` contains a NUL byte"))
+}
+
+fn errno(what: &str) -> String {
+    format!("{what}: {}", io::Error::last_os_error())
+}
+
+/// Mount points the helper had to create in the root filesystem (relative to it), and the
+/// directories that copy-up created in the upper, so both can be removed after the run.
+#[derive(Default)]
+struct Created {
+    /// Paths relative to the root, in creation order.
+    paths: Vec<PathBuf>,
+}
+
+impl Created {
+    /// Makes sure `rel` exists under `root` (as a directory or an empty file), recording
+    /// every component that did not exist in the merged view or in the upper.
+    fn ensure(&mut self, root: &Path, upper: &Path, rel: &Path, dir: bool) -> Result<(), String> {
+        let mut cur = PathBuf::new();
+        let comps: Vec<_> = rel.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            cur.push(c);
+            let last = i + 1 == comps.len();
+            let full = root.join(&cur);
+            let in_upper = fs::symlink_metadata(upper.join(&cur)).is_ok();
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!("cannot mount at `/{}`: it is a symbolic link in the image", cur.display()))
+                }
+                Ok(_) => {
+                    if !in_upper && !last {
+                        // A parent from a lower layer: creating a child copies it up.
+                        self.paths.push(cur.clone());
+                    }
+                }
+                Err(_) => {
+                    if last && !dir {
+                        fs::File::create(&full).map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
+                    } else {
+                        fs::create_dir(&full).map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
+                    }
+                    self.paths.push(cur.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what `ensure` created from the upper directory, deepest first; a directory
+    /// the command wrote into is kept.
+    fn clean(&self, upper: &Path) {
+        let mut paths = self.paths.clone();
+        paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        paths.dedup();
+        for p in paths {
+            let full = upper.join(&p);
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {
+                    let _ = fs::remove_dir(&full); // fails (and keeps it) when not empty
+                }
+                Ok(m) if m.is_file() && m.len() == 0 => {
+                    let _ = fs::remove_file(&full);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The helper proper: returns how the command ended, or a setup error.
+fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, String> {
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    if spec.network_none {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: unshare in a single-threaded process.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(errno("cannot create namespaces (unshare)"));
+    }
+    mount::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(|e| format!("cannot make mounts private: {e}"))?;
+    let root = spec.scratch.join("root");
+    let empty = spec.scratch.join("empty");
+    for d in [&root, &empty] {
+        fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
+    }
+    let data = mount::overlay_options(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &empty)
+        .map_err(|e| e.to_string())?;
+    mount::mount("overlay", &root, "overlay", 0, Some(&data)).map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
+    let mut created = Created::default();
+    let result = setup_and_run(spec, &root, &empty, &mut created, status);
+    let _ = mount::unmount(&root);
+    created.clean(&spec.root_upper);
+    result
+}
+
+fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Created, status: &mut fs::File) -> Result<Option<Status>, String> {
+    let upper = &spec.root_upper;
+    // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
+    created.ensure(root, upper, Path::new("proc"), true)?;
+    created.ensure(root, upper, Path::new("dev"), true)?;
+    let dev = root.join("dev");
+    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some("mode=755,size=65536k")).map_err(|e| format!("cannot mount /dev: {e}"))?;
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let t = dev.join(name);
+        fs::File::create(&t).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
+        mount::mount(&format!("/dev/{name}"), &t, "", libc::MS_BIND, None).map_err(|e| format!("cannot bind /dev/{name}: {e}"))?;
+    }
+    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")] {
+        let _ = std::os::unix::fs::symlink(target, dev.join(name));
+    }
+    for (name, fstype, data) in [("shm", "tmpfs", "mode=1777,size=65536k"), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")] {
+        let d = dev.join(name);
+        let _ = fs::create_dir(&d);
+        mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data)).map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
+    }
+    // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
+    let hostname = if spec.hostname.is_empty() { "cairn".to_string() } else { spec.hostname.clone() };
+    let hosts_src = spec.scratch.join("hosts");
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    if !spec.network_none {
+        if let Ok(h) = fs::read_to_string("/etc/hosts") {
+            hosts.push_str(&h);
+        }
+    }
+    fs::write(&hosts_src, hosts).map_err(|e| format!("cannot write hosts file: {e}"))?;
+    let resolv_src = spec.scratch.join("resolv.conf");
+    fs::write(&resolv_src, if spec.network_none { String::new() } else { fs::read_to_string("/etc/resolv.conf").unwrap_or_default() })
+        .map_err(|e| format!("cannot write resolv.conf: {e}"))?;
+    for (rel, src) in [("etc/hosts", &hosts_src), ("etc/resolv.conf", &resolv_src)] {
+        created.ensure(root, upper, Path::new(rel), false)?;
+        mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None).map_err(|e| format!("cannot bind /{rel}: {e}"))?;
+    }
+    // The step's mounts, in order.
+    for m in &spec.mounts {
+        let rel = Path::new(m.target.trim_start_matches('/'));
+        if rel.as_os_str().is_empty() {
+            return Err("a mount cannot target `/`".into());
+        }
+        let target = root.join(rel);
+        match &m.kind {
+            HelperMountKind::Bind(src) => {
+                let is_dir = fs::metadata(src).map(|md| md.is_dir()).unwrap_or(true);
+                created.ensure(root, upper, rel, is_dir)?;
+                mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
+                    .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?;
+                if m.readonly {
+                    mount::mount("none", &target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC, None)
+                        .map_err(|e| format!("cannot make `{}` read-only: {e}", m.target))?;
+                }
+            }
+            HelperMountKind::Overlay { lowers, upper: up } => {
+                created.ensure(root, upper, rel, true)?;
+                let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
+                let data = mount::overlay_options(lowers, uw, empty).map_err(|e| e.to_string())?;
+                let ro = if m.readonly || up.is_none() { libc::MS_RDONLY } else { 0 };
+                mount::mount("overlay", &target, "overlay", ro, Some(&data)).map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
+            }
+            HelperMountKind::Tmpfs { size } => {
+                created.ensure(root, upper, rel, true)?;
+                let data = if *size > 0 { format!("mode=1777,size={size}") } else { "mode=1777".to_string() };
+                mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(&data))
+                    .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
+            }
+        }
+    }
+    let h = cstring(&hostname)?;
+    // SAFETY: valid buffer and length.
+    if unsafe { libc::sethostname(h.as_ptr(), hostname.len()) } != 0 {
+        return Err(errno("cannot set the hostname"));
+    }
+    if spec.network_none {
+        loopback_up()?;
+    }
+    // PID 1 of the new namespace.
+    // SAFETY: single-threaded process; the child only runs Rust code of this process.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(errno("cannot fork"));
+    }
+    if pid == 0 {
+        let err = child(spec, root);
+        let _ = writeln!(status, "{}", serde_json::to_string(&Status::Error(err)).unwrap_or_default());
+        // SAFETY: leaving the child without running destructors.
+        unsafe { libc::_exit(SETUP_FAILED) };
+    }
+    let mut ws = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut ws, 0) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return Err(errno("waitpid"));
+        }
+    }
+    // Init reported the command's end on fd 3 itself; only its own death is news here.
+    if libc::WIFSIGNALED(ws) {
+        return Ok(Some(Status::Signal(libc::WTERMSIG(ws))));
+    }
+    Ok(None)
+}
+
+/// Brings `lo` up in a fresh network namespace.
+fn loopback_up() -> Result<(), String> {
+    // SAFETY: plain socket/ioctl calls on a zeroed ifreq.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(errno("cannot open a socket to configure lo"));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            libc::close(s);
+            return Err(errno("cannot read lo's flags"));
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        let r = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
+        libc::close(s);
+        if r < 0 {
+            return Err(errno("cannot bring lo up"));
+        }
+    }
+    Ok(())
+}
+
+/// PID 1: mounts /proc, enters the root, becomes the user, execs. Returns only on error.
+fn child(spec: &HelperSpec, root: &Path) -> String {
+    // Die with the helper (Ctrl-C kills the helper; the kernel then kills the namespace).
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // A mount namespace of its own: pivot_root would otherwise move the helper's root too
+    // (it changes the root of every process in the namespace).
+    // SAFETY: unshare in a single-threaded process.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return errno("cannot create the container's mount namespace");
+    }
+    if let Err(e) = mount::mount("proc", &root.join("proc"), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None) {
+        return format!("cannot mount /proc: {e}");
+    }
+    if let Err(e) = pivot(root) {
+        return e;
+    }
+    let ids = match user::resolve(&spec.user) {
+        Ok(ids) => ids,
+        Err(e) => return e,
+    };
+    let cwd = if spec.cwd.is_empty() { "/" } else { spec.cwd.as_str() };
+    if let Err(e) = fs::create_dir_all(cwd) {
+        return format!("cannot create the working directory `{cwd}`: {e}");
+    }
+    if let Err(e) = std::env::set_current_dir(cwd) {
+        return format!("cannot enter the working directory `{cwd}`: {e}");
+    }
+    // SAFETY: plain id syscalls; order: groups, gid, uid.
+    unsafe {
+        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 {
+            return errno("setgroups");
+        }
+        if libc::setgid(ids.gid) != 0 {
+            return errno(&format!("setgid({})", ids.gid));
+        }
+        if libc::setuid(ids.uid) != 0 {
+            return errno(&format!("setuid({})", ids.uid));
+        }
+    }
+    let Some(arg0) = spec.args.first() else { return "the command is empty".into() };
+    let path_env = spec.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or("");
+    let exe = match find_executable(arg0, path_env) {
+        Some(p) => p,
+        None => {
+            return format!("executable `{arg0}` not found in the image (PATH={path_env})");
+        }
+    };
+    // PID 1 stays as a minimal init: it reaps orphans and reports how the command ended
+    // (the command itself as PID 1 would ignore signals it has no handler for).
+    // SAFETY: single-threaded process.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return errno("cannot fork the command");
+    }
+    if pid > 0 {
+        init(pid);
+    }
+    let null = fs::File::open("/dev/null");
+    if let Ok(n) = &null {
+        // SAFETY: valid descriptors.
+        unsafe { libc::dup2(n.as_raw_fd(), 0) };
+    }
+    let mut cmd = Command::new(exe);
+    cmd.arg0(arg0).args(&spec.args[1..]).env_clear();
+    for kv in &spec.env {
+        match kv.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env(kv, ""),
+        };
+    }
+    let e = cmd.exec();
+    format!("cannot run `{arg0}`: {e}")
+}
+
+/// Waits for `cmd` (reaping every other child too), reports its end on fd 3, exits.
+fn init(cmd: libc::pid_t) -> ! {
+    let mut status = 0;
+    loop {
+        let mut ws = 0;
+        // SAFETY: waiting for any child of ours.
+        let r = unsafe { libc::waitpid(-1, &mut ws, 0) };
+        if r == cmd {
+            status = ws;
+            break;
+        }
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break;
+        }
+    }
+    let s = if libc::WIFSIGNALED(status) { Status::Signal(libc::WTERMSIG(status)) } else { Status::Code(libc::WEXITSTATUS(status)) };
+    // SAFETY: fd 3 is the status pipe.
+    let mut f = unsafe { fs::File::from_raw_fd(3) };
+    let _ = writeln!(f, "{}", serde_json::to_string(&s).unwrap_or_default());
+    // SAFETY: leaving without destructors; the kernel kills what is left in the namespace.
+    unsafe { libc::_exit(0) }
+}
+
+fn find_executable(arg0: &str, path_env: &str) -> Option<PathBuf> {
+    if arg0.contains('/') {
+        return Some(PathBuf::from(arg0));
+    }
+    path_env
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(arg0))
+        .find(|p| fs::metadata(p).map(|m| m.is_file()).unwrap_or(false))
+}
+
+/// pivot_root into `root` and detach the old root.
+fn pivot(root: &Path) -> Result<(), String> {
+    let r = CString::new(root.as_os_str().as_bytes()).map_err(|_| "bad root path".to_string())?;
+    let dot = CString::new(".").expect("no NUL");
+    // SAFETY: syscalls with valid C strings.
+    unsafe {
+        if libc::chdir(r.as_ptr()) != 0 {
+            return Err(errno("chdir to the root"));
+        }
+        if libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) != 0 {
+            return Err(errno("pivot_root"));
+        }
+        if libc::umount2(dot.as_ptr(), libc::MNT_DETACH) != 0 {
+            return Err(errno("detaching the old root"));
+        }
+        let slash = CString::new("/").expect("no NUL");
+        if libc::chdir(slash.as_ptr()) != 0 {
+            return Err(errno("chdir /"));
+        }
+    }
+    Ok(())
+}
