@@ -1,7 +1,7 @@
 //! COPY and ADD: one file vertex per instruction, one copy action per source.
 //!
 //! Sources come from the build context (a local source), `--from` (a stage, a named
-//! context or an image), heredocs (a `mkfile` on scratch inside the same vertex), and for
+//! context or an image), heredocs (a `mkfile` on scratch, its own vertex), and for
 //! ADD also URLs (an http source) and git repositories (a git source). Files from the
 //! context, heredocs and downloads are owned by root unless `--chown` says otherwise, as in
 //! Docker; files from another stage or image keep their owners. `--link` copies onto scratch
@@ -198,12 +198,27 @@ pub(super) fn dispatch_copy(
             let h = &ins.heredocs[heredoc_i];
             heredoc_i += 1;
             let data = if h.expand { expand_heredoc(lw, st, &h.content, ins)? } else { h.content.clone() };
-            actions.push(FileAction {
-                base: FileRef::Scratch,
-                kind: FileActionKind::Mkfile { path: format!("/{}", h.name), mode: 0o644, data: data.into_bytes(), owner: None, timestamp: None },
-            });
+            // The body becomes a file on scratch (its own vertex, so the same body is
+            // shared and cached once), then a copy source like any other.
+            let file = lw.graph.add(
+                Op::File(FileOp {
+                    actions: vec![FileAction {
+                        base: FileRef::Scratch,
+                        kind: FileActionKind::Mkfile {
+                            path: format!("/{}", h.name),
+                            mode: 0o644,
+                            data: data.into_bytes(),
+                            owner: None,
+                            timestamp: None,
+                        },
+                    }],
+                }),
+                vec![],
+                cairn_ir::VertexMeta { description: format!("heredoc {}", h.name), ..Default::default() },
+            );
+            inputs.push(file);
             copies.push(CopyAction {
-                src: FileRef::Action(actions.len() as u32 - 1),
+                src: FileRef::Input(inputs.len() as u32 - 1),
                 src_paths: vec![format!("/{}", h.name)],
                 owner: owner.clone().or(root_owner.clone()),
                 parents: false,
@@ -281,8 +296,7 @@ pub(super) fn dispatch_copy(
             ..base
         });
     }
-    // Chain the copies: each one modifies the result of the previous one. Heredoc mkfiles
-    // sit at the front (they build on scratch), so copies start after them.
+    // Chain the copies: each one modifies the result of the previous one.
     let mut prev = if link { FileRef::Scratch } else { FileRef::Input(0) };
     for c in copies {
         actions.push(FileAction { base: prev, kind: FileActionKind::Copy(c) });
