@@ -130,8 +130,14 @@ pub fn commit_image(store: &Store, layers: &[String], config: &ImageConfig, opts
     let kept: Vec<(&String, &LayerMeta)> = layers.iter().zip(&metas).filter_map(|(id, m)| m.as_ref().map(|m| (id, m))).collect();
     config.rootfs.kind = "layers".into();
     config.rootfs.diff_ids = kept.iter().map(|(_, m)| m.diff_id.to_string()).collect();
+    // `created`: SOURCE_DATE_EPOCH, else when the top layer was made — so a fully cached
+    // rebuild gives the same image digest instead of a new one every time.
     let now = opts.epoch.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        let top = layers.last().and_then(|l| fs::metadata(store.layer_path(l)).ok()).and_then(|m| m.modified().ok());
+        top.unwrap_or_else(std::time::SystemTime::now)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
     });
     if config.created.is_none() || opts.epoch.is_some() {
         config.created = Some(rfc3339(now));

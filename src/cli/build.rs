@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
-use cairn_runtime::solve;
+use cairn_runtime::{image, oci, solve, store};
 use cairn_runtime::solve::progress::Mode;
 
 #[derive(clap::Args, Debug)]
@@ -165,50 +167,134 @@ fn load_ir(path: &Path) -> anyhow::Result<Definition> {
     cairn_ir::decode_definition(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
 }
 
-/// Compiles the Dockerfile with the compiler crate, resolving base images in the store.
-fn compile_dockerfile(
-    dockerfile: &Path,
-    _target: Option<&str>,
-    _build_args: &[(String, String)],
-    _platform: &Platform,
-    _named: &[(String, ContextSpec)],
-) -> anyhow::Result<Definition> {
-    bail!(
-        "Cannot build `{}`: this cairn has no Dockerfile compiler yet; build a compiled IR file with `cairn build --ir FILE`",
-        dockerfile.display()
-    )
+/// SOURCE_DATE_EPOCH from `--build-arg` or the environment.
+fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<i64>> {
+    let v = build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "SOURCE_DATE_EPOCH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .filter(|v| !v.is_empty());
+    v.map(|v| v.parse::<i64>().with_context(|| format!("Invalid SOURCE_DATE_EPOCH `{v}`: expected Unix seconds")))
+        .transpose()
 }
 
-/// Checks every flag, then loads (or compiles) the Definition and picks its output.
+/// Checks every flag, compiles (or loads) the Definition, solves it and exports.
 pub fn run(args: BuildArgs) -> anyhow::Result<()> {
-    let _mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
     let platform = match &args.platform {
         None => Platform::host(),
         Some(p) => Platform::parse(p)
             .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
     };
-    for o in &args.outputs {
-        parse_output(o)?;
-    }
+    let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
     let named = args.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let build_args = parse_build_args(&args.build_args, |k| std::env::var(k).ok())?;
     if !args.path.is_dir() {
         bail!("Build context `{}` is not a directory", args.path.display());
     }
+    for t in &args.tags {
+        cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
+    }
+    let epoch = source_date_epoch(&build_args)?;
+    let root = store::default_root();
+    let st = store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?;
     let def = match &args.ir {
         Some(ir) => load_ir(ir)?,
-        None => compile_dockerfile(
-            &args.file.clone().unwrap_or_else(|| args.path.join("Dockerfile")),
-            args.target.as_deref(),
-            &build_args,
-            &platform,
-            &named,
-        )?,
+        None => {
+            let dockerfile = args.file.clone().unwrap_or_else(|| args.path.join("Dockerfile"));
+            let input = super::frontend::FrontendInput {
+                dockerfile: &dockerfile,
+                context: &args.path,
+                target: args.target.as_deref(),
+                build_args: &build_args,
+                platforms: vec![platform.clone()],
+                contexts: &named,
+            };
+            let resolver = super::frontend::StoreResolver(st.clone());
+            let compiled = super::frontend::compile(&input, &resolver)?;
+            cairn_compiler::passes::optimize(&compiled.graph).to_definition()
+        }
     };
     solve::pick_output(&def, &platform)?;
-    bail!(
-        "Cannot execute the build: cairn's image store and sandbox (`runtime/src/store`, `runtime/src/sandbox`) are not part of this build yet (the Definition was loaded and checked)"
-    )
+    let mut contexts = HashMap::new();
+    contexts.insert("context".to_string(), args.path.clone());
+    for (name, spec) in &named {
+        if let ContextSpec::Dir(d) = spec {
+            contexts.insert(name.clone(), d.clone());
+        }
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
+    }
+    let progress = solve::progress::renderer(mode);
+    let backend = solve::runtime_backend::RuntimeBackend::new(st.clone()).map_err(anyhow::Error::msg)?;
+    let opts = solve::SolveOptions {
+        platform: platform.clone(),
+        no_cache: args.no_cache,
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1),
+        contexts,
+        root: st.root().to_path_buf(),
+    };
+    let solved = solve::solve(&def, &backend, &opts, &*progress, &cancel)?;
+    // Packing layers costs time: only when something asks for an image.
+    let wants_image = !args.tags.is_empty()
+        || args.metadata_file.is_some()
+        || outputs.iter().any(|o| matches!(o, OutputSpec::Oci { .. } | OutputSpec::Docker { .. }));
+    let mut digest = None;
+    if wants_image {
+        let config = &def.outputs[solved.output].config;
+        let rec = image::commit_image(&st, &solved.layers, config, &image::CommitOptions { epoch })
+            .map_err(|e| anyhow::anyhow!("Cannot write the image: {e}"))?;
+        let mut names = Vec::new();
+        for t in &args.tags {
+            names.push(st.tag_image(t, &rec).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        for o in &outputs {
+            match o {
+                OutputSpec::Oci { dest, tar, name } => {
+                    let n = name.clone().or_else(|| names.first().cloned());
+                    oci::export_oci_layout(&st, &rec, dest, *tar, n.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                OutputSpec::Docker { dest, name } => {
+                    let mut tags: Vec<String> = names.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
+                    if let Some(n) = name {
+                        tags.insert(0, n.clone());
+                    }
+                    oci::export_docker_archive(&st, &rec, dest, &tags).map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                _ => {}
+            }
+        }
+        if let Some(f) = &args.metadata_file {
+            let meta = serde_json::json!({
+                "containerimage.digest": rec.manifest_digest.to_string(),
+                "containerimage.config.digest": rec.config_digest.to_string(),
+                "image.name": names.join(","),
+            });
+            super::compile::write_atomic(f, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+        }
+        digest = Some(rec.manifest_digest.to_string());
+    }
+    let ids: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
+    for o in &outputs {
+        match o {
+            OutputSpec::Local { dest } => oci::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?,
+            OutputSpec::Tar { dest } => oci::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?,
+            _ => {}
+        }
+    }
+    progress.event(solve::progress::Event::Summary {
+        seconds: started.elapsed().as_secs_f64(),
+        executed: solved.executed,
+        cached: solved.cached,
+        digest,
+        time: solve::progress::now(),
+    });
+    Ok(())
 }
 
 #[cfg(test)]

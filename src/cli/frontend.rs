@@ -86,7 +86,29 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     Ok(compiled)
 }
 
-/// The image-config resolver for the CLI: the local store's images.
+/// Base image configs from the local store (and `oci-layout://` contexts).
+pub struct StoreResolver(pub cairn_runtime::store::Store);
+
+impl ImageResolver for StoreResolver {
+    fn resolve(&self, reference: &str, _platform: &cairn_ir::Platform) -> Result<Option<cairn_ir::ImageConfig>, String> {
+        let rec = if let Some(rest) = reference.strip_prefix("oci-layout://") {
+            let (path, sel) = cairn_runtime::solve::exec::split_layout_ref(rest);
+            Some(cairn_runtime::oci::import_oci_layout(&self.0, Path::new(path), sel).map_err(|e| e.to_string())?)
+        } else {
+            self.0.get_image(reference).map_err(|e| e.to_string())?
+        };
+        match rec {
+            Some(r) => cairn_runtime::image::read_config(&self.0, &r).map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The image-config resolver for the CLI: the local store's images, or none when the
+/// store cannot be opened (compiling must work anywhere).
 pub fn resolver() -> Box<dyn ImageResolver> {
-    Box::new(cairn_compiler::resolver::NoImages)
+    match cairn_runtime::store::Store::open(&cairn_runtime::store::default_root()) {
+        Ok(s) => Box::new(StoreResolver(s)),
+        Err(_) => Box::new(cairn_compiler::resolver::NoImages),
+    }
 }

@@ -1,28 +1,130 @@
 //! Store management: `cairn images`, `rmi`, `prune`, `du`, `load`.
 
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use cairn_runtime::store::{default_root, Store};
+
+fn open() -> anyhow::Result<Store> {
+    let root = default_root();
+    Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))
+}
+
+/// `1.2MB`-style sizes, as `docker images` prints them.
+fn human(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() + units[u]
+    }
+}
+
 #[derive(clap::Args, Debug)]
-pub struct ImagesArgs {}
+pub struct ImagesArgs {
+    /// Print only image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 #[derive(clap::Args, Debug)]
-pub struct RmiArgs {}
+pub struct RmiArgs {
+    /// Images to untag (`name[:tag]`)
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
 #[derive(clap::Args, Debug)]
-pub struct PruneArgs {}
+pub struct PruneArgs {
+    /// Also remove the cache index and cache mounts (everything rebuilds next time)
+    #[arg(short, long)]
+    pub all: bool,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct DuArgs {}
-#[derive(clap::Args, Debug)]
-pub struct LoadArgs {}
 
-pub fn images(_a: ImagesArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The docker-archive or OCI-archive tarball to import
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
 }
-pub fn rmi(_a: RmiArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+
+pub fn images(a: ImagesArgs) -> anyhow::Result<()> {
+    let s = open()?;
+    let list = s.list_images().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !a.quiet {
+        println!("{:<50} {:<14} {:>10}", "NAME", "IMAGE ID", "SIZE");
+    }
+    for (name, r) in list {
+        let id = &r.config_digest.hex()[..12];
+        if a.quiet {
+            println!("{id}");
+        } else {
+            println!("{:<50} {:<14} {:>10}", cairn_ir::reference::familiar(&name), id, human(r.size));
+        }
+    }
+    Ok(())
 }
-pub fn prune(_a: PruneArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+
+pub fn rmi(a: RmiArgs) -> anyhow::Result<()> {
+    let s = open()?;
+    let mut missing = Vec::new();
+    for i in &a.images {
+        if s.remove_image(i).map_err(|e| anyhow::anyhow!("{e}"))? {
+            println!("Untagged: {i}");
+        } else {
+            missing.push(i.as_str());
+        }
+    }
+    if !missing.is_empty() {
+        bail!("No such image: {}", missing.join(", "));
+    }
+    Ok(())
 }
+
+pub fn prune(a: PruneArgs) -> anyhow::Result<()> {
+    let s = open()?;
+    let freed = s.prune(a.all).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("Total reclaimed space: {}", human(freed));
+    Ok(())
+}
+
 pub fn du(_a: DuArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+    let s = open()?;
+    for (what, n) in s.disk_usage() {
+        println!("{what:<14} {:>10}", human(n));
+    }
+    Ok(())
 }
-pub fn load(_a: LoadArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+
+pub fn load(a: LoadArgs) -> anyhow::Result<()> {
+    let s = open()?;
+    if !a.input.is_file() {
+        bail!("`--input {}`: no such file", a.input.display());
+    }
+    let names = cairn_runtime::oci::load_archive(&s, &a.input)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("Cannot load `{}`", a.input.display()))?;
+    for n in names {
+        println!("Loaded image: {}", cairn_ir::reference::familiar(&n));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_sizes() {
+        assert_eq!(super::human(999), "999B");
+        assert_eq!(super::human(1_500_000), "1.5MB");
+        assert_eq!(super::human(2_000_000_000), "2GB");
+    }
 }

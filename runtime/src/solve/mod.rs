@@ -14,6 +14,7 @@ pub mod hash;
 pub mod key;
 pub mod pattern;
 pub mod progress;
+pub mod runtime_backend;
 pub mod scheduler;
 
 use std::collections::HashMap;
