@@ -1,9 +1,12 @@
-//! Tests of `cairn build`'s command line: flags and IR files are checked before anything
-//! runs, with messages that name the flag or file. (The end-to-end build tests with the
-//! real sandbox live on branch `core-integration` until the store and sandbox land.)
+//! `cairn build` end to end: the real sandbox, real overlayfs, real outputs checked with
+//! skopeo and umoci. The busybox base image is built once from Debian's
+//! `busybox-static` binary with cairn itself and loaded into each test's own store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -16,34 +19,329 @@ impl Tmp {
         std::fs::create_dir_all(&p).unwrap();
         Tmp(p)
     }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
 }
 
 impl Drop for Tmp {
     fn drop(&mut self) {
+        let _ = Command::new("chmod").arg("-R").arg("u+rwx").arg(&self.0).status();
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
+fn cairn_in(store: &Path, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env("CAIRN_ROOT", store).stdin(Stdio::null()).output().expect("run cairn")
+}
+
 fn cairn(root: &Tmp, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("CAIRN_ROOT", root.0.join("store"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cairn")
+    cairn_in(&root.path("store"), args)
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A docker-archive of `busybox:latest`, built once per test run with cairn.
+fn busybox_archive() -> &'static Path {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cairn-it-busybox-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let bb = ["/bin/busybox", "/usr/bin/busybox"].iter().find(|p| Path::new(p).exists()).expect("busybox-static is installed (.ci/run installs it)");
+        std::fs::copy(bb, dir.join("busybox")).unwrap();
+        std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n").unwrap();
+        let archive = dir.join("busybox.tar");
+        let o = cairn_in(&dir.join("store"), &["build", "--progress", "plain", "-t", "busybox:latest", "-o", &format!("type=docker,dest={}", archive.display()), dir.to_str().unwrap()]);
+        assert!(o.status.success(), "building the busybox base failed:\n{}", stderr(&o));
+        archive
+    })
+}
+
+/// A test directory with its own store holding busybox.
+fn setup(name: &str) -> Tmp {
+    let t = Tmp::new(name);
+    let o = cairn(&t, &["load", "-i", busybox_archive().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    t
+}
+
+/// Builds `ctx` with rawjson progress; returns the output and the summary event.
+fn build(t: &Tmp, extra: &[&str]) -> (Output, Value) {
+    let ctx = t.path("ctx");
+    let mut args = vec!["build", "--progress", "rawjson"];
+    args.extend_from_slice(extra);
+    let c = ctx.to_str().unwrap().to_string();
+    args.push(&c);
+    let o = cairn(t, &args);
+    let summary = stderr(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or(Value::Null);
+    (o, summary)
+}
+
+fn counts(s: &Value) -> (u64, u64) {
+    (s["executed"].as_u64().unwrap_or(99), s["cached"].as_u64().unwrap_or(99))
+}
+
+/// Names of the steps that ran (not cached), from rawjson events.
+fn executed_steps(o: &Output) -> Vec<String> {
+    let events: Vec<Value> = stderr(o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let mut names = std::collections::HashMap::new();
+    for e in &events {
+        if e["type"] == "start" {
+            names.insert(e["id"].as_u64().unwrap(), e["name"].as_str().unwrap().to_string());
+        }
+    }
+    events.iter().filter(|e| e["type"] == "done").map(|e| names[&e["id"].as_u64().unwrap()].clone()).collect()
+}
+
+#[test]
+fn multi_stage_image_checked_with_skopeo_umoci_and_docker_archive() {
+    let t = setup("multi");
+    t.write("ctx/src/greeting.txt", "hello\n");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox AS a\nRUN echo a > /a.txt\n\nFROM busybox AS b\nWORKDIR /work\nCOPY src/greeting.txt .\nRUN tr a-z A-Z < greeting.txt > /b.txt\n\n\
+FROM busybox\nARG NAME=cairn\nENV GREETING=\"hi from $NAME\"\nCOPY --from=a /a.txt /out/\nCOPY --from=b /b.txt /out/\nRUN <<EOF\necho \"$GREETING\" > /out/msg\nrm /bin/vi\nEOF\nRUN [\"/bin/sh\", \"-c\", \"echo exec-form > /out/exec\"]\nEXPOSE 8080\nCMD [\"cat\", \"/out/msg\"]\n",
+    );
+    let oci = t.path("out/image.tar");
+    let dir = t.path("out/layout");
+    let docker = t.path("out/docker.tar");
+    let meta = t.path("out/meta.json");
+    std::fs::create_dir_all(t.path("out")).unwrap();
+    let (o, s) = build(&t, &[
+        "-t", "demo:1",
+        "-o", &format!("type=oci,dest={}", oci.display()),
+        "-o", &format!("type=oci,dest={},tar=false", dir.display()),
+        "-o", &format!("type=docker,dest={}", docker.display()),
+        "-o", &format!("type=local,dest={}", t.path("out/rootfs").display()),
+        "--metadata-file", meta.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(&s).0, 8, "{s}");
+    // The rootfs: files from both stages, the heredoc and exec-form RUNs, the deletion.
+    let rootfs = t.path("out/rootfs");
+    assert_eq!(std::fs::read_to_string(rootfs.join("out/msg")).unwrap(), "hi from cairn\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("out/b.txt")).unwrap(), "HELLO\n");
+    assert_eq!(std::fs::read_to_string(rootfs.join("out/exec")).unwrap(), "exec-form\n");
+    assert!(!rootfs.join("bin/vi").exists() && rootfs.join("bin/ls").exists());
+    assert!(!rootfs.join("etc/hosts").exists(), "runtime files never enter the image");
+    // skopeo reads both OCI forms.
+    let si = Command::new("skopeo").args(["inspect", &format!("oci:{}:demo-1-not-there", dir.display())]).output();
+    if si.is_err() {
+        panic!("skopeo is not installed (.ci/run installs it)");
+    }
+    let si = Command::new("skopeo").args(["inspect", &format!("oci:{}:1", dir.display())]).output().unwrap();
+    assert!(si.status.success(), "skopeo: {}", String::from_utf8_lossy(&si.stderr));
+    let v: Value = serde_json::from_slice(&si.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 6, "busybox 2 + COPY, COPY, RUN, RUN; {v}");
+    let si = Command::new("skopeo").args(["inspect", "--config", &format!("oci-archive:{}", oci.display())]).output().unwrap();
+    assert!(si.status.success(), "skopeo: {}", String::from_utf8_lossy(&si.stderr));
+    let cfg: Value = serde_json::from_slice(&si.stdout).unwrap();
+    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["cat", "/out/msg"]));
+    assert!(cfg["config"]["ExposedPorts"]["8080/tcp"].is_object());
+    let hist = cfg["history"].as_array().unwrap();
+    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), cfg["rootfs"]["diff_ids"].as_array().unwrap().len());
+    // umoci unpacks the layout.
+    let bundle = t.path("out/bundle");
+    let u = Command::new("umoci").args(["unpack", "--image", &format!("{}:1", dir.display()), bundle.to_str().unwrap()]).output().expect("umoci is installed (.ci/run installs it)");
+    assert!(u.status.success(), "umoci: {}", String::from_utf8_lossy(&u.stderr));
+    assert_eq!(std::fs::read_to_string(bundle.join("rootfs/out/msg")).unwrap(), "hi from cairn\n");
+    assert!(!bundle.join("rootfs/bin/vi").exists(), "the whiteout hides /bin/vi");
+    // docker-archive: manifest.json with RepoTags; it loads back to the same config.
+    let list = Command::new("tar").args(["-xOf", docker.to_str().unwrap(), "manifest.json"]).output().unwrap();
+    let m: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(m[0]["RepoTags"], serde_json::json!(["demo:1"]));
+    let md: Value = serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    assert!(md["containerimage.digest"].as_str().unwrap().starts_with("sha256:"));
+    let other = Tmp::new("multi-load");
+    let o = cairn(&other, &["load", "-i", docker.to_str().unwrap()]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("demo:1"), "{}", stderr(&o));
+    let imgs = String::from_utf8_lossy(&cairn(&other, &["images", "-q"]).stdout).into_owned();
+    assert!(md["containerimage.config.digest"].as_str().unwrap().contains(imgs.trim()), "{imgs} vs {md}");
+}
+
+#[test]
+fn user_workdir_env_and_args_reach_run() {
+    let t = setup("env");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nRUN mkdir -p /etc && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group && mkdir -p -m 1777 /tmp\n\
+ARG VERSION=1\nENV MODE=prod\nWORKDIR /srv/app\nUSER app\nRUN echo \"$(id -u):$(id -g) $(pwd) $VERSION $MODE\" > /tmp/out 2>&1 || true\nUSER root\nRUN cp /tmp/out /result\n",
+    );
+    let (o, _) = build(&t, &["--build-arg", "VERSION=7", "-o", &format!("type=local,dest={}", t.path("rootfs").display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(t.path("rootfs/result")).unwrap(), "1000:1000 /srv/app 7 prod\n");
+}
+
+#[test]
+fn failing_run_reports_line_code_and_output() {
+    let t = setup("fail");
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN echo first line && echo oops >&2 && exit 3\nRUN echo never\n");
+    let (o, _) = build(&t, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("Dockerfile:2"), "{e}");
+    assert!(e.contains("exit code: 3"), "{e}");
+    assert!(e.contains("oops"), "{e}");
+    assert!(e.contains("RUN echo first line"), "{e}");
+}
+
+#[test]
+fn cache_consequences() {
+    let t = setup("cache");
+    t.write("ctx/app/main.txt", "v1\n");
+    t.write("ctx/late.txt", "late v1\n");
+    t.write("ctx/unused.txt", "nobody reads me\n");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox AS gen\nARG SALT=a\nRUN echo generated > /gen.txt && echo $SALT > /salt\n\n\
+FROM busybox\nCOPY app/ /app/\nRUN cat /app/main.txt > /copy1\nCOPY --from=gen /gen.txt /gen.txt\nRUN cat /gen.txt > /copy2\nCOPY late.txt /late.txt\nRUN cat /late.txt > /copy3\n",
+    );
+    let (o, s) = build(&t, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let total = counts(&s).0;
+    assert_eq!(total, 7);
+    // No change: everything cached.
+    let (_, s) = build(&t, &[]);
+    assert_eq!(counts(&s), (0, 7));
+    // An unreferenced file changes, and a referenced file's mtime: nothing re-runs.
+    t.write("ctx/unused.txt", "changed\n");
+    let f = std::fs::File::options().write(true).open(t.path("ctx/app/main.txt")).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    drop(f);
+    let (_, s) = build(&t, &[]);
+    assert_eq!(counts(&s), (0, 7), "mtime-only and unreferenced changes");
+    // A file used only by the late COPY: that COPY and what follows.
+    t.write("ctx/late.txt", "late v2\n");
+    let (o, s) = build(&t, &[]);
+    assert_eq!(counts(&s).0, 2, "{:?}", executed_steps(&o));
+    // A changed build arg: only the steps after it (gen's RUN), and thanks to early cutoff…
+    let (o, s) = build(&t, &["--build-arg", "SALT=b"]);
+    let ran = executed_steps(&o);
+    assert!(ran.iter().any(|n| n.contains("echo generated")), "{ran:?}");
+    // …the COPY --from=gen consumer stays cached: /gen.txt did not change (only /salt).
+    assert!(!ran.iter().any(|n| n.contains("COPY --from=gen")), "early cutoff: {ran:?}");
+    assert_eq!(counts(&s).0, 1, "{ran:?}");
+    // --no-cache re-runs everything.
+    let (_, s) = build(&t, &["--build-arg", "SALT=b", "--no-cache"]);
+    assert_eq!(counts(&s).0, total);
+}
+
+#[test]
+fn independent_stages_run_in_parallel() {
+    let t = setup("parallel");
+    let mut df = String::new();
+    for i in 0..4 {
+        df.push_str(&format!("FROM busybox AS s{i}\nRUN sleep 2 && echo {i} > /out{i}\n\n"));
+    }
+    df.push_str("FROM busybox\n");
+    for i in 0..4 {
+        df.push_str(&format!("COPY --from=s{i} /out{i} /\n"));
+    }
+    t.write("ctx/Dockerfile", &df);
+    let (o, _) = build(&t, &["--jobs", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Evidence of overlap: every sleeping step starts before the first one finishes.
+    let events: Vec<Value> = stderr(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let mut names = std::collections::HashMap::new();
+    let mut starts = Vec::new();
+    let mut dones = Vec::new();
+    for e in &events {
+        let id = e["id"].as_u64().unwrap_or(0);
+        match e["type"].as_str() {
+            Some("start") => {
+                names.insert(id, e["name"].as_str().unwrap().to_string());
+                if e["name"].as_str().unwrap().contains("sleep 2") {
+                    starts.push(e["time"].as_f64().unwrap());
+                }
+            }
+            Some("done") if names.get(&id).is_some_and(|n| n.contains("sleep 2")) => dones.push(e["time"].as_f64().unwrap()),
+            _ => {}
+        }
+    }
+    assert_eq!(starts.len(), 4);
+    let last_start = starts.iter().cloned().fold(f64::MIN, f64::max);
+    let first_done = dones.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(last_start < first_done, "all four RUN steps overlap: starts {starts:?}, dones {dones:?}");
+}
+
+#[test]
+fn ctrl_c_stops_cleanly() {
+    let t = setup("cancel");
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN sleep 60\n");
+    let mut child = Command::new(BIN)
+        .args(["build", "--progress", "plain", t.path("ctx").to_str().unwrap()])
+        .env("CAIRN_ROOT", t.path("store"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step is running.
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let running = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|d| std::fs::read(d.unwrap().path().join("cmdline")).ok())
+            .any(|c| c.starts_with(b"sleep\x0060"));
+        if running || start.elapsed().as_secs() > 30 {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|d| std::fs::read(d.unwrap().path().join("cmdline")).ok())
+        .filter(|c| c.starts_with(b"sleep\x0060"))
+        .count();
+    assert_eq!(sleeping, 0, "the RUN process was killed");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(t.path("store").to_str().unwrap()), "no mount left behind");
+    // The store is consistent: the next build works.
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN echo ok\n");
+    let (o, _) = build(&t, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn rootfs_tar_output_and_context_escape() {
+    let t = setup("tar");
+    t.write("ctx/a.txt", "A");
+    t.write("ctx/Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n");
+    let out = t.path("rootfs.tar");
+    let (o, _) = build(&t, &["-o", &format!("type=tar,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = Command::new("tar").args(["-tf", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), "a.txt");
+    t.write("ctx/Dockerfile", "FROM scratch\nCOPY ../secret /s\n");
+    let (o, _) = build(&t, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Dockerfile:2"), "{}", stderr(&o));
+}
+
 #[test]
 fn bad_ir_files_and_flags_fail_clearly() {
     let t = Tmp::new("badflags");
-    let ctx = t.0.join("ctx");
+    let ctx = t.path("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     let ctx = ctx.to_str().unwrap();
-    let junk = t.0.join("junk.cairn");
+    let junk = t.path("junk.cairn");
     std::fs::write(&junk, b"\x01\x02junk").unwrap();
     let out = cairn(&t, &["build", "--ir", junk.to_str().unwrap(), ctx]);
     assert_eq!(out.status.code(), Some(1));
@@ -64,4 +362,20 @@ fn bad_ir_files_and_flags_fail_clearly() {
     assert!(stderr(&out).contains("Build context `/no/such/context` is not a directory"), "{}", stderr(&out));
     let out = cairn(&t, &["build", "--jobs", "many", ctx]);
     assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+}
+
+#[test]
+fn compiled_ir_builds_like_the_dockerfile() {
+    let t = setup("ir");
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN echo from-ir > /x\n");
+    let ir = t.path("build.cairn");
+    let o = Command::new(BIN)
+        .args(["compile", "--format", "msgpack", "-o", ir.to_str().unwrap(), t.path("ctx").to_str().unwrap()])
+        .env("CAIRN_ROOT", t.path("store"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, _) = build(&t, &["--ir", ir.to_str().unwrap(), "-o", &format!("type=local,dest={}", t.path("out").display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(t.path("out/x")).unwrap(), "from-ir\n");
 }

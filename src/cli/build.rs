@@ -287,6 +287,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
             _ => {}
         }
     }
+    if mode == Mode::Quiet {
+        if let Some(d) = &digest {
+            println!("{d}");
+        }
+    }
     progress.event(solve::progress::Event::Summary {
         seconds: started.elapsed().as_secs_f64(),
         executed: solved.executed,

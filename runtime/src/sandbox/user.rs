@@ -60,10 +60,12 @@ pub fn resolve_in(spec: &str, passwd_text: &str, group_text: &str) -> Result<Ids
             let e = users.iter().find(|e| e.1 == n);
             (n, e.map_or(0, |e| e.2), e.map(|e| e.0.clone()))
         }
-        Err(_) => {
-            let e = users.iter().find(|e| e.0 == u).ok_or_else(|| format!("unable to find user `{u}`: no matching entries in /etc/passwd"))?;
-            (e.1, e.2, Some(e.0.clone()))
-        }
+        Err(_) => match users.iter().find(|e| e.0 == u) {
+            Some(e) => (e.1, e.2, Some(e.0.clone())),
+            // `root` is uid 0 even in an image whose /etc/passwd does not list it.
+            None if u == "root" => (0, 0, Some("root".to_string())),
+            None => return Err(format!("unable to find user `{u}`: no matching entries in /etc/passwd")),
+        },
     };
     let gid = match g {
         None => primary,
@@ -100,6 +102,7 @@ mod tests {
         assert_eq!(resolve_in("1234:99", "", "").unwrap(), Ids { uid: 1234, gid: 99, groups: vec![99] });
         assert_eq!(resolve_in("1000", PW, GR).unwrap().gid, 1000);
         assert!(resolve_in("nobody", PW, GR).unwrap_err().contains("/etc/passwd"));
+        assert_eq!(resolve_in("root", "", "").unwrap().uid, 0);
         assert!(resolve_in("app:nogroup", PW, GR).unwrap_err().contains("/etc/group"));
     }
 }
