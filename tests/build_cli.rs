@@ -319,6 +319,44 @@ fn ctrl_c_stops_cleanly() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+fn sleepers(tag: &[u8]) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|d| std::fs::read(d.unwrap().path().join("cmdline")).ok())
+        .filter(|c| c.starts_with(tag))
+        .count()
+}
+
+#[test]
+fn sigkilled_build_leaves_a_usable_store() {
+    let t = setup("sigkill");
+    t.write("ctx/data.txt", "d");
+    t.write("ctx/Dockerfile", "FROM busybox\nCOPY data.txt /\nRUN sleep 45\n");
+    let mut child = Command::new(BIN)
+        .args(["build", "--progress", "plain", t.path("ctx").to_str().unwrap()])
+        .env("CAIRN_ROOT", t.path("store"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while sleepers(b"sleep\x0045") == 0 && start.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sleepers(b"sleep\x0045"), 0, "the sandboxed process died with cairn");
+    // The next build on the same store works and reuses the COPY that finished.
+    t.write("ctx/Dockerfile", "FROM busybox\nCOPY data.txt /\nRUN echo done\n");
+    let (o, s) = build(&t, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(&s), (1, 2), "{s}");
+    let leftovers = std::fs::read_dir(t.path("store/tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "the killed build's temporary files were cleaned up");
+}
+
 #[test]
 fn rootfs_tar_output_and_context_escape() {
     let t = setup("tar");

@@ -138,12 +138,14 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         .stdin(Stdio::piped())
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(out_w2));
-    // SAFETY: dup2 is async-signal-safe; the closure touches nothing else.
+    // SAFETY: dup2 and prctl are async-signal-safe; the closure touches nothing else.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(st_fd, 3) < 0 {
                 return Err(io::Error::last_os_error());
             }
+            // If cairn dies (even SIGKILL), the helper dies, and with it the namespace.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
     }
