@@ -1,416 +1,768 @@
-//! Image exchange: OCI layouts (directory or tar), docker-archive tarballs, the final
-//! root filesystem as a directory or a tar; and imports of docker-archive, OCI-archive and
-//! OCI layout images into the store.
+//! Exports of images (OCI layout as a directory or tar, docker-archive) and of merged root
+//! filesystems (directory, tar), and imports (docker-archive and OCI-archive tarballs,
+//! OCI layout directories for `oci-layout://` build contexts).
 //!
-//! Every export is written to a temporary path beside the destination and renamed into
-//! place, so a failed export leaves nothing behind. The docker-archive also carries
-//! `index.json` and `oci-layout` (as Docker 25+ writes them), so it is an OCI archive too.
+//! **All or nothing.** Every output is built at a temporary path beside its destination
+//! (same filesystem) and renamed into place at the end, so an error or a kill leaves the
+//! destination as it was. A directory output into an existing non-empty directory moves
+//! each top-level entry into it (replacing entries with the same name), as
+//! `docker buildx build -o DIR` does, instead of replacing the directory.
+//!
+//! **Root filesystems** are computed, not copied layer by layer: [`merge_layers`] builds
+//! the merged tree in memory (bottom layer first; a whiteout removes a path, an opaque
+//! directory drops everything below it from lower layers), then the tree is either copied
+//! out once or written as a tar with the deterministic writer of [`crate::layer`].
+//!
+//! **docker-archive** uses the classic `docker save` shape, loadable by `docker load` and
+//! skopeo: `manifest.json` (`Config`, `RepoTags`, `Layers`) with uncompressed layer tars
+//! named by their diff_id, streamed out of the gzip blobs and verified on the way.
+//!
+//! **Imports** unpack the archive's files into the store's `tmp/` (entries are read in any
+//! order), then hand manifests and blobs to [`crate::image`], which verifies every digest
+//! and extracts each layer once per diff_id.
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Read, Write};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use cairn_ir::{Digest, Platform};
-use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
+use tar::{EntryType, Header};
 
-use crate::image::{self, MT_INDEX, MT_LAYER_GZIP, MT_LAYER_TAR, MT_MANIFEST};
-use crate::store::{remove_tree, ImageRecord, LayerMeta, Store, StoreError};
+use crate::image::{
+    self, Descriptor, ImageRecord, Index, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_DOCKER_LIST,
+    MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
+};
+use crate::layer::{self, TarOut};
+use crate::store::{io_err, remove_all, sys, HashReader, LayerBlob, Store, StoreError};
 
-type Result<T> = std::result::Result<T, StoreError>;
+static OUT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn ioerr(what: &str, p: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("{what} `{}`: {e}", p.display()))
+/// A path beside `dest` for building it; removed on drop unless `keep` is set.
+struct SiblingTemp {
+    path: PathBuf,
+    keep: bool,
 }
 
-/// A temporary sibling of `dest` (same filesystem, so the final rename is atomic).
-fn sibling_tmp(dest: &Path) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    dest.with_file_name(format!(".{name}.cairn-tmp-{}", std::process::id()))
+impl SiblingTemp {
+    fn new(dest: &Path, what: &str) -> Result<SiblingTemp, StoreError> {
+        let name = dest
+            .file_name()
+            .ok_or_else(|| StoreError::Invalid(format!("The output path `{}` has no file name", dest.display())))?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
+        let n = OUT_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = parent.join(format!(".{}.cairn-{what}-{}-{n}", name.to_string_lossy(), std::process::id()));
+        Ok(SiblingTemp { path, keep: false })
+    }
 }
 
-/// Renames `tmp` onto `dest`, replacing an existing file or directory.
-fn replace(tmp: &Path, dest: &Path) -> Result<()> {
-    if let Ok(m) = fs::symlink_metadata(dest) {
-        if m.is_dir() {
-            remove_tree(dest);
+impl Drop for SiblingTemp {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = remove_all(&self.path);
+        }
+    }
+}
+
+/// Moves the finished file `tmp` to `dest` (atomically replacing a file there).
+fn install_file(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
+    if dest.is_dir() {
+        return Err(StoreError::Invalid(format!("The output `{}` is a directory; expected a file path", dest.display())));
+    }
+    fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
+    tmp.keep = true;
+    Ok(())
+}
+
+/// Moves the finished directory `tmp` to `dest`: a rename when `dest` is missing or
+/// empty, else each top-level entry of `tmp` replaces the same name in `dest`.
+fn install_dir(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
+    match dest.symlink_metadata() {
+        Err(_) => {
+            fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
+            tmp.keep = true;
+            return Ok(());
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(StoreError::Invalid(format!("The output `{}` exists and is not a directory", dest.display())))
+        }
+        Ok(_) => {}
+    }
+    if fs::remove_dir(dest).is_ok() {
+        fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
+        tmp.keep = true;
+        return Ok(());
+    }
+    for e in fs::read_dir(&tmp.path).map_err(io_err("read directory", &tmp.path))? {
+        let e = e.map_err(io_err("read directory", &tmp.path))?;
+        let to = dest.join(e.file_name());
+        if to.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            let old = SiblingTemp::new(&to, "old")?;
+            fs::rename(&to, &old.path).map_err(io_err("move aside", &to))?;
+            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
+            drop(old);
         } else {
-            let _ = fs::remove_file(dest);
+            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
         }
-    }
-    fs::rename(tmp, dest).map_err(|e| ioerr("Cannot write", dest, e))
-}
-
-/// The blobs of an image: manifest, config, layers (digest, size).
-fn image_blobs(store: &Store, rec: &ImageRecord) -> Result<Vec<Digest>> {
-    let mut v = vec![rec.manifest_digest, rec.config_digest];
-    v.extend(image::manifest_layers(store, rec)?.into_iter().map(|(_, d, _)| d));
-    Ok(v)
-}
-
-fn index_json(rec: &ImageRecord, manifest_size: u64, name: Option<&str>) -> Value {
-    let mut desc = json!({"mediaType": MT_MANIFEST, "digest": rec.manifest_digest.to_string(), "size": manifest_size});
-    if let Some(n) = name {
-        let tag = n.rsplit_once(':').filter(|(r, _)| !r.ends_with('/')).map(|(_, t)| t).unwrap_or("latest");
-        desc["annotations"] = json!({"io.containerd.image.name": n, "org.opencontainers.image.ref.name": tag});
-    }
-    json!({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [desc]})
-}
-
-/// Writes an OCI image layout for `rec` at `dest`: a directory, or (with `tar`) one tar.
-pub fn export_oci_layout(store: &Store, rec: &ImageRecord, dest: &Path, tar: bool, name: Option<&str>) -> Result<()> {
-    let msize = fs::metadata(store.blob_path(&rec.manifest_digest)).map(|m| m.len()).unwrap_or(0);
-    let index = serde_json::to_vec(&index_json(rec, msize, name)).expect("json");
-    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-    let tmp = sibling_tmp(dest);
-    let result = (|| -> Result<()> {
-        if tar {
-            let f = fs::File::create(&tmp).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-            let mut b = tar::Builder::new(io::BufWriter::new(f));
-            add_bytes(&mut b, "oci-layout", layout)?;
-            add_bytes(&mut b, "index.json", &index)?;
-            add_blobs(&mut b, store, &image_blobs(store, rec)?)?;
-            b.into_inner().and_then(|mut w| w.flush()).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-        } else {
-            let blobs = tmp.join("blobs/sha256");
-            fs::create_dir_all(&blobs).map_err(|e| ioerr("Cannot create", &blobs, e))?;
-            fs::write(tmp.join("oci-layout"), layout).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-            fs::write(tmp.join("index.json"), &index).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-            for d in image_blobs(store, rec)? {
-                let to = blobs.join(d.hex());
-                // Hard links are free; copy across filesystems.
-                if fs::hard_link(store.blob_path(&d), &to).is_err() {
-                    fs::copy(store.blob_path(&d), &to).map_err(|e| ioerr("Cannot copy blob to", &to, e))?;
-                }
-            }
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => replace(&tmp, dest),
-        Err(e) => {
-            remove_tree(&tmp);
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
-fn add_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<()> {
-    let mut h = tar::Header::new_ustar();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, path, data).map_err(|e| StoreError(format!("Cannot write archive entry `{path}`: {e}")))
-}
-
-fn add_blobs<W: Write>(b: &mut tar::Builder<W>, store: &Store, blobs: &[Digest]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for d in blobs {
-        if !seen.insert(*d) {
-            continue;
-        }
-        let p = store.blob_path(d);
-        let mut f = fs::File::open(&p).map_err(|e| ioerr("Cannot read blob", &p, e))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut h = tar::Header::new_ustar();
-        h.set_size(len);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, format!("blobs/sha256/{}", d.hex()), &mut f).map_err(|e| ioerr("Cannot archive blob", &p, e))?;
     }
     Ok(())
 }
 
-/// Writes a docker-archive (`docker load` input) with `manifest.json` and `RepoTags`.
-pub fn export_docker_archive(store: &Store, rec: &ImageRecord, dest: &Path, repo_tags: &[String]) -> Result<()> {
-    let layers = image::manifest_layers(store, rec)?;
-    let manifest = json!([{
-        "Config": format!("blobs/sha256/{}", rec.config_digest.hex()),
-        "RepoTags": repo_tags,
-        "Layers": layers.iter().map(|(_, d, _)| format!("blobs/sha256/{}", d.hex())).collect::<Vec<_>>(),
-    }]);
-    let msize = fs::metadata(store.blob_path(&rec.manifest_digest)).map(|m| m.len()).unwrap_or(0);
-    let index = serde_json::to_vec(&index_json(rec, msize, repo_tags.first().map(|s| s.as_str()))).expect("json");
-    let tmp = sibling_tmp(dest);
-    let result = (|| -> Result<()> {
-        let f = fs::File::create(&tmp).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-        let mut b = tar::Builder::new(io::BufWriter::new(f));
-        add_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        add_bytes(&mut b, "index.json", &index)?;
-        add_bytes(&mut b, "manifest.json", &serde_json::to_vec(&manifest).expect("json"))?;
-        add_blobs(&mut b, store, &image_blobs(store, rec)?)?;
-        b.into_inner().and_then(|mut w| w.flush()).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => replace(&tmp, dest),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+// -------------------------------------------------------------------- tar helpers
+
+fn plain_header(kind: EntryType, mode: u32, size: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(size);
+    h
 }
 
-/// Mounts the chain read-only and runs `f` on the merged tree.
-fn with_merged<T>(store: &Store, layers: &[String], f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    let mnt = store.tmp_path("rootfs");
-    let empty = store.tmp_path("empty");
-    for d in [&mnt, &empty] {
-        fs::create_dir_all(d).map_err(|e| ioerr("Cannot create", d, e))?;
+fn tar_dir<W: Write>(b: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
+    let mut h = plain_header(EntryType::Directory, 0o755, 0);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, io::empty())
+}
+
+fn tar_bytes<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> io::Result<()> {
+    let mut h = plain_header(EntryType::Regular, 0o644, data.len() as u64);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, data)
+}
+
+fn tar_file<W: Write>(b: &mut tar::Builder<W>, name: &str, path: &Path) -> io::Result<()> {
+    let f = File::open(path).map_err(|e| layer::ctx(path, e))?;
+    let size = f.metadata()?.len();
+    let mut h = plain_header(EntryType::Regular, 0o644, size);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, BufReader::with_capacity(256 * 1024, f).take(size))
+}
+
+// -------------------------------------------------------------------- OCI layout export
+
+/// The index annotations for `ref_name`: a plain tag becomes
+/// `org.opencontainers.image.ref.name`; a full reference also gives
+/// `io.containerd.image.name` (as BuildKit writes them).
+fn ref_annotations(ref_name: Option<&str>) -> Result<Option<BTreeMap<String, String>>, StoreError> {
+    let Some(r) = ref_name.filter(|r| !r.is_empty()) else { return Ok(None) };
+    let mut a = BTreeMap::new();
+    if !r.contains(['/', ':', '@']) {
+        a.insert(ANNOTATION_REF_NAME.to_string(), r.to_string());
+        return Ok(Some(a));
     }
-    let lowers: Vec<PathBuf> = layers.iter().map(|l| store.layer_path(l)).collect();
-    let r = match crate::mount::OverlayMount::new(&lowers, None, &mnt, &empty) {
-        Ok(m) => {
-            let r = f(m.target());
-            drop(m);
-            r
-        }
-        Err(e) => Err(StoreError(format!("Cannot mount the image's layers: {e}"))),
+    let n = image::normalize_reference(r)?;
+    a.insert(ANNOTATION_IMAGE_NAME.to_string(), n.clone());
+    let name_tag = n.split('@').next().unwrap_or(&n);
+    let last = name_tag.rsplit('/').next().unwrap_or(name_tag);
+    if let Some((_, tag)) = last.split_once(':') {
+        a.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
+    }
+    Ok(Some(a))
+}
+
+/// Blobs of an image: manifest, config and layer blobs (each once), with their files.
+fn image_blobs(store: &Store, rec: &ImageRecord) -> Result<(Descriptor, Vec<(Digest, PathBuf)>), StoreError> {
+    let m_bytes = store.read_blob(&rec.manifest_digest)?;
+    let m = store.image_manifest(rec)?;
+    let media = m.media_type.clone().unwrap_or_else(|| MEDIA_OCI_MANIFEST.to_string());
+    let desc = Descriptor {
+        media_type: media,
+        digest: rec.manifest_digest,
+        size: m_bytes.len() as u64,
+        annotations: None,
+        platform: None,
     };
-    let _ = fs::remove_dir(&mnt);
-    let _ = fs::remove_dir(&empty);
-    r
-}
-
-/// The final root filesystem as a directory.
-pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Result<()> {
-    let tmp = sibling_tmp(dest);
-    let r = with_merged(store, layers, |root| {
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", root.display()))
-            .arg(&tmp)
-            .status()
-            .map_err(|e| StoreError(format!("Cannot run cp: {e}")))?;
-        if !st.success() {
-            return Err(ioerr("Cannot copy the root filesystem to", dest, st));
+    let mut out: Vec<(Digest, PathBuf)> = Vec::new();
+    for d in std::iter::once(m.config.digest).chain(m.layers.iter().map(|l| l.digest)).chain([rec.manifest_digest]) {
+        if out.iter().any(|(x, _)| *x == d) {
+            continue;
         }
-        Ok(())
-    });
-    match r {
-        Ok(()) => replace(&tmp, dest),
-        Err(e) => {
-            remove_tree(&tmp);
-            Err(e)
+        let p = store
+            .get_blob_path(&d)
+            .ok_or_else(|| StoreError::NotFound(format!("Blob `{d}` of image `{}` is not in the store", rec.manifest_digest)))?;
+        out.push((d, p));
+    }
+    Ok((desc, out))
+}
+
+/// Writes `rec` as an OCI image layout at `dest`: a directory, or with `tar` an archive
+/// file. `ref_name` (a tag, or a full reference) is recorded in `index.json`.
+pub fn export_oci_layout(
+    store: &Store,
+    rec: &ImageRecord,
+    dest: &Path,
+    tar: bool,
+    ref_name: Option<&str>,
+) -> Result<(), StoreError> {
+    let (mut desc, blobs) = image_blobs(store, rec)?;
+    desc.annotations = ref_annotations(ref_name)?;
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(MEDIA_OCI_INDEX.to_string()),
+        manifests: vec![desc],
+        annotations: None,
+    };
+    let index_bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    let tmp = SiblingTemp::new(dest, "oci")?;
+    if tar {
+        let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
+        let mut b = tar::Builder::new(io::BufWriter::new(f));
+        let w = |e: io::Error| StoreError::Io { action: "write", path: tmp.path.clone(), source: e };
+        tar_bytes(&mut b, "oci-layout", layout).map_err(w)?;
+        tar_bytes(&mut b, "index.json", &index_bytes).map_err(w)?;
+        tar_dir(&mut b, "blobs/").map_err(w)?;
+        tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
+        for (d, p) in &blobs {
+            tar_file(&mut b, &format!("blobs/sha256/{}", d.hex()), p).map_err(w)?;
+        }
+        let mut out = b.into_inner().map_err(w)?;
+        out.flush().map_err(w)?;
+        out.get_ref().sync_all().map_err(w)?;
+        drop(out);
+        install_file(tmp, dest)
+    } else {
+        let bdir = tmp.path.join("blobs/sha256");
+        fs::create_dir_all(&bdir).map_err(io_err("create directory", &bdir))?;
+        fs::write(tmp.path.join("oci-layout"), layout).map_err(io_err("write", &tmp.path))?;
+        fs::write(tmp.path.join("index.json"), &index_bytes).map_err(io_err("write", &tmp.path))?;
+        for (d, p) in &blobs {
+            let to = bdir.join(d.hex());
+            fs::copy(p, &to).map_err(io_err("copy to", &to))?;
+        }
+        install_dir(tmp, dest)
+    }
+}
+
+// -------------------------------------------------------------------- docker-archive
+
+/// One image of a docker-archive's `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DockerArchiveEntry {
+    #[serde(rename = "Config")]
+    pub config: String,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    pub layers: Vec<String>,
+}
+
+/// The uncompressed size of a layer blob (counted by decompressing when not recorded).
+fn layer_diff_size(store: &Store, lb: &LayerBlob) -> Result<u64, StoreError> {
+    if lb.diff_size > 0 {
+        return Ok(lb.diff_size);
+    }
+    let p = store.blob_path(&lb.blob);
+    let mut r = open_maybe_gzip(&p)?;
+    io::copy(&mut r, &mut io::sink()).map_err(io_err("read", &p))
+}
+
+/// Opens a file, decompressing it when it starts with the gzip magic.
+fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
+    let f = File::open(p).map_err(io_err("open", p))?;
+    let mut r = BufReader::with_capacity(256 * 1024, f);
+    let gz = r.fill_buf().map_err(io_err("read", p))?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gz { Box::new(MultiGzDecoder::new(r)) } else { Box::new(r) })
+}
+
+/// Writes `rec` as a docker-archive tarball (`docker save` format) at `dest`, with
+/// `repo_tags` (any reference form; written in Docker's short form) in `manifest.json`.
+pub fn export_docker_archive(store: &Store, rec: &ImageRecord, dest: &Path, repo_tags: &[String]) -> Result<(), StoreError> {
+    let mut tags = Vec::new();
+    for t in repo_tags {
+        let n = image::normalize_reference(t)?;
+        if n.contains('@') {
+            return Err(StoreError::Invalid(format!("`{t}` cannot be a RepoTag of a docker-archive: it has a digest")));
+        }
+        tags.push(cairn_ir::reference::familiar(&n));
+    }
+    let blobs = store.image_layer_blobs(rec)?;
+    let config = store.read_blob(&rec.config_digest)?;
+    let tmp = SiblingTemp::new(dest, "docker")?;
+    let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
+    let mut b = tar::Builder::new(io::BufWriter::new(f));
+    let w = |e: io::Error| StoreError::Io { action: "write", path: tmp.path.clone(), source: e };
+    tar_dir(&mut b, "blobs/").map_err(w)?;
+    tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
+    let mut written: Vec<Digest> = Vec::new();
+    let mut layer_names = Vec::new();
+    for lb in &blobs {
+        let name = format!("blobs/sha256/{}", lb.diff_id.hex());
+        layer_names.push(name.clone());
+        if written.contains(&lb.diff_id) {
+            continue;
+        }
+        written.push(lb.diff_id);
+        let size = layer_diff_size(store, lb)?;
+        let p = store.blob_path(&lb.blob);
+        let mut hr = HashReader::new(open_maybe_gzip(&p)?);
+        let mut h = plain_header(EntryType::Regular, 0o644, size);
+        h.set_path(&name).map_err(w)?;
+        h.set_cksum();
+        b.append(&h, (&mut hr).take(size)).map_err(io_err("copy layer", &p))?;
+        io::copy(&mut hr, &mut io::sink()).map_err(io_err("read", &p))?;
+        if hr.count != size || hr.digest() != lb.diff_id {
+            return Err(StoreError::Corrupt {
+                path: p,
+                message: format!("the layer does not match its diff_id `{}` (or its recorded size {size})", lb.diff_id),
+            });
         }
     }
+    let cfg_name = format!("blobs/sha256/{}", rec.config_digest.hex());
+    tar_bytes(&mut b, &cfg_name, &config).map_err(w)?;
+    let manifest = vec![DockerArchiveEntry { config: cfg_name, repo_tags: Some(tags), layers: layer_names }];
+    let m_bytes = serde_json::to_vec(&manifest).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    tar_bytes(&mut b, "manifest.json", &m_bytes).map_err(w)?;
+    let mut out = b.into_inner().map_err(w)?;
+    out.flush().map_err(w)?;
+    out.get_ref().sync_all().map_err(w)?;
+    drop(out);
+    install_file(tmp, dest)
 }
 
-/// The final root filesystem as one deterministic tar.
-pub fn export_rootfs_tar(store: &Store, layers: &[String], dest: &Path, clamp: Option<i64>) -> Result<()> {
-    let tmp = sibling_tmp(dest);
-    let r = with_merged(store, layers, |root| {
-        let f = fs::File::create(&tmp).map_err(|e| ioerr("Cannot write", &tmp, e))?;
-        let w = crate::layer::write_layer_tar(root, io::BufWriter::new(f), clamp).map_err(|e| ioerr("Cannot write", dest, e))?;
-        w.into_inner().map_err(|e| ioerr("Cannot write", dest, e.error().to_string()))?;
-        Ok(())
-    });
-    match r {
-        Ok(()) => replace(&tmp, dest),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+// -------------------------------------------------------------------- root filesystems
+
+/// A node of a merged filesystem tree: where its content comes from (`None` for the
+/// root) and, for a directory, its children by name.
+#[derive(Debug, Default)]
+pub struct MergedNode {
+    pub src: Option<PathBuf>,
+    pub dir: bool,
+    pub children: BTreeMap<Vec<u8>, MergedNode>,
+}
+
+fn merge_into(node: &mut MergedNode, dir: &Path) -> io::Result<()> {
+    for n in layer::sorted_names(dir)? {
+        let p = dir.join(&n);
+        let md = p.symlink_metadata().map_err(|e| layer::ctx(&p, e))?;
+        let key = n.as_bytes().to_vec();
+        if layer::is_whiteout(&md) {
+            node.children.remove(&key);
+        } else if md.is_dir() {
+            let opaque = layer::is_opaque(&p).map_err(|e| layer::ctx(&p, e))?;
+            let child = node.children.entry(key).or_default();
+            if !child.dir || opaque {
+                *child = MergedNode { src: None, dir: true, children: BTreeMap::new() };
+            }
+            child.src = Some(p.clone());
+            merge_into(child, &p)?;
+        } else {
+            node.children.insert(key, MergedNode { src: Some(p), dir: false, children: BTreeMap::new() });
         }
     }
+    Ok(())
 }
 
-// ---- imports ----
-
-/// A directory holding an image in OCI layout and/or docker-archive form.
-struct Unpacked<'a> {
-    dir: &'a Path,
-}
-
-impl Unpacked<'_> {
-    fn read(&self, rel: &str) -> Result<Vec<u8>> {
-        let p = self.dir.join(rel);
-        fs::read(&p).map_err(|e| ioerr("Cannot read", &p, e))
-    }
-    fn json(&self, rel: &str) -> Result<Value> {
-        serde_json::from_slice(&self.read(rel)?).map_err(|e| StoreError(format!("`{rel}` is not valid JSON: {e}")))
-    }
-}
-
-/// Imports one layer file (gzip or plain tar): stores the blob, extracts it once.
-fn import_layer_file(store: &Store, path: &Path) -> Result<String> {
-    let gz = image::is_gzip(path);
-    let open = || fs::File::open(path).map_err(|e| ioerr("Cannot read layer", path, e));
-    // diff_id: sha256 of the uncompressed stream.
-    let mut h = Sha256::new();
-    let mut r: Box<dyn Read> = if gz { Box::new(flate2::read::GzDecoder::new(open()?)) } else { Box::new(open()?) };
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r.read(&mut buf).map_err(|e| ioerr("Cannot decompress layer", path, e))?;
-        if n == 0 {
-            break;
+/// The merged tree of `layers` (bottom first), honouring whiteouts and opaque dirs.
+pub fn merge_layers(store: &Store, layers: &[String]) -> Result<MergedNode, StoreError> {
+    let mut root = MergedNode { src: None, dir: true, children: BTreeMap::new() };
+    for id in layers {
+        if !store.layer_exists(id) {
+            return Err(StoreError::NotFound(format!("Layer `{id}` is not in the store")));
         }
-        h.update(&buf[..n]);
+        let dir = store.layer_path(id);
+        if layer::is_opaque(&dir).map_err(io_err("read", &dir))? {
+            root.children.clear();
+        }
+        merge_into(&mut root, &dir).map_err(io_err("merge layer", &dir))?;
     }
-    let mut d = [0u8; 32];
-    d.copy_from_slice(&h.finalize());
-    let diff_id = Digest(d);
-    let bytes = fs::read(path).map_err(|e| ioerr("Cannot read layer", path, e))?;
-    let blob = store.put_blob(&bytes)?;
-    let mut r: Box<dyn Read> = if gz { Box::new(flate2::read::GzDecoder::new(open()?)) } else { Box::new(open()?) };
-    let id = store.import_layer(&diff_id, &mut r)?;
-    if store.layer_meta(&id).is_none() {
-        let mt = if gz { MT_LAYER_GZIP } else { MT_LAYER_TAR };
-        store.set_layer_meta(&id, &LayerMeta { diff_id, blob, size: bytes.len() as u64, media_type: mt.to_string() })?;
-    }
-    Ok(id)
+    Ok(root)
 }
 
-/// Stores config + layers and writes a fresh manifest.
-fn import_image(store: &Store, u: &Unpacked, config_rel: &str, layer_rels: &[String]) -> Result<ImageRecord> {
-    let config = u.read(config_rel)?;
-    let cfg: cairn_ir::ImageConfig =
-        serde_json::from_slice(&config).map_err(|e| StoreError(format!("`{config_rel}` is not an image config: {e}")))?;
-    let mut layers = Vec::new();
-    for l in layer_rels {
-        layers.push(import_layer_file(store, &u.dir.join(l))?);
+fn write_tree<W: Write>(out: &mut TarOut<W>, node: &MergedNode, prefix: &[u8]) -> io::Result<()> {
+    for (name, child) in &node.children {
+        let Some(src) = &child.src else { continue };
+        let mut full = prefix.to_vec();
+        if !full.is_empty() {
+            full.push(b'/');
+        }
+        full.extend_from_slice(name);
+        let md = src.symlink_metadata().map_err(|e| layer::ctx(src, e))?;
+        out.append_path(&full, src, &md)?;
+        if child.dir {
+            write_tree(out, child, &full)?;
+        }
     }
-    let metas: Vec<LayerMeta> = layers.iter().map(|l| store.layer_meta(l).expect("just imported")).collect();
-    if cfg.rootfs.diff_ids.len() == metas.len()
-        && cfg.rootfs.diff_ids.iter().zip(&metas).any(|(d, m)| *d != m.diff_id.to_string())
-    {
-        return Err(StoreError("the image's layers do not match the diff_ids of its config".into()));
-    }
-    let config_digest = store.put_blob(&config)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": MT_MANIFEST,
-        "config": {"mediaType": image::MT_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
-        "layers": metas.iter().map(|m| json!({"mediaType": m.media_type, "digest": m.blob.to_string(), "size": m.size})).collect::<Vec<_>>(),
-    });
-    let mb = serde_json::to_vec(&manifest).expect("json");
-    let manifest_digest = store.put_blob(&mb)?;
-    let size = mb.len() as u64 + config.len() as u64 + metas.iter().map(|m| m.size).sum::<u64>();
-    Ok(ImageRecord { manifest_digest, config_digest, layers, size })
+    Ok(())
 }
 
-fn blob_rel(digest: &str) -> Result<String> {
-    let d: Digest = digest.parse().map_err(|_| StoreError(format!("invalid digest `{digest}`")))?;
-    Ok(format!("blobs/sha256/{}", d.hex()))
+/// Writes the merged filesystem of `layers` as a deterministic tar to `out`.
+pub fn write_rootfs_tar(
+    store: &Store,
+    layers: &[String],
+    out: impl Write,
+    source_date_epoch: Option<u64>,
+) -> Result<(), StoreError> {
+    let tree = merge_layers(store, layers)?;
+    let mut t = TarOut::new(out, source_date_epoch);
+    let werr = |e: io::Error| StoreError::Io { action: "write the root filesystem tar from", path: store.root().join("layers"), source: e };
+    write_tree(&mut t, &tree, b"").map_err(werr)?;
+    t.finish().map_err(werr)?.flush().map_err(werr)
 }
 
-/// Picks a manifest from an OCI index: by ref name / digest, else the only one; an image
-/// index inside is resolved for the host platform.
-fn pick_from_index(u: &Unpacked, index: &Value, selector: Option<&str>) -> Result<Value> {
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-    let chosen = match selector {
-        Some(s) if s.starts_with("sha256:") => manifests.iter().find(|m| m["digest"] == s).cloned(),
-        Some(s) => manifests
+/// Writes the merged filesystem of `layers` as a tar file at `dest`.
+pub fn export_rootfs_tar(
+    store: &Store,
+    layers: &[String],
+    dest: &Path,
+    source_date_epoch: Option<u64>,
+) -> Result<(), StoreError> {
+    let tmp = SiblingTemp::new(dest, "tar")?;
+    let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
+    let mut w = io::BufWriter::with_capacity(256 * 1024, f);
+    write_rootfs_tar(store, layers, &mut w, source_date_epoch)?;
+    let f = w.into_inner().map_err(|e| StoreError::Io { action: "write", path: tmp.path.clone(), source: e.into_error() })?;
+    f.sync_all().map_err(io_err("sync", &tmp.path))?;
+    install_file(tmp, dest)
+}
+
+fn copy_tree(node: &MergedNode, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
+    for (name, child) in &node.children {
+        let Some(src) = &child.src else { continue };
+        let to = dest.join(std::ffi::OsStr::from_bytes(name));
+        let md = src.symlink_metadata().map_err(|e| layer::ctx(src, e))?;
+        let ft = md.file_type();
+        let times = Some((md.mtime(), md.mtime_nsec()));
+        if child.dir {
+            fs::create_dir(&to).map_err(|e| layer::ctx(&to, e))?;
+            copy_tree(child, &to, links)?;
+            let x = layer::file_xattrs(src).map_err(|e| layer::ctx(src, e))?;
+            layer::apply_metadata(&to, false, md.uid(), md.gid(), md.mode(), &x, times)?;
+            continue;
+        }
+        if ft.is_socket() {
+            continue;
+        }
+        if md.nlink() > 1 {
+            if let Some(first) = links.get(&(md.dev(), md.ino())) {
+                fs::hard_link(first, &to).map_err(|e| layer::ctx(&to, e))?;
+                continue;
+            }
+            links.insert((md.dev(), md.ino()), to.clone());
+        }
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(src).map_err(|e| layer::ctx(src, e))?, &to)
+                .map_err(|e| layer::ctx(&to, e))?;
+        } else if ft.is_file() {
+            fs::copy(src, &to).map_err(|e| layer::ctx(&to, e))?;
+        } else {
+            let (maj, min) = sys::dev_numbers(md.rdev());
+            let ty = if ft.is_char_device() {
+                libc::S_IFCHR
+            } else if ft.is_block_device() {
+                libc::S_IFBLK
+            } else {
+                libc::S_IFIFO
+            };
+            sys::mknod(&to, ty | (md.mode() & 0o7777), maj, min).map_err(|e| layer::ctx(&to, e))?;
+        }
+        let x = layer::file_xattrs(src).map_err(|e| layer::ctx(src, e))?;
+        layer::apply_metadata(&to, ft.is_symlink(), md.uid(), md.gid(), md.mode(), &x, times)?;
+    }
+    Ok(())
+}
+
+/// Copies the merged filesystem of `layers` to the directory `dest`.
+pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Result<(), StoreError> {
+    let tree = merge_layers(store, layers)?;
+    let tmp = SiblingTemp::new(dest, "rootfs")?;
+    fs::create_dir(&tmp.path).map_err(io_err("create directory", &tmp.path))?;
+    copy_tree(&tree, &tmp.path, &mut HashMap::new())
+        .map_err(|e| StoreError::Io { action: "export the root filesystem to", path: dest.to_path_buf(), source: e })?;
+    install_dir(tmp, dest)
+}
+
+// -------------------------------------------------------------------- imports
+
+/// Unpacks the regular files, directories and (resolved) symlinks of an archive into
+/// `into`; paths that would leave `into` are errors.
+fn unpack_archive(file: &Path, into: &Path) -> Result<(), StoreError> {
+    let bad = |m: String| StoreError::Invalid(format!("Cannot load `{}`: {m}", file.display()));
+    let reader = open_maybe_gzip(file)?;
+    let mut ar = tar::Archive::new(reader);
+    let mut symlinks: Vec<(PathBuf, PathBuf)> = Vec::new();
+    fs::create_dir_all(into).map_err(io_err("create directory", into))?;
+    for entry in ar.entries().map_err(io_err("read", file))? {
+        let mut e = entry.map_err(io_err("read", file))?;
+        let raw = e.path_bytes().into_owned();
+        let comps = layer::clean_components(&raw).map_err(|err| bad(err.to_string()))?;
+        if comps.is_empty() {
+            continue;
+        }
+        let rel: PathBuf = comps.iter().map(|c| Path::new(std::ffi::OsStr::from_bytes(c))).collect();
+        let to = into.join(&rel);
+        match e.header().entry_type() {
+            EntryType::Directory => fs::create_dir_all(&to).map_err(io_err("create directory", &to))?,
+            EntryType::Regular | EntryType::Continuous => {
+                if let Some(parent) = to.parent() {
+                    fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+                }
+                let mut f = File::create(&to).map_err(io_err("create", &to))?;
+                io::copy(&mut e, &mut f).map_err(io_err("unpack", &to))?;
+            }
+            EntryType::Symlink => {
+                let target = e.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+                let base: Vec<&[u8]> = comps[..comps.len() - 1].to_vec();
+                let mut joined = base.iter().map(|c| c.to_vec()).collect::<Vec<_>>().join(&b'/');
+                if !joined.is_empty() {
+                    joined.push(b'/');
+                }
+                joined.extend_from_slice(&target);
+                // Resolve `..` lexically within the archive; anything leaving it is refused.
+                let mut stack: Vec<&[u8]> = Vec::new();
+                for c in joined.split(|&b| b == b'/') {
+                    match c {
+                        b"" | b"." => {}
+                        b".." => {
+                            if stack.pop().is_none() {
+                                return Err(bad(format!("the symlink `{}` points outside the archive", String::from_utf8_lossy(&raw))));
+                            }
+                        }
+                        c => stack.push(c),
+                    }
+                }
+                if target.starts_with(b"/") {
+                    return Err(bad(format!("the symlink `{}` is absolute", String::from_utf8_lossy(&raw))));
+                }
+                let resolved: PathBuf = stack.iter().map(|c| Path::new(std::ffi::OsStr::from_bytes(c))).collect();
+                symlinks.push((to, into.join(resolved)));
+            }
+            _ => {}
+        }
+    }
+    // Archive symlinks (older `docker save` links duplicate layers) become hard links.
+    for (link, target) in symlinks {
+        if target.is_file() {
+            if let Some(parent) = link.parent() {
+                fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+            }
+            let _ = fs::remove_file(&link);
+            fs::hard_link(&target, &link).map_err(io_err("link", &link))?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a path named inside an unpacked archive (`manifest.json` entries).
+fn archive_path(root: &Path, name: &str, file: &Path) -> Result<PathBuf, StoreError> {
+    let comps = layer::clean_components(name.as_bytes())
+        .map_err(|e| StoreError::Invalid(format!("Cannot load `{}`: {e}", file.display())))?;
+    let p = root.join(comps.iter().map(|c| Path::new(std::ffi::OsStr::from_bytes(c))).collect::<PathBuf>());
+    if !p.is_file() {
+        return Err(StoreError::Invalid(format!("Cannot load `{}`: `{name}` is named in the archive's manifest but missing", file.display())));
+    }
+    Ok(p)
+}
+
+/// The image name an OCI index entry carries, if any (a bare tag names no repository).
+fn name_of(desc: &Descriptor) -> Option<String> {
+    let a = desc.annotations.as_ref()?;
+    if let Some(n) = a.get(ANNOTATION_IMAGE_NAME) {
+        return image::normalize_reference(n).ok();
+    }
+    let r = a.get(ANNOTATION_REF_NAME)?;
+    if r.contains('/') || r.contains(':') {
+        return image::normalize_reference(r).ok();
+    }
+    None
+}
+
+/// Loads a docker-archive or OCI-archive tarball (plain or gzip-compressed, with gzip or
+/// plain layers) into the store and tags its images; returns the names loaded (the
+/// manifest digest for an image without a name).
+pub fn load_archive(store: &Store, file: &Path) -> Result<Vec<String>, StoreError> {
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = remove_all(&self.0);
+        }
+    }
+    let dir = Cleanup(store.tmp_path("load"));
+    unpack_archive(file, &dir.0)?;
+    let mut names = Vec::new();
+    let manifest_json = dir.0.join("manifest.json");
+    if manifest_json.is_file() {
+        let bytes = fs::read(&manifest_json).map_err(io_err("read", &manifest_json))?;
+        let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid(format!(
+            "Cannot load `{}`: its manifest.json is not a docker-archive manifest: {e}",
+            file.display()
+        )))?;
+        for entry in entries {
+            let cfg_path = archive_path(&dir.0, &entry.config, file)?;
+            let cfg = fs::read(&cfg_path).map_err(io_err("read", &cfg_path))?;
+            let layers = entry.layers.iter().map(|l| archive_path(&dir.0, l, file)).collect::<Result<Vec<_>, _>>()?;
+            let rec = image::import_config_and_layers(store, &cfg, &cfg_path, &layers)?;
+            let tags = entry.repo_tags.unwrap_or_default();
+            if tags.is_empty() {
+                names.push(rec.manifest_digest.to_string());
+            }
+            for t in tags {
+                names.push(store.tag_image(&t, &rec)?);
+            }
+        }
+        return Ok(names);
+    }
+    if dir.0.join("index.json").is_file() {
+        let index = read_index(&dir.0.join("index.json"))?;
+        for desc in &index.manifests {
+            let rec = import_descriptor(store, &dir.0, desc)?;
+            match name_of(desc) {
+                Some(n) => names.push(store.tag_image(&n, &rec)?),
+                None => names.push(rec.manifest_digest.to_string()),
+            }
+        }
+        return Ok(names);
+    }
+    Err(StoreError::Invalid(format!(
+        "Cannot load `{}`: it is neither a docker-archive (no manifest.json) nor an OCI archive (no index.json)",
+        file.display()
+    )))
+}
+
+fn read_index(p: &Path) -> Result<Index, StoreError> {
+    let bytes = fs::read(p).map_err(io_err("read", p))?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: p.to_path_buf(), message: format!("not an OCI index: {e}") })
+}
+
+fn layout_blob(dir: &Path, d: &Digest) -> Result<PathBuf, StoreError> {
+    let p = dir.join("blobs/sha256").join(d.hex());
+    if !p.is_file() {
+        return Err(StoreError::NotFound(format!("Blob `{d}` is missing from the OCI layout `{}`", dir.display())));
+    }
+    Ok(p)
+}
+
+/// Imports the image an index entry of the layout `dir` points at; for a nested index
+/// (a multi-platform image) the manifest for this machine's platform.
+fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<ImageRecord, StoreError> {
+    let mut desc = desc.clone();
+    for _ in 0..4 {
+        let p = layout_blob(dir, &desc.digest)?;
+        let bytes = fs::read(&p).map_err(io_err("read", &p))?;
+        if Digest::of(&bytes) != desc.digest {
+            return Err(StoreError::Corrupt { path: p, message: format!("the content does not match its digest `{}`", desc.digest) });
+        }
+        let is_index = desc.media_type == MEDIA_OCI_INDEX
+            || desc.media_type == MEDIA_DOCKER_LIST
+            || serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v.get("manifests").is_some());
+        if !is_index {
+            return image::import_manifest(store, &bytes, &p, &|d| layout_blob(dir, d));
+        }
+        let idx: Index = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt { path: p.clone(), message: format!("not an OCI index: {e}") })?;
+        let host = Platform::host();
+        let pick = idx
+            .manifests
             .iter()
             .find(|m| {
-                let a = &m["annotations"];
-                a["org.opencontainers.image.ref.name"] == s || a["io.containerd.image.name"].as_str().is_some_and(|n| n.ends_with(&format!(":{s}")))
+                m.platform.as_ref().is_some_and(|pl| {
+                    pl.os == host.os
+                        && pl.architecture == host.architecture
+                        && (host.variant.is_empty() || pl.variant.as_deref().is_none_or(|v| v == host.variant))
+                })
             })
-            .cloned(),
-        None if manifests.len() == 1 => manifests.first().cloned(),
-        None => None,
+            .or(if idx.manifests.len() == 1 { idx.manifests.first() } else { None })
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("The image index `{}` in `{}` has no manifest for `{host}`", desc.digest, dir.display()))
+            })?;
+        desc = pick.clone();
     }
-    .ok_or_else(|| match selector {
-        Some(s) => StoreError(format!("no image `{s}` in the layout's index.json")),
-        None => StoreError(format!("the layout holds {} images: name one with `:TAG` or `@sha256:…`", manifests.len())),
-    })?;
-    if chosen["mediaType"] == MT_INDEX || chosen["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json" {
-        let inner = u.json(&blob_rel(chosen["digest"].as_str().unwrap_or(""))?)?;
-        let host = Platform::host();
-        let m = inner["manifests"]
-            .as_array()
-            .and_then(|ms| {
-                ms.iter().find(|m| m["platform"]["architecture"] == host.architecture.as_str() && m["platform"]["os"] == host.os.as_str()).cloned()
+    Err(StoreError::Invalid(format!("The OCI layout `{}` nests image indexes too deeply", dir.display())))
+}
+
+/// Imports an image from the OCI layout directory `dir`. `selector` picks the manifest:
+/// a tag (`org.opencontainers.image.ref.name`, or a full name), `sha256:…`, or `None`
+/// when the layout holds exactly one.
+pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> Result<ImageRecord, StoreError> {
+    let index = read_index(&dir.join("index.json"))?;
+    let listing = || {
+        index
+            .manifests
+            .iter()
+            .map(|m| {
+                let tag = m.annotations.as_ref().and_then(|a| a.get(ANNOTATION_REF_NAME)).cloned();
+                tag.unwrap_or_else(|| m.digest.to_string())
             })
-            .ok_or_else(|| StoreError(format!("the image index has no manifest for `{host}`")))?;
-        return Ok(m);
-    }
-    Ok(chosen)
-}
-
-fn import_from_layout(store: &Store, u: &Unpacked, selector: Option<&str>) -> Result<ImageRecord> {
-    let index = u.json("index.json")?;
-    let desc = pick_from_index(u, &index, selector)?;
-    let manifest = u.json(&blob_rel(desc["digest"].as_str().unwrap_or(""))?)?;
-    let config = blob_rel(manifest["config"]["digest"].as_str().unwrap_or(""))?;
-    let layers: Vec<String> = manifest["layers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|l| blob_rel(l["digest"].as_str().unwrap_or("")))
-        .collect::<Result<_>>()?;
-    import_image(store, u, &config, &layers)
-}
-
-/// Imports an OCI layout directory (an `oci-layout://` build context).
-pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> Result<ImageRecord> {
-    if !dir.join("index.json").is_file() {
-        return Err(StoreError(format!("`{}` is not an OCI layout (no index.json)", dir.display())));
-    }
-    import_from_layout(store, &Unpacked { dir }, selector)
-}
-
-/// Imports a docker-archive or OCI-archive tarball; returns the names tagged (for an
-/// archive without names, the manifest digest).
-pub fn load_archive(store: &Store, file: &Path) -> Result<Vec<String>> {
-    let tmp = store.tmp_path("load");
-    fs::create_dir_all(&tmp).map_err(|e| ioerr("Cannot create", &tmp, e))?;
-    let r = (|| -> Result<Vec<String>> {
-        let f = fs::File::open(file).map_err(|e| ioerr("Cannot open", file, e))?;
-        let reader: Box<dyn Read> = if image::is_gzip(file) { Box::new(flate2::read::GzDecoder::new(f)) } else { Box::new(f) };
-        let mut ar = tar::Archive::new(reader);
-        for entry in ar.entries().map_err(|e| ioerr("Not a tar archive:", file, e))? {
-            let mut e = entry.map_err(|e| ioerr("Corrupt archive", file, e))?;
-            let p = e.path().map_err(|e| ioerr("Corrupt archive", file, e))?.into_owned();
-            if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) || p.is_absolute() {
-                return Err(StoreError(format!("archive entry `{}` in `{}` leaves the archive", p.display(), file.display())));
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let desc = match selector.filter(|s| !s.is_empty()) {
+        None => match index.manifests.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(StoreError::NotFound(format!("The OCI layout `{}` holds no image", dir.display()))),
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "The OCI layout `{}` holds several images ({}); choose one with `:TAG` or `@sha256:…`",
+                    dir.display(),
+                    listing()
+                )))
             }
-            e.unpack_in(&tmp).map_err(|e| ioerr("Cannot unpack", file, e))?;
+        },
+        Some(s) if s.starts_with("sha256:") => {
+            let d: Digest = s.parse().map_err(|e| StoreError::Invalid(format!("{e}")))?;
+            match index.manifests.iter().find(|m| m.digest == d) {
+                Some(m) => m.clone(),
+                None => {
+                    let p = layout_blob(dir, &d)?;
+                    let size = fs::metadata(&p).map_err(io_err("stat", &p))?.len();
+                    Descriptor { media_type: MEDIA_OCI_MANIFEST.into(), digest: d, size, annotations: None, platform: None }
+                }
+            }
         }
-        let u = Unpacked { dir: &tmp };
-        let mut names = Vec::new();
-        if tmp.join("manifest.json").is_file() {
-            let m = u.json("manifest.json")?;
-            for img in m.as_array().cloned().unwrap_or_default() {
-                let layers: Vec<String> = img["Layers"].as_array().cloned().unwrap_or_default().iter().filter_map(|l| l.as_str().map(str::to_string)).collect();
-                let rec = import_image(store, &u, img["Config"].as_str().unwrap_or(""), &layers)?;
-                let tags: Vec<String> = img["RepoTags"].as_array().cloned().unwrap_or_default().iter().filter_map(|t| t.as_str().map(str::to_string)).collect();
-                for t in &tags {
-                    names.push(store.tag_image(t, &rec)?);
-                }
-                if tags.is_empty() {
-                    names.push(rec.manifest_digest.to_string());
-                }
-            }
-        } else if tmp.join("index.json").is_file() {
-            let index = u.json("index.json")?;
-            let mut by_name: BTreeMap<String, Value> = BTreeMap::new();
-            for (i, m) in index["manifests"].as_array().cloned().unwrap_or_default().into_iter().enumerate() {
-                let n = m["annotations"]["io.containerd.image.name"].as_str().map(str::to_string).unwrap_or_else(|| format!("#{i}"));
-                by_name.insert(n, m);
-            }
-            for (n, m) in by_name {
-                let one = json!({"manifests": [m.clone()]});
-                let rec = import_from_layout(store, &u, None).or_else(|_| {
-                    let d = pick_from_index(&u, &one, None)?;
-                    let manifest = u.json(&blob_rel(d["digest"].as_str().unwrap_or(""))?)?;
-                    let config = blob_rel(manifest["config"]["digest"].as_str().unwrap_or(""))?;
-                    let layers: Vec<String> = manifest["layers"].as_array().cloned().unwrap_or_default().iter().map(|l| blob_rel(l["digest"].as_str().unwrap_or(""))).collect::<Result<_>>()?;
-                    import_image(store, &u, &config, &layers)
-                })?;
-                if n.starts_with('#') {
-                    names.push(rec.manifest_digest.to_string());
-                } else {
-                    names.push(store.tag_image(&n, &rec)?);
-                }
-            }
-        } else {
-            return Err(StoreError(format!("`{}` is neither a docker-archive (manifest.json) nor an OCI archive (index.json)", file.display())));
+        Some(tag) => {
+            let full = image::normalize_reference(tag).ok();
+            index
+                .manifests
+                .iter()
+                .find(|m| {
+                    let a = m.annotations.as_ref();
+                    a.and_then(|a| a.get(ANNOTATION_REF_NAME)).is_some_and(|r| r == tag)
+                        || (full.is_some() && name_of(m) == full)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("The OCI layout `{}` has no image `{tag}` (it has: {})", dir.display(), listing()))
+                })?
         }
-        Ok(names)
-    })();
-    remove_tree(&tmp);
-    r
+    };
+    import_descriptor(store, dir, &desc)
+}
+
+/// Splits `oci-layout://PATH[:TAG|@sha256:…]` (the prefix is optional) into the layout
+/// path and the selector.
+pub fn parse_oci_layout_ref(reference: &str) -> (PathBuf, Option<String>) {
+    let r = reference.strip_prefix("oci-layout://").unwrap_or(reference);
+    if let Some(i) = r.rfind("@sha256:") {
+        return (PathBuf::from(&r[..i]), Some(r[i + 1..].to_string()));
+    }
+    let last = r.rfind('/').map_or(0, |i| i + 1);
+    match r[last..].rfind(':') {
+        Some(i) => (PathBuf::from(&r[..last + i]), Some(r[last + i + 1..].to_string())),
+        None => (PathBuf::from(r), None),
+    }
+}
+
+/// An image by reference, as the solver asks for it: a store reference, or
+/// `oci-layout://PATH[:TAG|@sha256:…]` (imported into the store first). `None` when a
+/// store reference is unknown.
+pub fn resolve_image(store: &Store, reference: &str) -> Result<Option<ImageRecord>, StoreError> {
+    if reference.starts_with("oci-layout://") {
+        let (dir, sel) = parse_oci_layout_ref(reference);
+        return import_oci_layout(store, &dir, sel.as_deref()).map(Some);
+    }
+    store.get_image(reference)
 }

@@ -1,472 +1,630 @@
-//! The on-disk store: content-addressed blobs, layer directories, the cache index and
-//! image tags, under one root (`$CAIRN_ROOT`, else `/var/lib/cairn` for root, else
-//! `$XDG_DATA_HOME/cairn`).
+//! The on-disk store: content-addressed blobs, immutable layer directories, the cache
+//! index, image records and tags, under one root directory.
 //!
-//! Layout:
-//! - `blobs/sha256/<hex>` — OCI blobs (layers, configs, manifests);
-//! - `layers/<id>/` — immutable layer directories in overlay upper format; built layers
-//!   have random ids (`l…`), imported ones are named after their diff_id (`i…`), so a
-//!   base layer is extracted once and shared by every image and build;
-//! - `layermeta/<id>.json` — a layer's diff_id and blob once it has been packed;
-//! - `cache/<key>` — the cache index: a vertex key → its output layer chains;
-//! - `images.json` — tags → image records;
-//! - `tmp/` — work in progress, named `<pid>-…`.
+//! ```text
+//! <root>/blobs/sha256/<hex>     OCI blobs (layer tar.gz, configs, manifests), by sha256
+//! <root>/layers/<id>/           a layer directory in overlayfs upper-dir format
+//! <root>/layermeta/<id>.json    what is known about a layer's tar: diff_id, blob, sizes
+//! <root>/diffids/<hex>          diff_id → layer id, so an imported base layer is shared
+//! <root>/cache/<key>            cache record: the layer chains of one vertex's outputs
+//! <root>/images/<hex>.json      image record by manifest digest (config, layer ids, size)
+//! <root>/tags.json              image name (normalized reference) → manifest digest
+//! <root>/tmp/<pid>-<n>-<what>   work in progress of the process `pid`
+//! <root>/lock, <root>/gc.lock   flock files (metadata updates; prune against users)
+//! ```
 //!
-//! Crash safety: every file is written to `tmp/` and renamed into place, every layer
-//! directory is built in `tmp/` and renamed; a reader never sees half of anything.
-//! Leftovers in `tmp/` whose owner process is gone are removed at open. `images.json` is
-//! read-modify-written under an exclusive `flock` on `lock`, so concurrent builds on one
-//! store are safe.
+//! **Layers are directories, not tars.** A vertex result is a chain of layer directories
+//! that overlayfs stacks directly (deletions are character devices 0:0, opaque directories
+//! carry `trusted.overlay.opaque=y`), so a cache hit or a base image costs no copying. Tars
+//! are produced only when an image is exported ([`crate::image`]), once per layer and
+//! packing parameters, and remembered in `layermeta/`.
+//!
+//! **Crash safety by temp-and-rename.** Every file or directory is first written under
+//! `tmp/` and then renamed into place, so a reader sees either nothing or a complete entry,
+//! and a process killed at any instant leaves only `tmp/` entries behind. Names in `tmp/`
+//! start with the owner's pid; [`Store::open`] deletes those whose owner is gone. Small
+//! metadata files are fsynced before the rename; layer directories are not (they are
+//! reproducible, and thousands of fsyncs would dominate build time).
+//!
+//! **Concurrency.** Content-addressed writes (blobs, image records) need no lock: two
+//! writers produce the same bytes and the last rename wins. A cache record is one file per
+//! key, replaced atomically. Read-modify-write files (`tags.json`, layer metadata) are
+//! updated under an exclusive `flock` on `<root>/lock`, which works between threads and
+//! between processes. Every open [`Store`] holds a shared `flock` on `gc.lock` and
+//! [`Store::prune`] needs it exclusively, so garbage collection never deletes a layer that a
+//! running build has committed but not yet recorded.
+
+mod gc;
+pub(crate) mod sys;
+
+pub use gc::{DiskUsage, PruneReport, Usage};
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use cairn_ir::Digest;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
-/// A store error: what failed and on which path.
+use crate::image::ImageRecord;
+
+/// Length of a layer id: 12 hex digits keep overlay mount options short (a page holds the
+/// options of ~100 stacked layers) and collisions are caught by a no-replace rename.
+const LAYER_ID_LEN: usize = 12;
+
+/// Temp names are unique per process: pid plus this counter.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Why a store operation failed. Messages name the path or the reference involved.
 #[derive(Debug)]
-pub struct StoreError(pub String);
+#[non_exhaustive]
+pub enum StoreError {
+    /// A filesystem operation on `path` failed.
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+    /// A file of the store or of an imported archive has unexpected content.
+    Corrupt { path: PathBuf, message: String },
+    /// The caller's input is not acceptable (a reference, a key, an archive layout).
+    Invalid(String),
+    /// An image, blob or layer is not in the store.
+    NotFound(String),
+    /// Another process uses the store and the operation needs it alone (prune).
+    Busy(PathBuf),
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            StoreError::Io { action, path, source } => write!(f, "Cannot {action} `{}`: {source}", path.display()),
+            StoreError::Corrupt { path, message } => write!(f, "Unexpected content in `{}`: {message}", path.display()),
+            StoreError::Invalid(m) | StoreError::NotFound(m) => write!(f, "{m}"),
+            StoreError::Busy(p) => write!(
+                f,
+                "The store `{}` is in use by another cairn process; try again when it has finished",
+                p.display()
+            ),
+        }
     }
 }
 
-impl std::error::Error for StoreError {}
-
-impl From<StoreError> for io::Error {
-    fn from(e: StoreError) -> io::Error {
-        io::Error::other(e.0)
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
-
-fn err(what: &str, p: &Path, e: impl fmt::Display) -> StoreError {
-    StoreError(format!("{what} `{}`: {e}", p.display()))
+/// `map_err` helper: an I/O error while doing `action` on `path`.
+pub(crate) fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io { action, path: path.to_path_buf(), source }
 }
 
-/// The default store root.
+/// The store root: `$CAIRN_ROOT`, else `/var/lib/cairn` for root, else
+/// `$XDG_DATA_HOME/cairn`, else `~/.local/share/cairn` (`/tmp/cairn-<uid>` without a home).
 pub fn default_root() -> PathBuf {
-    if let Some(r) = std::env::var_os("CAIRN_ROOT").filter(|r| !r.is_empty()) {
-        return PathBuf::from(r);
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(r) = env("CAIRN_ROOT") {
+        return r;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if sys::is_root() {
         return PathBuf::from("/var/lib/cairn");
     }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|r| !r.is_empty()) {
-        return PathBuf::from(x).join("cairn");
+    if let Some(x) = env("XDG_DATA_HOME").filter(|p| p.is_absolute()) {
+        return x.join("cairn");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local/share/cairn")
+    if let Some(h) = env("HOME") {
+        return h.join(".local/share/cairn");
+    }
+    // SAFETY: getuid has no preconditions.
+    PathBuf::from(format!("/tmp/cairn-{}", unsafe { libc::getuid() }))
 }
 
-/// What the store knows about a packed layer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LayerMeta {
-    /// sha256 of the uncompressed tar.
-    pub diff_id: Digest,
-    /// The blob as stored (compressed or not).
-    pub blob: Digest,
-    pub size: u64,
-    pub media_type: String,
-}
-
-/// An image in the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageRecord {
-    pub manifest_digest: Digest,
-    pub config_digest: Digest,
-    /// Layer ids, bottom first.
-    pub layers: Vec<String>,
-    /// Bytes of the manifest, config and layer blobs.
-    pub size: u64,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Images {
-    tags: BTreeMap<String, ImageRecord>,
-}
-
-/// A layer being written; removed on drop unless committed.
+/// A layer being written: `upper` becomes the layer when committed, `work` is the overlay
+/// workdir beside it. Both live in one directory under `tmp/` that is removed when this
+/// value drops, committed or not (committing moves `upper` out first).
 #[derive(Debug)]
 pub struct NewLayer {
     pub upper: PathBuf,
     pub work: PathBuf,
     dir: PathBuf,
-    committed: bool,
 }
 
 impl Drop for NewLayer {
     fn drop(&mut self) {
-        if !self.committed {
-            remove_tree(&self.dir);
+        let _ = remove_all(&self.dir);
+    }
+}
+
+/// One packed tar of a layer: its uncompressed digest (`diff_id`) and the blob stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlob {
+    pub diff_id: Digest,
+    /// Bytes of the uncompressed tar.
+    pub diff_size: u64,
+    pub blob: Digest,
+    pub blob_size: u64,
+    /// OCI media type of the blob (`…tar+gzip` or `…tar`).
+    pub media_type: String,
+}
+
+/// A blob packed from the directory with given parameters (they change the bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedBlob {
+    pub source_date_epoch: Option<u64>,
+    pub level: u32,
+    pub blob: LayerBlob,
+}
+
+/// What the store remembers about a layer besides its directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    /// For a layer extracted from an image: the original blob. It is exported as is, so
+    /// the image's diff_ids stay valid (re-packing would produce different bytes).
+    #[serde(default)]
+    pub imported: Option<LayerBlob>,
+    /// Blobs packed from the directory by [`crate::image::commit_image`].
+    #[serde(default)]
+    pub packed: Vec<PackedBlob>,
+}
+
+/// A file under `tmp/`, removed on drop unless persisted.
+#[derive(Debug)]
+pub(crate) struct TempFile {
+    pub path: PathBuf,
+    pub file: File,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
         }
     }
 }
 
-/// Removes a directory tree, making read-only overlay work dirs removable first.
+/// Holds the store's metadata lock until dropped.
+pub(crate) struct LockGuard(#[allow(dead_code)] File);
+
+/// A writer that sha256-hashes and counts what passes through.
+pub(crate) struct HashWriter<W> {
+    pub inner: W,
+    hasher: Sha256,
+    pub count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub fn new(inner: W) -> HashWriter<W> {
+        HashWriter { inner, hasher: Sha256::new(), count: 0 }
+    }
+    pub fn digest(&self) -> Digest {
+        Digest(self.hasher.clone().finalize().into())
+    }
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that sha256-hashes and counts what passes through.
+pub(crate) struct HashReader<R> {
+    pub inner: R,
+    hasher: Sha256,
+    pub count: u64,
+}
+
+impl<R: Read> HashReader<R> {
+    pub fn new(inner: R) -> HashReader<R> {
+        HashReader { inner, hasher: Sha256::new(), count: 0 }
+    }
+    pub fn digest(&self) -> Digest {
+        Digest(self.hasher.clone().finalize().into())
+    }
+}
+
+impl<R: Read> Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Removes a file or a whole tree; directories without write or search permission (an
+/// overlay workdir's `work/` is mode 000) are opened up first. Missing is fine.
+pub fn remove_all(p: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = match p.symlink_metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !md.is_dir() {
+        return fs::remove_file(p).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) });
+    }
+    match fs::remove_dir_all(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o700))?;
+            for entry in fs::read_dir(p)? {
+                remove_all(&entry?.path())?;
+            }
+            fs::remove_dir(p)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Best-effort [`remove_all`] for cleanup paths where an error has nowhere to go.
 pub fn remove_tree(p: &Path) {
-    if fs::remove_dir_all(p).is_err() {
-        // Overlay work dirs hold a mode-000 `work` directory.
-        let _ = std::process::Command::new("chmod").arg("-R").arg("u+rwx").arg(p).status();
-        let _ = fs::remove_dir_all(p);
-    }
+    let _ = remove_all(p);
 }
 
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A name unique to this process and call, for temporary entries.
-fn tmp_name(tag: &str) -> String {
-    format!("{}-{}-{tag}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+/// Whether `s` can be a file name in the store: 1–128 of `[A-Za-z0-9._-]`, no leading dot.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// A random-enough id for a built layer (time, pid and a counter through BLAKE3).
-fn new_id(prefix: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut h = blake3::Hasher::new();
-    h.update(&now.as_nanos().to_le_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    h.update(&SEQ.fetch_add(1, Ordering::SeqCst).to_le_bytes());
-    format!("{prefix}{}", &h.finalize().to_hex()[..20])
-}
-
-/// An exclusive lock on the store's lock file, released on drop.
-pub struct Lock(fs::File);
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptor.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-#[derive(Debug, Clone)]
+/// The on-disk store. Cheap to share between threads (`&Store` is all methods need).
+#[derive(Debug)]
 pub struct Store {
     root: PathBuf,
+    /// `gc.lock`, held shared while the store is open (exclusive during prune).
+    gc_lock: Mutex<File>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root` and removes leftovers of dead
-    /// processes from `tmp/`.
-    pub fn open(root: &Path) -> Result<Store> {
-        for d in ["blobs/sha256", "layers", "layermeta", "cache", "tmp"] {
+    /// Opens (creating if needed) the store at `root`, waits while another process prunes
+    /// it, and removes `tmp/` entries left by processes that no longer run.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for d in ["blobs/sha256", "layers", "layermeta", "diffids", "cache", "images", "tmp"] {
             let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| err("Cannot create store directory", &p, e))?;
+            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
         }
-        let s = Store { root: root.to_path_buf() };
-        s.clean_tmp();
-        Ok(s)
+        let lock_path = root.join("gc.lock");
+        let gc = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        sys::flock(&gc, libc::LOCK_SH).map_err(io_err("lock", &lock_path))?;
+        let store = Store { root: root.to_path_buf(), gc_lock: Mutex::new(gc) };
+        store.clean_tmp();
+        Ok(store)
     }
 
+    /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    fn clean_tmp(&self) {
-        let Ok(rd) = fs::read_dir(self.root.join("tmp")) else { return };
-        for e in rd.flatten() {
+    /// Removes `tmp/` entries whose owner process is gone; returns the bytes freed.
+    fn clean_tmp(&self) -> u64 {
+        let tmp = self.root.join("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else { return 0 };
+        let mut freed = 0;
+        for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let alive = name
-                .split('-')
-                .next()
-                .and_then(|p| p.parse::<u32>().ok())
-                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-            if !alive {
-                remove_tree(&e.path());
+            let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if !sys::pid_alive(pid) {
+                freed += gc::usage_of(&e.path()).bytes;
+                let _ = remove_all(&e.path());
             }
         }
+        freed
     }
 
-    pub fn lock(&self) -> Result<Lock> {
+    // ---------------------------------------------------------------- temp files
+
+    /// A fresh path under `tmp/` owned by this process (nothing is created there). If the
+    /// process dies, the next [`Store::open`] removes whatever it left at that path.
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        self.root.join("tmp").join(format!("{}-{n}-{what}", std::process::id()))
+    }
+
+    /// A new empty file under `tmp/`, deleted on drop unless persisted.
+    pub(crate) fn temp_file(&self, what: &str) -> Result<TempFile, StoreError> {
+        let path = self.tmp_path(what);
+        let file = File::options().write(true).read(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
+        Ok(TempFile { path, file, keep: false })
+    }
+
+    /// Writes `bytes` to `dest` atomically: temp file, fsync, rename.
+    pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.temp_file("write")?;
+        t.file.write_all(bytes).map_err(io_err("write", &t.path))?;
+        t.file.sync_all().map_err(io_err("sync", &t.path))?;
+        fs::rename(&t.path, dest).map_err(io_err("rename into", dest))?;
+        t.keep = true;
+        Ok(())
+    }
+
+    /// Takes the exclusive metadata lock (between threads and processes).
+    pub(crate) fn lock(&self) -> Result<LockGuard, StoreError> {
         let p = self.root.join("lock");
-        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&p).map_err(|e| err("Cannot open", &p, e))?;
-        // SAFETY: our own descriptor.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(err("Cannot lock", &p, io::Error::last_os_error()));
-        }
-        Ok(Lock(f))
+        let f = File::options().create(true).truncate(false).write(true).open(&p).map_err(io_err("open", &p))?;
+        sys::flock(&f, libc::LOCK_EX).map_err(io_err("lock", &p))?;
+        Ok(LockGuard(f))
     }
 
-    /// A fresh temporary path under `tmp/` (not created).
-    pub fn tmp_path(&self, tag: &str) -> PathBuf {
-        self.root.join("tmp").join(tmp_name(tag))
+    // ---------------------------------------------------------------- blobs
+
+    /// Where the blob `digest` is (or would be) stored.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
-    /// Writes `bytes` to `dest` through a temporary file and a rename.
-    pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<()> {
-        let tmp = self.tmp_path("w");
-        let mut f = fs::File::create(&tmp).map_err(|e| err("Cannot write", &tmp, e))?;
-        f.write_all(bytes).and_then(|_| f.sync_data()).map_err(|e| err("Cannot write", &tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            err("Cannot write", dest, e)
+    /// The path of the blob `digest` if the store has it.
+    pub fn get_blob_path(&self, digest: &Digest) -> Option<PathBuf> {
+        let p = self.blob_path(digest);
+        p.is_file().then_some(p)
+    }
+
+    /// Reads a whole blob (for small ones: configs, manifests).
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let p = self.blob_path(digest);
+        fs::read(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound(format!("Blob `{digest}` is not in the store")),
+            _ => StoreError::Io { action: "read", path: p.clone(), source: e },
         })
     }
 
-    // ---- layers ----
-
-    pub fn layer_path(&self, id: &str) -> PathBuf {
-        self.root.join("layers").join(id)
-    }
-
-    pub fn new_layer(&self) -> Result<NewLayer> {
-        let dir = self.tmp_path("layer");
-        let upper = dir.join("upper");
-        let work = dir.join("work");
-        for d in [&upper, &work] {
-            fs::create_dir_all(d).map_err(|e| err("Cannot create", d, e))?;
-        }
-        Ok(NewLayer { upper, work, dir, committed: false })
-    }
-
-    /// Moves a finished layer into `layers/` and returns its id.
-    pub fn commit_layer(&self, mut l: NewLayer) -> Result<String> {
-        let id = new_id("l");
-        let dest = self.layer_path(&id);
-        fs::rename(&l.upper, &dest).map_err(|e| err("Cannot commit layer", &dest, e))?;
-        l.committed = true;
-        remove_tree(&l.dir);
-        Ok(id)
-    }
-
-    pub fn layer_meta(&self, id: &str) -> Option<LayerMeta> {
-        let p = self.root.join("layermeta").join(format!("{id}.json"));
-        serde_json::from_slice(&fs::read(p).ok()?).ok()
-    }
-
-    pub fn set_layer_meta(&self, id: &str, m: &LayerMeta) -> Result<()> {
-        let p = self.root.join("layermeta").join(format!("{id}.json"));
-        self.write_atomic(&p, &serde_json::to_vec(m).expect("serializable"))
-    }
-
-    /// The id under which a layer with this diff_id is (or would be) imported.
-    pub fn imported_layer_id(diff_id: &Digest) -> String {
-        format!("i{}", &diff_id.hex()[..20])
-    }
-
-    /// Imports a layer given as an uncompressed tar stream (extracting it once): returns
-    /// its id. An existing import of the same diff_id is reused.
-    pub fn import_layer(&self, diff_id: &Digest, tar: &mut dyn io::Read) -> Result<String> {
-        let id = Store::imported_layer_id(diff_id);
-        let dest = self.layer_path(&id);
-        if dest.exists() {
-            return Ok(id);
-        }
-        let tmp = self.tmp_path("import");
-        crate::layer::extract_layer_tar(tar, &tmp).map_err(|e| {
-            remove_tree(&tmp);
-            StoreError(format!("Cannot extract layer {diff_id}: {e}"))
-        })?;
-        if let Err(e) = fs::rename(&tmp, &dest) {
-            remove_tree(&tmp);
-            if !dest.exists() {
-                return Err(err("Cannot store layer", &dest, e));
-            }
-            // Another process imported it at the same time: theirs is as good.
-        }
-        Ok(id)
-    }
-
-    // ---- blobs ----
-
-    pub fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(d.hex())
-    }
-
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest> {
+    /// Stores `bytes` as a blob and returns its digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let d = Digest::of(bytes);
-        let p = self.blob_path(&d);
-        if !p.exists() {
-            self.write_atomic(&p, bytes)?;
+        if self.get_blob_path(&d).is_none() {
+            let mut t = self.temp_file("blob")?;
+            t.file.write_all(bytes).map_err(io_err("write", &t.path))?;
+            self.persist_blob(t, &d)?;
         }
         Ok(d)
     }
 
-    /// Moves a finished temporary file in as the blob `d`.
-    pub fn put_blob_file(&self, tmp: &Path, d: &Digest) -> Result<()> {
-        let p = self.blob_path(d);
-        fs::rename(tmp, &p).map_err(|e| err("Cannot store blob", &p, e))
+    /// Copies the file at `src` into the store as a blob (hashing while copying).
+    pub fn put_blob_file(&self, src: &Path) -> Result<Digest, StoreError> {
+        let mut input = File::open(src).map_err(io_err("open", src))?;
+        let t = self.temp_file("blob")?;
+        let mut w = HashWriter::new(io::BufWriter::new(&t.file));
+        io::copy(&mut input, &mut w).map_err(io_err("copy", src))?;
+        w.flush().map_err(io_err("write", &t.path))?;
+        let d = w.digest();
+        drop(w);
+        if self.get_blob_path(&d).is_none() {
+            self.persist_blob(t, &d)?;
+        }
+        Ok(d)
     }
 
-    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
-        let p = self.blob_path(d);
-        fs::read(&p).map_err(|e| err("Cannot read blob", &p, e))
+    /// Moves a finished temp file into `blobs/` under `digest` (the caller computed it).
+    pub(crate) fn persist_blob(&self, mut t: TempFile, digest: &Digest) -> Result<PathBuf, StoreError> {
+        t.file.sync_all().map_err(io_err("sync", &t.path))?;
+        let dest = self.blob_path(digest);
+        fs::rename(&t.path, &dest).map_err(io_err("rename into", &dest))?;
+        t.keep = true;
+        Ok(dest)
     }
 
-    // ---- cache index ----
+    // ---------------------------------------------------------------- layers
 
-    fn cache_path(&self, key: &str) -> PathBuf {
-        self.root.join("cache").join(key)
+    /// The directory of layer `id` (overlay upper-dir format).
+    pub fn layer_path(&self, id: &str) -> PathBuf {
+        self.root.join("layers").join(id)
     }
 
-    /// The output chains recorded under `key`, if every layer still exists.
-    pub fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>> {
-        let p = self.cache_path(key);
+    /// Whether layer `id` exists.
+    pub fn layer_exists(&self, id: &str) -> bool {
+        valid_name(id) && self.layer_path(id).is_dir()
+    }
+
+    /// All layer ids (sorted).
+    pub fn list_layers(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("layers");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let e = e.map_err(io_err("read directory", &dir))?;
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// A scratch layer (upper and work directories under `tmp/`).
+    pub fn new_layer(&self) -> Result<NewLayer, StoreError> {
+        let dir = self.tmp_path("layer");
+        let (upper, work) = (dir.join("upper"), dir.join("work"));
+        for d in [&upper, &work] {
+            fs::create_dir_all(d).map_err(io_err("create directory", d))?;
+        }
+        Ok(NewLayer { upper, work, dir })
+    }
+
+    /// Moves the layer's upper directory to `layers/<id>` and returns the new id.
+    pub fn commit_layer(&self, layer: NewLayer) -> Result<String, StoreError> {
+        loop {
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let mut h = blake3::Hasher::new();
+            h.update(self.root.as_os_str().as_encoded_bytes());
+            h.update(&std::process::id().to_le_bytes());
+            h.update(&n.to_le_bytes());
+            h.update(&nanos.to_le_bytes());
+            let id = h.finalize().to_hex()[..LAYER_ID_LEN].to_string();
+            let dest = self.layer_path(&id);
+            match sys::rename_noreplace(&layer.upper, &dest) {
+                Ok(()) => return Ok(id),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                    continue
+                }
+                Err(e) => return Err(StoreError::Io { action: "commit layer to", path: dest, source: e }),
+            }
+        }
+    }
+
+    fn meta_path(&self, id: &str) -> PathBuf {
+        self.root.join("layermeta").join(format!("{id}.json"))
+    }
+
+    /// What the store knows about layer `id` (empty when nothing yet).
+    pub fn layer_meta(&self, id: &str) -> Result<LayerMeta, StoreError> {
+        let p = self.meta_path(id);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(LayerMeta::default()),
+            Err(e) => Err(StoreError::Io { action: "read", path: p, source: e }),
+        }
+    }
+
+    /// Read-modify-write of a layer's metadata under the store lock.
+    pub(crate) fn update_layer_meta(&self, id: &str, f: impl FnOnce(&mut LayerMeta)) -> Result<(), StoreError> {
+        let _g = self.lock()?;
+        let mut m = self.layer_meta(id).unwrap_or_default();
+        f(&mut m);
+        let bytes = serde_json::to_vec(&m).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write_atomic(&self.meta_path(id), &bytes)
+    }
+
+    /// The layer extracted (or packed) with this diff_id, if it still exists.
+    pub fn layer_for_diff_id(&self, diff_id: &Digest) -> Option<String> {
+        let id = fs::read_to_string(self.root.join("diffids").join(diff_id.hex())).ok()?;
+        let id = id.trim().to_string();
+        self.layer_exists(&id).then_some(id)
+    }
+
+    /// Remembers that layer `id` has `diff_id`, unless another existing layer already does.
+    pub(crate) fn record_diff_id(&self, diff_id: &Digest, id: &str) -> Result<(), StoreError> {
+        if self.layer_for_diff_id(diff_id).is_some() {
+            return Ok(());
+        }
+        self.write_atomic(&self.root.join("diffids").join(diff_id.hex()), id.as_bytes())
+    }
+
+    // ---------------------------------------------------------------- cache index
+
+    fn cache_path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        if !valid_name(key) {
+            return Err(StoreError::Invalid(format!("Invalid cache key `{key}`: expected 1-128 of `A-Za-z0-9._-`")));
+        }
+        Ok(self.root.join("cache").join(key))
+    }
+
+    /// The output chains recorded under `key`. A record that names a layer no longer in
+    /// the store (or that cannot be parsed) is a miss, so a damaged store only costs work.
+    pub fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>, StoreError> {
+        let p = self.cache_path(key)?;
         let bytes = match fs::read(&p) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(err("Cannot read cache record", &p, e)),
+            Err(e) => return Err(StoreError::Io { action: "read", path: p, source: e }),
         };
         let Ok(chains) = serde_json::from_slice::<Vec<Vec<String>>>(&bytes) else { return Ok(None) };
-        if chains.iter().flatten().any(|id| !self.layer_path(id).is_dir()) {
+        if chains.iter().flatten().any(|id| !self.layer_exists(id)) {
             return Ok(None);
         }
         Ok(Some(chains))
     }
 
-    pub fn cache_put(&self, key: &str, chains: &[Vec<String>]) -> Result<()> {
-        self.write_atomic(&self.cache_path(key), &serde_json::to_vec(chains).expect("serializable"))
+    /// Records the output chains of `key` (replacing an older record).
+    pub fn cache_put(&self, key: &str, chains: &[Vec<String>]) -> Result<(), StoreError> {
+        let p = self.cache_path(key)?;
+        if let Some(bad) = chains.iter().flatten().find(|id| !valid_name(id)) {
+            return Err(StoreError::Invalid(format!("Invalid layer id `{bad}` in the cache record `{key}`")));
+        }
+        let bytes = serde_json::to_vec(chains).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write_atomic(&p, &bytes)
     }
 
-    // ---- images ----
+    /// Keys of all cache records.
+    pub(crate) fn cache_keys(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("cache");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let e = e.map_err(io_err("read directory", &dir))?;
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
 
-    fn read_images(&self) -> Result<Images> {
-        let p = self.root.join("images.json");
+    // ---------------------------------------------------------------- images and tags
+
+    fn record_path(&self, manifest: &Digest) -> PathBuf {
+        self.root.join("images").join(format!("{}.json", manifest.hex()))
+    }
+
+    /// Stores an image record (by manifest digest).
+    pub(crate) fn put_record(&self, rec: &ImageRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(rec).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write_atomic(&self.record_path(&rec.manifest_digest), &bytes)
+    }
+
+    /// The image record with this manifest digest.
+    pub(crate) fn read_record(&self, manifest: &Digest) -> Result<Option<ImageRecord>, StoreError> {
+        let p = self.record_path(manifest);
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| err("Corrupt image index", &p, e)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Images::default()),
-            Err(e) => Err(err("Cannot read", &p, e)),
+            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io { action: "read", path: p, source: e }),
         }
     }
 
-    fn write_images(&self, i: &Images) -> Result<()> {
-        self.write_atomic(&self.root.join("images.json"), &serde_json::to_vec_pretty(i).expect("serializable"))
-    }
-
-    /// Tags `rec` as `name` (normalized).
-    pub fn tag_image(&self, name: &str, rec: &ImageRecord) -> Result<String> {
-        let n = cairn_ir::reference::normalize(name).map_err(|e| StoreError(format!("Invalid tag `{name}`: {e}")))?;
-        let _l = self.lock()?;
-        let mut i = self.read_images()?;
-        i.tags.insert(n.clone(), rec.clone());
-        self.write_images(&i)?;
-        Ok(n)
-    }
-
-    /// An image by reference: a tag (`busybox`, `docker.io/library/busybox:latest`) or
-    /// `name@sha256:…` / `sha256:…` by manifest digest.
-    pub fn get_image(&self, reference: &str) -> Result<Option<ImageRecord>> {
-        let i = self.read_images()?;
-        let by_digest = |d: &str| i.tags.values().find(|r| r.manifest_digest.to_string() == d).cloned();
-        if reference.starts_with("sha256:") {
-            return Ok(by_digest(reference));
-        }
-        let n = match cairn_ir::reference::normalize(reference) {
-            Ok(n) => n,
-            Err(_) => return Ok(None),
-        };
-        if let Some((_, d)) = n.split_once('@') {
-            return Ok(by_digest(d));
-        }
-        Ok(i.tags.get(&n).cloned())
-    }
-
-    pub fn list_images(&self) -> Result<Vec<(String, ImageRecord)>> {
-        Ok(self.read_images()?.tags.into_iter().collect())
-    }
-
-    /// Removes a tag; false when there was none.
-    pub fn remove_image(&self, name: &str) -> Result<bool> {
-        let n = cairn_ir::reference::normalize(name).map_err(|e| StoreError(format!("Invalid image name `{name}`: {e}")))?;
-        let _l = self.lock()?;
-        let mut i = self.read_images()?;
-        let found = i.tags.remove(&n).is_some();
-        self.write_images(&i)?;
-        Ok(found)
-    }
-
-    /// Removes layers, layer metadata and blobs that no tag and no cache record uses
-    /// (with `all`, cache records and cache mounts go too). Returns freed bytes.
-    pub fn prune(&self, all: bool) -> Result<u64> {
-        let _l = self.lock()?;
-        let mut freed = 0;
-        if all {
-            for dir in ["cache", "cachemounts"] {
-                let p = self.root.join(dir);
-                freed += dir_size(&p);
-                remove_tree(&p);
-                let _ = fs::create_dir_all(&p);
-            }
-            fs::create_dir_all(self.root.join("cache")).map_err(|e| err("Cannot create", &self.root.join("cache"), e))?;
-        }
-        let images = self.read_images()?;
-        let mut live_layers: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut live_blobs: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for r in images.tags.values() {
-            live_layers.extend(r.layers.iter().cloned());
-            live_blobs.insert(r.manifest_digest.hex());
-            live_blobs.insert(r.config_digest.hex());
-        }
-        if let Ok(rd) = fs::read_dir(self.root.join("cache")) {
-            for e in rd.flatten() {
-                if let Ok(chains) = serde_json::from_slice::<Vec<Vec<String>>>(&fs::read(e.path()).unwrap_or_default()) {
-                    live_layers.extend(chains.into_iter().flatten());
-                }
+    /// Manifest digests of all image records.
+    pub(crate) fn record_digests(&self) -> Result<Vec<Digest>, StoreError> {
+        let dir = self.root.join("images");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let e = e.map_err(io_err("read directory", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(Ok(d)) = name.strip_suffix(".json").map(|h| format!("sha256:{h}").parse::<Digest>()) {
+                out.push(d);
             }
         }
-        for id in &live_layers {
-            if let Some(m) = self.layer_meta(id) {
-                live_blobs.insert(m.blob.hex());
-            }
-        }
-        if let Ok(rd) = fs::read_dir(self.root.join("layers")) {
-            for e in rd.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                if !live_layers.contains(&id) {
-                    freed += dir_size(&e.path());
-                    remove_tree(&e.path());
-                    let _ = fs::remove_file(self.root.join("layermeta").join(format!("{id}.json")));
-                }
-            }
-        }
-        if let Ok(rd) = fs::read_dir(self.root.join("blobs/sha256")) {
-            for e in rd.flatten() {
-                if !live_blobs.contains(&e.file_name().to_string_lossy().into_owned()) {
-                    freed += e.metadata().map(|m| m.len()).unwrap_or(0);
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
-        Ok(freed)
+        Ok(out)
     }
 
-    /// Bytes used per area: blobs, layers, cache mounts, everything.
-    pub fn disk_usage(&self) -> Vec<(&'static str, u64)> {
-        let parts = [("blobs", "blobs"), ("layers", "layers"), ("cache mounts", "cachemounts"), ("cache index", "cache")];
-        let mut v: Vec<(&'static str, u64)> = parts.iter().map(|(n, d)| (*n, dir_size(&self.root.join(d)))).collect();
-        let total = v.iter().map(|(_, s)| s).sum();
-        v.push(("total", total));
-        v
-    }
-}
-
-/// Apparent size of a tree (hard links counted once).
-pub fn dir_size(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![p.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if seen.insert((m.dev(), m.ino())) {
-                total += m.len();
-            }
+    /// All tags: normalized reference → manifest digest.
+    pub(crate) fn read_tags(&self) -> Result<BTreeMap<String, Digest>, StoreError> {
+        let p = self.root.join("tags.json");
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(StoreError::Io { action: "read", path: p, source: e }),
         }
     }
-    total
+
+    /// Read-modify-write of the tags under the store lock; `f`'s result is returned.
+    pub(crate) fn update_tags<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Digest>) -> T) -> Result<T, StoreError> {
+        let _g = self.lock()?;
+        let mut tags = self.read_tags()?;
+        let out = f(&mut tags);
+        let bytes = serde_json::to_vec_pretty(&tags).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.write_atomic(&self.root.join("tags.json"), &bytes)?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -474,69 +632,71 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("cairn-store-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        p
+        let d = std::env::temp_dir().join(format!("cairn-store-unit-{}-{name}", std::process::id()));
+        let _ = remove_all(&d);
+        d
     }
 
     #[test]
-    fn layers_cache_and_leftovers() {
-        let root = tmp("basic");
+    fn layers_commit_and_scratch_cleanup() {
+        let root = tmp("layers");
         let s = Store::open(&root).unwrap();
         let l = s.new_layer().unwrap();
         fs::write(l.upper.join("f"), "x").unwrap();
+        let dir = l.dir.clone();
         let id = s.commit_layer(l).unwrap();
+        assert_eq!(id.len(), LAYER_ID_LEN);
         assert_eq!(fs::read_to_string(s.layer_path(&id).join("f")).unwrap(), "x");
+        assert!(!dir.exists(), "the scratch directory is gone after commit");
         let dropped = s.new_layer().unwrap();
-        let dir = dropped.upper.parent().unwrap().to_path_buf();
+        let d2 = dropped.dir.clone();
         drop(dropped);
-        assert!(!dir.exists(), "an uncommitted layer is removed");
-        s.cache_put("k", &[vec![id.clone()]]).unwrap();
-        assert_eq!(s.cache_get("k").unwrap(), Some(vec![vec![id.clone()]]));
-        assert_eq!(s.cache_get("missing").unwrap(), None);
-        // A record whose layer vanished is a miss, not an error.
-        s.cache_put("k2", &[vec!["lgone".into()]]).unwrap();
-        assert_eq!(s.cache_get("k2").unwrap(), None);
-        // A killed process's leftovers (pid that cannot exist) are removed at open; a
-        // half-written cache record is a miss.
-        let stale = root.join("tmp/999999999-0-layer");
-        fs::create_dir_all(stale.join("work/work")).unwrap();
-        fs::write(root.join("cache/half"), b"[[\"l").unwrap();
-        let s = Store::open(&root).unwrap();
-        assert!(!stale.exists());
-        assert_eq!(s.cache_get("half").unwrap(), None);
-        fs::remove_dir_all(&root).unwrap();
+        assert!(!d2.exists());
+        assert_eq!(s.list_layers().unwrap(), vec![id]);
+        remove_all(&root).unwrap();
     }
 
     #[test]
-    fn tags_concurrently_and_prune() {
-        let root = tmp("tags");
+    fn blobs_are_content_addressed() {
+        let root = tmp("blobs");
         let s = Store::open(&root).unwrap();
-        let cfg = s.put_blob(b"{}").unwrap();
-        let rec = |n: u8| ImageRecord { manifest_digest: Digest::of(&[n]), config_digest: cfg, layers: vec![], size: 0 };
-        std::thread::scope(|sc| {
-            for t in 0..4u8 {
-                let s = s.clone();
-                sc.spawn(move || {
-                    for i in 0..10u8 {
-                        s.tag_image(&format!("img{t}:{i}"), &rec(t * 10 + i)).unwrap();
-                    }
-                });
-            }
-        });
-        assert_eq!(s.list_images().unwrap().len(), 40, "no tag lost to a race");
-        assert_eq!(s.get_image("img1:3").unwrap(), Some(rec(13)));
-        assert_eq!(s.get_image("docker.io/library/img1:3").unwrap(), Some(rec(13)));
-        assert_eq!(s.get_image(&Digest::of(&[13]).to_string()).unwrap(), Some(rec(13)));
-        assert!(s.remove_image("img1:3").unwrap());
-        assert!(!s.remove_image("img1:3").unwrap());
-        let orphan = s.put_blob(b"orphan").unwrap();
+        let d = s.put_blob(b"hello").unwrap();
+        assert_eq!(d, Digest::of(b"hello"));
+        assert_eq!(s.read_blob(&d).unwrap(), b"hello");
+        let f = root.join("input");
+        fs::write(&f, b"hello").unwrap();
+        assert_eq!(s.put_blob_file(&f).unwrap(), d);
+        assert!(s.get_blob_path(&Digest::of(b"nope")).is_none());
+        assert!(matches!(s.read_blob(&Digest::of(b"nope")), Err(StoreError::NotFound(_))));
+        assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0, "no temp file left");
+        remove_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cache_records_and_missing_layers() {
+        let root = tmp("cache");
+        let s = Store::open(&root).unwrap();
         let l = s.new_layer().unwrap();
-        let lid = s.commit_layer(l).unwrap();
-        s.prune(false).unwrap();
-        assert!(!s.blob_path(&orphan).exists());
-        assert!(s.blob_path(&cfg).exists(), "a tagged image's config stays");
-        assert!(!s.layer_path(&lid).exists());
-        fs::remove_dir_all(&root).unwrap();
+        let id = s.commit_layer(l).unwrap();
+        assert_eq!(s.cache_get("k1").unwrap(), None);
+        s.cache_put("k1", &[vec![id.clone()]]).unwrap();
+        assert_eq!(s.cache_get("k1").unwrap(), Some(vec![vec![id.clone()]]));
+        s.cache_put("k2", &[vec![id.clone(), "0123456789ab".into()]]).unwrap();
+        assert_eq!(s.cache_get("k2").unwrap(), None, "a record naming a missing layer is a miss");
+        assert!(s.cache_put("../x", &[]).unwrap_err().to_string().contains("Invalid cache key `../x`"));
+        fs::write(root.join("cache/k3"), b"{not json").unwrap();
+        assert_eq!(s.cache_get("k3").unwrap(), None);
+        remove_all(&root).unwrap();
+    }
+
+    #[test]
+    fn remove_all_handles_mode_000_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tmp("rm");
+        fs::create_dir_all(root.join("a/work")).unwrap();
+        fs::write(root.join("a/work/f"), "x").unwrap();
+        fs::set_permissions(root.join("a/work"), fs::Permissions::from_mode(0o000)).unwrap();
+        remove_all(&root).unwrap();
+        assert!(!root.exists());
     }
 }
