@@ -518,18 +518,20 @@ pub fn extract_layer_tar_with(reader: impl Read, dir: &Path, lowers: &[PathBuf])
         if base.starts_with(b".wh..wh.") {
             continue; // aufs bookkeeping (`.wh..wh.plnk`, …): nothing to do in overlay format
         }
+        let h = e.header();
+        // Empty numeric fields (some writers leave them blank) read as 0, as in Go's tar.
+        let mode = h.mode().map_err(in_entry)?;
+        let mut uid = h.uid().unwrap_or(0);
+        let mut gid = h.gid().unwrap_or(0);
+        let mut mtime = (h.mtime().unwrap_or(0) as i64, 0i64);
         if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             let w = parent.join(std::ffi::OsStr::from_bytes(hidden));
             clear(&w).map_err(in_entry)?;
             sys::mknod(&w, libc::S_IFCHR, 0, 0).map_err(|err| ctx(&w, err)).map_err(in_entry)?;
+            // Overlayfs ignores a whiteout's metadata; keeping it makes tar → dir → tar exact.
+            apply_metadata(&w, false, uid as u32, gid as u32, 0, &[], Some(mtime)).map_err(in_entry)?;
             continue;
         }
-
-        let h = e.header();
-        let mode = h.mode().map_err(in_entry)?;
-        let mut uid = h.uid().map_err(in_entry)?;
-        let mut gid = h.gid().map_err(in_entry)?;
-        let mut mtime = (h.mtime().map_err(in_entry)? as i64, 0i64);
         let link = e.link_name_bytes().map(|l| l.into_owned());
         let dev = (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0));
         let mut xattrs = Vec::new();
