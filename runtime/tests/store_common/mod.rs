@@ -83,12 +83,14 @@ pub fn long_file() -> String {
     format!("{}/{}", long_dir(), "f".repeat(80))
 }
 
+type Step = Box<dyn Fn(&Path)>;
+
 /// Writes a layer directory in overlay format holding every kind of entry the tar code
 /// handles. `reverse` creates the entries in another order (other inodes, other readdir
 /// order) for determinism tests.
 pub fn sample_layer(dir: &Path, reverse: bool) {
     fs::create_dir_all(dir).unwrap();
-    let mut steps: Vec<Box<dyn Fn(&Path)>> = vec![
+    let mut steps: Vec<Step> = vec![
         Box::new(|d| {
             fs::write(d.join("a.txt"), "hello\n").unwrap();
             chmod(&d.join("a.txt"), 0o644);
