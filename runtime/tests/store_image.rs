@@ -375,7 +375,7 @@ fn prune_keeps_what_tags_and_cache_reach_and_reports_freed_bytes() {
     store.cache_put("k1", &[vec![layers[0].clone(), cached.clone()]]).unwrap();
     let orphan = layer(&store, |u| fs::write(u.join("orphan"), vec![2u8; 50_000]).unwrap());
     let untagged_layer = layer(&store, |u| fs::write(u.join("untagged"), vec![3u8; 50_000]).unwrap());
-    let untagged = commit_image(&store, &[untagged_layer.clone()], &config(), &CommitOptions::default()).unwrap();
+    let untagged = commit_image(&store, std::slice::from_ref(&untagged_layer), &config(), &CommitOptions::default()).unwrap();
     fs::create_dir_all(d.join("store/cachemounts/go-build")).unwrap();
     fs::write(d.join("store/cachemounts/go-build/obj"), vec![4u8; 50_000]).unwrap();
 

@@ -18,6 +18,12 @@
 //! helper unmounts everything and removes, from the upper directory, every mount point it
 //! had to create, so none of them reaches a layer (SPEC.md §7.2).
 //!
+//! Cancellation: the caller sends the helper `SIGTERM`; its handler `SIGKILL`s the PID
+//! namespace's init, the kernel kills everything else in the namespace, and the helper
+//! cleans the upper directory and reports as usual. A helper that does not end within a
+//! grace period is killed outright (its init dies with it through `PR_SET_PDEATHSIG`, and
+//! its mounts with its mount namespace). Killing the helper first would skip the cleaning.
+//!
 //! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
 
 mod user;
@@ -30,7 +36,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use cairn_ir::NetworkMode;
 use serde::{Deserialize, Serialize};
@@ -41,6 +48,22 @@ use crate::solve::backend::{Exit, ProcessMountSource, ProcessSpec};
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
 /// Exit code of a helper whose setup failed (the message is on fd 3).
 const SETUP_FAILED: i32 = 125;
+/// How long a cancelled helper may take to clean up before it is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+/// In the helper: host PID of the namespace's init once forked (0 before).
+static INIT_PID: AtomicI32 = AtomicI32::new(0);
+/// In the helper: `SIGTERM` arrived.
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    CANCELLED.store(true, Ordering::SeqCst);
+    let pid = INIT_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HelperSpec {
@@ -141,7 +164,9 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     // SAFETY: dup2 and prctl are async-signal-safe; the closure touches nothing else.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(st_fd, 3) < 0 {
+            // dup2 onto itself would keep close-on-exec: clear it by hand then.
+            let r = if st_fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(st_fd, 3) };
+            if r < 0 {
                 return Err(io::Error::last_os_error());
             }
             // If cairn dies (even SIGKILL), the helper dies, and with it the namespace.
@@ -159,14 +184,26 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     // Stream output until EOF, polling for cancellation.
     let mut out = fs::File::from(out_r);
     let mut buf = vec![0u8; 64 * 1024];
+    let helper_pid = child.id() as libc::pid_t;
+    let mut cancelled_at: Option<Instant> = None;
     let mut killed = false;
     loop {
         let mut pfd = libc::pollfd { fd: out.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if cancel.load(Ordering::SeqCst) && !killed {
-            let _ = child.kill();
-            killed = true;
+        if cancel.load(Ordering::SeqCst) {
+            match cancelled_at {
+                None => {
+                    // SAFETY: the helper is our child and not reaped yet, so the PID is its.
+                    unsafe { libc::kill(helper_pid, libc::SIGTERM) };
+                    cancelled_at = Some(Instant::now());
+                }
+                Some(t) if !killed && t.elapsed() > CANCEL_GRACE => {
+                    let _ = child.kill();
+                    killed = true;
+                }
+                Some(_) => {}
+            }
         }
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -188,7 +225,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     let status = child.wait()?;
     let mut text = String::new();
     fs::File::from(st_r).read_to_string(&mut text)?;
-    if killed {
+    if cancelled_at.is_some() {
         return Ok(Exit { code: None, signal: Some(libc::SIGKILL) });
     }
     let mut exit = None;
@@ -219,7 +256,19 @@ pub fn maybe_run_helper() {
     if std::env::var_os(HELPER_ENV).is_none() {
         return;
     }
-    // SAFETY: fd 3 was set up by `run`.
+    // SAFETY: F_GETFD on any number is harmless.
+    if unsafe { libc::fcntl(3, libc::F_GETFD) } < 0 {
+        eprintln!("{HELPER_ENV} is set but fd 3 is not open: the sandbox helper is only started by cairn itself");
+        std::process::exit(SETUP_FAILED);
+    }
+    // SAFETY: the handler only touches atomics and calls kill; sigaction is zeroed first.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+    // SAFETY: fd 3 was set up by `run` (checked open above).
     let mut status = unsafe { fs::File::from_raw_fd(3) };
     let report = |status: &mut fs::File, s: Status| {
         let _ = writeln!(status, "{}", serde_json::to_string(&s).unwrap_or_default());
@@ -332,9 +381,8 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
     for d in [&root, &empty] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
     }
-    let data = mount::overlay_options(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &empty)
-        .map_err(|e| e.to_string())?;
-    mount::mount("overlay", &root, "overlay", 0, Some(&data)).map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
+    mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
+        .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
     let mut created = Created::default();
     let result = setup_and_run(spec, &root, &empty, &mut created, status);
     let _ = mount::unmount(&root);
@@ -386,6 +434,9 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
         if rel.as_os_str().is_empty() {
             return Err("a mount cannot target `/`".into());
         }
+        if !rel.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return Err(format!("mount target `{}` must be an absolute path without `..`", m.target));
+        }
         let target = root.join(rel);
         match &m.kind {
             HelperMountKind::Bind(src) => {
@@ -401,14 +452,13 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
             HelperMountKind::Overlay { lowers, upper: up } => {
                 created.ensure(root, upper, rel, true)?;
                 let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
-                let data = mount::overlay_options(lowers, uw, empty).map_err(|e| e.to_string())?;
-                let ro = if m.readonly || up.is_none() { libc::MS_RDONLY } else { 0 };
-                mount::mount("overlay", &target, "overlay", ro, Some(&data)).map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
+                mount::mount_overlay(lowers, uw, &target, m.readonly, empty).map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
             }
             HelperMountKind::Tmpfs { size } => {
                 created.ensure(root, upper, rel, true)?;
                 let data = if *size > 0 { format!("mode=1777,size={size}") } else { "mode=1777".to_string() };
-                mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(&data))
+                let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
+                mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
             }
         }
@@ -421,6 +471,9 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
     if spec.network_none {
         loopback_up()?;
     }
+    if CANCELLED.load(Ordering::SeqCst) {
+        return Ok(Some(Status::Signal(libc::SIGKILL)));
+    }
     // PID 1 of the new namespace.
     // SAFETY: single-threaded process; the child only runs Rust code of this process.
     let pid = unsafe { libc::fork() };
@@ -428,10 +481,18 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
         return Err(errno("cannot fork"));
     }
     if pid == 0 {
+        // SAFETY: back to the default action; the handler belongs to the helper.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
         let err = child(spec, root);
         let _ = writeln!(status, "{}", serde_json::to_string(&Status::Error(err)).unwrap_or_default());
         // SAFETY: leaving the child without running destructors.
         unsafe { libc::_exit(SETUP_FAILED) };
+    }
+    INIT_PID.store(pid, Ordering::SeqCst);
+    if CANCELLED.load(Ordering::SeqCst) {
+        // SIGTERM came between the check above and the store: the handler saw no PID.
+        // SAFETY: our child, not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let mut ws = 0;
     loop {
@@ -522,6 +583,9 @@ fn child(spec: &HelperSpec, root: &Path) -> String {
     let exe = match find_executable(arg0, path_env) {
         Some(p) => p,
         None => {
+            if arg0.contains('/') {
+                return format!("executable `{arg0}` not found in the image (or not executable)");
+            }
             return format!("executable `{arg0}` not found in the image (PATH={path_env})");
         }
     };
@@ -540,16 +604,31 @@ fn child(spec: &HelperSpec, root: &Path) -> String {
         // SAFETY: valid descriptors.
         unsafe { libc::dup2(n.as_raw_fd(), 0) };
     }
-    let mut cmd = Command::new(exe);
-    cmd.arg0(arg0).args(&spec.args[1..]).env_clear();
-    for kv in &spec.env {
-        match kv.split_once('=') {
-            Some((k, v)) => cmd.env(k, v),
-            None => cmd.env(kv, ""),
-        };
-    }
-    let e = cmd.exec();
-    format!("cannot run `{arg0}`: {e}")
+    // execve directly rather than `Command`: the environment goes in exactly as given, in
+    // its order (`Command` would sort it).
+    let exe_c = match CString::new(exe.as_os_str().as_bytes()) {
+        Ok(c) => c,
+        Err(_) => return format!("executable path `{}` contains a NUL byte", exe.display()),
+    };
+    let to_c = |v: &[String], what: &str| -> Result<Vec<CString>, String> {
+        v.iter().map(|a| CString::new(a.as_str()).map_err(|_| format!("{what} `{a}` contains a NUL byte"))).collect()
+    };
+    let argv = match to_c(&spec.args, "argument") {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let envs: Vec<String> = spec.env.iter().map(|kv| if kv.contains('=') { kv.clone() } else { format!("{kv}=") }).collect();
+    let envp = match to_c(&envs, "environment variable") {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    format!("cannot run `{arg0}`: {}", io::Error::last_os_error())
 }
 
 /// Waits for `cmd` (reaping every other child too), reports its end on fd 3, exits.
@@ -575,15 +654,15 @@ fn init(cmd: libc::pid_t) -> ! {
     unsafe { libc::_exit(0) }
 }
 
+/// `arg0` itself when it has a slash, else the first match along `path_env`; a match is a
+/// regular file with an execute bit (checked after the user switch, as exec would).
 fn find_executable(arg0: &str, path_env: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if arg0.contains('/') {
-        return Some(PathBuf::from(arg0));
+        return Some(PathBuf::from(arg0)).filter(|p| runnable(p));
     }
-    path_env
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(arg0))
-        .find(|p| fs::metadata(p).map(|m| m.is_file()).unwrap_or(false))
+    path_env.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(arg0)).find(|p| runnable(p))
 }
 
 /// pivot_root into `root` and detach the old root.
