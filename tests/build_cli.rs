@@ -280,7 +280,7 @@ fn independent_stages_run_in_parallel() {
 fn ctrl_c_stops_cleanly() {
     let t = setup("cancel");
     t.write("ctx/Dockerfile", "FROM busybox\nRUN sleep 60\n");
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["build", "--progress", "plain", t.path("ctx").to_str().unwrap()])
         .env("CAIRN_ROOT", t.path("store"))
         .stdin(Stdio::null())
@@ -352,7 +352,7 @@ fn sigkilled_build_leaves_a_usable_store() {
     t.write("ctx/Dockerfile", "FROM busybox\nCOPY data.txt /\nRUN echo done\n");
     let (o, s) = build(&t, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(counts(&s), (1, 2), "{s}");
+    assert_eq!(counts(&s), (1, 1), "the RUN ran, the COPY came from the cache: {s}");
     let leftovers = std::fs::read_dir(t.path("store/tmp")).unwrap().count();
     assert_eq!(leftovers, 0, "the killed build's temporary files were cleaned up");
 }

@@ -168,7 +168,7 @@ fn load_ir(path: &Path) -> anyhow::Result<Definition> {
 }
 
 /// SOURCE_DATE_EPOCH from `--build-arg` or the environment.
-fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<i64>> {
+fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<u64>> {
     let v = build_args
         .iter()
         .rev()
@@ -176,7 +176,7 @@ fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<i
         .map(|(_, v)| v.clone())
         .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
         .filter(|v| !v.is_empty());
-    v.map(|v| v.parse::<i64>().with_context(|| format!("Invalid SOURCE_DATE_EPOCH `{v}`: expected Unix seconds")))
+    v.map(|v| v.parse::<u64>().with_context(|| format!("Invalid SOURCE_DATE_EPOCH `{v}`: expected Unix seconds")))
         .transpose()
 }
 
@@ -200,7 +200,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     }
     let epoch = source_date_epoch(&build_args)?;
     let root = store::default_root();
-    let st = store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?;
+    let st = Arc::new(
+        store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
+    );
     let def = match &args.ir {
         Some(ir) => load_ir(ir)?,
         None => {
@@ -247,7 +249,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let mut digest = None;
     if wants_image {
         let config = &def.outputs[solved.output].config;
-        let rec = image::commit_image(&st, &solved.layers, config, &image::CommitOptions { epoch })
+        let rec = image::commit_image(&st, &solved.layers, config, &image::CommitOptions { source_date_epoch: epoch, ..Default::default() })
             .map_err(|e| anyhow::anyhow!("Cannot write the image: {e}"))?;
         let mut names = Vec::new();
         for t in &args.tags {

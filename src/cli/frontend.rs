@@ -87,18 +87,13 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
 }
 
 /// Base image configs from the local store (and `oci-layout://` contexts).
-pub struct StoreResolver(pub cairn_runtime::store::Store);
+pub struct StoreResolver(pub std::sync::Arc<cairn_runtime::store::Store>);
 
 impl ImageResolver for StoreResolver {
     fn resolve(&self, reference: &str, _platform: &cairn_ir::Platform) -> Result<Option<cairn_ir::ImageConfig>, String> {
-        let rec = if let Some(rest) = reference.strip_prefix("oci-layout://") {
-            let (path, sel) = cairn_runtime::solve::exec::split_layout_ref(rest);
-            Some(cairn_runtime::oci::import_oci_layout(&self.0, Path::new(path), sel).map_err(|e| e.to_string())?)
-        } else {
-            self.0.get_image(reference).map_err(|e| e.to_string())?
-        };
+        let rec = cairn_runtime::oci::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
         match rec {
-            Some(r) => cairn_runtime::image::read_config(&self.0, &r).map(Some).map_err(|e| e.to_string()),
+            Some(r) => self.0.image_config(&r).map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
         }
     }
@@ -108,7 +103,7 @@ impl ImageResolver for StoreResolver {
 /// store cannot be opened (compiling must work anywhere).
 pub fn resolver() -> Box<dyn ImageResolver> {
     match cairn_runtime::store::Store::open(&cairn_runtime::store::default_root()) {
-        Ok(s) => Box::new(StoreResolver(s)),
+        Ok(s) => Box::new(StoreResolver(std::sync::Arc::new(s))),
         Err(_) => Box::new(cairn_compiler::resolver::NoImages),
     }
 }

@@ -78,10 +78,16 @@ pub fn rmi(a: RmiArgs) -> anyhow::Result<()> {
     let s = open()?;
     let mut missing = Vec::new();
     for i in &a.images {
-        if s.remove_image(i).map_err(|e| anyhow::anyhow!("{e}"))? {
-            println!("Untagged: {i}");
-        } else {
-            missing.push(i.as_str());
+        let removed = match s.remove_image(i) {
+            Ok(r) => r,
+            Err(cairn_runtime::store::StoreError::NotFound(_)) => {
+                missing.push(i.as_str());
+                continue;
+            }
+            Err(e) => bail!("{e}"),
+        };
+        for n in removed {
+            println!("Untagged: {}", cairn_ir::reference::familiar(&n));
         }
     }
     if !missing.is_empty() {
@@ -92,16 +98,25 @@ pub fn rmi(a: RmiArgs) -> anyhow::Result<()> {
 
 pub fn prune(a: PruneArgs) -> anyhow::Result<()> {
     let s = open()?;
-    let freed = s.prune(a.all).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("Total reclaimed space: {}", human(freed));
+    let r = s.prune(a.all).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Deleted: {} layers, {} blobs, {} cache records, {} cache mounts",
+        r.layers, r.blobs, r.cache_records, r.cache_mounts
+    );
+    println!("Total reclaimed space: {}", human(r.freed_bytes));
     Ok(())
 }
 
 pub fn du(_a: DuArgs) -> anyhow::Result<()> {
     let s = open()?;
-    for (what, n) in s.disk_usage() {
-        println!("{what:<14} {:>10}", human(n));
+    let u = s.disk_usage().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{:<14} {:>8} {:>10}", "TYPE", "COUNT", "SIZE");
+    for (what, n) in [("Blobs", u.blobs), ("Layers", u.layers), ("Cache mounts", u.cache_mounts)] {
+        println!("{what:<14} {:>8} {:>10}", n.count, human(n.bytes));
     }
+    println!("{:<14} {:>8}", "Images", u.images);
+    println!("{:<14} {:>8}", "Cache records", u.cache_records);
+    println!("{:<14} {:>8} {:>10}", "Total", "", human(u.total_bytes()));
     Ok(())
 }
 

@@ -4,17 +4,18 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use super::backend::{Backend, Exit, ImageInfo, ProcessSpec, ScratchLayer};
 use crate::store::{NewLayer, Store};
 
 pub struct RuntimeBackend {
-    pub store: Store,
+    pub store: Arc<Store>,
     empty: PathBuf,
 }
 
 impl RuntimeBackend {
-    pub fn new(store: Store) -> Result<RuntimeBackend, String> {
+    pub fn new(store: Arc<Store>) -> Result<RuntimeBackend, String> {
         let empty = store.root().join("solve/empty");
         std::fs::create_dir_all(&empty).map_err(|e| format!("Cannot create `{}`: {e}", empty.display()))?;
         Ok(RuntimeBackend { store, empty })
@@ -45,12 +46,7 @@ impl Backend for RuntimeBackend {
     }
 
     fn image(&self, reference: &str) -> Result<Option<ImageInfo>, String> {
-        let rec = if let Some(rest) = reference.strip_prefix("oci-layout://") {
-            let (path, sel) = super::exec::split_layout_ref(rest);
-            Some(crate::oci::import_oci_layout(&self.store, Path::new(path), sel).map_err(|e| e.to_string())?)
-        } else {
-            self.store.get_image(reference).map_err(|e| e.to_string())?
-        };
+        let rec = crate::oci::resolve_image(&self.store, reference).map_err(|e| e.to_string())?;
         Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 
