@@ -8,21 +8,21 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
-struct Tmp(PathBuf);
+pub(crate) struct Tmp(pub(crate) PathBuf);
 
 impl Tmp {
-    fn new(name: &str) -> Tmp {
+    pub(crate) fn new(name: &str) -> Tmp {
         let p = std::env::temp_dir().join(format!("cairn-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Tmp(p)
     }
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.0.join(rel)
     }
-    fn write(&self, rel: &str, text: &str) {
+    pub(crate) fn write(&self, rel: &str, text: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
@@ -36,20 +36,20 @@ impl Drop for Tmp {
     }
 }
 
-fn cairn_in(store: &Path, args: &[&str]) -> Output {
+pub(crate) fn cairn_in(store: &Path, args: &[&str]) -> Output {
     Command::new(BIN).args(args).env("CAIRN_ROOT", store).stdin(Stdio::null()).output().expect("run cairn")
 }
 
-fn cairn(root: &Tmp, args: &[&str]) -> Output {
+pub(crate) fn cairn(root: &Tmp, args: &[&str]) -> Output {
     cairn_in(&root.path("store"), args)
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A docker-archive of `busybox:latest`, built once per test run with cairn.
-fn busybox_archive() -> &'static Path {
+pub(crate) fn busybox_archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("cairn-it-busybox-{}", std::process::id()));
@@ -66,7 +66,7 @@ fn busybox_archive() -> &'static Path {
 }
 
 /// A test directory with its own store holding busybox.
-fn setup(name: &str) -> Tmp {
+pub(crate) fn setup(name: &str) -> Tmp {
     let t = Tmp::new(name);
     let o = cairn(&t, &["load", "-i", busybox_archive().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -74,27 +74,32 @@ fn setup(name: &str) -> Tmp {
 }
 
 /// Builds `ctx` with rawjson progress; returns the output and the summary event.
-fn build(t: &Tmp, extra: &[&str]) -> (Output, Value) {
+pub(crate) fn build(t: &Tmp, extra: &[&str]) -> (Output, Value) {
     let ctx = t.path("ctx");
     let mut args = vec!["build", "--progress", "rawjson"];
     args.extend_from_slice(extra);
     let c = ctx.to_str().unwrap().to_string();
     args.push(&c);
     let o = cairn(t, &args);
-    let summary = stderr(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or(Value::Null);
+    let summary = summary(&o);
     (o, summary)
 }
 
-fn counts(s: &Value) -> (u64, u64) {
+/// The rawjson summary event of a build (`Null` when there is none).
+pub(crate) fn summary(o: &Output) -> Value {
+    stderr(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or(Value::Null)
+}
+
+pub(crate) fn counts(s: &Value) -> (u64, u64) {
     (s["executed"].as_u64().unwrap_or(99), s["cached"].as_u64().unwrap_or(99))
 }
 
 /// Names of the steps that ran (not cached), from rawjson events.
-fn executed_steps(o: &Output) -> Vec<String> {
+pub(crate) fn executed_steps(o: &Output) -> Vec<String> {
     let events: Vec<Value> = stderr(o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let mut names = std::collections::HashMap::new();
     for e in &events {

@@ -4,5 +4,8 @@
 mod compile_cli;
 /// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
 mod build_cli;
+/// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
+/// time: secrets never stored, cache mounts persistent and prunable, bind keys.
+mod mounts_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;

@@ -54,6 +54,7 @@ impl Env {
             hostname: String::new(),
             network: NetworkMode::Default,
             mounts: Vec::new(),
+            secret_env: Vec::new(),
         }
     }
 

@@ -41,6 +41,10 @@ pub struct BuildArgs {
     /// `NAME=docker-image://REF`
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
+    /// Secret for `RUN --mount=type=secret`: `id=ID,src=PATH` (a file), `id=ID,env=VAR`
+    /// (an environment variable), optionally with `type=file|env`; repeatable
+    #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
+    pub secrets: Vec<String>,
     /// Write build result metadata (image and config digests) to FILE as JSON
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
@@ -162,6 +166,95 @@ pub fn parse_build_args(args: &[String], env: impl Fn(&str) -> Option<String>) -
     Ok(out)
 }
 
+/// Where a `--secret` value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// The largest secret accepted (BuildKit's limit): secrets travel in memory.
+const MAX_SECRET_BYTES: u64 = 500 * 1024;
+
+/// Parses `--secret` as buildx does: `[type=file|env,]id=ID[,src=PATH][,env=VAR]`. With
+/// neither `src` nor `env`, `ID` names an environment variable when one is set and a file
+/// otherwise (BuildKit's rule); without `id`, it is the variable's name or the file's base
+/// name.
+pub fn parse_secret(spec: &str, has_env: impl Fn(&str) -> bool) -> anyhow::Result<(String, SecretSource)> {
+    let (mut id, mut src, mut env, mut typ) = (None, None, None, None);
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = field
+            .split_once('=')
+            .with_context(|| format!("Invalid `--secret {spec}`: field `{field}` must be KEY=VALUE"))?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "type" => match v {
+                "file" | "env" => typ = Some(v.to_string()),
+                other => bail!("Unsupported secret type `{other}` in `--secret {spec}` (expected file or env)"),
+            },
+            "id" => id = Some(v.to_string()),
+            "src" | "source" => src = Some(v.to_string()),
+            "env" => env = Some(v.to_string()),
+            other => bail!("Unknown field `{other}` in `--secret {spec}` (expected type, id, src or env)"),
+        }
+    }
+    if typ.as_deref() == Some("env") && env.is_none() {
+        env = src.take();
+    }
+    let source = match (env, src) {
+        (Some(e), _) => SecretSource::Env(e),
+        (None, Some(p)) => SecretSource::File(PathBuf::from(p)),
+        (None, None) => {
+            let Some(i) = &id else { bail!("Invalid `--secret {spec}`: expected `id=ID,src=PATH` or `id=ID,env=VAR`") };
+            if typ.as_deref() != Some("file") && has_env(i) {
+                SecretSource::Env(i.clone())
+            } else {
+                SecretSource::File(PathBuf::from(i))
+            }
+        }
+    };
+    let id = match id {
+        Some(i) => i,
+        None => match &source {
+            SecretSource::Env(e) => e.clone(),
+            SecretSource::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        },
+    };
+    if id.is_empty() {
+        bail!("Invalid `--secret {spec}`: the secret id is empty");
+    }
+    Ok((id, source))
+}
+
+/// Reads every `--secret` into memory.
+fn read_secrets(specs: &[String]) -> anyhow::Result<solve::secrets::Secrets> {
+    let mut out = solve::secrets::Secrets::default();
+    for spec in specs {
+        let (id, source) = parse_secret(spec, |k| std::env::var_os(k).is_some())?;
+        let value = match &source {
+            SecretSource::Env(var) => std::env::var_os(var)
+                .with_context(|| format!("`--secret {spec}`: environment variable `{var}` is not set"))?
+                .into_encoded_bytes(),
+            SecretSource::File(path) => {
+                let md = std::fs::metadata(path)
+                    .with_context(|| format!("`--secret {spec}`: cannot read secret file `{}`", path.display()))?;
+                if !md.is_file() {
+                    bail!("`--secret {spec}`: `{}` is not a regular file", path.display());
+                }
+                if md.len() > MAX_SECRET_BYTES {
+                    bail!("`--secret {spec}`: secret `{id}` is {} bytes, more than the 500 KiB limit", md.len());
+                }
+                std::fs::read(path)
+                    .with_context(|| format!("`--secret {spec}`: cannot read secret file `{}`", path.display()))?
+            }
+        };
+        if value.len() as u64 > MAX_SECRET_BYTES {
+            bail!("`--secret {spec}`: secret `{id}` is {} bytes, more than the 500 KiB limit", value.len());
+        }
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
     let bytes = std::fs::read(path).with_context(|| format!("Cannot read IR file `{}`", path.display()))?;
     cairn_ir::decode_definition(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
@@ -192,6 +285,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
     let named = args.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let build_args = parse_build_args(&args.build_args, |k| std::env::var(k).ok())?;
+    let secrets = read_secrets(&args.secrets)?;
     if !args.path.is_dir() {
         bail!("Build context `{}` is not a directory", args.path.display());
     }
@@ -240,6 +334,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1),
         contexts,
         root: st.root().to_path_buf(),
+        secrets,
     };
     let solved = solve::solve(&def, &backend, &opts, &*progress, &cancel)?;
     // Packing layers costs time: only when something asks for an image.
@@ -341,6 +436,28 @@ mod tests {
             vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]
         );
         assert!(parse_build_args(&["=1".into()], env).is_err());
+    }
+
+    #[test]
+    fn secrets_parse_as_buildx_does() {
+        let env = |k: &str| k == "TOKEN";
+        let file = |p: &str| SecretSource::File(PathBuf::from(p));
+        let p = |s: &str| parse_secret(s, env).unwrap();
+        assert_eq!(p("id=a,src=/x/y"), ("a".into(), file("/x/y")));
+        assert_eq!(p("id=a,source=/x/y,type=file"), ("a".into(), file("/x/y")));
+        assert_eq!(p("id=a,env=HOME"), ("a".into(), SecretSource::Env("HOME".into())));
+        assert_eq!(p("type=env,id=a,src=HOME"), ("a".into(), SecretSource::Env("HOME".into())));
+        assert_eq!(p("src=/run/keys/npmrc"), ("npmrc".into(), file("/run/keys/npmrc")));
+        assert_eq!(p("env=GH"), ("GH".into(), SecretSource::Env("GH".into())));
+        assert_eq!(p("id=TOKEN"), ("TOKEN".into(), SecretSource::Env("TOKEN".into())));
+        assert_eq!(p("id=other"), ("other".into(), file("other")));
+        assert_eq!(p("type=file,id=TOKEN"), ("TOKEN".into(), file("TOKEN")));
+        let e = |s: &str| parse_secret(s, env).unwrap_err().to_string();
+        assert!(e("id=a,src").contains("field `src` must be KEY=VALUE"), "{}", e("id=a,src"));
+        assert!(e("type=ssh,id=a").starts_with("Unsupported secret type `ssh`"), "{}", e("type=ssh,id=a"));
+        assert!(e("id=a,color=red").contains("Unknown field `color`"), "{}", e("id=a,color=red"));
+        assert!(e("type=env").contains("`--secret type=env`"), "{}", e("type=env"));
+        assert!(e("id=,src=/").contains("id is empty"), "{}", e("id=,src=/"));
     }
 
     #[test]

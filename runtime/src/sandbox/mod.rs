@@ -24,6 +24,12 @@
 //! grace period is killed outright (its init dies with it through `PR_SET_PDEATHSIG`, and
 //! its mounts with its mount namespace). Killing the helper first would skip the cleaning.
 //!
+//! Secrets (`RUN --mount=type=secret`) arrive in the stdin JSON only. The helper mounts a
+//! tmpfs in its private mount namespace (under the scratch directory, invisible to every
+//! other process), writes each secret there with its mode and owner, and bind-mounts the
+//! file read-only on the target; the empty mount point is removed from the upper like any
+//! other. Env secrets are added to the command's environment by PID 1 right before exec.
+//!
 //! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
 
 mod user;
@@ -44,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mount;
 use crate::solve::backend::{Exit, ProcessMountSource, ProcessSpec};
+use crate::solve::secrets::SecretBytes;
 
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
 /// Exit code of a helper whose setup failed (the message is on fd 3).
@@ -79,6 +86,8 @@ pub struct HelperSpec {
     pub mounts: Vec<HelperMount>,
     /// A scratch directory the helper may use (mount points, filler layers).
     pub scratch: PathBuf,
+    /// Secrets for the environment (`NAME`, value), set last.
+    pub secret_env: Vec<(String, SecretBytes)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -93,6 +102,7 @@ pub enum HelperMountKind {
     Bind(PathBuf),
     Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
     Tmpfs { size: u64 },
+    Secret { data: SecretBytes, mode: u32, uid: u32, gid: u32 },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -145,10 +155,14 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
                         HelperMountKind::Overlay { lowers: lowers.clone(), upper: upper.clone() }
                     }
                     ProcessMountSource::Tmpfs { size } => HelperMountKind::Tmpfs { size: *size },
+                    ProcessMountSource::Secret { data, mode, uid, gid } => {
+                        HelperMountKind::Secret { data: data.clone(), mode: *mode, uid: *uid, gid: *gid }
+                    }
                 },
             })
             .collect(),
         scratch: scratch.to_path_buf(),
+        secret_env: spec.secret_env.clone(),
     };
     let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
     let (out_r, out_w) = pipe()?;
@@ -429,7 +443,8 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
         mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None).map_err(|e| format!("cannot bind /{rel}: {e}"))?;
     }
     // The step's mounts, in order.
-    for m in &spec.mounts {
+    let mut secret_dir: Option<PathBuf> = None;
+    for (n, m) in spec.mounts.iter().enumerate() {
         let rel = Path::new(m.target.trim_start_matches('/'));
         if rel.as_os_str().is_empty() {
             return Err("a mount cannot target `/`".into());
@@ -460,6 +475,23 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
                 let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
                 mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
+            }
+            HelperMountKind::Secret { data, mode, uid, gid } => {
+                let dir = match &secret_dir {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = secrets_tmpfs(spec)?;
+                        secret_dir = Some(d.clone());
+                        d
+                    }
+                };
+                let file = dir.join(n.to_string());
+                write_secret(&file, data, *mode, *uid, *gid).map_err(|e| format!("cannot write the secret for `{}`: {e}", m.target))?;
+                created.ensure(root, upper, rel, false)?;
+                mount::mount(&file.display().to_string(), &target, "", libc::MS_BIND, None)
+                    .map_err(|e| format!("cannot mount a secret at `{}`: {e}", m.target))?;
+                mount::mount("none", &target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
+                    .map_err(|e| format!("cannot make the secret at `{}` read-only: {e}", m.target))?;
             }
         }
     }
@@ -510,6 +542,35 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
         return Ok(Some(Status::Signal(libc::WTERMSIG(ws))));
     }
     Ok(None)
+}
+
+/// Mounts the tmpfs that holds this step's secret files (in the helper's own mount
+/// namespace, so no other process sees it and nothing reaches the disk); returns its path.
+fn secrets_tmpfs(spec: &HelperSpec) -> Result<PathBuf, String> {
+    let total: usize = spec
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            HelperMountKind::Secret { data, .. } => data.0.len() + 4096,
+            _ => 0,
+        })
+        .sum();
+    let dir = spec.scratch.join("secrets");
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    let data = format!("mode=0700,size={}", total + 65536);
+    mount::mount("tmpfs", &dir, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, Some(&data))
+        .map_err(|e| format!("cannot mount the tmpfs for secrets: {e}"))?;
+    Ok(dir)
+}
+
+/// Writes one secret file (on the secrets tmpfs) with its mode and owner.
+fn write_secret(path: &Path, data: &SecretBytes, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(&data.0)?;
+    drop(f);
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
 }
 
 /// Brings `lo` up in a fresh network namespace.
@@ -617,11 +678,25 @@ fn child(spec: &HelperSpec, root: &Path) -> String {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let envs: Vec<String> = spec.env.iter().map(|kv| if kv.contains('=') { kv.clone() } else { format!("{kv}=") }).collect();
-    let envp = match to_c(&envs, "environment variable") {
+    let secret_names: Vec<&str> = spec.secret_env.iter().map(|(n, _)| n.as_str()).collect();
+    let envs: Vec<String> = spec
+        .env
+        .iter()
+        .filter(|kv| !secret_names.contains(&kv.split_once('=').map_or(kv.as_str(), |(k, _)| k)))
+        .map(|kv| if kv.contains('=') { kv.clone() } else { format!("{kv}=") })
+        .collect();
+    let mut envp = match to_c(&envs, "environment variable") {
         Ok(v) => v,
         Err(e) => return e,
     };
+    for (name, value) in &spec.secret_env {
+        let mut kv = format!("{name}=").into_bytes();
+        kv.extend_from_slice(&value.0);
+        match CString::new(kv) {
+            Ok(c) => envp.push(c),
+            Err(_) => return format!("secret environment variable `{name}` contains a NUL byte"),
+        }
+    }
     let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();

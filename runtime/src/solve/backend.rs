@@ -11,6 +11,8 @@ use std::sync::atomic::AtomicBool;
 
 use cairn_ir::{Digest, NetworkMode};
 
+use super::secrets::SecretBytes;
+
 /// A layer being written: `upper` becomes the layer, `work` is the overlay workdir.
 /// Dropping it without committing removes it (the token owns the directories).
 pub struct ScratchLayer {
@@ -41,6 +43,8 @@ pub struct ProcessSpec {
     pub hostname: String,
     pub network: NetworkMode,
     pub mounts: Vec<ProcessMount>,
+    /// Secrets added to the process environment (`NAME`, value), after `env`.
+    pub secret_env: Vec<(String, SecretBytes)>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,8 @@ pub enum ProcessMountSource {
     /// Lower dirs bottom first; `upper` = (upper, work) or a read-only stack.
     Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
     Tmpfs { size: u64 },
+    /// A file holding secret bytes; the sandbox keeps it in memory (never on disk).
+    Secret { data: SecretBytes, mode: u32, uid: u32, gid: u32 },
 }
 
 /// How a process ended.

@@ -447,14 +447,21 @@ impl<'a> Solver<'a> {
                 self.def.vertices[v].meta.description, self.opts.platform
             )));
         }
-        // Key parts, input by input.
+        if e.security == cairn_ir::SecurityMode::Insecure {
+            return Err(StepFailure::msg(
+                "`--security=insecure` is not supported: cairn runs every step in its sandbox without extra privileges",
+            ));
+        }
+        // Key parts, input by input. A bind mount without an output (read-only, or
+        // read-write with its writes discarded) keys on the content of its selection only.
+        // Secret values are never part of the key (BuildKit does the same).
         let vertex = &self.def.vertices[v].vertex;
         let mut parts = Vec::new();
         for (i, _) in vertex.inputs.iter().enumerate() {
             let (tree, k) = self.input_of(v, inputs, i as u32)?;
             let users: Vec<&cairn_ir::Mount> = e.mounts.iter().filter(|m| m.input == Some(i as u32)).collect();
             let selector_only = !users.is_empty()
-                && users.iter().all(|m| m.readonly && m.output.is_none() && matches!(m.kind, MountKind::Bind));
+                && users.iter().all(|m| m.output.is_none() && matches!(m.kind, MountKind::Bind));
             if selector_only {
                 for m in users {
                     parts.push(Part::Content(self.tree_hash(&tree, &m.selector)?));
@@ -475,12 +482,12 @@ impl<'a> Solver<'a> {
         id: usize,
         cancel: &AtomicBool,
     ) -> Result<Vec<Vec<LayerId>>, StepFailure> {
+        let mut secret_env = Vec::new();
         for s in &e.secret_env {
-            if s.required {
-                return Err(StepFailure::msg(format!(
-                    "Secret `{}` is required but cairn has no secrets given (`--secret` is not supported yet)",
-                    s.id
-                )));
+            match self.opts.secrets.get(&s.id) {
+                Some(value) => secret_env.push((s.name.clone(), value.clone())),
+                None if s.required => return Err(missing_secret(&s.id)),
+                None => {}
             }
         }
         let root = &e.mounts[0];
@@ -501,6 +508,7 @@ impl<'a> Solver<'a> {
         let mut keep_alive = Vec::new();
         let mut cache_guards = Vec::new();
         let mut private_dirs = Vec::new();
+        let mut views = Vec::new();
         let mut mounts = Vec::new();
         for m in &e.mounts[1..] {
             let tree = match m.input {
@@ -508,44 +516,36 @@ impl<'a> Solver<'a> {
                 None => None,
             };
             let source = match &m.kind {
-                MountKind::Bind => match (tree, m.readonly, m.output) {
-                    (Some(Tree::Local(l)), _, None) => {
-                        let (hp, _) = fileop::resolve(&l.root, &m.selector, true, true)
-                            .map_err(|e| StepFailure::msg(e.to_string()))?;
-                        ProcessMountSource::Bind(hp)
-                    }
-                    (Some(Tree::Local(_)), _, Some(_)) => {
+                MountKind::Bind => match (tree, m.output) {
+                    (Some(Tree::Local(_)), Some(_)) => {
                         return Err(StepFailure::msg("A build context mount cannot have an output"))
                     }
-                    (tree, readonly, output) => {
+                    (Some(Tree::Local(l)), None) => {
+                        let (hp, _) = fileop::resolve(&l.root, &m.selector, true, true)
+                            .map_err(|e| StepFailure::msg(e.to_string()))?;
+                        self.bind_source(hp, m, &mut keep_alive)?
+                    }
+                    (tree, None) => {
+                        let tree = tree.unwrap_or_else(|| Tree::Layers(Arc::new(Vec::new())));
+                        let view = self.view(&tree)?;
+                        let (hp, _) = fileop::resolve(&view.path, &m.selector, true, false)
+                            .map_err(|e| StepFailure::msg(e.to_string()))?;
+                        views.push(view);
+                        self.bind_source(hp, m, &mut keep_alive)?
+                    }
+                    (tree, Some(o)) => {
                         let chain = match tree {
                             Some(Tree::Layers(c)) => c.to_vec(),
                             _ => Vec::new(),
                         };
-                        let sel = m.selector.trim_matches('/');
-                        let mut lowers = vec![self.empty_dir.clone()];
-                        for p in self.layer_paths(&chain) {
-                            let sp = if sel.is_empty() { p } else { p.join(sel) };
-                            if sp.is_dir() {
-                                lowers.push(sp);
-                            }
+                        if !m.selector.trim_matches('/').is_empty() {
+                            return Err(StepFailure::msg("A mount with both a selector and an output is not supported"));
                         }
-                        if readonly && output.is_none() && lowers.len() == 1 {
-                            ProcessMountSource::Bind(self.empty_dir.clone())
-                        } else if readonly && output.is_none() {
-                            ProcessMountSource::Overlay { lowers, upper: None }
-                        } else {
-                            if output.is_some() && !sel.is_empty() {
-                                return Err(StepFailure::msg("A mount with both a selector and an output is not supported"));
-                            }
-                            let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
-                            let upper = Some((nl.upper.clone(), nl.work.clone()));
-                            match output {
-                                Some(o) => extra_layers.push((o, chain, nl)),
-                                None => keep_alive.push(nl),
-                            }
-                            ProcessMountSource::Overlay { lowers, upper }
-                        }
+                        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+                        let upper = Some((nl.upper.clone(), nl.work.clone()));
+                        let lowers = self.lowers(&chain);
+                        extra_layers.push((o, chain, nl));
+                        ProcessMountSource::Overlay { lowers, upper }
                     }
                 },
                 MountKind::Cache { id: cid, sharing, mode, uid, gid } => {
@@ -566,18 +566,20 @@ impl<'a> Solver<'a> {
                         },
                     }
                     if !dir.is_dir() {
-                        fs::create_dir_all(&dir).map_err(fail("Cannot create a cache mount"))?;
-                        use std::os::unix::fs::PermissionsExt;
-                        let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(*mode));
-                        let _ = std::os::unix::fs::chown(&dir, Some(*uid), Some(*gid));
+                        self.init_cache_dir(&dir, tree.as_ref(), &m.selector, (*mode, *uid, *gid))?;
                     }
                     ProcessMountSource::Bind(dir)
                 }
                 MountKind::Tmpfs { size } => ProcessMountSource::Tmpfs { size: *size },
-                MountKind::Secret { id: sid, required, .. } | MountKind::Ssh { id: sid, required, .. } => {
+                MountKind::Secret { id: sid, required, mode, uid, gid } => match self.opts.secrets.get(sid) {
+                    Some(data) => ProcessMountSource::Secret { data: data.clone(), mode: *mode, uid: *uid, gid: *gid },
+                    None if *required => return Err(missing_secret(sid)),
+                    None => continue,
+                },
+                MountKind::Ssh { id: sid, required, .. } => {
                     if *required {
                         return Err(StepFailure::msg(format!(
-                            "Secret or SSH mount `{sid}` is required but cairn cannot provide it yet"
+                            "SSH mount `{sid}` is required, but SSH agent forwarding is not supported yet (`--ssh` is not implemented)"
                         )));
                     }
                     continue;
@@ -596,6 +598,7 @@ impl<'a> Solver<'a> {
             hostname: e.meta.hostname.clone(),
             network: e.network,
             mounts,
+            secret_env,
         };
         let start = Instant::now();
         let mut tail: VecDeque<String> = VecDeque::new();
@@ -648,9 +651,98 @@ impl<'a> Solver<'a> {
             }
         }
         drop(keep_alive);
+        drop(views);
         drop(cache_guards);
         drop(private_dirs);
         Ok(chains)
+    }
+
+    /// The process mount for a bind of the host path `hp` (a context path or a view of an
+    /// input): read-only as it is; read-write over a throwaway upper (a directory) or a
+    /// throwaway copy (a file), so writes never reach the source or an output.
+    fn bind_source(
+        &self,
+        hp: PathBuf,
+        m: &cairn_ir::Mount,
+        keep_alive: &mut Vec<super::backend::ScratchLayer>,
+    ) -> Result<ProcessMountSource, StepFailure> {
+        let md = fs::metadata(&hp).map_err(|_| {
+            let shown = if m.selector.is_empty() { "/" } else { m.selector.as_str() };
+            StepFailure::msg(format!("Cannot mount `{shown}` at `{}`: it does not exist in the mounted tree", m.target))
+        })?;
+        if m.readonly {
+            return Ok(ProcessMountSource::Bind(hp));
+        }
+        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        let source = if md.is_dir() {
+            ProcessMountSource::Overlay { lowers: vec![self.empty_dir.clone(), hp], upper: Some((nl.upper.clone(), nl.work.clone())) }
+        } else {
+            let copy = nl.work.join("file");
+            fs::copy(&hp, &copy).map_err(fail("Cannot copy a bind-mounted file"))?;
+            ProcessMountSource::Bind(copy)
+        };
+        keep_alive.push(nl);
+        Ok(source)
+    }
+
+    /// Creates the cache mount directory `dir`: from the input's tree at `selector` when
+    /// the mount has `from=`, else empty with `mode/uid/gid`. It is built under a temporary
+    /// name and renamed, so a concurrent user never sees it half made.
+    fn init_cache_dir(&self, dir: &std::path::Path, tree: Option<&Tree>, selector: &str, (mode, uid, gid): (u32, u32, u32)) -> Result<(), StepFailure> {
+        use std::os::unix::fs::PermissionsExt;
+        let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
+        let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.with_file_name(format!(".tmp-{name}-{}-{n}", std::process::id()));
+        let _cleanup = RemoveDir(tmp.clone());
+        fs::create_dir_all(&tmp).map_err(fail("Cannot create a cache mount"))?;
+        match tree {
+            Some(tree) => {
+                let view = self.view(tree)?;
+                let (filter, strict) = match tree {
+                    Tree::Local(l) => (Some(&l.filter), true),
+                    Tree::Layers(_) => (None, false),
+                };
+                let src = SrcTree { root: &view.path, filter, strict };
+                let sel = if selector.is_empty() { "/".to_string() } else { selector.to_string() };
+                let c = cairn_ir::CopyAction {
+                    src: FileRef::Input(0),
+                    src_paths: vec![sel],
+                    dest: "/".into(),
+                    owner: None,
+                    mode: None,
+                    follow_symlinks: true,
+                    dir_contents_only: true,
+                    allow_wildcard: false,
+                    allow_empty_wildcard: false,
+                    include: Vec::new(),
+                    exclude: Vec::new(),
+                    create_dest_path: true,
+                    unpack_archive: false,
+                    parents: false,
+                    timestamp: None,
+                };
+                fileop::copy(&tmp, &src, &c)
+                    .map_err(|e| StepFailure::msg(format!("Cannot initialise a cache mount from its source: {e}")))?;
+                // The cache root is the source directory itself: its mode and owner too.
+                let (hp, _) = fileop::resolve(&view.path, &c.src_paths[0], true, strict)
+                    .map_err(|e| StepFailure::msg(e.to_string()))?;
+                if let Some(md) = fs::metadata(&hp).ok().filter(|md| md.is_dir()) {
+                    use std::os::unix::fs::MetadataExt;
+                    fs::set_permissions(&tmp, fs::Permissions::from_mode(md.mode() & 0o7777))
+                        .map_err(fail("Cannot set a cache mount's mode"))?;
+                    std::os::unix::fs::chown(&tmp, Some(md.uid()), Some(md.gid())).map_err(fail("Cannot set a cache mount's owner"))?;
+                }
+            }
+            None => {
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(mode & 0o7777)).map_err(fail("Cannot set a cache mount's mode"))?;
+                std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(fail("Cannot set a cache mount's owner"))?;
+            }
+        }
+        match fs::rename(&tmp, dir) {
+            Ok(()) => Ok(()),
+            Err(_) if dir.is_dir() => Ok(()), // a concurrent step made it first
+            Err(e) => Err(StepFailure::msg(format!("Cannot create a cache mount: {e}"))),
+        }
     }
 
     fn file(&self, v: usize, f: &FileOp, inputs: &[Done]) -> Result<Done, StepFailure> {
@@ -771,6 +863,10 @@ impl<'a> Solver<'a> {
         let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
         Ok(Done { outputs: vec![Tree::Layers(Arc::new(u[l.len()..].to_vec()))], keys: vec![key] })
     }
+}
+
+fn missing_secret(id: &str) -> StepFailure {
+    StepFailure::msg(format!("Secret `{id}` is required but was not given (use `--secret id={id},src=PATH` or `--secret id={id},env=VAR`)"))
 }
 
 /// `None` when the process succeeded, else BuildKit-style words for how it ended.

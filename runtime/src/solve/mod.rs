@@ -16,6 +16,7 @@ pub mod pattern;
 pub mod progress;
 pub mod runtime_backend;
 pub mod scheduler;
+pub mod secrets;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -43,6 +44,8 @@ pub struct SolveOptions {
     pub contexts: HashMap<String, PathBuf>,
     /// The store root: holds the stat cache, cache mounts and temporary mount points.
     pub root: PathBuf,
+    /// Build secrets by id (`--secret`); never stored, logged or keyed.
+    pub secrets: secrets::Secrets,
 }
 
 /// What a successful solve produced.
@@ -521,6 +524,7 @@ mod tests {
                 jobs,
                 contexts: [("context".to_string(), self.dir.join("ctx"))].into_iter().collect(),
                 root: self.dir.join("store"),
+                secrets: Default::default(),
             };
             let ev = Events(Mutex::new(vec![]));
             let s = solve(def, &self.store, &opts, &ev, cancel)?;
