@@ -90,7 +90,7 @@ fn secrets_reach_the_step_but_never_the_store_outputs_keys_or_logs() {
     t.write(
         "ctx/Dockerfile",
         "FROM busybox\n\
-RUN --mount=type=secret,id=filesec sha256sum /run/secrets/filesec | cut -d' ' -f1 > /file.sha && stat -c '%a %u %g' /run/secrets/filesec > /file.stat\n\
+RUN --mount=type=secret,id=filesec sha256sum /run/secrets/filesec | cut -d' ' -f1 > /file.sha && stat -c '%a %u %g' /run/secrets/filesec > /file.stat && stat -f -c %T /run/secrets/filesec > /file.fs\n\
 RUN --mount=type=secret,id=envsec,env=TOKEN,required=true printf %s \"$TOKEN\" | sha256sum | cut -d' ' -f1 > /env.sha && if test -e /run/secrets/envsec; then echo mounted; else echo env-only; fi > /env.where\n\
 RUN --mount=type=secret,id=filesec,target=/etc/app/key,mode=0440,uid=1000,gid=1000 stat -c '%a %u %g' /etc/app/key > /custom.stat && sha256sum /etc/app/key | cut -d' ' -f1 > /custom.sha && (echo x >> /etc/app/key 2>/dev/null && echo writable || echo read-only) > /custom.ro\n\
 RUN --mount=type=secret,id=absent (ls /run/secrets 2>/dev/null || echo nothing) > /absent.txt\n\
@@ -125,6 +125,7 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
     // The steps saw the right bytes, with the mount's mode and owner.
     assert_eq!(read(rootfs.join("file.sha")).trim(), sha256_hex(&file_secret));
     assert_eq!(read(rootfs.join("file.stat")).trim(), "400 0 0");
+    assert_eq!(read(rootfs.join("file.fs")).trim(), "tmpfs", "the secret file lives in memory");
     assert_eq!(read(rootfs.join("env.sha")).trim(), sha256_hex(&env_secret));
     assert_eq!(read(rootfs.join("env.where")).trim(), "env-only");
     assert_eq!(read(rootfs.join("custom.sha")).trim(), sha256_hex(&file_secret));
@@ -313,6 +314,25 @@ RUN --mount=type=bind,from=stage,source=/out,target=/m cat /m/s.txt /d/bound.txt
     for earlier in ["> /stage.txt", "> /stagefile.txt", "> /image.txt"] {
         assert!(!ran.iter().any(|r| r.contains(earlier)), "`{earlier}` stays cached: {ran:?}");
     }
+    // `.dockerignore` applies to binds of the context as to COPY: hidden files are not
+    // seen, a hidden selection does not exist.
+    t.write("ctx/data/private.key", "hidden\n");
+    t.write("ctx/.dockerignore", "data/*.key\n");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nRUN --mount=type=bind,source=data,target=/d ls /d > /visible.txt\nRUN --mount=type=bind,source=data,target=/d,rw rm /d/bound.txt && ls /d > /rw-visible.txt\n",
+    );
+    let out2 = t.path("out2");
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out2.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(out2.join("visible.txt")), "bound.txt\n");
+    assert_eq!(read(out2.join("rw-visible.txt")), "");
+    assert!(t.path("ctx/data/bound.txt").exists(), "a rw bind of a filtered context never writes it");
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN --mount=type=bind,source=data/private.key,target=/k cat /k\n");
+    let (o, _) = build(&t, &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("Cannot mount `/data/private.key` at `/k`") && e.contains("Dockerfile:2"), "{e}");
 }
 
 #[test]

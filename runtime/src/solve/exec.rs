@@ -520,6 +520,9 @@ impl<'a> Solver<'a> {
                     (Some(Tree::Local(_)), Some(_)) => {
                         return Err(StepFailure::msg("A build context mount cannot have an output"))
                     }
+                    (Some(Tree::Local(l)), None) if !l.filter.is_trivial() => {
+                        self.filtered_bind(&l, m, &mut keep_alive)?
+                    }
                     (Some(Tree::Local(l)), None) => {
                         let (hp, _) = fileop::resolve(&l.root, &m.selector, true, true)
                             .map_err(|e| StepFailure::msg(e.to_string()))?;
@@ -685,6 +688,32 @@ impl<'a> Solver<'a> {
         Ok(source)
     }
 
+    /// A bind of a build context whose include/exclude patterns (`.dockerignore`) hide
+    /// something: a throwaway copy of what they leave visible at the selector, so the step
+    /// sees exactly what its key hashed.
+    fn filtered_bind(
+        &self,
+        l: &LocalTree,
+        m: &cairn_ir::Mount,
+        keep_alive: &mut Vec<super::backend::ScratchLayer>,
+    ) -> Result<ProcessMountSource, StepFailure> {
+        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        let c = copy_selection(&m.selector);
+        let src = SrcTree { root: &l.root, filter: Some(&l.filter), strict: true };
+        let (hp, rel) = fileop::resolve(&l.root, &c.src_paths[0], true, true).map_err(|e| StepFailure::msg(e.to_string()))?;
+        let missing = || StepFailure::msg(format!("Cannot mount `{}` at `{}`: it does not exist in the build context (or `.dockerignore` excludes it)", c.src_paths[0], m.target));
+        if !rel.is_empty() && !l.filter.visible(&rel) && !l.filter.may_descend(&rel) {
+            return Err(missing());
+        }
+        fileop::copy(&nl.upper, &src, &c).map_err(|_| missing())?;
+        let copy = match hp.file_name() {
+            Some(name) if !fs::metadata(&hp).map(|md| md.is_dir()).unwrap_or(true) => nl.upper.join(name),
+            _ => nl.upper.clone(),
+        };
+        keep_alive.push(nl);
+        Ok(ProcessMountSource::Bind(copy))
+    }
+
     /// Creates the cache mount directory `dir`: from the input's tree at `selector` when
     /// the mount has `from=`, else empty with `mode/uid/gid`. It is built under a temporary
     /// name and renamed, so a concurrent user never sees it half made.
@@ -703,24 +732,7 @@ impl<'a> Solver<'a> {
                     Tree::Layers(_) => (None, false),
                 };
                 let src = SrcTree { root: &view.path, filter, strict };
-                let sel = if selector.is_empty() { "/".to_string() } else { selector.to_string() };
-                let c = cairn_ir::CopyAction {
-                    src: FileRef::Input(0),
-                    src_paths: vec![sel],
-                    dest: "/".into(),
-                    owner: None,
-                    mode: None,
-                    follow_symlinks: true,
-                    dir_contents_only: true,
-                    allow_wildcard: false,
-                    allow_empty_wildcard: false,
-                    include: Vec::new(),
-                    exclude: Vec::new(),
-                    create_dest_path: true,
-                    unpack_archive: false,
-                    parents: false,
-                    timestamp: None,
-                };
+                let c = copy_selection(selector);
                 fileop::copy(&tmp, &src, &c)
                     .map_err(|e| StepFailure::msg(format!("Cannot initialise a cache mount from its source: {e}")))?;
                 // The cache root is the source directory itself: its mode and owner too.
@@ -862,6 +874,27 @@ impl<'a> Solver<'a> {
         let parts = [Part::Key(lk, vertex.inputs[0].index), Part::Key(uk, vertex.inputs[1].index)];
         let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
         Ok(Done { outputs: vec![Tree::Layers(Arc::new(u[l.len()..].to_vec()))], keys: vec![key] })
+    }
+}
+
+/// A copy of everything at `selector` (a directory's contents, or one file) into `/`.
+fn copy_selection(selector: &str) -> cairn_ir::CopyAction {
+    cairn_ir::CopyAction {
+        src: FileRef::Input(0),
+        src_paths: vec![if selector.is_empty() { "/".to_string() } else { selector.to_string() }],
+        dest: "/".into(),
+        owner: None,
+        mode: None,
+        follow_symlinks: true,
+        dir_contents_only: true,
+        allow_wildcard: false,
+        allow_empty_wildcard: false,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        create_dest_path: true,
+        unpack_archive: false,
+        parents: false,
+        timestamp: None,
     }
 }
 
