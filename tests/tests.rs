@@ -7,5 +7,8 @@ mod build_cli;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
+/// Remote sources: `ADD` of URLs (a loopback HTTP server: checksums, ETag revalidation,
+/// errors) and of git repositories (`git daemon`: branches, tags, subdirs, `.git`).
+mod sources_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;

@@ -207,14 +207,19 @@ fn write_image(store: &Store, layers: &[String], blobs: &[LayerBlob], config: &I
 }
 
 /// Packs `layers` (bottom first, in parallel) and stores the config and an OCI manifest
-/// as blobs; returns the (untagged) image record. `created` timestamps and everything
-/// else in `config` stay as given; only `rootfs` is set.
+/// as blobs; returns the (untagged) image record. Layers this store made that hold
+/// nothing are left out (their history entries marked `empty_layer`), `created` times are
+/// filled as [`set_created`] says and `rootfs` is set; everything else in `config` stays.
 pub fn commit_image(
     store: &Store,
     layers: &[String],
     config: &ImageConfig,
     opts: &CommitOptions,
 ) -> Result<ImageRecord, StoreError> {
+    let mut config = config.clone();
+    let layers = drop_empty_layers(store, layers, &mut config.history);
+    set_created(store, &layers, &mut config, opts.source_date_epoch);
+    let layers = &layers[..];
     let mut unique: Vec<&String> = Vec::new();
     for l in layers {
         if !unique.contains(&l) {
@@ -227,7 +232,112 @@ pub fn commit_image(
         .collect::<Result<_, _>>()?;
     let by_id: HashMap<String, LayerBlob> = packed.into_iter().collect();
     let blobs: Vec<LayerBlob> = layers.iter().map(|id| by_id[id].clone()).collect();
-    write_image(store, layers, &blobs, config)
+    write_image(store, layers, &blobs, &config)
+}
+
+/// `layers` without the layers this store made that hold nothing (a step that changed no
+/// file); the history entry of each dropped layer gets `empty_layer: true`, as BuildKit's
+/// exporter does (SPEC.md §8). Imported layers are kept as they are: their blobs are part
+/// of the base image. History is only touched when its non-empty entries match the layers.
+fn drop_empty_layers(store: &Store, layers: &[String], history: &mut [cairn_ir::History]) -> Vec<String> {
+    let is_empty = |id: &String| {
+        store.layer_meta(id).map_or(true, |m| m.imported.is_none())
+            && fs::read_dir(store.layer_path(id)).is_ok_and(|mut d| d.next().is_none())
+    };
+    let empty: Vec<bool> = layers.iter().map(is_empty).collect();
+    if !empty.contains(&true) {
+        return layers.to_vec();
+    }
+    let slots: Vec<usize> = (0..history.len()).filter(|&i| !history[i].empty_layer).collect();
+    if slots.len() == layers.len() {
+        for (k, _) in empty.iter().enumerate().filter(|(_, e)| **e) {
+            history[slots[k]].empty_layer = true;
+        }
+    }
+    layers.iter().zip(&empty).filter(|(_, e)| !**e).map(|(l, _)| l.clone()).collect()
+}
+
+/// Fills the config's `created`, and that of every history entry without one: the
+/// `SOURCE_DATE_EPOCH` when given (it replaces a given `created`, and later history times
+/// are clamped to it); otherwise a `created` the config already has (a frontend's choice)
+/// or else the time the top layer was committed. That time is the ctime of the layer's
+/// directory, set by the rename into `layers/` and never changed after, so a fully cached
+/// rebuild gives the same config and image digest (SPEC.md §8).
+fn set_created(store: &Store, layers: &[String], config: &mut ImageConfig, epoch: Option<u64>) {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = match (epoch, &config.created) {
+        (Some(e), _) => Some(rfc3339(e as i64)),
+        (None, Some(given)) => Some(given.clone()),
+        (None, None) => layers.last().and_then(|l| fs::metadata(store.layer_path(l)).ok()).map(|m| rfc3339(m.ctime())),
+    };
+    let Some(stamp) = stamp else { return };
+    config.created = Some(stamp.clone());
+    for h in &mut config.history {
+        let later = epoch.is_some_and(|e| h.created.as_deref().and_then(parse_rfc3339).is_some_and(|t| t > e as i64));
+        if h.created.is_none() || later {
+            h.created = Some(stamp.clone());
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01, the inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2024-01-02T03:04:05Z`), the form image configs use.
+pub fn rfc3339(secs: i64) -> String {
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// Whole seconds of an RFC 3339 time (fractions dropped, offsets applied); `None` when it
+/// is not one.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
 // -------------------------------------------------------------------- records and tags
@@ -650,4 +760,24 @@ pub fn import_config_and_layers(
     let rec = ImageRecord { manifest_digest, config_digest, layers: ids, size: blobs.iter().map(|b| b.diff_size).sum() };
     store.put_record(&rec)?;
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_rfc3339, rfc3339};
+
+    #[test]
+    fn rfc3339_round_trips() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        for t in [0, 1, 59, 86_399, 951_782_400, 1_700_000_000, 4_102_444_800, -86_401] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{t}");
+        }
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"), Some(1_700_000_000));
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20"), None);
+        assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
+        assert_eq!(parse_rfc3339("not a time at all, no"), None);
+    }
 }

@@ -10,6 +10,7 @@
 //!   archive import.
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
 //! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
+//! - `verify`: the first difference between two images (`--verify-reproducible`).
 
 pub mod image;
 pub mod layer;
@@ -18,3 +19,4 @@ pub mod oci;
 pub mod sandbox;
 pub mod store;
 pub mod solve;
+pub mod verify;

@@ -282,16 +282,12 @@ fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
 /// Writes `rec` as a docker-archive tarball (`docker save` format) at `dest`, with
 /// `repo_tags` (any reference form; written in Docker's short form) in `manifest.json`.
 pub fn export_docker_archive(store: &Store, rec: &ImageRecord, dest: &Path, repo_tags: &[String]) -> Result<(), StoreError> {
-    let mut tags = Vec::new();
-    for t in repo_tags {
-        let n = image::normalize_reference(t)?;
-        if n.contains('@') {
-            return Err(StoreError::Invalid(format!("`{t}` cannot be a RepoTag of a docker-archive: it has a digest")));
-        }
-        tags.push(cairn_ir::reference::familiar(&n));
-    }
-    let blobs = store.image_layer_blobs(rec)?;
-    let config = store.read_blob(&rec.config_digest)?;
+    export_docker_archive_images(store, &[(rec.clone(), repo_tags.to_vec())], dest)
+}
+
+/// Writes several images, each with its RepoTags, as one docker-archive at `dest` (what
+/// `docker save A B` writes): one `manifest.json` entry per image, shared layers once.
+pub fn export_docker_archive_images(store: &Store, images: &[(ImageRecord, Vec<String>)], dest: &Path) -> Result<(), StoreError> {
     let tmp = SiblingTemp::new(dest, "docker")?;
     let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
     let mut b = tar::Builder::new(io::BufWriter::new(f));
@@ -299,32 +295,48 @@ pub fn export_docker_archive(store: &Store, rec: &ImageRecord, dest: &Path, repo
     tar_dir(&mut b, "blobs/").map_err(w)?;
     tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
     let mut written: Vec<Digest> = Vec::new();
-    let mut layer_names = Vec::new();
-    for lb in &blobs {
-        let name = format!("blobs/sha256/{}", lb.diff_id.hex());
-        layer_names.push(name.clone());
-        if written.contains(&lb.diff_id) {
-            continue;
+    let mut manifest = Vec::new();
+    for (rec, repo_tags) in images {
+        let mut tags = Vec::new();
+        for t in repo_tags {
+            let n = image::normalize_reference(t)?;
+            if n.contains('@') {
+                return Err(StoreError::Invalid(format!("`{t}` cannot be a RepoTag of a docker-archive: it has a digest")));
+            }
+            tags.push(cairn_ir::reference::familiar(&n));
         }
-        written.push(lb.diff_id);
-        let size = layer_diff_size(store, lb)?;
-        let p = store.blob_path(&lb.blob);
-        let mut hr = HashReader::new(open_maybe_gzip(&p)?);
-        let mut h = plain_header(EntryType::Regular, 0o644, size);
-        h.set_path(&name).map_err(w)?;
-        h.set_cksum();
-        b.append(&h, (&mut hr).take(size)).map_err(io_err("copy layer", &p))?;
-        io::copy(&mut hr, &mut io::sink()).map_err(io_err("read", &p))?;
-        if hr.count != size || hr.digest() != lb.diff_id {
-            return Err(StoreError::Corrupt {
-                path: p,
-                message: format!("the layer does not match its diff_id `{}` (or its recorded size {size})", lb.diff_id),
-            });
+        let blobs = store.image_layer_blobs(rec)?;
+        let config = store.read_blob(&rec.config_digest)?;
+        let mut layer_names = Vec::new();
+        for lb in &blobs {
+            let name = format!("blobs/sha256/{}", lb.diff_id.hex());
+            layer_names.push(name.clone());
+            if written.contains(&lb.diff_id) {
+                continue;
+            }
+            written.push(lb.diff_id);
+            let size = layer_diff_size(store, lb)?;
+            let p = store.blob_path(&lb.blob);
+            let mut hr = HashReader::new(open_maybe_gzip(&p)?);
+            let mut h = plain_header(EntryType::Regular, 0o644, size);
+            h.set_path(&name).map_err(w)?;
+            h.set_cksum();
+            b.append(&h, (&mut hr).take(size)).map_err(io_err("copy layer", &p))?;
+            io::copy(&mut hr, &mut io::sink()).map_err(io_err("read", &p))?;
+            if hr.count != size || hr.digest() != lb.diff_id {
+                return Err(StoreError::Corrupt {
+                    path: p,
+                    message: format!("the layer does not match its diff_id `{}` (or its recorded size {size})", lb.diff_id),
+                });
+            }
         }
+        let cfg_name = format!("blobs/sha256/{}", rec.config_digest.hex());
+        if !written.contains(&rec.config_digest) {
+            written.push(rec.config_digest);
+            tar_bytes(&mut b, &cfg_name, &config).map_err(w)?;
+        }
+        manifest.push(DockerArchiveEntry { config: cfg_name, repo_tags: Some(tags), layers: layer_names });
     }
-    let cfg_name = format!("blobs/sha256/{}", rec.config_digest.hex());
-    tar_bytes(&mut b, &cfg_name, &config).map_err(w)?;
-    let manifest = vec![DockerArchiveEntry { config: cfg_name, repo_tags: Some(tags), layers: layer_names }];
     let m_bytes = serde_json::to_vec(&manifest).map_err(|e| StoreError::Invalid(e.to_string()))?;
     tar_bytes(&mut b, "manifest.json", &m_bytes).map_err(w)?;
     let mut out = b.into_inner().map_err(w)?;

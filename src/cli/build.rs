@@ -54,6 +54,10 @@ pub struct BuildArgs {
     /// Build a compiled IR file (from `cairn compile`) instead of a Dockerfile
     #[arg(long = "ir", value_name = "FILE")]
     pub ir: Option<PathBuf>,
+    /// Build twice (the second time without cache) and fail, naming the first differing
+    /// file or config field, unless both give the same image digest
+    #[arg(long = "verify-reproducible")]
+    pub verify_reproducible: bool,
     /// The build context directory
     #[arg(default_value = ".")]
     pub path: PathBuf,
@@ -340,12 +344,16 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     // Packing layers costs time: only when something asks for an image.
     let wants_image = !args.tags.is_empty()
         || args.metadata_file.is_some()
+        || args.verify_reproducible
         || outputs.iter().any(|o| matches!(o, OutputSpec::Oci { .. } | OutputSpec::Docker { .. }));
     let mut digest = None;
     if wants_image {
         let config = &def.outputs[solved.output].config;
         let rec = image::commit_image(&st, &solved.layers, config, &image::CommitOptions { source_date_epoch: epoch, ..Default::default() })
             .map_err(|e| anyhow::anyhow!("Cannot write the image: {e}"))?;
+        if args.verify_reproducible {
+            verify_reproducible(&def, &backend, &opts, &*progress, &cancel, config, epoch, &rec)?;
+        }
         let mut names = Vec::new();
         for t in &args.tags {
             names.push(st.tag_image(t, &rec).map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -397,6 +405,40 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         time: solve::progress::now(),
     });
     Ok(())
+}
+
+/// `--verify-reproducible`: solves again without cache, commits, compares with `first`.
+#[allow(clippy::too_many_arguments)]
+fn verify_reproducible(
+    def: &Definition,
+    backend: &solve::runtime_backend::RuntimeBackend,
+    opts: &solve::SolveOptions,
+    progress: &dyn solve::progress::Progress,
+    cancel: &AtomicBool,
+    config: &cairn_ir::ImageConfig,
+    epoch: Option<u64>,
+    first: &image::ImageRecord,
+) -> anyhow::Result<()> {
+    eprintln!("Verifying reproducibility: building again without the cache");
+    let again = solve::SolveOptions { no_cache: true, ..opts.clone() };
+    let solved = solve::solve(def, backend, &again, progress, cancel)?;
+    let st = &backend.store;
+    let second = image::commit_image(st, &solved.layers, config, &image::CommitOptions { source_date_epoch: epoch, ..Default::default() })
+        .map_err(|e| anyhow::anyhow!("Cannot write the image of the second build: {e}"))?;
+    match cairn_runtime::verify::first_difference(st, first, &second).map_err(|e| anyhow::anyhow!("{e}"))? {
+        None => {
+            eprintln!("Reproducible: both builds gave image {}", first.manifest_digest);
+            Ok(())
+        }
+        Some(why) => {
+            let hint = if epoch.is_none() { " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)" } else { "" };
+            bail!(
+                "The build is not reproducible: image {} then {}; first difference: {why}{hint}",
+                first.manifest_digest,
+                second.manifest_digest
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub enum Command {
     Du(store::DuArgs),
     /// Import a docker-archive or OCI-archive tarball into the local store
     Load(store::LoadArgs),
+    /// Write images of the local store to a docker-archive tarball
+    Save(store::SaveArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),
         Command::Load(a) => store::load(a),
+        Command::Save(a) => store::save(a),
     }
 }
 

@@ -51,6 +51,16 @@ pub struct PruneArgs {
 pub struct DuArgs {}
 
 #[derive(clap::Args, Debug)]
+pub struct SaveArgs {
+    /// Images to save (`name[:tag]` or an image digest)
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The docker-archive tarball to write
+    #[arg(short, long, value_name = "FILE", required = true)]
+    pub output: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct LoadArgs {
     /// The docker-archive or OCI-archive tarball to import
     #[arg(short, long, value_name = "FILE")]
@@ -118,6 +128,27 @@ pub fn du(_a: DuArgs) -> anyhow::Result<()> {
     println!("{:<14} {:>8}", "Cache records", u.cache_records);
     println!("{:<14} {:>8} {:>10}", "Total", "", human(u.total_bytes()));
     Ok(())
+}
+
+/// `cairn save`: the images as one docker-archive (`docker save` format), each with the
+/// names it was asked by as RepoTags (none when asked by digest).
+pub fn save(a: SaveArgs) -> anyhow::Result<()> {
+    let s = open()?;
+    let mut images: Vec<(cairn_runtime::image::ImageRecord, Vec<String>)> = Vec::new();
+    for r in &a.images {
+        let rec = s
+            .get_image(r)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_context(|| format!("No such image `{r}` in the store (see `cairn images`)"))?;
+        let tag = cairn_ir::reference::normalize(r).ok().filter(|n| !n.contains('@'));
+        match images.iter_mut().find(|(i, _)| i.manifest_digest == rec.manifest_digest) {
+            Some((_, tags)) => tags.extend(tag),
+            None => images.push((rec, tag.into_iter().collect())),
+        }
+    }
+    cairn_runtime::oci::export_docker_archive_images(&s, &images, &a.output)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("Cannot write `{}`", a.output.display()))
 }
 
 pub fn load(a: LoadArgs) -> anyhow::Result<()> {

@@ -239,7 +239,7 @@ pub(super) fn dispatch_copy(
             let node = lw.graph.add(
                 Op::Source(SourceOp::Git { remote: remote.clone(), reference, subdir, keep_git_dir }),
                 vec![],
-                cairn_ir::VertexMeta { description: format!("git {remote}"), ..Default::default() },
+                cairn_ir::VertexMeta { description: format!("git {src}"), locations: vec![super::location(ins)], ..Default::default() },
             );
             inputs.push(node);
             copies.push(CopyAction {
@@ -256,7 +256,7 @@ pub(super) fn dispatch_copy(
             let node = lw.graph.add(
                 Op::Source(SourceOp::Http { url: src.clone(), checksum, filename: name.to_string(), mode: chmod }),
                 vec![],
-                cairn_ir::VertexMeta { description: format!("https {src}"), ..Default::default() },
+                cairn_ir::VertexMeta { description: src.clone(), locations: vec![super::location(ins)], ..Default::default() },
             );
             inputs.push(node);
             copies.push(CopyAction {

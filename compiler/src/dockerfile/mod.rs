@@ -708,6 +708,12 @@ impl<'a> Lowerer<'a> {
                 let w = self.single(st, ins)?;
                 let dir = clean_path(&join_path(&st.workdir(), &w));
                 st.config.config.working_dir = Some(dir.clone());
+                // `/` always exists: no mkdir and no layer, as BuildKit does it. (The
+                // optimizer would drop the vertex anyway, leaving history out of step.)
+                if dir == "/" {
+                    st.history(format!("WORKDIR {dir}"), true);
+                    return Ok(());
+                }
                 let owner = parse_owner(&st.user());
                 let meta = self.meta(ins, st, written.clone());
                 let node = self.graph.add(

@@ -75,6 +75,9 @@ pub struct Exit {
 pub trait Backend: Sync {
     fn layer_path(&self, id: &str) -> PathBuf;
     fn new_layer(&self) -> Result<ScratchLayer, String>;
+    /// A fresh path in the store's temporary directory (nothing is created there); what a
+    /// killed build leaves at it is removed the next time the store is opened.
+    fn tmp_path(&self, what: &str) -> PathBuf;
     fn commit_layer(&self, layer: ScratchLayer) -> Result<String, String>;
     /// The output chains (output 0 first) recorded under `key`, if any.
     fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>, String>;

@@ -313,7 +313,7 @@ impl<'a> Solver<'a> {
         }
     }
 
-    fn step_name(&self, v: usize) -> String {
+    pub(super) fn step_name(&self, v: usize) -> String {
         let meta = &self.def.vertices[v].meta;
         match &meta.group {
             Some(g) => format!("[{} {}/{}] {}", g.name, g.step, g.total, meta.description),
@@ -322,7 +322,7 @@ impl<'a> Solver<'a> {
         }
     }
 
-    fn cache_lookup(&self, v: usize, key: &Hash) -> Option<Vec<Vec<LayerId>>> {
+    pub(super) fn cache_lookup(&self, v: usize, key: &Hash) -> Option<Vec<Vec<LayerId>>> {
         if self.opts.no_cache || self.def.vertices[v].meta.ignore_cache {
             return None;
         }
@@ -379,7 +379,7 @@ impl<'a> Solver<'a> {
         }
     }
 
-    fn source(&self, v: usize, s: &SourceOp) -> Result<Done, StepFailure> {
+    fn source(&self, v: usize, s: &SourceOp, cancel: &AtomicBool) -> Result<Done, StepFailure> {
         let platform = &self.opts.platform;
         match s {
             SourceOp::Scratch => Ok(Done {
@@ -420,12 +420,12 @@ impl<'a> Solver<'a> {
                     keys: vec![key::leaf_key("image", &img.manifest_digest.to_string(), platform)],
                 })
             }
-            SourceOp::Http { url, .. } => Err(StepFailure::msg(format!(
-                "Downloading `{url}` is not supported: cairn builds offline (put the file in the context)"
-            ))),
-            SourceOp::Git { remote, .. } => Err(StepFailure::msg(format!(
-                "Git source `{remote}` is not supported: cairn builds offline (use a local build context)"
-            ))),
+            SourceOp::Http { url, checksum, filename, mode } => {
+                self.http_source(v, url, checksum.as_ref(), filename, *mode, cancel)
+            }
+            SourceOp::Git { remote, reference, subdir, keep_git_dir } => {
+                self.git_source(v, remote, reference, subdir, *keep_git_dir, cancel)
+            }
         }
     }
 
@@ -930,7 +930,7 @@ impl Worker for Solver<'_> {
 
     fn run(&self, v: usize, inputs: &[Done], cancel: &AtomicBool) -> Result<Done, StepFailure> {
         match &self.def.vertices[v].vertex.op {
-            Op::Source(s) => self.source(v, s),
+            Op::Source(s) => self.source(v, s, cancel),
             Op::Exec(e) => self.exec(v, e, inputs, cancel),
             Op::File(f) => self.file(v, f, inputs),
             Op::Merge(_) => self.merge(v, inputs),

@@ -417,7 +417,7 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpErro
         if found.is_empty() && !c.allow_empty_wildcard {
             return Err(FileOpError::Invalid(format!("No source files were specified: `{p}` matches nothing")));
         }
-        sources.extend(found.into_iter().map(|f| (p.clone(), f)));
+        sources.extend(found);
     }
     let dest_says_dir = c.dest.ends_with('/') || c.dest.ends_with("/.") || clean_segments(&c.dest).is_empty();
     let (dest, _) = resolve(root, &c.dest, true, false)?;
@@ -437,12 +437,13 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpErro
             mkdir_parents(parent, parent_owner, 0o755)?;
         }
     }
-    for (pattern, (hp, rel)) in sources {
+    for (hp, rel) in sources {
         let md = fs::metadata(&hp).or_else(|_| fs::symlink_metadata(&hp)).map_err(io_err(&hp))?;
         let base_name = Path::new(&rel).file_name().map(|n| n.to_os_string());
+        // `--parents` keeps the whole path below the source root, as BuildKit does
+        // (`COPY --parents packages/*/package.json /app/` gives `/app/packages/a/package.json`).
         let target_dir = if c.parents {
-            let keep = rel_below_prefix(&pattern, &rel);
-            let d = match Path::new(&keep).parent() {
+            let d = match Path::new(&rel).parent() {
                 Some(p) if !p.as_os_str().is_empty() => dest.join(p),
                 _ => dest.clone(),
             };
@@ -482,15 +483,6 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpErro
         }
     }
     Ok(())
-}
-
-/// The part of `rel` below the wildcard-free prefix of `pattern` (for `COPY --parents`).
-fn rel_below_prefix(pattern: &str, rel: &str) -> String {
-    let psegs = clean_segments(pattern);
-    let fixed = psegs.iter().take_while(|s| !has_wildcard(s)).count();
-    let fixed = if fixed == psegs.len() { fixed.saturating_sub(1) } else { fixed };
-    let rsegs: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
-    rsegs.get(fixed.min(rsegs.len())..).map(|s| s.join("/")).unwrap_or_default()
 }
 
 /// Applies a non-copy action to the tree at `root`.

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod key;
 pub mod pattern;
 pub mod progress;
+mod remote;
 pub mod runtime_backend;
 pub mod scheduler;
 pub mod secrets;
@@ -401,6 +402,10 @@ mod tests {
             fs::create_dir_all(dir.join("u")).map_err(|e| e.to_string())?;
             fs::create_dir_all(dir.join("w")).map_err(|e| e.to_string())?;
             Ok(backend::ScratchLayer { upper: dir.join("u"), work: dir.join("w"), token: Box::new(RemoveOnDrop(dir)) })
+        }
+        fn tmp_path(&self, what: &str) -> PathBuf {
+            let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.root.join("tmp").join(format!("{n}-{what}"))
         }
         fn commit_layer(&self, layer: backend::ScratchLayer) -> Result<String, String> {
             let id = format!("l{}", self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst));

@@ -32,6 +32,10 @@ impl Backend for RuntimeBackend {
         Ok(ScratchLayer { upper: l.upper.clone(), work: l.work.clone(), token: Box::new(l) })
     }
 
+    fn tmp_path(&self, what: &str) -> PathBuf {
+        self.store.tmp_path(what)
+    }
+
     fn commit_layer(&self, layer: ScratchLayer) -> Result<String, String> {
         let l = layer.token.downcast::<NewLayer>().map_err(|_| "a scratch layer from another backend".to_string())?;
         self.store.commit_layer(*l).map_err(|e| e.to_string())
