@@ -416,3 +416,37 @@ fn git_errors_name_the_remote_and_the_line() {
     assert!(e.contains("`nodir` is not a directory of"), "{e}");
     assert_eq!(tmp_entries(&t), 0, "failed checkouts leave nothing behind");
 }
+
+#[test]
+fn git_submodules_are_checked_out() {
+    let t = setup("git-sub");
+    let base = t.path("git");
+    std::fs::create_dir_all(&base).unwrap();
+    git(&base, &["init", "-q", "--bare", "sub.git"]);
+    git(&base, &["init", "-q", "--bare", "super.git"]);
+    let d = Daemon::start(&base);
+    let url = |r: &str| format!("git://127.0.0.1:{}/{r}", d.port);
+    let sub = t.path("subwork");
+    std::fs::create_dir_all(&sub).unwrap();
+    git(&sub, &["init", "-q"]);
+    t.write("subwork/lib.txt", "lib\n");
+    git(&sub, &["add", "."]);
+    git(&sub, &["commit", "-q", "-m", "lib"]);
+    git(&sub, &["push", "-q", base.join("sub.git").to_str().unwrap(), "main"]);
+    let sup = t.path("superwork");
+    std::fs::create_dir_all(&sup).unwrap();
+    git(&sup, &["init", "-q"]);
+    t.write("superwork/README", "super\n");
+    git(&sup, &["submodule", "add", "-q", &url("sub.git"), "vendor/sub"]);
+    git(&sup, &["add", "."]);
+    git(&sup, &["commit", "-q", "-m", "with a submodule"]);
+    git(&sup, &["push", "-q", base.join("super.git").to_str().unwrap(), "main"]);
+    let repo = url("super.git");
+    t.write("ctx/Dockerfile", &format!("FROM busybox\nADD {repo}#main /s\nADD --keep-git-dir=true {repo}#main /k\n"));
+    let out = t.path("out");
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&out.join("s/vendor/sub/lib.txt")), "lib\n");
+    assert!(!out.join("s/.git").exists() && !out.join("s/vendor/sub/.git").exists(), "no git files without --keep-git-dir");
+    assert_eq!(git(&out.join("k/vendor/sub"), &["rev-parse", "HEAD"]), git(&sub, &["rev-parse", "HEAD"]));
+}

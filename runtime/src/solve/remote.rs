@@ -371,11 +371,20 @@ impl Solver<'_> {
             StepFailure::msg(format!("Commit `{}` was not found in `{remote}`", r.commit))
         })?;
         git(&["-c", "advice.detachedHead=false", "checkout", "-q", &r.commit])?;
-        if repo.join(".gitmodules").is_file() {
-            git(&["submodule", "update", "-q", "--init", "--recursive", "--depth", "1"])?;
+        let submodules = repo.join(".gitmodules").is_file();
+        if submodules {
+            let update = ["submodule", "update", "-q", "--init", "--recursive"];
+            if git(&[&update[..], &["--depth", "1"]].concat()).is_err() {
+                // A server that refuses a shallow fetch of the recorded commit.
+                git(&update)?;
+            }
         }
         if !keep_git_dir {
             fs::remove_dir_all(repo.join(".git")).map_err(fail("Cannot remove `.git`"))?;
+            if submodules {
+                // Each submodule has a `.git` file pointing into the removed directory.
+                remove_git_files(&repo).map_err(fail("Cannot remove the submodules' `.git` files"))?;
+            }
         }
         let tree = if subdir.is_empty() {
             repo.clone()
@@ -439,6 +448,24 @@ struct Download {
 enum Got {
     Body(Download),
     NotModified,
+}
+
+/// Removes every `.git` entry below `dir` (git never tracks one, so each is git's own).
+fn remove_git_files(dir: &Path) -> std::io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        if e.file_name() == ".git" {
+            if ft.is_dir() {
+                fs::remove_dir_all(e.path())?;
+            } else {
+                fs::remove_file(e.path())?;
+            }
+        } else if ft.is_dir() {
+            remove_git_files(&e.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn not_modified(url: &str) -> StepFailure {
