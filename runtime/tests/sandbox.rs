@@ -28,7 +28,7 @@ impl Env {
         let base = dir.join("base");
         fs::create_dir_all(base.join("bin")).unwrap();
         fs::copy(busybox().expect("busybox-static is installed (.ci/run installs it)"), base.join("bin/busybox")).unwrap();
-        for tool in ["sh", "true", "echo", "cat", "ls", "id", "sleep", "touch", "rm", "mkdir", "hostname", "pwd", "env", "ip", "wc", "grep", "kill", "sort", "test"] {
+        for tool in ["sh", "true", "echo", "cat", "ls", "id", "sleep", "touch", "rm", "mkdir", "hostname", "pwd", "env", "ip", "wc", "grep", "kill", "sort", "test", "stat"] {
             std::os::unix::fs::symlink("busybox", base.join("bin").join(tool)).unwrap();
         }
         fs::create_dir_all(base.join("etc")).unwrap();
@@ -158,6 +158,47 @@ fn writes_land_in_upper_mountpoints_do_not() {
     assert_eq!(names, vec!["marker"], "only the command's own file");
 }
 
+/// Secrets: the file is on a tmpfs only the step sees, read-only, with its mode and owner;
+/// the env secret replaces a same-named variable; nothing reaches the upper or the scratch
+/// directory on disk.
+fn secrets_stay_in_memory() {
+    let e = Env::new("secrets");
+    let value = "s3cret-bytes-for-the-sandbox";
+    let mut s = e.spec(
+        "a",
+        &sh("cat /run/secrets/tok; echo; stat -f -c %T /run/secrets/tok; stat -c '%a %u %g' /run/secrets/tok; (echo x >> /run/secrets/tok) 2>/dev/null || echo read-only; echo \"[$TOKEN]\""),
+    );
+    s.env.push("TOKEN=shadowed".into());
+    let data = cairn_runtime::solve::secrets::SecretBytes(value.as_bytes().to_vec());
+    s.mounts.push(ProcessMount {
+        target: "/run/secrets/tok".into(),
+        readonly: true,
+        source: ProcessMountSource::Secret { data: data.clone(), mode: 0o440, uid: 1000, gid: 50 },
+    });
+    s.secret_env.push(("TOKEN".into(), data));
+    let scratch = e.scratch(&s);
+    let (exit, out) = e.run(&s);
+    assert_eq!(exit, ok(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], value, "{out}");
+    assert_eq!(lines[1], "tmpfs", "{out}");
+    assert_eq!(lines[2], "440 1000 50", "{out}");
+    assert_eq!(lines[3], "read-only", "{out}");
+    assert_eq!(lines[4], format!("[{value}]"), "{out}");
+    assert!(!s.root_upper.join("run").exists(), "the secret's mount point leaked into the upper");
+    let mut stack = vec![scratch, s.root_upper.clone()];
+    while let Some(d) = stack.pop() {
+        for ent in fs::read_dir(&d).unwrap().flatten() {
+            let p = ent.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = fs::read(&p) {
+                assert!(!b.windows(value.len()).any(|w| w == value.as_bytes()), "secret on disk at {}", p.display());
+            }
+        }
+    }
+}
+
 fn user_cwd_and_mounts() {
     let e = Env::new("user");
     let mut s = e.spec("a", &sh("id -u; id -g; id -G; pwd"));
@@ -277,6 +318,7 @@ fn main() {
         ("namespaces_hostname_and_pid1", namespaces_hostname_and_pid1),
         ("writes_land_in_upper_mountpoints_do_not", writes_land_in_upper_mountpoints_do_not),
         ("user_cwd_and_mounts", user_cwd_and_mounts),
+        ("secrets_stay_in_memory", secrets_stay_in_memory),
         ("cancellation_kills_everything", cancellation_kills_everything),
         ("many_lowers", many_lowers),
     ];
