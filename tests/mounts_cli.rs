@@ -221,6 +221,7 @@ RUN --mount=type=cache,target=/cache,id=c1 echo \"$RUNID\" >> /cache/log && cat 
 RUN --mount=type=cache,target=/owned,mode=0750,uid=1000,gid=1000 stat -c '%a %u %g' /owned > /owned.stat && echo $RUNID > /owned/x\n\
 RUN --mount=type=cache,target=/fromseed,from=seed,source=/seed,id=seeded cat /fromseed/sub/s.txt > /fromseed.txt && stat -c '%a' /fromseed > /fromseed.mode && echo $RUNID >> /fromseed/sub/s.txt\n\
 RUN --mount=type=cache,target=/l,id=c1,sharing=locked --mount=type=cache,target=/p,id=c1,sharing=private cat /l/log > /shared.txt && (cat /p/log 2>/dev/null || echo fresh) >> /shared.txt\n\
+RUN --mount=type=cache,target=/x1,id=lk,sharing=locked --mount=type=cache,target=/x2,id=lk,sharing=locked touch /x1/a && test -e /x2/a\n\
 RUN --mount=type=cache,target=/cache,id=c1,ro (touch /cache/ro 2>/dev/null && echo writable || echo read-only) > /ro.txt\n",
     );
     let out = |n: &str| t.path(&format!("out{n}"));
@@ -248,16 +249,24 @@ RUN --mount=type=cache,target=/cache,id=c1,ro (touch /cache/ro 2>/dev/null && ec
     let text = String::from_utf8_lossy(&du.stdout).into_owned();
     let line = text.lines().find(|l| l.starts_with("Cache mounts")).unwrap_or_else(|| panic!("{text}"));
     let fields: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(fields[2], "3", "{text}");
+    assert_eq!(fields[2], "4", "{text}");
     assert!(fields[3].ends_with("kB") && fields[3] != "0B", "{text}");
     let pr = cairn(&t, &["prune", "--all"]);
     assert!(pr.status.success(), "{}", stderr(&pr));
-    assert!(String::from_utf8_lossy(&pr.stdout).contains("3 cache mounts"), "{}", String::from_utf8_lossy(&pr.stdout));
+    assert!(String::from_utf8_lossy(&pr.stdout).contains("4 cache mounts"), "{}", String::from_utf8_lossy(&pr.stdout));
     let du = cairn(&t, &["du"]);
     let text = String::from_utf8_lossy(&du.stdout).into_owned();
     assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Cache", "mounts", "0", "0B"]), "{text}");
+    // What a killed build leaves (a half-made cache, a private copy) goes with the next build.
+    let cm = t.path("store/cachemounts");
+    for stale in [".tmp-abc-4194999-1", "abc-4194999-2"] {
+        std::fs::create_dir_all(cm.join(stale).join("sub")).unwrap();
+    }
     b("3");
     assert_eq!(read(out("3").join("seen")), "3\n", "pruned caches start empty");
+    for stale in [".tmp-abc-4194999-1", "abc-4194999-2"] {
+        assert!(!cm.join(stale).exists(), "`{stale}` was left behind");
+    }
 }
 
 #[test]

@@ -556,6 +556,8 @@ impl<'a> Solver<'a> {
                     let mut dir = self.opts.root.join("cachemounts").join(&name);
                     match sharing {
                         CacheSharing::Shared => {}
+                        // Two locked mounts of one id in one step share the lock.
+                        CacheSharing::Locked if cache_guards.iter().any(|g: &CacheGuard| g.id == name) => {}
                         CacheSharing::Locked => cache_guards.push(
                             self.cache_locks.lock(&name, cancel).ok_or_else(|| StepFailure::msg("Cancelled"))?,
                         ),
@@ -874,6 +876,21 @@ impl<'a> Solver<'a> {
         let parts = [Part::Key(lk, vertex.inputs[0].index), Part::Key(uk, vertex.inputs[1].index)];
         let key = key::vertex_key(&vertex.op, &self.opts.platform, &parts);
         Ok(Done { outputs: vec![Tree::Layers(Arc::new(u[l.len()..].to_vec()))], keys: vec![key] })
+    }
+}
+
+/// Removes what dead solver processes left in `cachemounts/`: half-made cache directories
+/// (`.tmp-<name>-<pid>-<n>`) and private copies (`<name>-<pid>-<n>`).
+pub fn clean_stale_cache_dirs(dir: &std::path::Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let mut parts = name.trim_start_matches(".tmp-").split('-');
+        let (Some(_), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -198,6 +198,7 @@ pub fn solve(
         fs::create_dir_all(d).map_err(|e| io("Cannot create", d, e))?;
     }
     clean_stale_mountpoints(&mnt_dir);
+    exec::clean_stale_cache_dirs(&opts.root.join("cachemounts"));
     let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.root.join("statcache")) };
     let solver = Solver {
         def,
