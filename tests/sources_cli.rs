@@ -337,6 +337,7 @@ fn make_repo(t: &Tmp) -> std::path::PathBuf {
     git(&work, &["init", "-q"]);
     t.write("work/README", "readme v1\n");
     t.write("work/docs/guide.txt", "guide v1\n");
+    std::os::unix::fs::symlink("docs", work.join("link")).unwrap();
     git(&work, &["add", "."]);
     git(&work, &["commit", "-q", "-m", "one"]);
     git(&work, &["tag", "-a", "v1", "-m", "release 1"]);
@@ -357,7 +358,7 @@ fn add_git_branch_tag_subdir_commit_and_keep_git_dir() {
         "ctx/Dockerfile",
         &format!(
             "FROM busybox\nADD {repo}#main /src\nADD {repo}#v1 /tag\nADD {repo}#main:docs /docs\nADD {repo} /head\n\
-ADD {repo}#{first} /bysha\nADD --keep-git-dir=true {repo}#main /withgit\nRUN cat /src/README > /copy\n"
+ADD {repo}#{first} /bysha\nADD {repo}#v1:link /viasym\nADD --keep-git-dir=true {repo}#main /withgit\nRUN cat /src/README > /copy\n"
         ),
     );
     let out = t.path("out");
@@ -371,6 +372,8 @@ ADD {repo}#{first} /bysha\nADD --keep-git-dir=true {repo}#main /withgit\nRUN cat
     assert!(!out.join("src/.git").exists(), ".git only with --keep-git-dir");
     assert_eq!(read(&out.join("docs/guide.txt")), "guide v1\n");
     assert!(!out.join("docs/README").exists(), "only the subdirectory");
+    assert_eq!(read(&out.join("viasym/guide.txt")), "guide v1\n", "a symlinked subdirectory is what it names");
+    assert!(out.join("viasym").symlink_metadata().unwrap().is_dir());
     assert_eq!(git(&out.join("withgit"), &["rev-parse", "HEAD"]), first);
     assert_eq!(read(&out.join("copy")), "readme v1\n");
 

@@ -389,18 +389,14 @@ impl Solver<'_> {
         let tree = if subdir.is_empty() {
             repo.clone()
         } else {
-            let p = repo.join(subdir);
-            let inside = match (p.canonicalize(), repo.canonicalize()) {
-                (Ok(p), Ok(root)) => p.starts_with(&root),
-                _ => false,
+            // Resolved, so a symlinked subdirectory is taken as the directory it names.
+            let found = match (repo.join(subdir).canonicalize(), repo.canonicalize()) {
+                (Ok(p), Ok(root)) if p.starts_with(&root) && p != root && p.is_dir() => Some(p),
+                _ => None,
             };
-            if !inside || !p.is_dir() {
-                return Err(StepFailure::msg(format!(
-                    "`{subdir}` is not a directory of `{remote}` at `{}`",
-                    r.commit
-                )));
-            }
-            p
+            found.ok_or_else(|| {
+                StepFailure::msg(format!("`{subdir}` is not a directory of `{remote}` at `{}`", r.commit))
+            })?
         };
         let layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
         fs::remove_dir(&layer.upper)
