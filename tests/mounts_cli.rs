@@ -326,16 +326,21 @@ RUN --mount=type=bind,from=stage,source=/out,target=/m cat /m/s.txt /d/bound.txt
     // `.dockerignore` applies to binds of the context as to COPY: hidden files are not
     // seen, a hidden selection does not exist.
     t.write("ctx/data/private.key", "hidden\n");
-    t.write("ctx/.dockerignore", "data/*.key\n");
+    t.write("ctx/data/sub/keep.txt", "kept\n");
+    t.write("ctx/data/sub/x.log", "hidden\n");
+    std::fs::set_permissions(t.path("ctx/data/sub"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    t.write("ctx/.dockerignore", "data/*.key\n**/*.log\n");
     t.write(
         "ctx/Dockerfile",
-        "FROM busybox\nRUN --mount=type=bind,source=data,target=/d ls /d > /visible.txt\nRUN --mount=type=bind,source=data,target=/d,rw rm /d/bound.txt && ls /d > /rw-visible.txt\n",
+        "FROM busybox\nRUN --mount=type=bind,source=data,target=/d find /d | sort > /visible.txt && stat -c %a /d/sub > /sub.mode\n\
+RUN --mount=type=bind,source=data,target=/d,rw rm /d/bound.txt && find /d | sort > /rw-visible.txt\n",
     );
     let out2 = t.path("out2");
     let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out2.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(read(out2.join("visible.txt")), "bound.txt\n");
-    assert_eq!(read(out2.join("rw-visible.txt")), "");
+    assert_eq!(read(out2.join("visible.txt")), "/d\n/d/bound.txt\n/d/sub\n/d/sub/keep.txt\n");
+    assert_eq!(read(out2.join("sub.mode")).trim(), "700", "directories keep the context's mode");
+    assert_eq!(read(out2.join("rw-visible.txt")), "/d\n/d/sub\n/d/sub/keep.txt\n");
     assert!(t.path("ctx/data/bound.txt").exists(), "a rw bind of a filtered context never writes it");
     t.write("ctx/Dockerfile", "FROM busybox\nRUN --mount=type=bind,source=data/private.key,target=/k cat /k\n");
     let (o, _) = build(&t, &[]);

@@ -691,29 +691,41 @@ impl<'a> Solver<'a> {
     }
 
     /// A bind of a build context whose include/exclude patterns (`.dockerignore`) hide
-    /// something: a throwaway copy of what they leave visible at the selector, so the step
-    /// sees exactly what its key hashed.
+    /// something: the context directory as an overlay lower with, above it, a layer of
+    /// whiteouts for every hidden entry below the selection, so the step sees exactly what
+    /// its key hashed without copying the context.
     fn filtered_bind(
         &self,
         l: &LocalTree,
         m: &cairn_ir::Mount,
         keep_alive: &mut Vec<super::backend::ScratchLayer>,
     ) -> Result<ProcessMountSource, StepFailure> {
-        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
-        let c = copy_selection(&m.selector);
-        let src = SrcTree { root: &l.root, filter: Some(&l.filter), strict: true };
-        let (hp, rel) = fileop::resolve(&l.root, &c.src_paths[0], true, true).map_err(|e| StepFailure::msg(e.to_string()))?;
-        let missing = || StepFailure::msg(format!("Cannot mount `{}` at `{}`: it does not exist in the build context (or `.dockerignore` excludes it)", c.src_paths[0], m.target));
-        if !rel.is_empty() && !l.filter.visible(&rel) && !l.filter.may_descend(&rel) {
-            return Err(missing());
+        let (hp, rel) = fileop::resolve(&l.root, &m.selector, true, true).map_err(|e| StepFailure::msg(e.to_string()))?;
+        let hidden = !rel.is_empty() && !l.filter.visible(&rel) && !l.filter.may_descend(&rel);
+        if hidden || fs::symlink_metadata(&hp).is_err() {
+            let shown = if m.selector.is_empty() { "/" } else { m.selector.as_str() };
+            return Err(StepFailure::msg(format!(
+                "Cannot mount `{shown}` at `{}`: it does not exist in the build context (or `.dockerignore` excludes it)",
+                m.target
+            )));
         }
-        fileop::copy(&nl.upper, &src, &c).map_err(|_| missing())?;
-        let copy = match hp.file_name() {
-            Some(name) if !fs::metadata(&hp).map(|md| md.is_dir()).unwrap_or(true) => nl.upper.join(name),
-            _ => nl.upper.clone(),
-        };
+        if !hp.is_dir() {
+            return self.bind_source(hp, m, keep_alive);
+        }
+        let wl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        let any = hide_invisible(&l.filter, &hp, &rel, &wl.upper).map_err(fail("Cannot prepare a filtered build context mount"))?;
+        if !any {
+            return self.bind_source(hp, m, keep_alive);
+        }
+        let lowers = vec![hp, wl.upper.clone()];
+        keep_alive.push(wl);
+        if m.readonly {
+            return Ok(ProcessMountSource::Overlay { lowers, upper: None });
+        }
+        let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
+        let upper = Some((nl.upper.clone(), nl.work.clone()));
         keep_alive.push(nl);
-        Ok(ProcessMountSource::Bind(copy))
+        Ok(ProcessMountSource::Overlay { lowers, upper })
     }
 
     /// Creates the cache mount directory `dir`: from the input's tree at `selector` when
@@ -892,6 +904,60 @@ pub fn clean_stale_cache_dirs(dir: &std::path::Path) {
             let _ = fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// Puts an overlay whiteout in `wdir` for every entry below the context directory `dir`
+/// (`rel` from the context root) that `filter` hides, then gives the directories it made
+/// the mode and owner of the context's (the top layer's directory attributes win in an
+/// overlay). Returns whether it hid anything.
+fn hide_invisible(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std::path::Path) -> std::io::Result<bool> {
+    let any = add_whiteouts(filter, dir, rel, wdir)?;
+    if any {
+        copy_dir_attrs(dir, wdir)?;
+    }
+    Ok(any)
+}
+
+fn copy_dir_attrs(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let md = fs::metadata(from)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777))?;
+    std::os::unix::fs::chown(to, Some(md.uid()), Some(md.gid()))?;
+    for e in fs::read_dir(to)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir_attrs(&from.join(e.file_name()), &e.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn add_whiteouts(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std::path::Path) -> std::io::Result<bool> {
+    let mut any = false;
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let child_rel = if rel.is_empty() { name.to_string_lossy().into_owned() } else { format!("{rel}/{}", name.to_string_lossy()) };
+        let is_dir = e.file_type()?.is_dir();
+        let visible = filter.visible(&child_rel);
+        if is_dir && (visible || filter.may_descend(&child_rel)) {
+            any |= add_whiteouts(filter, &e.path(), &child_rel, &wdir.join(&name))?;
+            continue;
+        }
+        if visible {
+            continue;
+        }
+        fs::create_dir_all(wdir)?;
+        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(wdir.join(&name).as_os_str()))
+            .map_err(std::io::Error::other)?;
+        // SAFETY: a valid C string; a 0/0 character device is an overlay whiteout.
+        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        any = true;
+    }
+    Ok(any)
 }
 
 /// A copy of everything at `selector` (a directory's contents, or one file) into `/`.
