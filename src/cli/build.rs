@@ -128,13 +128,13 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
         bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
     }
     let spec = if value.starts_with("oci-layout://") {
-        let (path, r) = solve::exec::split_layout_ref(&value["oci-layout://".len()..]);
-        let abs = std::fs::canonicalize(path)
-            .with_context(|| format!("`--build-context {name}`: OCI layout `{path}` not found"))?;
+        let (path, r) = oci::parse_oci_layout_ref(value);
+        let abs = std::fs::canonicalize(&path)
+            .with_context(|| format!("`--build-context {name}`: OCI layout `{}` not found", path.display()))?;
         let mut reference = format!("oci-layout://{}", abs.display());
         if let Some(r) = r {
             reference.push(if r.starts_with("sha256:") { '@' } else { ':' });
-            reference.push_str(r);
+            reference.push_str(&r);
         }
         ContextSpec::Image(reference)
     } else if let Some(r) = value.strip_prefix("docker-image://") {

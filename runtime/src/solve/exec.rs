@@ -995,18 +995,6 @@ fn exit_failure(info: &Exit) -> Option<String> {
     }
 }
 
-/// Splits `PATH[:TAG|@sha256:…]` of an `oci-layout://` reference.
-pub fn split_layout_ref(s: &str) -> (&str, Option<&str>) {
-    if let Some(at) = s.rfind("@sha256:") {
-        return (&s[..at], Some(&s[at + 1..]));
-    }
-    let last_slash = s.rfind('/').map_or(0, |i| i + 1);
-    match s[last_slash..].rfind(':') {
-        Some(c) => (&s[..last_slash + c], Some(&s[last_slash + c + 1..])),
-        None => (s, None),
-    }
-}
-
 impl Worker for Solver<'_> {
     type Output = Done;
     type Error = StepFailure;
@@ -1019,19 +1007,5 @@ impl Worker for Solver<'_> {
             Op::Merge(_) => self.merge(v, inputs),
             Op::Diff(_) => self.diff(v, inputs),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_references_split_path_tag_and_digest() {
-        assert_eq!(split_layout_ref("/tmp/lay"), ("/tmp/lay", None));
-        assert_eq!(split_layout_ref("/tmp/lay:v1"), ("/tmp/lay", Some("v1")));
-        assert_eq!(split_layout_ref("./a:b/lay"), ("./a:b/lay", None));
-        let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(split_layout_ref(&format!("/x@{d}")), ("/x", Some(d.as_str())));
     }
 }
