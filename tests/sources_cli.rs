@@ -231,6 +231,16 @@ fn add_url_content_mode_owner_and_revalidation() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(srv.seen()[before..].iter().all(|r| !r.conditional), "{:?}", srv.seen());
     assert_eq!(tmp_entries(&t), 0);
+
+    // `prune --all` drops the downloaded layers and so their records; the next build
+    // downloads without validators.
+    let o = crate::build_cli::cairn(&t, &["prune", "--all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(t.path("store/http")).unwrap().count(), 0);
+    let before = srv.seen().len();
+    let (o, _) = build(&t, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(srv.seen()[before..].iter().all(|r| !r.conditional), "{:?}", srv.seen());
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! keeps the blobs its metadata names: the original blob of an imported layer (needed to
 //! re-export the image with the same diff_ids) and the blobs packed from it (so exporting
 //! a cached layer again costs nothing). Everything else — untagged image records, layers
-//! and blobs nobody names, dangling diff_id entries, `tmp/` entries of dead processes — is
+//! and blobs nobody names, dangling diff_id entries and download records (`http/`),
+//! `tmp/` entries of dead processes — is
 //! removed, and with `--all` also every cache record and the cache mounts (`cachemounts/`).
 //!
 //! **Order.** Referrers go before what they refer to (cache records, then layers, then
@@ -194,6 +195,15 @@ impl Store {
             let id = fs::read_to_string(e.path()).unwrap_or_default();
             if !self.layer_exists(id.trim()) {
                 let _ = fs::remove_file(e.path());
+            }
+        }
+        // Download records (`http/`, see solve/remote.rs) whose layer is gone.
+        if let Ok(entries) = fs::read_dir(self.root.join("http")) {
+            for e in entries.flatten() {
+                let rec = fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+                if !rec.as_ref().and_then(|r| r["layer"].as_str()).is_some_and(|l| self.layer_exists(l)) {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
 

@@ -9,6 +9,7 @@
 //! <root>/cache/<key>            cache record: the layer chains of one vertex's outputs
 //! <root>/images/<hex>.json      image record by manifest digest (config, layer ids, size)
 //! <root>/tags.json              image name (normalized reference) → manifest digest
+//! <root>/http/<blake3>.json     last download of a URL: ETag, Last-Modified, layer (solve/remote.rs)
 //! <root>/tmp/<pid>-<n>-<what>   work in progress of the process `pid`
 //! <root>/lock, <root>/gc.lock   flock files (metadata updates; prune against users)
 //! ```
