@@ -225,6 +225,24 @@ fn add_url_content_mode_owner_and_revalidation() {
     assert_eq!(read(&out.join("via/redirect")), "hello v2\n");
     assert_eq!(std::fs::metadata(out.join("data.txt")).unwrap().mtime(), 1_445_498_880);
 
+    // A damaged stored file is noticed on a 304 and downloaded again.
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(std::fs::read_dir(t.path("store/http")).unwrap().flatten().map(|e| e.path()).find(|p| {
+            read(p).contains("/data.txt")
+        }).unwrap())
+        .unwrap(),
+    )
+    .unwrap();
+    let stored = t.path("store/layers").join(rec["layer"].as_str().unwrap()).join("data.txt");
+    std::fs::write(&stored, "tampered\n").unwrap();
+    let before = srv.seen().len();
+    let (o, _) = build(&t, &["-o", &local]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seen: Vec<bool> = srv.seen()[before..].iter().filter(|r| r.path == "/data.txt").map(|r| r.conditional).collect();
+    // (`/redirect` revalidates `/data.txt` too, conditionally.)
+    assert_eq!(seen.iter().filter(|c| !**c).count(), 1, "revalidated, then downloaded again: {seen:?}");
+    assert_eq!(read(&out.join("data.txt")), "hello v2\n");
+
     // --no-cache downloads without a conditional request.
     let before = srv.seen().len();
     let (o, _) = build(&t, &["--no-cache"]);

@@ -177,7 +177,9 @@ impl Solver<'_> {
             .ok()
             .flatten()
             .and_then(|c| c.into_iter().next())
-            .filter(|c| c.len() == 1 && self.store.layer_path(&c[0]).is_dir());
+            .filter(|c| {
+                c.len() == 1 && sha256_file(&self.store.layer_path(&c[0]).join(src.filename)).ok() == Some(dl.sha256)
+            });
         let chain = match existing {
             // Same bytes as a layer we have: keep that one (the download is dropped).
             Some(c) => c,
