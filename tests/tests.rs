@@ -4,6 +4,9 @@
 mod compile_cli;
 /// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
 mod build_cli;
+/// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
+/// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
+mod repro_cli;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
