@@ -159,6 +159,10 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
     let (o, s) = build_with_env(&t, "rawjson", &["--secret", &file_flag, "--secret", "id=envsec,env=CAIRN_IT_TOKEN"], &envs);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(counts(&s), (0, 5), "{s}");
+    // A cache hit needs no secret (as in BuildKit): only a step that runs asks for it.
+    let (o, s) = build_with_env(&t, "rawjson", &[], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(&s), (0, 5), "{s}");
     // `type=env` with `src=` naming the variable, and `id` defaulting to the file name.
     t.write("ctx/Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=envsec,required=true --mount=type=secret,id=secret.txt,required=true cat /run/secrets/envsec /run/secrets/secret.txt | sha256sum | cut -d' ' -f1 > /both.sha\n");
     let both = outs.join("both");

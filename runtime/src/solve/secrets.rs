@@ -6,7 +6,8 @@
 //! target (env secrets go straight into the process environment). Nothing is written under
 //! the store, and the empty mount-point file is removed from the upper dir like every other
 //! mount point. Secrets are not part of the cache key (as in BuildKit): changing a value
-//! alone does not re-run a cached step; `--no-cache` does.
+//! alone does not re-run a cached step; `--no-cache` does. Likewise a cache hit needs no
+//! secret: `required` is checked only when the step runs.
 
 use std::collections::HashMap;
 use std::fmt;
