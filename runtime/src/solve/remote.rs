@@ -11,7 +11,10 @@
 //! Without one, the store keeps a record per `(url, filename, mode)` in
 //! `http/<blake3>.json` (ETag, Last-Modified, sha256, layer; temp-and-rename): the next
 //! build sends `If-None-Match` / `If-Modified-Since`, and a `304` reuses the recorded layer
-//! once its file has been hashed again and still matches. Any other success downloads anew.
+//! once its file has been hashed again and still matches. Any other success downloads anew;
+//! a download whose bytes equal a stored layer's (a server without validators) keeps that
+//! layer. The step shows CACHED when nothing was downloaded, DONE otherwise; consumers key
+//! on the file's content either way, so an unchanged download keeps them cached.
 //! Redirects are followed (at most 10); statuses outside 2xx and 304 are errors.
 //!
 //! **Git.** Everything goes through the `git` command, never interactively
