@@ -9,8 +9,10 @@
 //! exactly those layers. Nothing is squashed or re-diffed.
 //!
 //! **Packing.** Each layer is written by [`crate::layer::write_layer_tar`] through a
-//! sha256 of the tar (the diff_id) into gzip and through a sha256 of the compressed bytes
-//! (the blob digest) into a temp file: one streaming pass, nothing buffered in memory.
+//! sha256 of the tar (the diff_id) into gzip ([`crate::gzip::ChunkedGzWriter`]: one member
+//! per MiB, compressed on all cores, random-looking data stored) and through a sha256 of
+//! the compressed bytes (the blob digest) into a temp file: one streaming pass, a few MiB
+//! buffered.
 //! Layers are packed in parallel on rayon's pool (CPU-bound work). The result is remembered
 //! in the layer's metadata per (`source_date_epoch`, level), so a layer shared by several
 //! images, or a cached layer exported again, is packed once. A layer imported from an
@@ -148,7 +150,7 @@ pub fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<Layer
     }
     let t = store.temp_file("pack")?;
     let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, &t.file));
-    let mut tar_w = HashWriter::new(GzEncoder::new(file_w, Compression::new(level)));
+    let mut tar_w = HashWriter::new(crate::gzip::ChunkedGzWriter::new(file_w, level));
     layer::write_layer_tar(&dir, &mut tar_w, opts.source_date_epoch).map_err(io_err("pack layer", &dir))?;
     let (diff_id, diff_size) = (tar_w.digest(), tar_w.count);
     let mut file_w = tar_w.into_inner().finish().map_err(io_err("compress", &t.path))?;

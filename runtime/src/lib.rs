@@ -6,12 +6,14 @@
 //! Module map (see ARCHITECTURE.md):
 //! - `store`: the on-disk store (blobs, tags, cache index, layer directories), crash-safe.
 //! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
+//! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB).
 //! - `image`, `oci`: image manifests/configs, OCI layout, docker-archive, rootfs exports,
 //!   archive import.
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
 //! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
 //! - `verify`: the first difference between two images (`--verify-reproducible`).
 
+pub mod gzip;
 pub mod image;
 pub mod layer;
 pub mod mount;
