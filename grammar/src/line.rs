@@ -7,7 +7,7 @@ use pest_derive::Parser;
 
 use crate::ast::{Args, Flag, Heredoc, Instruction, KeyValue, Keyword, Span, Spanned};
 use crate::error::{Error, ErrorKind};
-use crate::scanner::{span_in, LogicalLine, Marker};
+use crate::scanner::{LogicalLine, Marker};
 
 #[derive(Parser)]
 #[grammar = "line.pest"]
@@ -19,15 +19,14 @@ pub(crate) struct Ctx<'a> {
     pub src: &'a str,
     pub line: &'a LogicalLine<'a>,
     pub escape: char,
-    /// Start offsets of the physical lines of `src`.
-    pub starts: &'a [usize],
+    /// The line's heredoc bodies, taken by the innermost instruction (an ONBUILD
+    /// trigger's, if any).
+    pub heredocs: std::cell::Cell<Vec<Heredoc>>,
 }
 
 impl Ctx<'_> {
     fn span(&self, start: usize, end: usize) -> Span {
-        let s = self.line.source_offset(start);
-        let e = self.line.source_offset(end);
-        span_in(self.src, self.starts, s, e)
+        self.line.span(self.src, start, end)
     }
 
     fn error(&self, kind: ErrorKind, msg: impl Into<String>, start: usize, end: usize) -> Error {
@@ -260,11 +259,17 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
     let heredocs: Vec<Heredoc> = if matches!(args, Args::Onbuild(_)) {
         Vec::new()
     } else {
-        ctx.line.heredocs.clone()
+        ctx.heredocs.take()
     };
     Ok(Instruction {
         keyword,
-        span: span_in(ctx.src, ctx.starts, ctx.line.start, ctx.line.end),
+        // The instruction starts at the start of its first physical line.
+        span: Span {
+            start: ctx.line.start,
+            end: ctx.line.end,
+            line: ctx.line.start_line,
+            col: 1,
+        },
         start_line: ctx.line.start_line,
         end_line: ctx.line.end_line,
         flags,

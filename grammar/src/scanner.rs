@@ -1,22 +1,31 @@
 //! The line scanner: BOM, parser directives, comments, continuations and heredoc bodies.
 //!
-//! It turns the text into [`LogicalLine`]s: one per instruction, continuations joined, with
-//! a map from positions in the joined text back to the source so errors point at the right
-//! `line:col`. Heredoc bodies are read here because they are line-oriented and their
+//! It turns the text into [`LogicalLine`]s, one per instruction and one at a time in a
+//! single pass: continuations joined, with a map from positions in the joined text back to
+//! the source lines (offset and line number) so every span gets its `line:col` without a
+//! table of line starts or a count from the top of the file. Heredoc bodies are read here because they are line-oriented and their
 //! terminators depend on the markers found in the instruction line.
 
 use crate::ast::{Directive, Heredoc, Span};
 use crate::error::{Error, ErrorKind};
 
+/// Where one joined physical line starts: offset `text` in the joined text is offset `src`
+/// in the source, the start of physical line `line` (1-based).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
+    pub text: usize,
+    pub src: usize,
+    pub line: u32,
+}
+
 /// One instruction's text with continuations joined.
 #[derive(Debug)]
-pub(crate) struct LogicalLine<'a> {
+pub(crate) struct LogicalLine<'s> {
     /// The joined text (escape char + newline removed, skipped comment lines dropped);
     /// borrowed from the source when the instruction is one physical line.
-    pub text: std::borrow::Cow<'a, str>,
-    /// `(offset in text, offset in source)` at the start of every joined segment; empty for
-    /// a one-line instruction (text offset = source offset - `start`).
-    pub segments: Vec<(usize, usize)>,
+    pub text: &'s str,
+    /// One segment per joined physical line, in order (at least one).
+    pub segments: &'s [Segment],
     pub start_line: u32,
     pub end_line: u32,
     /// Byte range in the source, heredoc bodies included.
@@ -28,132 +37,233 @@ pub(crate) struct LogicalLine<'a> {
 /// A heredoc marker found in an instruction line: `(name, expand, chomp)`.
 pub(crate) type Marker = (String, bool, bool);
 
-/// Physical lines of the source: `(start offset, text without the line break)`.
-pub(crate) struct Lines<'a> {
-    pub src: &'a str,
-    pub starts: Vec<usize>,
+/// Walks the physical lines of the source once, front to back, keeping the line number, so
+/// spans need no table of line starts and no scan from the top of the file. The buffers
+/// for joined continuation lines are reused from one instruction to the next.
+pub(crate) struct Scanner<'a> {
+    file: &'a str,
+    src: &'a str,
+    /// Start of the next physical line to read, and its 1-based number.
+    pos: usize,
+    line: u32,
+    escape: char,
+    text: String,
+    segments: Vec<Segment>,
 }
 
-impl<'a> Lines<'a> {
-    pub fn new(src: &'a str) -> Lines<'a> {
-        let mut starts = Vec::with_capacity(src.len() / 32 + 1);
-        starts.push(0);
-        starts.extend(
-            src.match_indices('\n')
-                .map(|(i, _)| i + 1)
-                .filter(|&i| i < src.len()),
-        );
-        if src.is_empty() {
-            starts.clear();
+impl<'a> Scanner<'a> {
+    pub fn new(file: &'a str, src: &'a str) -> Scanner<'a> {
+        Scanner {
+            file,
+            src,
+            pos: 0,
+            line: 1,
+            escape: '\\',
+            text: String::new(),
+            segments: Vec::with_capacity(8),
         }
-        Lines { src, starts }
     }
 
-    pub fn len(&self) -> usize {
-        self.starts.len()
-    }
-
-    /// Line `i` (0-based) without `\n` or `\r\n`.
-    pub fn get(&self, i: usize) -> &'a str {
-        let start = self.starts[i];
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.src.len());
-        let line = &self.src[start..end];
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        line.strip_suffix('\r').unwrap_or(line)
-    }
-
-    /// The end offset of line `i` including its line break.
-    pub fn end_with_break(&self, i: usize) -> usize {
-        self.starts.get(i + 1).copied().unwrap_or(self.src.len())
-    }
-}
-
-/// Span of a source byte range using the table of line starts (a binary search, so spans
-/// cost O(log lines), not a scan from the top of the file).
-pub(crate) fn span_in(src: &str, starts: &[usize], start: usize, end: usize) -> Span {
-    let start = start.min(src.len());
-    let idx = starts.partition_point(|&s| s <= start).max(1) - 1;
-    let line_start = starts.get(idx).copied().unwrap_or(0);
-    let col = src.as_bytes()[line_start..start]
-        .iter()
-        .filter(|&&b| (b & 0xC0) != 0x80)
-        .count() as u32
-        + 1;
-    Span {
-        start,
-        end: end.max(start).min(src.len()),
-        line: idx as u32 + 1,
-        col,
-    }
-}
-
-/// Span of a source byte range; line and column are 1-based, columns count chars.
-pub(crate) fn span_at(src: &str, start: usize, end: usize) -> Span {
-    let start = start.min(src.len());
-    let before = &src[..start];
-    let line = before.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = src[line_start..start].chars().count() as u32 + 1;
-    Span {
-        start,
-        end: end.max(start).min(src.len()),
-        line,
-        col,
-    }
-}
-
-/// Parses the leading directive block. Returns the directives and the index of the first
-/// line after them.
-pub(crate) fn directives(
-    file: &str,
-    lines: &Lines<'_>,
-) -> Result<(Vec<Directive>, char, usize), Error> {
-    let mut out: Vec<Directive> = Vec::new();
-    let mut escape = '\\';
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines.get(i);
-        let Some((name, value)) = directive_of(line) else {
-            break;
+    /// The physical line starting at `pos` without `\n` or `\r\n`, and the start of the
+    /// next one.
+    fn line_at(&self, pos: usize) -> (&'a str, usize) {
+        let src = self.src;
+        let (end, next) = match memchr::memchr(b'\n', &src.as_bytes()[pos..]) {
+            Some(i) => (pos + i, pos + i + 1),
+            None => (src.len(), src.len()),
         };
-        let lname = name.to_ascii_lowercase();
-        if !matches!(lname.as_str(), "syntax" | "escape" | "check") {
-            break;
-        }
-        let start = lines.starts[i];
-        let span = span_at(lines.src, start, start + line.len());
-        if out.iter().any(|d| d.name == lname) {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!("Only one `{lname}` parser directive can be used"),
-                file,
-                lines.src,
-                span,
-            ));
-        }
-        if lname == "escape" {
-            escape = match value {
-                "\\" => '\\',
-                "`" => '`',
-                other => {
-                    return Err(Error::new(
-                        ErrorKind::Syntax,
-                        format!("Invalid escape character `{other}`: expected `\\` or `` ` ``"),
-                        file,
-                        lines.src,
-                        span,
-                    ))
-                }
-            };
-        }
-        out.push(Directive {
-            name: lname,
-            value: value.to_string(),
-            span,
-        });
-        i += 1;
+        let line = &src[pos..end];
+        (line.strip_suffix('\r').unwrap_or(line), next)
     }
-    Ok((out, escape, i))
+
+    fn error(&self, kind: ErrorKind, message: String, span: Span) -> Error {
+        Error::new(kind, message, self.file, self.src, span)
+    }
+
+    /// Parses the leading directive block and returns the directives and the escape
+    /// character; the scanner is left on the first line after the block.
+    pub fn directives(&mut self) -> Result<(Vec<Directive>, char), Error> {
+        let mut out: Vec<Directive> = Vec::new();
+        while self.pos < self.src.len() {
+            let (line, next) = self.line_at(self.pos);
+            let Some((name, value)) = directive_of(line) else {
+                break;
+            };
+            let lname = name.to_ascii_lowercase();
+            if !matches!(lname.as_str(), "syntax" | "escape" | "check") {
+                break;
+            }
+            let span = line_span(self.pos, self.pos + line.len(), self.line);
+            if out.iter().any(|d| d.name == lname) {
+                return Err(self.error(
+                    ErrorKind::Syntax,
+                    format!("Only one `{lname}` parser directive can be used"),
+                    span,
+                ));
+            }
+            if lname == "escape" {
+                self.escape = match value {
+                    "\\" => '\\',
+                    "`" => '`',
+                    other => {
+                        return Err(self.error(
+                            ErrorKind::Syntax,
+                            format!("Invalid escape character `{other}`: expected `\\` or `` ` ``"),
+                            span,
+                        ))
+                    }
+                };
+            }
+            out.push(Directive {
+                name: lname,
+                value: value.to_string(),
+                span,
+            });
+            self.pos = next;
+            self.line += 1;
+        }
+        Ok((out, self.escape))
+    }
+
+    /// The next instruction, or `None` at the end of the source. `markers` returns the
+    /// heredoc markers of a finished instruction line; their bodies are read from the
+    /// lines that follow it.
+    pub fn next_line(
+        &mut self,
+        markers: &dyn Fn(&str) -> Vec<Marker>,
+    ) -> Result<Option<LogicalLine<'_>>, Error> {
+        let src = self.src;
+        let escape = self.escape;
+        // Skip comment and blank lines.
+        let (first, mut next) = loop {
+            if self.pos >= src.len() {
+                return Ok(None);
+            }
+            let (line, next) = self.line_at(self.pos);
+            if !is_comment_or_blank(line) {
+                break (line, next);
+            }
+            self.pos = next;
+            self.line += 1;
+        };
+        let start = self.pos;
+        let start_line = self.line;
+        // `cur_line` is the number of the last physical line of the instruction so far,
+        // `next` the start of the line after it.
+        let mut cur_line = start_line;
+        self.segments.clear();
+        self.segments.push(Segment {
+            text: 0,
+            src: start,
+            line: start_line,
+        });
+        let joined = match continued(first, escape) {
+            // The common case: one physical line, no copy.
+            None => false,
+            Some(head) => {
+                self.text.clear();
+                self.text.push_str(head);
+                loop {
+                    // Skip comment and blank lines inside the continuation.
+                    let mut p = next;
+                    let mut n = cur_line + 1;
+                    let mut found = None;
+                    while p < src.len() {
+                        let (l, after) = self.line_at(p);
+                        if !is_comment_or_blank(l) {
+                            found = Some((l, after));
+                            break;
+                        }
+                        p = after;
+                        n += 1;
+                    }
+                    // A trailing escape at end of file ends the instruction.
+                    let Some((cur, after)) = found else { break };
+                    self.segments.push(Segment {
+                        text: self.text.len(),
+                        src: p,
+                        line: n,
+                    });
+                    cur_line = n;
+                    next = after;
+                    match continued(cur, escape) {
+                        Some(head) => self.text.push_str(head),
+                        None => {
+                            self.text.push_str(cur);
+                            break;
+                        }
+                    }
+                }
+                true
+            }
+        };
+        let text: &str = if joined { &self.text } else { first };
+        let mut heredocs = Vec::new();
+        for (name, expand, chomp) in markers(text) {
+            // The body runs from the line after the instruction (or the previous
+            // terminator) to the terminator line.
+            let body = next;
+            let body_line = cur_line + 1;
+            let mut p = body;
+            let mut n = body_line;
+            let (term, term_next) = loop {
+                if p >= src.len() {
+                    return Err(Error::new(
+                        ErrorKind::UnterminatedHeredoc,
+                        format!("Heredoc `{name}` is never terminated: expected a line `{name}`"),
+                        self.file,
+                        src,
+                        line_span(start, start, start_line),
+                    ));
+                }
+                let (l, after) = self.line_at(p);
+                let l = if chomp { l.trim_start_matches('\t') } else { l };
+                if l == name {
+                    break (p, after);
+                }
+                p = after;
+                n += 1;
+            };
+            let mut content = String::with_capacity(term - body);
+            let mut q = body;
+            while q < term {
+                let (l, after) = self.line_at(q);
+                content.push_str(if chomp { l.trim_start_matches('\t') } else { l });
+                content.push('\n');
+                q = after;
+            }
+            heredocs.push(Heredoc {
+                name,
+                content,
+                expand,
+                chomp,
+                span: line_span(body, term_next, body_line),
+            });
+            cur_line = n;
+            next = term_next;
+        }
+        self.pos = next;
+        self.line = cur_line + 1;
+        Ok(Some(LogicalLine {
+            text,
+            segments: &self.segments,
+            start_line,
+            end_line: cur_line,
+            start,
+            end: next,
+            heredocs,
+        }))
+    }
+}
+
+/// The span of `start..end` where `start` is the start of physical line `line`.
+fn line_span(start: usize, end: usize, line: u32) -> Span {
+    Span {
+        start,
+        end: end.max(start),
+        line,
+        col: 1,
+    }
 }
 
 /// `# key=value` → (key, value), BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`.
@@ -186,126 +296,42 @@ fn is_comment_or_blank(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
-/// Collects the logical lines starting at physical line `first`. `markers` returns the
-/// heredoc markers of a finished instruction line; their bodies are read from the lines
-/// that follow it.
-pub(crate) fn logical_lines<'a>(
-    file: &str,
-    lines: &Lines<'a>,
-    first: usize,
-    escape: char,
-    markers: &dyn Fn(&str) -> Vec<Marker>,
-) -> Result<Vec<LogicalLine<'a>>, Error> {
-    let mut out = Vec::new();
-    let mut i = first;
-    while i < lines.len() {
-        let line = lines.get(i);
-        if is_comment_or_blank(line) {
-            i += 1;
-            continue;
-        }
-        let start_line = i as u32 + 1;
-        let start = lines.starts[i];
-        let mut cur_idx = i;
-        let (text, segments) = if continued(line, escape).is_none() {
-            // The common case: one physical line, no copy.
-            (std::borrow::Cow::Borrowed(line), Vec::new())
-        } else {
-            let mut text = String::with_capacity(line.len() * 2);
-            let mut segments = Vec::with_capacity(4);
-            let mut cur = line;
-            loop {
-                segments.push((text.len(), lines.starts[cur_idx]));
-                match continued(cur, escape) {
-                    Some(head) => {
-                        text.push_str(head);
-                        // Skip comment and blank lines inside the continuation.
-                        let mut next = cur_idx + 1;
-                        while next < lines.len() && is_comment_or_blank(lines.get(next)) {
-                            next += 1;
-                        }
-                        if next >= lines.len() {
-                            // A trailing escape at end of file ends the instruction.
-                            break;
-                        }
-                        cur_idx = next;
-                        cur = lines.get(cur_idx);
-                    }
-                    None => {
-                        text.push_str(cur);
-                        break;
-                    }
-                }
-            }
-            (std::borrow::Cow::Owned(text), segments)
-        };
-        let mut heredocs = Vec::new();
-        for (name, expand, chomp) in markers(&text) {
-            let body_start = cur_idx + 1;
-            let mut j = body_start;
-            let mut content = String::new();
-            loop {
-                if j >= lines.len() {
-                    let at = lines.starts[i];
-                    return Err(Error::new(
-                        ErrorKind::UnterminatedHeredoc,
-                        format!("Heredoc `{name}` is never terminated: expected a line `{name}`"),
-                        file,
-                        lines.src,
-                        span_at(lines.src, at, at),
-                    ));
-                }
-                let l = lines.get(j);
-                let l = if chomp { l.trim_start_matches('\t') } else { l };
-                if l == name {
-                    break;
-                }
-                content.push_str(l);
-                content.push('\n');
-                j += 1;
-            }
-            let s = lines
-                .starts
-                .get(body_start)
-                .copied()
-                .unwrap_or(lines.src.len());
-            let e = lines.end_with_break(j);
-            heredocs.push(Heredoc {
-                name,
-                content,
-                expand,
-                chomp,
-                span: span_at(lines.src, s, e),
-            });
-            cur_idx = j;
-        }
-        let end_line = cur_idx as u32 + 1;
-        let end = lines.end_with_break(cur_idx);
-        out.push(LogicalLine {
-            text,
-            segments,
-            start_line,
-            end_line,
-            start,
-            end,
-            heredocs,
-        });
-        i = cur_idx + 1;
-    }
-    Ok(out)
-}
-
 impl LogicalLine<'_> {
-    /// Maps an offset in `text` to an offset in the source.
-    pub fn source_offset(&self, pos: usize) -> usize {
-        if self.segments.is_empty() {
-            return self.start + pos;
+    /// The segment holding offset `pos` of `text` (a position at a boundary belongs to the
+    /// line that starts there).
+    fn segment(&self, pos: usize) -> Segment {
+        if self.segments.len() == 1 {
+            return self.segments[0];
         }
-        let idx = match self.segments.binary_search_by(|&(t, _)| t.cmp(&pos)) {
+        let idx = match self.segments.binary_search_by(|seg| seg.text.cmp(&pos)) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        let (t, s) = self.segments[idx];
-        s + (pos - t)
+        self.segments[idx]
+    }
+
+    /// Maps an offset in `text` to an offset in the source.
+    pub fn source_offset(&self, pos: usize) -> usize {
+        let seg = self.segment(pos);
+        seg.src + (pos - seg.text)
+    }
+
+    /// The source span of `start..end` in `text`; the column counts chars from the start
+    /// of the physical line.
+    pub fn span(&self, src: &str, start: usize, end: usize) -> Span {
+        let seg = self.segment(start);
+        let s = seg.src + (start - seg.text);
+        let e = self.source_offset(end).max(s).min(src.len());
+        let col = src.as_bytes()[seg.src..s]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u32
+            + 1;
+        Span {
+            start: s,
+            end: e,
+            line: seg.line,
+            col,
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! No input makes the parser or the word expander panic or hang: arbitrary bytes, and
-//! arbitrary mutations (insert, delete, replace, splice) of valid Dockerfiles.
+//! arbitrary mutations (insert, delete, replace, splice) of valid Dockerfiles. The spans of
+//! what parses (and of errors) must agree with a line count from the top of the source,
+//! since the scanner computes them incrementally.
 
+use cairn_grammar::ast::{Args, Instruction, Span};
 use proptest::prelude::*;
 
 const SEEDS: &[&str] = &[
@@ -16,9 +19,36 @@ const SPECIAL: &[char] = &[
     '%', '?',
 ];
 
+/// The line and column of every span agree with a count from the top of the source.
+fn check_span(src: &str, span: Span) {
+    assert!(span.start <= span.end && span.end <= src.len(), "{span:?} out of range");
+    let before = &src[..span.start];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() as u32 + 1;
+    assert_eq!((span.line, span.col), (line, col), "{span:?} in {src:?}");
+}
+
+fn check_instruction(src: &str, i: &Instruction) {
+    check_span(src, i.span);
+    i.flags.iter().for_each(|f| check_span(src, f.span));
+    i.heredocs.iter().for_each(|h| check_span(src, h.span));
+    match &i.args {
+        Args::Words(w) => w.iter().for_each(|w| check_span(src, w.span)),
+        Args::Pairs(p) => p.iter().for_each(|kv| check_span(src, kv.span)),
+        Args::Onbuild(inner) => check_instruction(src, inner),
+        _ => {}
+    }
+}
+
 fn check(text: &str) {
-    if let Ok(doc) = cairn_grammar::parse("Dockerfile", text) {
-        let _ = cairn_grammar::json::to_json(&doc);
+    let src = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match cairn_grammar::parse("Dockerfile", text) {
+        Ok(doc) => {
+            let _ = cairn_grammar::json::to_json(&doc);
+            doc.directives.iter().for_each(|d| check_span(src, d.span));
+            doc.instructions.iter().for_each(|i| check_instruction(src, i));
+        }
+        Err(e) => check_span(src, e.span),
     }
     let lookup = |n: &str| {
         if n.len() % 2 == 0 {
@@ -61,6 +91,11 @@ fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
 
 fn any_char() -> impl Strategy<Value = char> {
     prop_oneof![3 => proptest::sample::select(SPECIAL), 1 => any::<char>()]
+}
+
+#[test]
+fn seeds_have_exact_spans() {
+    SEEDS.iter().for_each(|s| check(s));
 }
 
 proptest! {

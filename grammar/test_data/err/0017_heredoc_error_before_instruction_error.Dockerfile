@@ -1,0 +1,4 @@
+FROM busybox
+BOGUS thing
+RUN cat <<EOF
+hello
