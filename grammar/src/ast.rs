@@ -87,28 +87,34 @@ impl Keyword {
 
     /// Case-insensitive lookup.
     pub fn parse(word: &str) -> Option<Keyword> {
-        const ALL: [Keyword; 18] = [
-            Keyword::From,
-            Keyword::Run,
-            Keyword::Cmd,
-            Keyword::Label,
-            Keyword::Maintainer,
-            Keyword::Expose,
-            Keyword::Env,
-            Keyword::Add,
-            Keyword::Copy,
-            Keyword::Entrypoint,
-            Keyword::Volume,
-            Keyword::User,
-            Keyword::Workdir,
-            Keyword::Arg,
-            Keyword::Onbuild,
-            Keyword::Stopsignal,
-            Keyword::Healthcheck,
-            Keyword::Shell,
-        ];
-        ALL.into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(word))
+        let w = word.as_bytes();
+        let mut up = [0u8; 11];
+        if w.len() > up.len() {
+            return None;
+        }
+        up[..w.len()].copy_from_slice(w);
+        up.make_ascii_uppercase();
+        Some(match &up[..w.len()] {
+            b"FROM" => Keyword::From,
+            b"RUN" => Keyword::Run,
+            b"CMD" => Keyword::Cmd,
+            b"LABEL" => Keyword::Label,
+            b"MAINTAINER" => Keyword::Maintainer,
+            b"EXPOSE" => Keyword::Expose,
+            b"ENV" => Keyword::Env,
+            b"ADD" => Keyword::Add,
+            b"COPY" => Keyword::Copy,
+            b"ENTRYPOINT" => Keyword::Entrypoint,
+            b"VOLUME" => Keyword::Volume,
+            b"USER" => Keyword::User,
+            b"WORKDIR" => Keyword::Workdir,
+            b"ARG" => Keyword::Arg,
+            b"ONBUILD" => Keyword::Onbuild,
+            b"STOPSIGNAL" => Keyword::Stopsignal,
+            b"HEALTHCHECK" => Keyword::Healthcheck,
+            b"SHELL" => Keyword::Shell,
+            _ => return None,
+        })
     }
 }
 
@@ -188,4 +194,25 @@ pub struct Heredoc {
     /// True for `<<-`.
     pub chomp: bool,
     pub span: Span,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keyword;
+
+    #[test]
+    fn keyword_lookup_ignores_case() {
+        let names = [
+            "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY",
+            "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",
+            "HEALTHCHECK", "SHELL",
+        ];
+        for n in names {
+            assert_eq!(Keyword::parse(n).map(Keyword::as_str), Some(n));
+            assert_eq!(Keyword::parse(&n.to_lowercase()).map(Keyword::as_str), Some(n));
+        }
+        for n in ["", "FRO", "FROMM", "HEALTHCHECKS", "ÉNV", "run "] {
+            assert_eq!(Keyword::parse(n), None, "{n:?}");
+        }
+    }
 }

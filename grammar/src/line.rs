@@ -342,30 +342,37 @@ fn parse_args(
             parse_pairs(ctx, keyword, rest, at).map(Args::Pairs)
         }
         Keyword::Arg => {
-            let words = split_words(ctx, rest, at)?;
-            if words.is_empty() {
-                return Err(missing("a name, e.g. `ARG VERSION=1.0`"));
-            }
             let mut pairs = Vec::new();
-            for w in words {
-                let (key, value) = match w.node.find('=') {
-                    Some(i) => (w.node[..i].to_string(), Some(w.node[i + 1..].to_string())),
-                    None => (w.node.clone(), None),
+            let mut blank = None;
+            each_word(ctx, rest, at, |st, e| {
+                let w = &rest[st..e];
+                let span = ctx.span(at + st, at + e);
+                let (key, value) = match w.find('=') {
+                    Some(i) => (&w[..i], Some(w[i + 1..].to_string())),
+                    None => (w, None),
                 };
                 if key.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::Syntax,
-                        "`ARG` names can not be blank",
-                        ctx.file,
-                        ctx.src,
-                        w.span,
-                    ));
+                    blank.get_or_insert(span);
                 }
-                pairs.push(KeyValue {
-                    key,
-                    value,
-                    span: w.span,
-                });
+                if blank.is_none() {
+                    pairs.push(KeyValue {
+                        key: key.to_string(),
+                        value,
+                        span,
+                    });
+                }
+            })?;
+            if let Some(span) = blank {
+                return Err(Error::new(
+                    ErrorKind::Syntax,
+                    "`ARG` names can not be blank",
+                    ctx.file,
+                    ctx.src,
+                    span,
+                ));
+            }
+            if pairs.is_empty() {
+                return Err(missing("a name, e.g. `ARG VERSION=1.0`"));
             }
             Ok(Args::Pairs(pairs))
         }
@@ -458,20 +465,77 @@ fn json_array(s: &str) -> Option<Vec<String>> {
     if !t.starts_with('[') || !t.ends_with(']') {
         return None;
     }
-    serde_json::from_str::<Vec<String>>(t).ok()
+    json_array_fast(t).or_else(|| serde_json::from_str::<Vec<String>>(t).ok())
+}
+
+fn is_json_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The common case of [`json_array`] by hand: `t` is `[...]` holding strings without
+/// escapes or control characters. `None` means "not sure, ask serde_json"; the two are
+/// checked against each other by a property test.
+fn json_array_fast(t: &str) -> Option<Vec<String>> {
+    let b = t.as_bytes();
+    let last = b.len().checked_sub(1)?;
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && is_json_ws(b[i]) {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut i = skip_ws(1);
+    if i == last {
+        return Some(out);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let s = i + 1;
+        let len = b[s..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let e = s + len;
+        if b[e] != b'"' {
+            return None;
+        }
+        out.push(t[s..e].to_string());
+        i = skip_ws(e + 1);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(i + 1),
+            Some(b']') if i == last => return Some(out),
+            _ => return None,
+        }
+    }
 }
 
 /// Splits on unquoted, unescaped whitespace, keeping quotes and escapes as written.
-/// Scans bytes (quotes, blanks and both escape characters are ASCII) and slices each word
-/// once.
 pub(crate) fn split_words(
     ctx: &Ctx<'_>,
     s: &str,
     at: usize,
 ) -> Result<Vec<Spanned<String>>, Error> {
+    let mut words = Vec::new();
+    each_word(ctx, s, at, |st, e| {
+        words.push(Spanned {
+            node: s[st..e].to_string(),
+            span: ctx.span(at + st, at + e),
+        })
+    })?;
+    Ok(words)
+}
+
+/// Calls `word(start, end)` for each word of `s` in order (see [`split_words`]); an
+/// unterminated quote anywhere is an error. Scans bytes: quotes, blanks and both escape
+/// characters are ASCII.
+fn each_word(
+    ctx: &Ctx<'_>,
+    s: &str,
+    at: usize,
+    mut word: impl FnMut(usize, usize),
+) -> Result<(), Error> {
     let b = s.as_bytes();
     let esc = ctx.escape as u8;
-    let mut words = Vec::new();
     let mut i = 0;
     while i < b.len() {
         while i < b.len() && is_ws(b[i]) {
@@ -514,83 +578,81 @@ pub(crate) fn split_words(
                 i += 1;
             }
         }
-        let e = i.min(b.len());
-        words.push(Spanned {
-            node: s[st..e].to_string(),
-            span: ctx.span(at + st, at + e),
-        });
+        word(st, i.min(b.len()));
     }
-    Ok(words)
+    Ok(())
 }
 
-/// ENV and LABEL: `k=v ...` or the legacy `k v` (one pair, value = rest of line).
+/// ENV and LABEL: `k=v ...` or the legacy `k v` (one pair, value = rest of line). Errors
+/// in the order of the former word list: an unterminated quote, then the first bad pair.
 fn parse_pairs(
     ctx: &Ctx<'_>,
     keyword: Keyword,
     rest: &str,
     at: usize,
 ) -> Result<Vec<KeyValue>, Error> {
-    let words = split_words(ctx, rest, at)?;
-    let first = &words[0];
-    if !first.node.contains('=') {
-        // Legacy form: `ENV key value with spaces`.
-        let (key, after) = split_first_word(rest);
-        let value = after.trim_start();
-        if value.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!(
-                    "`{}` expects `key=value` or `key value`, found only `{key}`",
-                    keyword.as_str()
-                ),
-                ctx.file,
-                ctx.src,
-                first.span,
-            ));
-        }
-        return Ok(vec![KeyValue {
-            key: key.to_string(),
-            value: Some(value.to_string()),
-            span: ctx.span(at, at + rest.len()),
-        }]);
-    }
     let mut out = Vec::new();
-    for w in words {
-        let Some(i) = w.node.find('=') else {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!(
-                    "Expected `key=value` in `{}`, found `{}`",
-                    keyword.as_str(),
-                    w.node
-                ),
-                ctx.file,
-                ctx.src,
-                w.span,
-            ));
-        };
-        if i == 0 {
-            return Err(Error::new(
-                ErrorKind::Syntax,
-                format!("`{}` names can not be blank", keyword.as_str()),
-                ctx.file,
-                ctx.src,
-                w.span,
-            ));
+    let mut first = None;
+    let mut legacy = false;
+    let mut bad = None;
+    each_word(ctx, rest, at, |st, e| {
+        let w = &rest[st..e];
+        if first.is_none() {
+            first = Some((st, e));
+            legacy = !w.contains('=');
         }
-        out.push(KeyValue {
-            key: w.node[..i].to_string(),
-            value: Some(w.node[i + 1..].to_string()),
-            span: w.span,
-        });
+        if legacy || bad.is_some() {
+            return;
+        }
+        let span = ctx.span(at + st, at + e);
+        let message = match w.find('=') {
+            Some(0) => format!("`{}` names can not be blank", keyword.as_str()),
+            Some(i) => {
+                out.push(KeyValue {
+                    key: w[..i].to_string(),
+                    value: Some(w[i + 1..].to_string()),
+                    span,
+                });
+                return;
+            }
+            None => format!("Expected `key=value` in `{}`, found `{w}`", keyword.as_str()),
+        };
+        bad = Some(Error::new(ErrorKind::Syntax, message, ctx.file, ctx.src, span));
+    })?;
+    if let Some(e) = bad {
+        return Err(e);
     }
-    Ok(out)
+    if !legacy {
+        return Ok(out);
+    }
+    // Legacy form: `ENV key value with spaces`.
+    let (key, after) = split_first_word(rest);
+    let value = after.trim_start();
+    if value.is_empty() {
+        let (fs, fe) = first.expect("a legacy pair has a first word");
+        return Err(Error::new(
+            ErrorKind::Syntax,
+            format!(
+                "`{}` expects `key=value` or `key value`, found only `{key}`",
+                keyword.as_str()
+            ),
+            ctx.file,
+            ctx.src,
+            ctx.span(at + fs, at + fe),
+        ));
+    }
+    Ok(vec![KeyValue {
+        key: key.to_string(),
+        value: Some(value.to_string()),
+        span: ctx.span(at, at + rest.len()),
+    }])
 }
 
 /// Heredoc markers in an instruction line (RUN, COPY, ADD, and those under ONBUILD):
 /// words matching `^\d*<<-?NAME$` outside quotes; a quoted NAME disables expansion.
 pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
-    if !text.contains("<<") {
+    let b = text.as_bytes();
+    if !memchr::memchr_iter(b'<', b).any(|i| b.get(i + 1) == Some(&b'<')) {
         return Vec::new();
     }
     let t = text.trim_start();
@@ -715,8 +777,38 @@ mod tests {
         assert!(prefix_by_pest("--flag RUN").is_err());
     }
 
+    /// The JSON fast path either defers to serde_json or agrees with it exactly.
+    fn json_agree(t: &str) {
+        if let Some(fast) = json_array_fast(t) {
+            assert_eq!(Some(fast), serde_json::from_str::<Vec<String>>(t).ok(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn json_fast_path_takes_plain_arrays() {
+        for t in ["[]", "[ ]", "[\"a\"]", "[ \"/bin/sh\" ,\t\"-c\", \"é x\" ]"] {
+            assert!(json_array_fast(t).is_some(), "{t:?}");
+            json_agree(t);
+        }
+        for t in ["[\"a\\nb\"]", "[\"a\",]", "[,]", "[\"a\" \"b\"]", "[1]", "[\"a\"]]", "[\"a\tb\"]"] {
+            assert!(json_array_fast(t).is_none(), "{t:?}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+        #[test]
+        fn json_fast_path_agrees_with_serde(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "\"", "a", "é", ",", " ", "\t", "\n", "\\", "\\n", "\\u00e9", "[", "]", "1", "\u{1}",
+                ]),
+                0..12,
+            )
+        ) {
+            json_agree(&format!("[{}]", parts.concat()));
+        }
+
         #[test]
         fn fast_prefix_agrees_with_pest(
             parts in proptest::collection::vec(

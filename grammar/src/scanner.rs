@@ -31,6 +31,8 @@ pub(crate) struct LogicalLine<'s> {
     /// Byte range in the source, heredoc bodies included.
     pub start: usize,
     pub end: usize,
+    /// The instruction's lines are ASCII: columns are byte distances.
+    pub ascii: bool,
     pub heredocs: Vec<Heredoc>,
 }
 
@@ -198,6 +200,7 @@ impl<'a> Scanner<'a> {
             }
         };
         let text: &str = if joined { &self.text } else { first };
+        let ascii = src.as_bytes()[start..next].is_ascii();
         let mut heredocs = Vec::new();
         for (name, expand, chomp) in markers(text) {
             // The body runs from the line after the instruction (or the previous
@@ -251,6 +254,7 @@ impl<'a> Scanner<'a> {
             end_line: cur_line,
             start,
             end: next,
+            ascii,
             heredocs,
         }))
     }
@@ -322,10 +326,14 @@ impl LogicalLine<'_> {
         let seg = self.segment(start);
         let s = seg.src + (start - seg.text);
         let e = self.source_offset(end).max(s).min(src.len());
-        let col = src.as_bytes()[seg.src..s]
-            .iter()
-            .filter(|&&b| (b & 0xC0) != 0x80)
-            .count() as u32
+        let col = if self.ascii {
+            s - seg.src
+        } else {
+            src.as_bytes()[seg.src..s]
+                .iter()
+                .filter(|&&b| (b & 0xC0) != 0x80)
+                .count()
+        } as u32
             + 1;
         Span {
             start: s,
