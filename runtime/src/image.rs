@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::layer;
-use crate::store::{io_err, HashReader, HashWriter, LayerBlob, PackedBlob, Store, StoreError};
+use crate::store::{io_err, EagerWriteback, HashReader, HashWriter, LayerBlob, PackedBlob, Store, StoreError};
 
 pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -149,7 +149,7 @@ pub fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<Layer
         return Ok(p.blob.clone());
     }
     let t = store.temp_file("pack")?;
-    let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, &t.file));
+    let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, EagerWriteback::new(&t.file)));
     let mut tar_w = HashWriter::new(crate::gzip::ChunkedGzWriter::new(file_w, level));
     layer::write_layer_tar(&dir, &mut tar_w, opts.source_date_epoch).map_err(io_err("pack layer", &dir))?;
     let (diff_id, diff_size) = (tar_w.digest(), tar_w.count);

@@ -190,6 +190,41 @@ impl Drop for TempFile {
     }
 }
 
+/// A writer to a file that starts the kernel's writeback of every [`WRITEBACK_STEP`] bytes
+/// as soon as they are written, so that the `fsync` before a large blob is renamed into
+/// place waits for the last few MiB only, and writing to disk overlaps the work that
+/// produces the bytes.
+pub(crate) struct EagerWriteback<'a> {
+    file: &'a File,
+    written: u64,
+    started: u64,
+}
+
+/// Bytes between two writeback hints.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+impl<'a> EagerWriteback<'a> {
+    pub fn new(file: &'a File) -> EagerWriteback<'a> {
+        EagerWriteback { file, written: 0, started: 0 }
+    }
+}
+
+impl Write for EagerWriteback<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_STEP {
+            // Only a hint: the final fsync is what counts, so a failure here is ignored.
+            let _ = sys::start_writeback(self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.file).flush()
+    }
+}
+
 /// Holds the store's metadata lock until dropped.
 pub(crate) struct LockGuard(#[allow(dead_code)] File);
 
