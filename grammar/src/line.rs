@@ -525,6 +525,18 @@ pub(crate) fn split_words(
     Ok(words)
 }
 
+/// Bytes that end or interrupt a plain run of word bytes: blanks, quotes, both escape
+/// characters.
+static WORD_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = matches!(i as u8, b' ' | b'\t' | b'\r' | b'"' | b'\'' | b'\\' | b'`');
+        i += 1;
+    }
+    t
+};
+
 /// Calls `word(start, end)` for each word of `s` in order (see [`split_words`]); an
 /// unterminated quote anywhere is an error. Scans bytes: quotes, blanks and both escape
 /// characters are ASCII.
@@ -545,9 +557,13 @@ fn each_word(
             break;
         }
         let st = i;
-        while i < b.len() && !is_ws(b[i]) {
+        while i < b.len() {
             let c = b[i];
-            if c == esc {
+            if !WORD_SPECIAL[c as usize] {
+                i += 1;
+            } else if is_ws(c) {
+                break;
+            } else if c == esc {
                 i += 2;
             } else if c == b'"' || c == b'\'' {
                 let qi = i;
@@ -651,6 +667,13 @@ fn parse_pairs(
 /// Heredoc markers in an instruction line (RUN, COPY, ADD, and those under ONBUILD):
 /// words matching `^\d*<<-?NAME$` outside quotes; a quoted NAME disables expansion.
 pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
+    // Most lines are ruled out by their first byte: an ASCII letter that starts none of
+    // RUN, COPY, ADD, ONBUILD.
+    if let Some(&b0) = text.as_bytes().first() {
+        if b0.is_ascii() && !(b0 as char).is_whitespace() && !b"rRcCaAoO".contains(&b0) {
+            return Vec::new();
+        }
+    }
     let b = text.as_bytes();
     if !memchr::memchr_iter(b'<', b).any(|i| b.get(i + 1) == Some(&b'<')) {
         return Vec::new();
@@ -703,39 +726,37 @@ pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
     out
 }
 
-/// Whitespace-separated words with quotes kept (no error on unterminated quotes).
-fn raw_words(s: &str, escape: char) -> Vec<String> {
+/// Whitespace-separated words with quotes kept (no error on unterminated quotes); each
+/// word is a slice of `s`.
+fn raw_words(s: &str, escape: char) -> Vec<&str> {
     let mut words = Vec::new();
-    let mut cur = String::new();
+    let mut start = None;
     let mut quote: Option<char> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
         match quote {
             Some(q) => {
-                cur.push(c);
                 if c == q {
                     quote = None;
                 }
             }
             None if c == ' ' || c == '\t' => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
+                if let Some(st) = start.take() {
+                    words.push(&s[st..i]);
                 }
             }
             None => {
-                cur.push(c);
+                start.get_or_insert(i);
                 if c == escape {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
+                    chars.next();
                 } else if c == '"' || c == '\'' {
                     quote = Some(c);
                 }
             }
         }
     }
-    if !cur.is_empty() {
-        words.push(cur);
+    if let Some(st) = start {
+        words.push(&s[st..]);
     }
     words
 }
