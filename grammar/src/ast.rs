@@ -85,36 +85,36 @@ impl Keyword {
         }
     }
 
-    /// Case-insensitive lookup.
+    /// Case-insensitive lookup: the length and first letter pick the one candidate.
     pub fn parse(word: &str) -> Option<Keyword> {
         let w = word.as_bytes();
-        let mut up = [0u8; 11];
-        if w.len() > up.len() {
-            return None;
-        }
-        up[..w.len()].copy_from_slice(w);
-        up.make_ascii_uppercase();
-        Some(match &up[..w.len()] {
-            b"FROM" => Keyword::From,
-            b"RUN" => Keyword::Run,
-            b"CMD" => Keyword::Cmd,
-            b"LABEL" => Keyword::Label,
-            b"MAINTAINER" => Keyword::Maintainer,
-            b"EXPOSE" => Keyword::Expose,
-            b"ENV" => Keyword::Env,
-            b"ADD" => Keyword::Add,
-            b"COPY" => Keyword::Copy,
-            b"ENTRYPOINT" => Keyword::Entrypoint,
-            b"VOLUME" => Keyword::Volume,
-            b"USER" => Keyword::User,
-            b"WORKDIR" => Keyword::Workdir,
-            b"ARG" => Keyword::Arg,
-            b"ONBUILD" => Keyword::Onbuild,
-            b"STOPSIGNAL" => Keyword::Stopsignal,
-            b"HEALTHCHECK" => Keyword::Healthcheck,
-            b"SHELL" => Keyword::Shell,
+        let first = w.first()?.to_ascii_uppercase();
+        let second = w.get(1).map(u8::to_ascii_uppercase);
+        let candidate = match (w.len(), first) {
+            (4, b'F') => Keyword::From,
+            (3, b'R') => Keyword::Run,
+            (3, b'C') => Keyword::Cmd,
+            (5, b'L') => Keyword::Label,
+            (10, b'M') => Keyword::Maintainer,
+            (6, b'E') => Keyword::Expose,
+            (3, b'E') => Keyword::Env,
+            (3, b'A') if second == Some(b'D') => Keyword::Add,
+            (3, b'A') => Keyword::Arg,
+            (4, b'C') => Keyword::Copy,
+            (10, b'E') => Keyword::Entrypoint,
+            (6, b'V') => Keyword::Volume,
+            (4, b'U') => Keyword::User,
+            (7, b'W') => Keyword::Workdir,
+            (7, b'O') => Keyword::Onbuild,
+            (10, b'S') => Keyword::Stopsignal,
+            (11, b'H') => Keyword::Healthcheck,
+            (5, b'S') => Keyword::Shell,
             _ => return None,
-        })
+        };
+        candidate
+            .as_str()
+            .eq_ignore_ascii_case(word)
+            .then_some(candidate)
     }
 }
 

@@ -50,6 +50,9 @@ pub(crate) struct Scanner<'a> {
     line: u32,
     escape: char,
     text: String,
+    /// The segment of a one-line instruction, and those of a joined one: no allocation
+    /// for a file without continuations.
+    first: [Segment; 1],
     segments: Vec<Segment>,
 }
 
@@ -62,7 +65,12 @@ impl<'a> Scanner<'a> {
             line: 1,
             escape: '\\',
             text: String::new(),
-            segments: Vec::with_capacity(8),
+            first: [Segment {
+                text: 0,
+                src: 0,
+                line: 1,
+            }],
+            segments: Vec::new(),
         }
     }
 
@@ -153,18 +161,21 @@ impl<'a> Scanner<'a> {
         // `cur_line` is the number of the last physical line of the instruction so far,
         // `next` the start of the line after it.
         let mut cur_line = start_line;
-        self.segments.clear();
-        self.segments.push(Segment {
+        self.first[0] = Segment {
             text: 0,
             src: start,
             line: start_line,
-        });
+        };
         let joined = match continued(first, escape) {
             // The common case: one physical line, no copy.
             None => false,
             Some(head) => {
                 self.text.clear();
+                // Joined instructions are a few hundred bytes: grow once, not by doubling.
+                self.text.reserve(1024);
                 self.text.push_str(head);
+                self.segments.clear();
+                self.segments.push(self.first[0]);
                 loop {
                     // Skip comment and blank lines inside the continuation.
                     let mut p = next;
@@ -249,7 +260,7 @@ impl<'a> Scanner<'a> {
         self.line = cur_line + 1;
         Ok(Some(LogicalLine {
             text,
-            segments: &self.segments,
+            segments: if joined { &self.segments } else { &self.first },
             start_line,
             end_line: cur_line,
             start,
