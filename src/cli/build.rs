@@ -48,7 +48,8 @@ pub struct BuildArgs {
     /// Write build result metadata (image and config digests) to FILE as JSON
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// How many RUN steps may run at once (default: the number of CPUs)
+    /// How many RUN steps may run at once (default: no limit, as BuildKit runs every
+    /// independent step at once; hashing and compression use one thread per CPU anyway)
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
     /// Build a compiled IR file (from `cairn compile`) instead of a Dockerfile
@@ -335,7 +336,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let opts = solve::SolveOptions {
         platform: platform.clone(),
         no_cache: args.no_cache,
-        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1),
+        jobs: args.jobs.unwrap_or(usize::MAX).max(1),
         contexts,
         root: st.root().to_path_buf(),
         secrets,
