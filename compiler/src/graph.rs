@@ -67,11 +67,8 @@ impl Graph {
     pub fn digests(&self) -> Vec<Digest> {
         let mut out: Vec<Digest> = Vec::with_capacity(self.nodes.len());
         for n in &self.nodes {
-            let v = Vertex {
-                inputs: n.inputs.iter().map(|r| Input { digest: out[r.node], index: r.index }).collect(),
-                op: n.op.clone(),
-            };
-            out.push(encode::vertex_digest(&v));
+            let inputs: Vec<Input> = n.inputs.iter().map(|r| Input { digest: out[r.node], index: r.index }).collect();
+            out.push(encode::vertex_digest_of(&inputs, &n.op));
         }
         out
     }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{Definition, Digest, FileRef, Op, Vertex, FORMAT_VERSION};
+use crate::{Definition, Digest, FileRef, Input, Op, Vertex, FORMAT_VERSION};
 
 /// The canonical bytes of any IR value.
 pub fn to_canonical<T: Serialize>(value: &T) -> Vec<u8> {
@@ -19,7 +19,19 @@ pub fn to_canonical<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// The digest of a vertex: sha256 over its canonical encoding.
 pub fn vertex_digest(v: &Vertex) -> Digest {
-    Digest::of(&to_canonical(v))
+    vertex_digest_of(&v.inputs, &v.op)
+}
+
+/// [`vertex_digest`] of `Vertex { inputs, op }` without building the vertex (a frontend
+/// computing digests of its graph need not clone every op). Same fields in the same
+/// order, so the same bytes.
+pub fn vertex_digest_of(inputs: &[Input], op: &Op) -> Digest {
+    #[derive(Serialize)]
+    struct VertexView<'a> {
+        inputs: &'a [Input],
+        op: &'a Op,
+    }
+    Digest::of(&to_canonical(&VertexView { inputs, op }))
 }
 
 /// Encodes a whole Definition (the `.cairn` IR file format: the canonical encoding of

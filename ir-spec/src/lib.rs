@@ -31,7 +31,7 @@ pub mod reference;
 pub use config::*;
 pub use definition::*;
 pub use digest::{Digest, ParseDigestError};
-pub use encode::{decode_definition, encode_definition, validate, vertex_digest, LoadError};
+pub use encode::{decode_definition, encode_definition, validate, vertex_digest, vertex_digest_of, LoadError};
 pub use op::*;
 
 /// The IR format version this crate reads and writes. See SPEC.md, "Compatibility".

@@ -60,3 +60,15 @@ fn truncated_bytes_are_rejected_cleanly() {
         assert!(matches!(err, LoadError::Malformed(_)), "cut {cut}: {err}");
     }
 }
+
+#[test]
+fn digest_is_sha256_of_the_canonical_vertex() {
+    // §3 spelled out: the borrowing `vertex_digest_of` hashes exactly the bytes of
+    // `Vertex { inputs, op }` in canonical form.
+    let def = sample();
+    for e in &def.vertices {
+        let by_bytes = Digest::of(&encode::to_canonical(&e.vertex));
+        assert_eq!(vertex_digest(&e.vertex), by_bytes);
+        assert_eq!(vertex_digest_of(&e.vertex.inputs, &e.vertex.op), by_bytes);
+    }
+}

@@ -163,6 +163,25 @@ impl State {
         self.env().iter().rev().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
     }
 
+    /// What expansion reads of this state (ENV and ARG values) and nothing else: ENV, ARG
+    /// and LABEL expand against the state from before the instruction, and cloning the
+    /// whole state (history included) for each of them made lowering quadratic.
+    fn expansion_view(&self) -> State {
+        State {
+            root: self.root,
+            config: ImageConfig {
+                config: cairn_ir::ContainerConfig { env: self.config.config.env.clone(), ..Default::default() },
+                ..Default::default()
+            },
+            cmd_set: false,
+            args: self.args.clone(),
+            platform: self.platform.clone(),
+            group: String::new(),
+            step: 0,
+            total: 0,
+        }
+    }
+
     /// Variable lookup for expansion: ENV wins over ARG.
     fn lookup(&self, name: &str) -> Option<String> {
         self.env_get(name).or_else(|| self.args.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
@@ -611,7 +630,7 @@ impl<'a> Lowerer<'a> {
             Keyword::Copy | Keyword::Add => copy::dispatch_copy(self, pc, st, ins, &written),
             Keyword::Env => {
                 let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "ENV expects `key=value` pairs")) };
-                let before = st.clone();
+                let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
                     let key = self.expand(&before, &p.key, p.span)?;
@@ -624,7 +643,7 @@ impl<'a> Lowerer<'a> {
             }
             Keyword::Arg => {
                 let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "ARG expects `name[=default]`")) };
-                let before = st.clone();
+                let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
                     let value = match self.opts.build_args.get(&p.key) {
@@ -651,7 +670,7 @@ impl<'a> Lowerer<'a> {
             }
             Keyword::Label => {
                 let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "LABEL expects `key=value` pairs")) };
-                let before = st.clone();
+                let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
                     let key = self.expand(&before, &p.key, p.span)?;
