@@ -216,14 +216,14 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
     };
     let (ks, ke) = prefix.keyword;
     let word = &text[ks..ke];
-    let keyword = Some(Keyword::parse(word).ok_or_else(|| {
+    let keyword = Keyword::parse(word).ok_or_else(|| {
         ctx.error(
             ErrorKind::UnknownInstruction,
             format!("Unknown instruction `{}`", word.to_ascii_uppercase()),
             offset + ks,
             offset + ke,
         )
-    })?);
+    })?;
     let flags: Vec<Flag> = prefix
         .flags
         .iter()
@@ -234,7 +234,6 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
         })
         .collect();
     let prefix_end = prefix.end;
-    let keyword = keyword.expect("the grammar requires a keyword");
     let allowed = allowed_flags(keyword);
     for f in &flags {
         if !allowed.contains(&f.name.as_str()) {

@@ -272,7 +272,7 @@ fn layer_diff_size(store: &Store, lb: &LayerBlob) -> Result<u64, StoreError> {
 }
 
 /// Opens a file, decompressing it when it starts with the gzip magic.
-fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
+pub(crate) fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
     let f = File::open(p).map_err(io_err("open", p))?;
     let mut r = BufReader::with_capacity(256 * 1024, f);
     let gz = r.fill_buf().map_err(io_err("read", p))?.starts_with(&[0x1f, 0x8b]);

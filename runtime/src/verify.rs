@@ -7,11 +7,9 @@
 //! alone, or an owner, counts exactly when it reaches the tar. Entries are sorted in our
 //! tars (see [`crate::layer`]), so one pass over both in step finds the first difference.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 
 use crate::image::ImageRecord;
@@ -90,11 +88,7 @@ fn value_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 }
 
 fn open_layer(p: &Path) -> Result<tar::Archive<Box<dyn Read>>, StoreError> {
-    let f = File::open(p).map_err(io_err("open", p))?;
-    let mut r = BufReader::with_capacity(256 * 1024, f);
-    let gz = r.fill_buf().map_err(io_err("read", p))?.starts_with(&[0x1f, 0x8b]);
-    let r: Box<dyn Read> = if gz { Box::new(MultiGzDecoder::new(r)) } else { Box::new(r) };
-    Ok(tar::Archive::new(r))
+    Ok(tar::Archive::new(crate::oci::open_maybe_gzip(p)?))
 }
 
 /// One tar entry as far as a digest can see it: path, header fields, PAX records, content.

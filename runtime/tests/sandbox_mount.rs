@@ -98,7 +98,7 @@ fn one_lower_without_an_upper_is_read_only() {
     let d = Dir::new("single");
     let a = d.layer("a", &[("f", "a")]);
     let t = d.p("target");
-    let _m = OverlayMount::new(&[a.clone()], None, &t, &d.p("empty")).unwrap();
+    let _m = OverlayMount::new(std::slice::from_ref(&a), None, &t, &d.p("empty")).unwrap();
     assert_eq!(fs::read_to_string(t.join("f")).unwrap(), "a");
     let err = fs::write(t.join("g"), "g").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
@@ -144,11 +144,11 @@ fn errors_name_the_path() {
     let (t, u, w) = (d.p("target"), d.p("upper"), d.p("work"));
     let err = OverlayMount::new(&[a.clone(), missing.clone()], Some((&u, &w)), &t, &d.p("empty")).unwrap_err();
     assert!(err.to_string().contains(&format!("`{}`", missing.display())), "{err}");
-    let err = OverlayMount::new(&[a.clone()], Some((&u, &d.p("no-work"))), &t, &d.p("empty")).unwrap_err();
+    let err = OverlayMount::new(std::slice::from_ref(&a), Some((&u, &d.p("no-work"))), &t, &d.p("empty")).unwrap_err();
     assert!(err.to_string().contains("work directory") && err.to_string().contains("no-work"), "{err}");
     let file = d.p("file");
     fs::write(&file, "").unwrap();
-    let err = OverlayMount::new(&[file.clone()], None, &t, &d.p("empty")).unwrap_err();
+    let err = OverlayMount::new(std::slice::from_ref(&file), None, &t, &d.p("empty")).unwrap_err();
     assert!(err.to_string().contains("is not a directory") && err.to_string().contains(&file.display().to_string()), "{err}");
     let err = OverlayMount::new(&[a], None, &d.p("no-target"), &d.p("empty")).unwrap_err();
     assert!(err.to_string().contains("mount point") && err.to_string().contains("no-target"), "{err}");

@@ -298,6 +298,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
     let epoch = source_date_epoch(&build_args)?;
+    let commit_opts = image::CommitOptions { source_date_epoch: epoch, ..Default::default() };
     let root = store::default_root();
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
@@ -350,10 +351,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let mut digest = None;
     if wants_image {
         let config = &def.outputs[solved.output].config;
-        let rec = image::commit_image(&st, &solved.layers, config, &image::CommitOptions { source_date_epoch: epoch, ..Default::default() })
+        let rec = image::commit_image(&st, &solved.layers, config, &commit_opts)
             .map_err(|e| anyhow::anyhow!("Cannot write the image: {e}"))?;
         if args.verify_reproducible {
-            verify_reproducible(&def, &backend, &opts, &*progress, &cancel, config, epoch, &rec)?;
+            verify_reproducible(&def, &backend, &opts, &*progress, &cancel, config, &commit_opts, &rec)?;
         }
         let mut names = Vec::new();
         for t in &args.tags {
@@ -417,14 +418,14 @@ fn verify_reproducible(
     progress: &dyn solve::progress::Progress,
     cancel: &AtomicBool,
     config: &cairn_ir::ImageConfig,
-    epoch: Option<u64>,
+    commit_opts: &image::CommitOptions,
     first: &image::ImageRecord,
 ) -> anyhow::Result<()> {
     eprintln!("Verifying reproducibility: building again without the cache");
     let again = solve::SolveOptions { no_cache: true, ..opts.clone() };
     let solved = solve::solve(def, backend, &again, progress, cancel)?;
     let st = &backend.store;
-    let second = image::commit_image(st, &solved.layers, config, &image::CommitOptions { source_date_epoch: epoch, ..Default::default() })
+    let second = image::commit_image(st, &solved.layers, config, commit_opts)
         .map_err(|e| anyhow::anyhow!("Cannot write the image of the second build: {e}"))?;
     match cairn_runtime::verify::first_difference(st, first, &second).map_err(|e| anyhow::anyhow!("{e}"))? {
         None => {
@@ -432,7 +433,7 @@ fn verify_reproducible(
             Ok(())
         }
         Some(why) => {
-            let hint = if epoch.is_none() { " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)" } else { "" };
+            let hint = if commit_opts.source_date_epoch.is_none() { " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)" } else { "" };
             bail!(
                 "The build is not reproducible: image {} then {}; first difference: {why}{hint}",
                 first.manifest_digest,

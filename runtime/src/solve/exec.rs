@@ -114,8 +114,9 @@ impl CacheLocks {
     }
 }
 
-/// Removes a directory on drop (private cache mounts of concurrent steps).
-struct RemoveDir(PathBuf);
+/// Removes a directory tree on drop (private cache mounts of concurrent steps, work
+/// directories of remote sources).
+pub(super) struct RemoveDir(pub(super) PathBuf);
 
 impl Drop for RemoveDir {
     fn drop(&mut self) {
@@ -159,7 +160,9 @@ impl Drop for View {
     }
 }
 
-fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StepFailure + '_ {
+/// Maps an error to a step failure `what: error`.
+pub(super) fn fail<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> StepFailure {
+    let what = what.into();
     move |e| StepFailure::msg(format!("{what}: {e}"))
 }
 
@@ -322,8 +325,14 @@ impl<'a> Solver<'a> {
         }
     }
 
+    /// Whether cache lookups are allowed for vertex `v` (not with `--no-cache` or
+    /// `ignore_cache`).
+    pub(super) fn use_cache(&self, v: usize) -> bool {
+        !(self.opts.no_cache || self.def.vertices[v].meta.ignore_cache)
+    }
+
     pub(super) fn cache_lookup(&self, v: usize, key: &Hash) -> Option<Vec<Vec<LayerId>>> {
-        if self.opts.no_cache || self.def.vertices[v].meta.ignore_cache {
+        if !self.use_cache(v) {
             return None;
         }
         let all = self.store.cache_get(&key::key_hex(key)).ok()??;
@@ -732,7 +741,6 @@ impl<'a> Solver<'a> {
     /// the mount has `from=`, else empty with `mode/uid/gid`. It is built under a temporary
     /// name and renamed, so a concurrent user never sees it half made.
     fn init_cache_dir(&self, dir: &std::path::Path, tree: Option<&Tree>, selector: &str, (mode, uid, gid): (u32, u32, u32)) -> Result<(), StepFailure> {
-        use std::os::unix::fs::PermissionsExt;
         let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
         let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.with_file_name(format!(".tmp-{name}-{}-{n}", std::process::id()));
@@ -754,15 +762,10 @@ impl<'a> Solver<'a> {
                     .map_err(|e| StepFailure::msg(e.to_string()))?;
                 if let Some(md) = fs::metadata(&hp).ok().filter(|md| md.is_dir()) {
                     use std::os::unix::fs::MetadataExt;
-                    fs::set_permissions(&tmp, fs::Permissions::from_mode(md.mode() & 0o7777))
-                        .map_err(fail("Cannot set a cache mount's mode"))?;
-                    std::os::unix::fs::chown(&tmp, Some(md.uid()), Some(md.gid())).map_err(fail("Cannot set a cache mount's owner"))?;
+                    set_mode_owner(&tmp, md.mode(), md.uid(), md.gid()).map_err(fail("Cannot set a cache mount's mode and owner"))?;
                 }
             }
-            None => {
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(mode & 0o7777)).map_err(fail("Cannot set a cache mount's mode"))?;
-                std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).map_err(fail("Cannot set a cache mount's owner"))?;
-            }
+            None => set_mode_owner(&tmp, mode, uid, gid).map_err(fail("Cannot set a cache mount's mode and owner"))?,
         }
         match fs::rename(&tmp, dir) {
             Ok(()) => Ok(()),
@@ -900,7 +903,7 @@ pub fn clean_stale_cache_dirs(dir: &std::path::Path) {
         let mut parts = name.trim_start_matches(".tmp-").split('-');
         let (Some(_), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else { continue };
         let Ok(pid) = pid.parse::<u32>() else { continue };
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !crate::store::sys::pid_alive(pid) {
             let _ = fs::remove_dir_all(e.path());
         }
     }
@@ -918,11 +921,17 @@ fn hide_invisible(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std:
     Ok(any)
 }
 
+/// Sets the permission bits of `mode` and the owner of `p`.
+fn set_mode_owner(p: &std::path::Path, mode: u32, uid: u32, gid: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode & 0o7777))?;
+    std::os::unix::fs::chown(p, Some(uid), Some(gid))
+}
+
 fn copy_dir_attrs(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::MetadataExt;
     let md = fs::metadata(from)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(md.mode() & 0o7777))?;
-    std::os::unix::fs::chown(to, Some(md.uid()), Some(md.gid()))?;
+    set_mode_owner(to, md.mode(), md.uid(), md.gid())?;
     for e in fs::read_dir(to)? {
         let e = e?;
         if e.file_type()?.is_dir() {
@@ -949,12 +958,8 @@ fn add_whiteouts(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std::
             continue;
         }
         fs::create_dir_all(wdir)?;
-        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(wdir.join(&name).as_os_str()))
-            .map_err(std::io::Error::other)?;
-        // SAFETY: a valid C string; a 0/0 character device is an overlay whiteout.
-        if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR, 0) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        // A 0/0 character device is an overlay whiteout.
+        crate::store::sys::mknod(&wdir.join(&name), libc::S_IFCHR, 0, 0)?;
         any = true;
     }
     Ok(any)

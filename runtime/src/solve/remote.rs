@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 use super::backend::ScratchLayer;
-use super::exec::{Done, LayerId, Solver, StepFailure, Tree};
+use super::exec::{fail, Done, LayerId, RemoveDir, Solver, StepFailure, Tree};
 use super::hash::Hash;
 use super::key;
 use super::progress::{now, Event};
@@ -51,20 +51,6 @@ struct Fetched {
     chain: Vec<LayerId>,
     key: Hash,
     reused: bool,
-}
-
-fn fail<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> StepFailure {
-    let what = what.into();
-    move |e| StepFailure::msg(format!("{what}: {e}"))
-}
-
-/// Removes a directory tree on drop.
-struct RemoveTree(PathBuf);
-
-impl Drop for RemoveTree {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Solver<'_> {
@@ -90,11 +76,6 @@ impl Solver<'_> {
                 Err(e)
             }
         }
-    }
-
-    /// Whether cache lookups are allowed for vertex `v`.
-    fn use_cache(&self, v: usize) -> bool {
-        !(self.opts.no_cache || self.def.vertices[v].meta.ignore_cache)
     }
 
     fn record_cache(&self, key: &Hash, chain: &[LayerId]) -> Result<(), StepFailure> {
@@ -158,13 +139,12 @@ impl Solver<'_> {
             (Got::NotModified, None) => return Err(not_modified(src.url)),
         };
         let file = self.store.layer_path(&rec.layer).join(src.filename);
-        let intact = sha256_file(&file).ok() == rec.sha256.parse::<Digest>().ok();
-        if !intact {
-            // The recorded layer was damaged: fetch the content again.
+        let sum = rec.sha256.parse::<Digest>().ok();
+        let Some(sum) = sum.filter(|s| sha256_file(&file).ok().as_ref() == Some(s)) else {
+            // The recorded layer was damaged (or the record): fetch the content again.
             let dl = self.download_fresh(src, cancel)?;
             return self.http_commit(src, dl);
-        }
-        let sum = rec.sha256.parse::<Digest>().map_err(fail("Invalid HTTP record"))?;
+        };
         let key = src.key(&sum, &self.opts.platform);
         let chain = vec![rec.layer];
         self.record_cache(&key, &chain)?;
@@ -356,7 +336,7 @@ impl Solver<'_> {
         cancel: &AtomicBool,
     ) -> Result<ScratchLayer, StepFailure> {
         let work = self.store.tmp_path("git");
-        let _cleanup = RemoveTree(work.clone());
+        let _cleanup = RemoveDir(work.clone());
         let repo = work.join("repo");
         fs::create_dir_all(&repo).map_err(fail(format!("Cannot create `{}`", repo.display())))?;
         let git = |args: &[&str]| run_git(remote, Some(&repo), args, cancel);
