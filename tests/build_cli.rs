@@ -124,14 +124,23 @@ FROM busybox\nARG NAME=cairn\nENV GREETING=\"hi from $NAME\"\nCOPY --from=a /a.t
     let docker = t.path("out/docker.tar");
     let meta = t.path("out/meta.json");
     std::fs::create_dir_all(t.path("out")).unwrap();
-    let (o, s) = build(&t, &[
-        "-t", "demo:1",
-        "-o", &format!("type=oci,dest={}", oci.display()),
-        "-o", &format!("type=oci,dest={},tar=false", dir.display()),
-        "-o", &format!("type=docker,dest={}", docker.display()),
-        "-o", &format!("type=local,dest={}", t.path("out/rootfs").display()),
-        "--metadata-file", meta.to_str().unwrap(),
-    ]);
+    let (o, s) = build(
+        &t,
+        &[
+            "-t",
+            "demo:1",
+            "-o",
+            &format!("type=oci,dest={}", oci.display()),
+            "-o",
+            &format!("type=oci,dest={},tar=false", dir.display()),
+            "-o",
+            &format!("type=docker,dest={}", docker.display()),
+            "-o",
+            &format!("type=local,dest={}", t.path("out/rootfs").display()),
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(counts(&s).0, 8, "{s}");
     // The rootfs: files from both stages, the heredoc and exec-form RUNs, the deletion.
@@ -150,16 +159,25 @@ FROM busybox\nARG NAME=cairn\nENV GREETING=\"hi from $NAME\"\nCOPY --from=a /a.t
     assert!(si.status.success(), "skopeo: {}", String::from_utf8_lossy(&si.stderr));
     let v: Value = serde_json::from_slice(&si.stdout).unwrap();
     assert_eq!(v["Layers"].as_array().unwrap().len(), 6, "busybox 2 + COPY, COPY, RUN, RUN; {v}");
-    let si = Command::new("skopeo").args(["inspect", "--config", &format!("oci-archive:{}", oci.display())]).output().unwrap();
+    let si = Command::new("skopeo")
+        .args(["inspect", "--config", &format!("oci-archive:{}", oci.display())])
+        .output()
+        .unwrap();
     assert!(si.status.success(), "skopeo: {}", String::from_utf8_lossy(&si.stderr));
     let cfg: Value = serde_json::from_slice(&si.stdout).unwrap();
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["cat", "/out/msg"]));
     assert!(cfg["config"]["ExposedPorts"]["8080/tcp"].is_object());
     let hist = cfg["history"].as_array().unwrap();
-    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), cfg["rootfs"]["diff_ids"].as_array().unwrap().len());
+    assert_eq!(
+        hist.iter().filter(|h| h["empty_layer"] != true).count(),
+        cfg["rootfs"]["diff_ids"].as_array().unwrap().len()
+    );
     // umoci unpacks the layout.
     let bundle = t.path("out/bundle");
-    let u = Command::new("umoci").args(["unpack", "--image", &format!("{}:1", dir.display()), bundle.to_str().unwrap()]).output().expect("umoci is installed (.ci/run installs it)");
+    let u = Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:1", dir.display()), bundle.to_str().unwrap()])
+        .output()
+        .expect("umoci is installed (.ci/run installs it)");
     assert!(u.status.success(), "umoci: {}", String::from_utf8_lossy(&u.stderr));
     assert_eq!(std::fs::read_to_string(bundle.join("rootfs/out/msg")).unwrap(), "hi from cairn\n");
     assert!(!bundle.join("rootfs/bin/vi").exists(), "the whiteout hides /bin/vi");
@@ -184,7 +202,8 @@ fn user_workdir_env_and_args_reach_run() {
         "FROM busybox\nRUN mkdir -p /etc && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group && mkdir -p -m 1777 /tmp\n\
 ARG VERSION=1\nENV MODE=prod\nWORKDIR /srv/app\nUSER app\nRUN echo \"$(id -u):$(id -g) $(pwd) $VERSION $MODE\" > /tmp/out 2>&1 || true\nUSER root\nRUN cp /tmp/out /result\n",
     );
-    let (o, _) = build(&t, &["--build-arg", "VERSION=7", "-o", &format!("type=local,dest={}", t.path("rootfs").display())]);
+    let (o, _) =
+        build(&t, &["--build-arg", "VERSION=7", "-o", &format!("type=local,dest={}", t.path("rootfs").display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(t.path("rootfs/result")).unwrap(), "1000:1000 /srv/app 7 prod\n");
 }
@@ -271,7 +290,9 @@ fn independent_stages_run_in_parallel() {
                     starts.push(e["time"].as_f64().unwrap());
                 }
             }
-            Some("done") if names.get(&id).is_some_and(|n| n.contains("sleep 2")) => dones.push(e["time"].as_f64().unwrap()),
+            Some("done") if names.get(&id).is_some_and(|n| n.contains("sleep 2")) => {
+                dones.push(e["time"].as_f64().unwrap())
+            }
             _ => {}
         }
     }
@@ -418,7 +439,8 @@ fn compiled_ir_builds_like_the_dockerfile() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let (o, _) = build(&t, &["--ir", ir.to_str().unwrap(), "-o", &format!("type=local,dest={}", t.path("out").display())]);
+    let (o, _) =
+        build(&t, &["--ir", ir.to_str().unwrap(), "-o", &format!("type=local,dest={}", t.path("out").display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(t.path("out/x")).unwrap(), "from-ir\n");
 }

@@ -82,7 +82,20 @@ fn msgpack_output_is_the_ir_the_runtime_loads() {
 #[test]
 fn platforms_target_and_build_args() {
     let d = Dir::new("platforms", "ARG V=1\nFROM busybox AS x\nARG V\nRUN echo $V\nFROM x AS y\nRUN echo y\n");
-    let o = cairn(&d, &["compile", "--platform", "linux/amd64,linux/arm64", "--target", "x", "--build-arg", "V=7", "--format", "json"]);
+    let o = cairn(
+        &d,
+        &[
+            "compile",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--target",
+            "x",
+            "--build-arg",
+            "V=7",
+            "--format",
+            "json",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let outs = v["outputs"].as_array().unwrap();

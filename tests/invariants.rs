@@ -14,8 +14,7 @@ fn workspace_edges() -> BTreeMap<String, BTreeSet<String>> {
     assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages = meta["packages"].as_array().unwrap();
-    let names: BTreeSet<String> =
-        packages.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let names: BTreeSet<String> = packages.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
     let mut edges = BTreeMap::new();
     for p in packages {
         let deps = p["dependencies"]
@@ -42,8 +41,7 @@ fn dependency_direction_is_cli_to_frontend_and_runtime_to_ir() {
     assert_eq!(edges["cairn-grammar"], set(&[]), "grammar depends on no workspace crate");
     assert_eq!(edges["cairn-compiler"], set(&["cairn-grammar", "cairn-ir"]));
     assert!(
-        !edges["cairn-runtime"].contains("cairn-grammar")
-            && !edges["cairn-runtime"].contains("cairn-compiler"),
+        !edges["cairn-runtime"].contains("cairn-grammar") && !edges["cairn-runtime"].contains("cairn-compiler"),
         "runtime never depends on grammar or compiler; it only sees a Definition"
     );
     assert_eq!(edges["cairn-runtime"], set(&["cairn-ir"]));

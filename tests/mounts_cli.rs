@@ -109,14 +109,22 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
         &t,
         "rawjson",
         &[
-            "--secret", &file_flag,
-            "--secret", "id=envsec,env=CAIRN_IT_TOKEN",
-            "-t", "secrets:1",
-            "-o", &format!("type=oci,dest={}", oci_tar.display()),
-            "-o", &format!("type=oci,dest={},tar=false", outs.join("layout").display()),
-            "-o", &format!("type=docker,dest={}", docker_tar.display()),
-            "-o", &format!("type=tar,dest={}", rootfs_tar.display()),
-            "-o", &format!("type=local,dest={}", rootfs.display()),
+            "--secret",
+            &file_flag,
+            "--secret",
+            "id=envsec,env=CAIRN_IT_TOKEN",
+            "-t",
+            "secrets:1",
+            "-o",
+            &format!("type=oci,dest={}", oci_tar.display()),
+            "-o",
+            &format!("type=oci,dest={},tar=false", outs.join("layout").display()),
+            "-o",
+            &format!("type=docker,dest={}", docker_tar.display()),
+            "-o",
+            &format!("type=tar,dest={}", rootfs_tar.display()),
+            "-o",
+            &format!("type=local,dest={}", rootfs.display()),
         ],
         &envs,
     );
@@ -138,7 +146,12 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
         assert!(!rootfs.join(p).exists(), "`/{p}` reached the image");
     }
     // The same build with plain progress (re-run, so every step logs again).
-    let (plain, _) = build_with_env(&t, "plain", &["--no-cache", "--secret", &file_flag, "--secret", "id=envsec,env=CAIRN_IT_TOKEN"], &envs);
+    let (plain, _) = build_with_env(
+        &t,
+        "plain",
+        &["--no-cache", "--secret", &file_flag, "--secret", "id=envsec,env=CAIRN_IT_TOKEN"],
+        &envs,
+    );
     assert!(plain.status.success(), "{}", stderr(&plain));
     // Never anywhere: the whole store, every output (tars unpacked, gzip decompressed), logs.
     untar(&oci_tar, &outs.join("oci-unpacked"));
@@ -156,7 +169,8 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
     }
     // Not part of the cache key: a new value alone keeps every step cached (as BuildKit).
     t.write("secret.txt", "another value");
-    let (o, s) = build_with_env(&t, "rawjson", &["--secret", &file_flag, "--secret", "id=envsec,env=CAIRN_IT_TOKEN"], &envs);
+    let (o, s) =
+        build_with_env(&t, "rawjson", &["--secret", &file_flag, "--secret", "id=envsec,env=CAIRN_IT_TOKEN"], &envs);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(counts(&s), (0, 5), "{s}");
     // A cache hit needs no secret (as in BuildKit): only a step that runs asks for it.
@@ -169,7 +183,14 @@ RUN echo \"TOKEN=[$TOKEN]\" > /later.env\n",
     let (o, _) = build_with_env(
         &t,
         "rawjson",
-        &["--secret", "type=env,id=envsec,src=CAIRN_IT_TOKEN", "--secret", &format!("src={}", secret_path.display()), "-o", &format!("type=local,dest={}", both.display())],
+        &[
+            "--secret",
+            "type=env,id=envsec,src=CAIRN_IT_TOKEN",
+            "--secret",
+            &format!("src={}", secret_path.display()),
+            "-o",
+            &format!("type=local,dest={}", both.display()),
+        ],
         &envs,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -183,7 +204,10 @@ fn secret_and_security_errors_name_the_flag_or_the_line() {
     let (o, _) = build(&t, &["--secret", "id=x,src=/definitely/not/here"]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("`--secret id=x,src=/definitely/not/here`: cannot read secret file `/definitely/not/here`"), "{e}");
+    assert!(
+        e.contains("`--secret id=x,src=/definitely/not/here`: cannot read secret file `/definitely/not/here`"),
+        "{e}"
+    );
     let (o, _) = build(&t, &["--secret", "id=x,colour=red"]);
     assert!(stderr(&o).contains("Unknown field `colour` in `--secret id=x,colour=red`"), "{}", stderr(&o));
     let (o, _) = build(&t, &["--secret", "type=ssh,id=x"]);
@@ -194,7 +218,10 @@ fn secret_and_security_errors_name_the_flag_or_the_line() {
     let cases = [
         ("RUN --mount=type=secret,id=tok,required=true true", "Secret `tok` is required but was not given"),
         ("RUN --mount=type=secret,id=tok,env=TOK,required=true true", "Secret `tok` is required but was not given"),
-        ("RUN --mount=type=ssh,required=true true", "SSH mount `default` is required, but SSH agent forwarding is not supported yet"),
+        (
+            "RUN --mount=type=ssh,required=true true",
+            "SSH mount `default` is required, but SSH agent forwarding is not supported yet",
+        ),
         ("RUN --security=insecure true", "`--security=insecure` is not supported"),
     ];
     for (line, want) in cases {
@@ -230,7 +257,10 @@ RUN --mount=type=cache,target=/cache,id=c1,ro (touch /cache/ro 2>/dev/null && ec
     );
     let out = |n: &str| t.path(&format!("out{n}"));
     let b = |runid: &str| {
-        let (o, _) = build(&t, &["--build-arg", &format!("RUNID={runid}"), "-o", &format!("type=local,dest={}", out(runid).display())]);
+        let (o, _) = build(
+            &t,
+            &["--build-arg", &format!("RUNID={runid}"), "-o", &format!("type=local,dest={}", out(runid).display())],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
     };
     b("1");

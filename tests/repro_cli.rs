@@ -41,7 +41,10 @@ fn source_date_epoch_gives_identical_images() {
     assert_eq!(d1, d2, "two --no-cache COPY builds with SOURCE_DATE_EPOCH");
     assert_eq!(c1["created"], "2023-11-14T22:13:20Z");
     assert!(history(&c1).iter().any(|h| h["created_by"].as_str().unwrap_or("").contains("COPY app /srv/app")), "{c1}");
-    assert!(history(&c1).iter().all(|h| h["created"] == "2023-11-14T22:13:20Z"), "every history time is the epoch: {c1}");
+    assert!(
+        history(&c1).iter().all(|h| h["created"] == "2023-11-14T22:13:20Z"),
+        "every history time is the epoch: {c1}"
+    );
 
     // Deterministic RUN steps, with the epoch from the environment.
     t.write(
@@ -51,7 +54,17 @@ fn source_date_epoch_gives_identical_images() {
     let env_build = |tag: &str| {
         let meta = t.path("meta-env.json");
         let o = Command::new(crate::build_cli::BIN)
-            .args(["build", "--progress", "plain", "--no-cache", "-t", tag, "--metadata-file", meta.to_str().unwrap(), t.path("ctx").to_str().unwrap()])
+            .args([
+                "build",
+                "--progress",
+                "plain",
+                "--no-cache",
+                "-t",
+                tag,
+                "--metadata-file",
+                meta.to_str().unwrap(),
+                t.path("ctx").to_str().unwrap(),
+            ])
             .env("CAIRN_ROOT", t.path("store"))
             .env("SOURCE_DATE_EPOCH", "1600000000")
             .output()
@@ -66,7 +79,19 @@ fn source_date_epoch_gives_identical_images() {
 
     // Every mtime in the exported layers is at most the epoch (clamped when the tar is written).
     let tar = t.path("rootfs.tar");
-    let o = cairn(&t, &["build", "--progress", "quiet", "--build-arg", "SOURCE_DATE_EPOCH=1600000000", "-o", &format!("type=tar,dest={}", tar.display()), t.path("ctx").to_str().unwrap()]);
+    let o = cairn(
+        &t,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1600000000",
+            "-o",
+            &format!("type=tar,dest={}", tar.display()),
+            t.path("ctx").to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let list = Command::new("tar").args(["--utc", "--full-time", "-tvf", tar.to_str().unwrap()]).output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout).into_owned();
@@ -89,7 +114,18 @@ fn verify_reproducible_names_the_first_difference() {
 
     t.write("ctx/Dockerfile", "FROM busybox\nRUN echo same > /same\nRUN head -c 16 /dev/urandom > /random\n");
     let out = t.path("out.tar");
-    let (o, _) = build(&t, &["--verify-reproducible", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "notrepro", "-o", &format!("type=oci,dest={}", out.display())]);
+    let (o, _) = build(
+        &t,
+        &[
+            "--verify-reproducible",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+            "-t",
+            "notrepro",
+            "-o",
+            &format!("type=oci,dest={}", out.display()),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("The build is not reproducible"), "{e}");
@@ -140,9 +176,18 @@ fn save_writes_a_docker_archive_that_loads_again() {
     assert!(o.status.success(), "{}", stderr(&o));
     let m = Command::new("tar").args(["-xOf", out.to_str().unwrap(), "manifest.json"]).output().unwrap();
     let m: Value = serde_json::from_slice(&m.stdout).unwrap();
-    let tags: Vec<&str> = m.as_array().unwrap().iter().flat_map(|e| e["RepoTags"].as_array().unwrap()).map(|v| v.as_str().unwrap()).collect();
+    let tags: Vec<&str> = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["RepoTags"].as_array().unwrap())
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(tags, ["first:v1", "second:v2", "busybox:latest"]);
-    let insp = Command::new("skopeo").args(["inspect", &format!("docker-archive:{}:second:v2", out.display())]).output().unwrap();
+    let insp = Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}:second:v2", out.display())])
+        .output()
+        .unwrap();
     assert!(insp.status.success(), "skopeo reads the archive: {}", String::from_utf8_lossy(&insp.stderr));
     // Into an empty store, then build on what was loaded.
     let fresh = t.path("fresh-store");
@@ -209,7 +254,8 @@ fn copy_parents_and_exclude() {
     let dest = t.path("rootfs");
     let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", dest.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut files: Vec<String> = walk(&dest).into_iter().map(|p| p.strip_prefix(&dest).unwrap().display().to_string()).collect();
+    let mut files: Vec<String> =
+        walk(&dest).into_iter().map(|p| p.strip_prefix(&dest).unwrap().display().to_string()).collect();
     files.sort();
     assert_eq!(
         files,

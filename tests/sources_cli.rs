@@ -72,7 +72,11 @@ impl Server {
     fn put(&self, path: &str, body: &str, etag: Option<&str>, last_modified: Option<&str>) {
         self.state.lock().unwrap().files.insert(
             path.to_string(),
-            Served { body: body.as_bytes().to_vec(), etag: etag.map(str::to_string), last_modified: last_modified.map(str::to_string) },
+            Served {
+                body: body.as_bytes().to_vec(),
+                etag: etag.map(str::to_string),
+                last_modified: last_modified.map(str::to_string),
+            },
         );
     }
 
@@ -227,9 +231,14 @@ fn add_url_content_mode_owner_and_revalidation() {
 
     // A damaged stored file is noticed on a 304 and downloaded again.
     let rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(std::fs::read_dir(t.path("store/http")).unwrap().flatten().map(|e| e.path()).find(|p| {
-            read(p).contains("/data.txt")
-        }).unwrap())
+        &std::fs::read(
+            std::fs::read_dir(t.path("store/http"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| read(p).contains("/data.txt"))
+                .unwrap(),
+        )
         .unwrap(),
     )
     .unwrap();
@@ -238,7 +247,8 @@ fn add_url_content_mode_owner_and_revalidation() {
     let before = srv.seen().len();
     let (o, _) = build(&t, &["-o", &local]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let seen: Vec<bool> = srv.seen()[before..].iter().filter(|r| r.path == "/data.txt").map(|r| r.conditional).collect();
+    let seen: Vec<bool> =
+        srv.seen()[before..].iter().filter(|r| r.path == "/data.txt").map(|r| r.conditional).collect();
     // (`/redirect` revalidates `/data.txt` too, conditionally.)
     assert_eq!(seen.iter().filter(|c| !**c).count(), 1, "revalidated, then downloaded again: {seen:?}");
     assert_eq!(read(&out.join("data.txt")), "hello v2\n");
@@ -268,7 +278,10 @@ fn add_url_checksum_and_http_errors() {
     srv.put("/pinned.tar.gz", "not really a tarball\n", Some("\"p\""), None);
     let good = sha256("not really a tarball\n");
     let url = srv.url("/pinned.tar.gz");
-    t.write("ctx/Dockerfile", &format!("FROM busybox\nADD --checksum=sha256:{good} {url} /p/\nRUN cat /p/pinned.tar.gz > /copy\n"));
+    t.write(
+        "ctx/Dockerfile",
+        &format!("FROM busybox\nADD --checksum=sha256:{good} {url} /p/\nRUN cat /p/pinned.tar.gz > /copy\n"),
+    );
     let out = t.path("out");
     let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -482,6 +495,9 @@ fn git_submodules_are_checked_out() {
     let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(&out.join("s/vendor/sub/lib.txt")), "lib\n");
-    assert!(!out.join("s/.git").exists() && !out.join("s/vendor/sub/.git").exists(), "no git files without --keep-git-dir");
+    assert!(
+        !out.join("s/.git").exists() && !out.join("s/vendor/sub/.git").exists(),
+        "no git files without --keep-git-dir"
+    );
     assert_eq!(git(&out.join("k/vendor/sub"), &["rev-parse", "HEAD"]), git(&sub, &["rev-parse", "HEAD"]));
 }

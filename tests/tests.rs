@@ -1,17 +1,17 @@
 //! The one integration-test binary of the `cairn` CLI; each module covers one area.
 
-/// `cairn compile`: AST and IR output, formats, errors.
-mod compile_cli;
 /// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
 mod build_cli;
-/// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
-/// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
-mod repro_cli;
+/// `cairn compile`: AST and IR output, formats, errors.
+mod compile_cli;
+/// Architecture invariants checked over `cargo metadata`.
+mod invariants;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
+/// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
+/// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
+mod repro_cli;
 /// Remote sources: `ADD` of URLs (a loopback HTTP server: checksums, ETag revalidation,
 /// errors) and of git repositories (`git daemon`: branches, tags, subdirs, `.git`).
 mod sources_cli;
-/// Architecture invariants checked over `cargo metadata`.
-mod invariants;

@@ -52,18 +52,16 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     // The largest corpus file with at least 200 lines, else a synthetic 200-line file.
-    let big = files
-        .iter()
-        .filter(|(_, t)| t.lines().count() >= 200)
-        .max_by_key(|(_, t)| t.len())
-        .cloned()
-        .unwrap_or_else(|| {
-            let mut t = String::from("FROM busybox AS base\n");
-            for i in 0..199 {
-                t.push_str(&format!("RUN echo step {i} > /f{i}\n"));
-            }
-            ("synthetic".into(), t)
-        });
+    let big =
+        files.iter().filter(|(_, t)| t.lines().count() >= 200).max_by_key(|(_, t)| t.len()).cloned().unwrap_or_else(
+            || {
+                let mut t = String::from("FROM busybox AS base\n");
+                for i in 0..199 {
+                    t.push_str(&format!("RUN echo step {i} > /f{i}\n"));
+                }
+                ("synthetic".into(), t)
+            },
+        );
     c.bench_function(&format!("200-line parse+compile+optimize ({}, {} lines)", big.0, big.1.lines().count()), |b| {
         b.iter(|| {
             let c = compile_dockerfile(&big.1, &opts(&big.0), &NoImages).unwrap();

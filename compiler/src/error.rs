@@ -18,7 +18,13 @@ pub struct CompileError {
 impl CompileError {
     pub fn at(file: &str, text: &str, span: Span, message: impl Into<String>) -> CompileError {
         let line_text = text.lines().nth(span.line.saturating_sub(1) as usize).unwrap_or("").to_string();
-        CompileError { message: message.into(), file: file.to_string(), line: span.line.max(1), col: span.col.max(1), line_text }
+        CompileError {
+            message: message.into(),
+            file: file.to_string(),
+            line: span.line.max(1),
+            col: span.col.max(1),
+            line_text,
+        }
     }
 
     /// An error about the request rather than a place in the file (`--target`).

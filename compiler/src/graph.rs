@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 
 use cairn_ir::{
-    encode, Definition, Digest, ImageConfig, Input, Op, Output, Platform, SourceFile, Vertex, VertexEntry,
-    VertexMeta, FORMAT_VERSION,
+    encode, Definition, Digest, ImageConfig, Input, Op, Output, Platform, SourceFile, Vertex, VertexEntry, VertexMeta,
+    FORMAT_VERSION,
 };
 
 /// Index of a node in [`Graph::nodes`].
@@ -124,7 +124,11 @@ impl Graph {
             nodes: def
                 .vertices
                 .iter()
-                .map(|v| Node { op: v.vertex.op.clone(), inputs: v.vertex.inputs.iter().map(r).collect(), meta: v.meta.clone() })
+                .map(|v| Node {
+                    op: v.vertex.op.clone(),
+                    inputs: v.vertex.inputs.iter().map(r).collect(),
+                    meta: v.meta.clone(),
+                })
                 .collect(),
             outputs: def
                 .outputs
@@ -160,7 +164,11 @@ impl Graph {
             .iter()
             .map(|o| {
                 let m = map(o.root);
-                GraphOutput { platform: o.platform.clone(), root: Ref { node: new_id[m.node], index: m.index }, config: o.config.clone() }
+                GraphOutput {
+                    platform: o.platform.clone(),
+                    root: Ref { node: new_id[m.node], index: m.index },
+                    config: o.config.clone(),
+                }
             })
             .collect();
         Graph { nodes, outputs, sources: self.sources.clone() }

@@ -203,22 +203,38 @@ pub fn remove_noop_file_actions(g: &Graph) -> Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_ir::{VertexMeta};
+    use cairn_ir::VertexMeta;
 
     fn mkdir(base: FileRef, path: &str) -> FileAction {
         FileAction {
             base,
-            kind: FileActionKind::Mkdir { path: path.into(), mode: 0o755, make_parents: true, owner: None, timestamp: None },
+            kind: FileActionKind::Mkdir {
+                path: path.into(),
+                mode: 0o755,
+                make_parents: true,
+                owner: None,
+                timestamp: None,
+            },
         }
     }
 
     #[test]
     fn noop_vertex_is_bypassed_and_chains_resolve() {
         let mut g = Graph::default();
-        let s = g.add(Op::Source(SourceOp::Image { reference: "x".into(), platform: cairn_ir::Platform::host() }), vec![], VertexMeta::default());
-        let a = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![s], VertexMeta::default());
-        let b = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![a], VertexMeta::default());
-        g.outputs.push(crate::graph::GraphOutput { platform: cairn_ir::Platform::host(), root: b, config: Default::default() });
+        let s = g.add(
+            Op::Source(SourceOp::Image { reference: "x".into(), platform: cairn_ir::Platform::host() }),
+            vec![],
+            VertexMeta::default(),
+        );
+        let a =
+            g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![s], VertexMeta::default());
+        let b =
+            g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![a], VertexMeta::default());
+        g.outputs.push(crate::graph::GraphOutput {
+            platform: cairn_ir::Platform::host(),
+            root: b,
+            config: Default::default(),
+        });
         let o = remove_noop_file_actions(&g);
         assert_eq!(o.nodes.len(), 1);
         assert_eq!(o.outputs[0].root, Ref::new(0));
@@ -228,9 +244,21 @@ mod tests {
     fn prune_drops_what_no_output_reaches() {
         let mut g = Graph::default();
         let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
-        let _orphan = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/orphan")] }), vec![s], VertexMeta::default());
-        let used = g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/used")] }), vec![s], VertexMeta::default());
-        g.outputs.push(crate::graph::GraphOutput { platform: cairn_ir::Platform::host(), root: used, config: Default::default() });
+        let _orphan = g.add(
+            Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/orphan")] }),
+            vec![s],
+            VertexMeta::default(),
+        );
+        let used = g.add(
+            Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/used")] }),
+            vec![s],
+            VertexMeta::default(),
+        );
+        g.outputs.push(crate::graph::GraphOutput {
+            platform: cairn_ir::Platform::host(),
+            root: used,
+            config: Default::default(),
+        });
         let before = g.digests()[used.node];
         let o = prune_unreachable(&g);
         assert_eq!(o.nodes.len(), 2);
@@ -243,11 +271,21 @@ mod tests {
         let mut g = Graph::default();
         let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
         let a = g.add(
-            Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/a"), mkdir(FileRef::Action(0), "/a"), mkdir(FileRef::Action(1), "/b")] }),
+            Op::File(FileOp {
+                actions: vec![
+                    mkdir(FileRef::Input(0), "/a"),
+                    mkdir(FileRef::Action(0), "/a"),
+                    mkdir(FileRef::Action(1), "/b"),
+                ],
+            }),
             vec![s],
             VertexMeta::default(),
         );
-        g.outputs.push(crate::graph::GraphOutput { platform: cairn_ir::Platform::host(), root: a, config: Default::default() });
+        g.outputs.push(crate::graph::GraphOutput {
+            platform: cairn_ir::Platform::host(),
+            root: a,
+            config: Default::default(),
+        });
         let o = remove_noop_file_actions(&g);
         let Op::File(f) = &o.nodes[1].op else { panic!() };
         assert_eq!(f.actions.len(), 2);

@@ -137,16 +137,12 @@ fn dot_escape(s: &str) -> String {
 /// Graphviz dot source: one box per vertex (kind, description), edges from input to user.
 pub fn dot(g: &Graph) -> String {
     let digests = g.digests();
-    let mut out = String::from("digraph cairn {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
+    let mut out =
+        String::from("digraph cairn {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
     for (i, (n, d)) in g.nodes.iter().zip(&digests).enumerate() {
         let label = if n.meta.description.is_empty() { summary(&n.op) } else { n.meta.description.clone() };
-        let _ = writeln!(
-            out,
-            "  n{i} [label=\"{} {}\\n{}\"];",
-            n.op.kind(),
-            d.short(12),
-            dot_escape(&shorten(&label, 60))
-        );
+        let _ =
+            writeln!(out, "  n{i} [label=\"{} {}\\n{}\"];", n.op.kind(), d.short(12), dot_escape(&shorten(&label, 60)));
         for r in &n.inputs {
             let _ = writeln!(out, "  n{} -> n{i};", r.node);
         }

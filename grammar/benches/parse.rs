@@ -22,9 +22,7 @@ fn corpus() -> Vec<(String, String)> {
                 continue;
             }
             let text = fs::read_to_string(&p).unwrap();
-            if cairn_grammar::parse("Dockerfile", &text).is_ok()
-                && parse_dockerfile::parse(&text).is_ok()
-            {
+            if cairn_grammar::parse("Dockerfile", &text).is_ok() && parse_dockerfile::parse(&text).is_ok() {
                 out.push((p.file_name().unwrap().to_string_lossy().into_owned(), text));
             }
         }

@@ -111,10 +111,7 @@ impl Keyword {
             (5, b'S') => Keyword::Shell,
             _ => return None,
         };
-        candidate
-            .as_str()
-            .eq_ignore_ascii_case(word)
-            .then_some(candidate)
+        candidate.as_str().eq_ignore_ascii_case(word).then_some(candidate)
     }
 }
 
@@ -203,9 +200,24 @@ mod tests {
     #[test]
     fn keyword_lookup_ignores_case() {
         let names = [
-            "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY",
-            "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",
-            "HEALTHCHECK", "SHELL",
+            "FROM",
+            "RUN",
+            "CMD",
+            "LABEL",
+            "MAINTAINER",
+            "EXPOSE",
+            "ENV",
+            "ADD",
+            "COPY",
+            "ENTRYPOINT",
+            "VOLUME",
+            "USER",
+            "WORKDIR",
+            "ARG",
+            "ONBUILD",
+            "STOPSIGNAL",
+            "HEALTHCHECK",
+            "SHELL",
         ];
         for n in names {
             assert_eq!(Keyword::parse(n).map(Keyword::as_str), Some(n));

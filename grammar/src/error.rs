@@ -32,35 +32,15 @@ pub struct Error {
 }
 
 impl Error {
-    pub fn new(
-        kind: ErrorKind,
-        message: impl Into<String>,
-        file: &str,
-        source: &str,
-        span: Span,
-    ) -> Error {
-        let line_text = source
-            .lines()
-            .nth(span.line.saturating_sub(1) as usize)
-            .unwrap_or("")
-            .to_string();
-        Error {
-            kind,
-            message: message.into(),
-            file: file.to_string(),
-            span,
-            line_text,
-        }
+    pub fn new(kind: ErrorKind, message: impl Into<String>, file: &str, source: &str, span: Span) -> Error {
+        let line_text = source.lines().nth(span.line.saturating_sub(1) as usize).unwrap_or("").to_string();
+        Error { kind, message: message.into(), file: file.to_string(), span, line_text }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.span.line, self.span.col, self.message
-        )?;
+        writeln!(f, "{}:{}:{}: {}", self.file, self.span.line, self.span.col, self.message)?;
         let gutter = self.span.line.to_string();
         writeln!(f, "{} | {}", gutter, self.line_text)?;
         let pad: String = self

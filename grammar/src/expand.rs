@@ -23,11 +23,7 @@ impl std::error::Error for ExpandError {}
 
 /// Expands one word (quotes removed, variables substituted, escapes applied).
 /// `lookup` returns the value of a variable or `None` when it is unset.
-pub fn expand_word(
-    word: &str,
-    escape: char,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ExpandError> {
+pub fn expand_word(word: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     let mut lx = Lexer::new(word, escape, lookup);
     let (s, _) = lx.process_stop_on(None, false)?;
     Ok(s)
@@ -94,12 +90,7 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn new(s: &str, escape: char, lookup: &'a dyn Fn(&str) -> Option<String>) -> Lexer<'a> {
-        Lexer {
-            chars: s.chars().collect(),
-            pos: 0,
-            escape,
-            lookup,
-        }
+        Lexer { chars: s.chars().collect(), pos: 0, escape, lookup }
     }
 
     fn peek(&self) -> Option<char> {
@@ -115,19 +106,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn err(&self, message: impl Into<String>) -> ExpandError {
-        ExpandError {
-            message: message.into(),
-            offset: self.pos,
-        }
+        ExpandError { message: message.into(), offset: self.pos }
     }
 
     /// Reads until `stop` (consumed) or the end. With `raw_escapes` the escape character
     /// is kept in the result (pattern contexts).
-    fn process_stop_on(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), ExpandError> {
+    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), ExpandError> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(c) = self.peek() {
@@ -173,9 +157,7 @@ impl<'a> Lexer<'a> {
             }
         }
         if let Some(s) = stop {
-            return Err(self.err(format!(
-                "Unexpected end of word while looking for a matching `{s}`"
-            )));
+            return Err(self.err(format!("Unexpected end of word while looking for a matching `{s}`")));
         }
         Ok((result, words.finish()))
     }
@@ -278,10 +260,8 @@ impl<'a> Lexer<'a> {
         }
         self.next(); // `{`
         let name = self.name();
-        let missing_brace = |lx: &Lexer<'_>| ExpandError {
-            message: "Bad substitution: missing `}`".into(),
-            offset: lx.pos.max(start),
-        };
+        let missing_brace =
+            |lx: &Lexer<'_>| ExpandError { message: "Bad substitution: missing `}`".into(), offset: lx.pos.max(start) };
         let Some(ch) = self.peek() else {
             return Err(missing_brace(self));
         };
@@ -308,26 +288,12 @@ impl<'a> Lexer<'a> {
                     '-' => Ok(if value.is_empty() { word } else { value }),
                     '?' => {
                         if !set {
-                            let w = if word.is_empty() {
-                                "is not allowed to be unset".into()
-                            } else {
-                                word
-                            };
-                            return Err(ExpandError {
-                                message: format!("{name}: {w}"),
-                                offset: start,
-                            });
+                            let w = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                            return Err(ExpandError { message: format!("{name}: {w}"), offset: start });
                         }
                         if value.is_empty() {
-                            let w = if word.is_empty() {
-                                "is not allowed to be empty".into()
-                            } else {
-                                word
-                            };
-                            return Err(ExpandError {
-                                message: format!("{name}: {w}"),
-                                offset: start,
-                            });
+                            let w = if word.is_empty() { "is not allowed to be empty".into() } else { word };
+                            return Err(ExpandError { message: format!("{name}: {w}"), offset: start });
                         }
                         Ok(value)
                     }
@@ -348,15 +314,8 @@ impl<'a> Lexer<'a> {
                     ('-', None) => Ok(word),
                     (_, Some(v)) => Ok(v),
                     (_, None) => {
-                        let w = if word.is_empty() {
-                            "is not allowed to be unset".into()
-                        } else {
-                            word
-                        };
-                        Err(ExpandError {
-                            message: format!("{name}: {w}"),
-                            offset: start,
-                        })
+                        let w = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                        Err(ExpandError { message: format!("{name}: {w}"), offset: start })
                     }
                 }
             }
@@ -378,19 +337,14 @@ impl<'a> Lexer<'a> {
                     self.next();
                 }
                 let (pattern, closed_by_brace) = self.pattern_until_either()?;
-                let replacement = if closed_by_brace {
-                    String::new()
-                } else {
-                    self.word_until_brace()?.0
-                };
+                let replacement = if closed_by_brace { String::new() } else { self.word_until_brace()?.0 };
                 let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
                 let pat: Vec<char> = pattern.chars().collect();
                 Ok(replace(&value, &pat, &replacement, all, self.escape))
             }
-            other => Err(ExpandError {
-                message: format!("Unsupported modifier `{other}` in substitution"),
-                offset: start,
-            }),
+            other => {
+                Err(ExpandError { message: format!("Unsupported modifier `{other}` in substitution"), offset: start })
+            }
         }
     }
 
@@ -537,11 +491,7 @@ fn class(pat: &[char], c: char) -> Option<(bool, usize)> {
 
 fn trim(value: &[char], pat: &[char], prefix: bool, longest: bool, escape: char) -> String {
     let n = value.len();
-    let candidates: Vec<usize> = if longest {
-        (0..=n).rev().collect()
-    } else {
-        (0..=n).collect()
-    };
+    let candidates: Vec<usize> = if longest { (0..=n).rev().collect() } else { (0..=n).collect() };
     for k in candidates {
         if prefix {
             if glob(pat, &value[..k], escape) {
@@ -561,10 +511,7 @@ fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> 
     while i < value.len() {
         if !(replaced && !all) && !pat.is_empty() {
             // Leftmost, longest match starting at i.
-            if let Some(len) = (1..=value.len() - i)
-                .rev()
-                .find(|&l| glob(pat, &value[i..i + l], escape))
-            {
+            if let Some(len) = (1..=value.len() - i).rev().find(|&l| glob(pat, &value[i..i + l], escape)) {
                 out.push_str(rep);
                 i += len;
                 replaced = true;
@@ -639,32 +586,17 @@ mod tests {
         assert_eq!(e.message, "empty: is not allowed to be empty");
         assert_eq!(x("${empty?}"), "");
         assert!(expand_word("${unset?}", '\\', &env).is_err());
-        assert!(expand_word("${v", '\\', &env)
-            .unwrap_err()
-            .message
-            .contains("missing `}`"));
-        assert!(expand_word("'abc", '\\', &env)
-            .unwrap_err()
-            .message
-            .contains("single quote"));
-        assert!(expand_word("\"abc", '\\', &env)
-            .unwrap_err()
-            .message
-            .contains("double quote"));
+        assert!(expand_word("${v", '\\', &env).unwrap_err().message.contains("missing `}`"));
+        assert!(expand_word("'abc", '\\', &env).unwrap_err().message.contains("single quote"));
+        assert!(expand_word("\"abc", '\\', &env).unwrap_err().message.contains("double quote"));
         assert!(expand_word("${}", '\\', &env).is_err());
-        assert!(expand_word("${v:x}", '\\', &env)
-            .unwrap_err()
-            .message
-            .contains("Unsupported modifier"));
+        assert!(expand_word("${v:x}", '\\', &env).unwrap_err().message.contains("Unsupported modifier"));
     }
 
     #[test]
     fn words_split_like_buildkit() {
         let w = expand_words("a \"b c\" $sp 'd e' \"\"", '\\', &env).unwrap();
         assert_eq!(w, vec!["a", "b c", "a", "b", "d e", ""]);
-        assert_eq!(
-            expand_words("  ", '\\', &env).unwrap(),
-            Vec::<String>::new()
-        );
+        assert_eq!(expand_words("  ", '\\', &env).unwrap(), Vec::<String>::new());
     }
 }

@@ -27,21 +27,13 @@ fn instruction(i: &Instruction) -> Value {
     m.insert("keyword".into(), json!(i.keyword.as_str()));
     m.insert("start_line".into(), json!(i.start_line));
     m.insert("end_line".into(), json!(i.end_line));
-    m.insert(
-        "flags".into(),
-        json!(i.flags.iter().map(|f| f.text()).collect::<Vec<_>>()),
-    );
+    m.insert("flags".into(), json!(i.flags.iter().map(|f| f.text()).collect::<Vec<_>>()));
     let (is_json, key, value) = match &i.args {
         Args::Exec(v) => (true, "args", json!(v)),
         Args::Shell(s) => (false, "args", json!([s])),
-        Args::Pairs(p) => (
-            false,
-            "pairs",
-            json!(p
-                .iter()
-                .map(|kv| json!({"key": kv.key, "value": kv.value}))
-                .collect::<Vec<_>>()),
-        ),
+        Args::Pairs(p) => {
+            (false, "pairs", json!(p.iter().map(|kv| json!({"key": kv.key, "value": kv.value})).collect::<Vec<_>>()))
+        }
         Args::HealthcheckNone => (false, "args", json!(["NONE"])),
         Args::HealthcheckCmd(cmd) => match cmd.as_ref() {
             Args::Exec(v) => {
@@ -53,11 +45,7 @@ fn instruction(i: &Instruction) -> Value {
             other => unreachable!("{other:?} in a HEALTHCHECK CMD"),
         },
         Args::Onbuild(inner) => (false, "trigger", instruction(inner)),
-        Args::Words(w) => (
-            false,
-            "args",
-            json!(w.iter().map(|w| &w.node).collect::<Vec<_>>()),
-        ),
+        Args::Words(w) => (false, "args", json!(w.iter().map(|w| &w.node).collect::<Vec<_>>())),
     };
     m.insert("json".into(), json!(is_json));
     m.insert(key.into(), value);

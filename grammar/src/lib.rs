@@ -34,13 +34,8 @@ pub fn parse(file: &str, source: &str) -> Result<ast::Dockerfile, Error> {
     // About one instruction per 64 bytes in real Dockerfiles: one allocation, rarely two.
     let mut instructions = Vec::with_capacity(src.len() / 64 + 4);
     while let Some(mut l) = scanner.next_line(&markers)? {
-        let ctx = line::Ctx {
-            file,
-            src,
-            heredocs: std::cell::Cell::new(std::mem::take(&mut l.heredocs)),
-            line: &l,
-            escape,
-        };
+        let ctx =
+            line::Ctx { file, src, heredocs: std::cell::Cell::new(std::mem::take(&mut l.heredocs)), line: &l, escape };
         match line::parse_instruction(&ctx, 0) {
             Ok(i) => instructions.push(i),
             Err(e) => {
@@ -51,9 +46,5 @@ pub fn parse(file: &str, source: &str) -> Result<ast::Dockerfile, Error> {
             }
         }
     }
-    Ok(ast::Dockerfile {
-        directives,
-        escape,
-        instructions,
-    })
+    Ok(ast::Dockerfile { directives, escape, instructions })
 }

@@ -40,21 +40,8 @@ fn allowed_flags(k: Keyword) -> &'static [&'static str] {
         Keyword::From => &["platform"],
         Keyword::Run => &["mount", "network", "security"],
         Keyword::Copy => &["from", "chown", "chmod", "link", "exclude", "parents"],
-        Keyword::Add => &[
-            "chown",
-            "chmod",
-            "link",
-            "exclude",
-            "checksum",
-            "keep-git-dir",
-        ],
-        Keyword::Healthcheck => &[
-            "interval",
-            "timeout",
-            "start-period",
-            "start-interval",
-            "retries",
-        ],
+        Keyword::Add => &["chown", "chmod", "link", "exclude", "checksum", "keep-git-dir"],
+        Keyword::Healthcheck => &["interval", "timeout", "start-period", "start-interval", "retries"],
         _ => &[],
     }
 }
@@ -100,11 +87,7 @@ pub(crate) fn prefix_by_pest(text: &str) -> Result<Prefix, usize> {
             other => unreachable!("{other:?} in prefix_by_pest"),
         }
     }
-    Ok(Prefix {
-        keyword,
-        flags,
-        end,
-    })
+    Ok(Prefix { keyword, flags, end })
 }
 
 fn is_ws(b: u8) -> bool {
@@ -193,11 +176,7 @@ pub(crate) fn prefix_fast(text: &str) -> Option<Prefix> {
         flags.push(((j, k), name, value));
         i = k;
     }
-    Some(Prefix {
-        keyword,
-        flags,
-        end: i,
-    })
+    Some(Prefix { keyword, flags, end: i })
 }
 
 /// Parses the instruction in `ctx.line.text[offset..]` (offset > 0 for ONBUILD triggers).
@@ -255,20 +234,11 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
     let kw_span_start = offset + text.len() - text.trim_start().len();
     let args = parse_args(ctx, keyword, rest_text, rest_at, kw_span_start, line_end)?;
     // Heredoc bodies belong to the innermost instruction (an ONBUILD trigger's, if any).
-    let heredocs: Vec<Heredoc> = if matches!(args, Args::Onbuild(_)) {
-        Vec::new()
-    } else {
-        ctx.heredocs.take()
-    };
+    let heredocs: Vec<Heredoc> = if matches!(args, Args::Onbuild(_)) { Vec::new() } else { ctx.heredocs.take() };
     Ok(Instruction {
         keyword,
         // The instruction starts at the start of its first physical line.
-        span: Span {
-            start: ctx.line.start,
-            end: ctx.line.end,
-            line: ctx.line.start_line,
-            col: 1,
-        },
+        span: Span { start: ctx.line.start, end: ctx.line.end, line: ctx.line.start_line, col: 1 },
         start_line: ctx.line.start_line,
         end_line: ctx.line.end_line,
         flags,
@@ -285,14 +255,8 @@ fn parse_args(
     kw_at: usize,
     line_end: usize,
 ) -> Result<Args, Error> {
-    let missing = |what: &str| {
-        ctx.error(
-            ErrorKind::Syntax,
-            format!("`{}` requires {what}", keyword.as_str()),
-            kw_at,
-            line_end,
-        )
-    };
+    let missing =
+        |what: &str| ctx.error(ErrorKind::Syntax, format!("`{}` requires {what}", keyword.as_str()), kw_at, line_end);
     match keyword {
         Keyword::Run | Keyword::Cmd | Keyword::Entrypoint => {
             if rest.is_empty() {
@@ -354,21 +318,11 @@ fn parse_args(
                     blank.get_or_insert(span);
                 }
                 if blank.is_none() {
-                    pairs.push(KeyValue {
-                        key: key.to_string(),
-                        value,
-                        span,
-                    });
+                    pairs.push(KeyValue { key: key.to_string(), value, span });
                 }
             })?;
             if let Some(span) = blank {
-                return Err(Error::new(
-                    ErrorKind::Syntax,
-                    "`ARG` names can not be blank",
-                    ctx.file,
-                    ctx.src,
-                    span,
-                ));
+                return Err(Error::new(ErrorKind::Syntax, "`ARG` names can not be blank", ctx.file, ctx.src, span));
             }
             if pairs.is_empty() {
                 return Err(missing("a name, e.g. `ARG VERSION=1.0`"));
@@ -379,12 +333,7 @@ fn parse_args(
             let (first, after) = split_first_word(rest);
             if first.eq_ignore_ascii_case("NONE") {
                 if !after.trim().is_empty() {
-                    return Err(ctx.error(
-                        ErrorKind::Syntax,
-                        "`HEALTHCHECK NONE` takes no arguments",
-                        at,
-                        line_end,
-                    ));
+                    return Err(ctx.error(ErrorKind::Syntax, "`HEALTHCHECK NONE` takes no arguments", at, line_end));
                 }
                 Ok(Args::HealthcheckNone)
             } else if first.eq_ignore_ascii_case("CMD") {
@@ -397,19 +346,12 @@ fn parse_args(
                     None => Args::Shell(cmd.to_string()),
                 })))
             } else {
-                Err(ctx.error(
-                    ErrorKind::Syntax,
-                    "`HEALTHCHECK` expects `NONE` or `CMD <command>`",
-                    at,
-                    line_end,
-                ))
+                Err(ctx.error(ErrorKind::Syntax, "`HEALTHCHECK` expects `NONE` or `CMD <command>`", at, line_end))
             }
         }
         Keyword::Onbuild => {
             if rest.is_empty() {
-                return Err(missing(
-                    "an instruction to run later, e.g. `ONBUILD RUN make`",
-                ));
+                return Err(missing("an instruction to run later, e.g. `ONBUILD RUN make`"));
             }
             let inner = parse_instruction(ctx, at)?;
             Ok(Args::Onbuild(Box::new(inner)))
@@ -418,10 +360,7 @@ fn parse_args(
             if rest.is_empty() {
                 return Err(missing("an argument"));
             }
-            Ok(Args::Words(vec![Spanned {
-                node: rest.to_string(),
-                span: ctx.span(at, at + rest.len()),
-            }]))
+            Ok(Args::Words(vec![Spanned { node: rest.to_string(), span: ctx.span(at, at + rest.len()) }]))
         }
         Keyword::From => {
             let words = split_words(ctx, rest, at)?;
@@ -429,14 +368,7 @@ fn parse_args(
                 1 => {}
                 3 if words[1].node.eq_ignore_ascii_case("as") => {}
                 0 => return Err(missing("an image or stage name")),
-                _ => {
-                    return Err(ctx.error(
-                        ErrorKind::Syntax,
-                        "`FROM` expects `image [AS name]`",
-                        at,
-                        line_end,
-                    ))
-                }
+                _ => return Err(ctx.error(ErrorKind::Syntax, "`FROM` expects `image [AS name]`", at, line_end)),
             }
             Ok(Args::Words(words))
         }
@@ -509,18 +441,9 @@ fn json_array_fast(t: &str) -> Option<Vec<String>> {
 }
 
 /// Splits on unquoted, unescaped whitespace, keeping quotes and escapes as written.
-pub(crate) fn split_words(
-    ctx: &Ctx<'_>,
-    s: &str,
-    at: usize,
-) -> Result<Vec<Spanned<String>>, Error> {
+pub(crate) fn split_words(ctx: &Ctx<'_>, s: &str, at: usize) -> Result<Vec<Spanned<String>>, Error> {
     let mut words = Vec::new();
-    each_word(ctx, s, at, |st, e| {
-        words.push(Spanned {
-            node: s[st..e].to_string(),
-            span: ctx.span(at + st, at + e),
-        })
-    })?;
+    each_word(ctx, s, at, |st, e| words.push(Spanned { node: s[st..e].to_string(), span: ctx.span(at + st, at + e) }))?;
     Ok(words)
 }
 
@@ -539,12 +462,7 @@ static WORD_SPECIAL: [bool; 256] = {
 /// Calls `word(start, end)` for each word of `s` in order (see [`split_words`]); an
 /// unterminated quote anywhere is an error. Scans bytes: quotes, blanks and both escape
 /// characters are ASCII.
-fn each_word(
-    ctx: &Ctx<'_>,
-    s: &str,
-    at: usize,
-    mut word: impl FnMut(usize, usize),
-) -> Result<(), Error> {
+fn each_word(ctx: &Ctx<'_>, s: &str, at: usize, mut word: impl FnMut(usize, usize)) -> Result<(), Error> {
     let b = s.as_bytes();
     let esc = ctx.escape as u8;
     let mut i = 0;
@@ -572,10 +490,7 @@ fn each_word(
                         let what = if c == b'"' { "double" } else { "single" };
                         return Err(ctx.error(
                             ErrorKind::Syntax,
-                            format!(
-                                "Unterminated {what} quote: expected a closing `{}`",
-                                c as char
-                            ),
+                            format!("Unterminated {what} quote: expected a closing `{}`", c as char),
                             at + qi,
                             at + s.len(),
                         ));
@@ -600,12 +515,7 @@ fn each_word(
 
 /// ENV and LABEL: `k=v ...` or the legacy `k v` (one pair, value = rest of line). Errors
 /// in the order of the former word list: an unterminated quote, then the first bad pair.
-fn parse_pairs(
-    ctx: &Ctx<'_>,
-    keyword: Keyword,
-    rest: &str,
-    at: usize,
-) -> Result<Vec<KeyValue>, Error> {
+fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result<Vec<KeyValue>, Error> {
     let mut out = Vec::new();
     let mut first = None;
     let mut legacy = false;
@@ -623,11 +533,7 @@ fn parse_pairs(
         let message = match w.find('=') {
             Some(0) => format!("`{}` names can not be blank", keyword.as_str()),
             Some(i) => {
-                out.push(KeyValue {
-                    key: w[..i].to_string(),
-                    value: Some(w[i + 1..].to_string()),
-                    span,
-                });
+                out.push(KeyValue { key: w[..i].to_string(), value: Some(w[i + 1..].to_string()), span });
                 return;
             }
             None => format!("Expected `key=value` in `{}`, found `{w}`", keyword.as_str()),
@@ -647,20 +553,13 @@ fn parse_pairs(
         let (fs, fe) = first.expect("a legacy pair has a first word");
         return Err(Error::new(
             ErrorKind::Syntax,
-            format!(
-                "`{}` expects `key=value` or `key value`, found only `{key}`",
-                keyword.as_str()
-            ),
+            format!("`{}` expects `key=value` or `key value`, found only `{key}`", keyword.as_str()),
             ctx.file,
             ctx.src,
             ctx.span(at + fs, at + fe),
         ));
     }
-    Ok(vec![KeyValue {
-        key: key.to_string(),
-        value: Some(value.to_string()),
-        span: ctx.span(at, at + rest.len()),
-    }])
+    Ok(vec![KeyValue { key: key.to_string(), value: Some(value.to_string()), span: ctx.span(at, at + rest.len()) }])
 }
 
 /// Heredoc markers in an instruction line (RUN, COPY, ADD, and those under ONBUILD):
@@ -684,10 +583,7 @@ pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
         kw = k2;
         after = a2;
     }
-    if !(kw.eq_ignore_ascii_case("RUN")
-        || kw.eq_ignore_ascii_case("COPY")
-        || kw.eq_ignore_ascii_case("ADD"))
-    {
+    if !(kw.eq_ignore_ascii_case("RUN") || kw.eq_ignore_ascii_case("COPY") || kw.eq_ignore_ascii_case("ADD")) {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -713,11 +609,7 @@ pub(crate) fn heredoc_markers(text: &str, escape: char) -> Vec<Marker> {
         } else {
             (m.to_string(), true)
         };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.') {
             continue;
         }
         out.push((name, expand, chomp));

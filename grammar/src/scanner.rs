@@ -65,11 +65,7 @@ impl<'a> Scanner<'a> {
             line: 1,
             escape: '\\',
             text: String::new(),
-            first: [Segment {
-                text: 0,
-                src: 0,
-                line: 1,
-            }],
+            first: [Segment { text: 0, src: 0, line: 1 }],
             segments: Vec::new(),
         }
     }
@@ -124,11 +120,7 @@ impl<'a> Scanner<'a> {
                     }
                 };
             }
-            out.push(Directive {
-                name: lname,
-                value: value.to_string(),
-                span,
-            });
+            out.push(Directive { name: lname, value: value.to_string(), span });
             self.pos = next;
             self.line += 1;
         }
@@ -138,10 +130,7 @@ impl<'a> Scanner<'a> {
     /// The next instruction, or `None` at the end of the source. `markers` returns the
     /// heredoc markers of a finished instruction line; their bodies are read from the
     /// lines that follow it.
-    pub fn next_line(
-        &mut self,
-        markers: &dyn Fn(&str) -> Vec<Marker>,
-    ) -> Result<Option<LogicalLine<'_>>, Error> {
+    pub fn next_line(&mut self, markers: &dyn Fn(&str) -> Vec<Marker>) -> Result<Option<LogicalLine<'_>>, Error> {
         let src = self.src;
         let escape = self.escape;
         // Skip comment and blank lines.
@@ -161,11 +150,7 @@ impl<'a> Scanner<'a> {
         // `cur_line` is the number of the last physical line of the instruction so far,
         // `next` the start of the line after it.
         let mut cur_line = start_line;
-        self.first[0] = Segment {
-            text: 0,
-            src: start,
-            line: start_line,
-        };
+        self.first[0] = Segment { text: 0, src: start, line: start_line };
         let joined = match continued(first, escape) {
             // The common case: one physical line, no copy.
             None => false,
@@ -192,11 +177,7 @@ impl<'a> Scanner<'a> {
                     }
                     // A trailing escape at end of file ends the instruction.
                     let Some((cur, after)) = found else { break };
-                    self.segments.push(Segment {
-                        text: self.text.len(),
-                        src: p,
-                        line: n,
-                    });
+                    self.segments.push(Segment { text: self.text.len(), src: p, line: n });
                     cur_line = n;
                     next = after;
                     match continued(cur, escape) {
@@ -246,13 +227,7 @@ impl<'a> Scanner<'a> {
                 content.push('\n');
                 q = after;
             }
-            heredocs.push(Heredoc {
-                name,
-                content,
-                expand,
-                chomp,
-                span: line_span(body, term_next, body_line),
-            });
+            heredocs.push(Heredoc { name, content, expand, chomp, span: line_span(body, term_next, body_line) });
             cur_line = n;
             next = term_next;
         }
@@ -273,12 +248,7 @@ impl<'a> Scanner<'a> {
 
 /// The span of `start..end` where `start` is the start of physical line `line`.
 fn line_span(start: usize, end: usize, line: u32) -> Span {
-    Span {
-        start,
-        end: end.max(start),
-        line,
-        col: 1,
-    }
+    Span { start, end: end.max(start), line, col: 1 }
 }
 
 /// `# key=value` → (key, value), BuildKit's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`.
@@ -340,17 +310,9 @@ impl LogicalLine<'_> {
         let col = if self.ascii {
             s - seg.src
         } else {
-            src.as_bytes()[seg.src..s]
-                .iter()
-                .filter(|&&b| (b & 0xC0) != 0x80)
-                .count()
+            src.as_bytes()[seg.src..s].iter().filter(|&&b| (b & 0xC0) != 0x80).count()
         } as u32
             + 1;
-        Span {
-            start: s,
-            end: e,
-            line: seg.line,
-            col,
-        }
+        Span { start: s, end: e, line: seg.line, col }
     }
 }

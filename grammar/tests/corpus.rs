@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn cases(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("test_data")
-        .join(dir);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(dir);
     let mut v: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -26,14 +24,9 @@ fn check(path: &Path, ext: &str, actual: String) -> Option<String> {
         fs::write(&expected_path, &actual).unwrap();
         return None;
     }
-    let expected = fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-        panic!(
-            "missing {} (run with UPDATE_SNAPSHOTS=1)",
-            expected_path.display()
-        )
-    });
-    (expected != actual)
-        .then(|| format!("--- {}\n+++ actual\n{}\n", expected_path.display(), actual))
+    let expected = fs::read_to_string(&expected_path)
+        .unwrap_or_else(|_| panic!("missing {} (run with UPDATE_SNAPSHOTS=1)", expected_path.display()));
+    (expected != actual).then(|| format!("--- {}\n+++ actual\n{}\n", expected_path.display(), actual))
 }
 
 #[test]
@@ -44,9 +37,7 @@ fn ok_corpus() {
         let text = fs::read_to_string(&path).unwrap();
         match cairn_grammar::parse(&name, &text) {
             Ok(doc) => {
-                let json = serde_json::to_string_pretty(&cairn_grammar::json::to_json(&doc))
-                    .unwrap()
-                    + "\n";
+                let json = serde_json::to_string_pretty(&cairn_grammar::json::to_json(&doc)).unwrap() + "\n";
                 failures.extend(check(&path, "ast", json));
             }
             Err(e) => failures.push(format!("{name}: unexpected error:\n{e}")),

@@ -14,10 +14,8 @@ const SEEDS: &[&str] = &[
 ];
 
 /// Characters that matter to the scanner and lexer, to make mutations interesting.
-const SPECIAL: &[char] = &[
-    '\\', '`', '\n', '"', '\'', '$', '{', '}', '<', '-', '#', '=', '[', ']', ' ', '\t', ':', '/',
-    '%', '?',
-];
+const SPECIAL: &[char] =
+    &['\\', '`', '\n', '"', '\'', '$', '{', '}', '<', '-', '#', '=', '[', ']', ' ', '\t', ':', '/', '%', '?'];
 
 /// The line and column of every span agree with a count from the top of the source.
 fn check_span(src: &str, span: Span) {
@@ -64,11 +62,7 @@ fn check(text: &str) {
 fn mutate(seed: &str, ops: &[(u8, usize, char)]) -> String {
     let mut chars: Vec<char> = seed.chars().collect();
     for &(op, pos, c) in ops {
-        let at = if chars.is_empty() {
-            0
-        } else {
-            pos % (chars.len() + 1)
-        };
+        let at = if chars.is_empty() { 0 } else { pos % (chars.len() + 1) };
         match op % 4 {
             0 => chars.insert(at, c),
             1 if at < chars.len() => {

@@ -15,21 +15,13 @@ fn real_corpus_parses() {
         .filter(|p| p.extension().is_some_and(|e| e == "Dockerfile"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 110,
-        "{} holds only {} Dockerfiles, expected at least 110",
-        dir.display(),
-        files.len()
-    );
+    assert!(files.len() >= 110, "{} holds only {} Dockerfiles, expected at least 110", dir.display(), files.len());
     let mut failures = Vec::new();
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         match cairn_grammar::parse(&name, &text) {
-            Ok(doc) if doc.instructions.is_empty() => {
-                failures.push(format!("{name}: no instructions"))
-            }
+            Ok(doc) if doc.instructions.is_empty() => failures.push(format!("{name}: no instructions")),
             Ok(_) => {}
             Err(e) => failures.push(format!("{name}:\n{e}")),
         }

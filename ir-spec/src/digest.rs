@@ -87,10 +87,7 @@ mod tests {
     #[test]
     fn roundtrip_and_known_value() {
         let d = Digest::of(b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         assert!("sha256:zz".parse::<Digest>().is_err());
         assert!("md5:00".parse::<Digest>().is_err());

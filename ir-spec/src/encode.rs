@@ -64,21 +64,18 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Malformed(m) => write!(f, "Malformed IR file: {m}"),
-            LoadError::Version { found, supported } => write!(
-                f,
-                "Unsupported IR format version {found} (this cairn reads version {supported})"
-            ),
-            LoadError::DigestMismatch { index, stored, computed } => write!(
-                f,
-                "Vertex {index}: stored digest `{stored}` does not match its content (`{computed}`)"
-            ),
+            LoadError::Version { found, supported } => {
+                write!(f, "Unsupported IR format version {found} (this cairn reads version {supported})")
+            }
+            LoadError::DigestMismatch { index, stored, computed } => {
+                write!(f, "Vertex {index}: stored digest `{stored}` does not match its content (`{computed}`)")
+            }
             LoadError::Duplicate { index, digest } => {
                 write!(f, "Vertex {index}: digest `{digest}` appears twice")
             }
-            LoadError::UnknownInput { index, input } => write!(
-                f,
-                "Vertex {index}: input `{input}` is not defined before it (missing vertex or a cycle)"
-            ),
+            LoadError::UnknownInput { index, input } => {
+                write!(f, "Vertex {index}: input `{input}` is not defined before it (missing vertex or a cycle)")
+            }
             LoadError::OutOfRange { index, what } => write!(f, "Vertex {index}: {what}"),
             LoadError::Invalid { index, what } => write!(f, "Vertex {index}: {what}"),
         }
@@ -92,9 +89,8 @@ pub fn decode_definition(bytes: &[u8]) -> Result<Definition, LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Malformed("the file is empty".to_string()));
     }
-    let def: Definition = rmp_serde::from_slice(bytes).map_err(|e| {
-        LoadError::Malformed(format!("{e} (is the file truncated or not a cairn IR file?)"))
-    })?;
+    let def: Definition = rmp_serde::from_slice(bytes)
+        .map_err(|e| LoadError::Malformed(format!("{e} (is the file truncated or not a cairn IR file?)")))?;
     validate(&def)?;
     Ok(def)
 }
@@ -206,9 +202,7 @@ fn validate_op(index: usize, v: &Vertex) -> Result<(), LoadError> {
                         FileRef::Scratch => {}
                         FileRef::Input(i) if i < n_inputs => {}
                         FileRef::Action(j) if (j as usize) < ai => {}
-                        other => {
-                            return Err(range(format!("action {ai} refers to {other:?}")))
-                        }
+                        other => return Err(range(format!("action {ai} refers to {other:?}"))),
                     }
                 }
             }

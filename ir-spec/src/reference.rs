@@ -16,7 +16,9 @@ pub fn normalize(reference: &str) -> Result<String, String> {
         None => (r, None),
     };
     if let Some(d) = digest {
-        let hex = d.strip_prefix("sha256:").ok_or_else(|| format!("invalid digest `{d}`: expected `sha256:<64 hex digits>`"))?;
+        let hex = d
+            .strip_prefix("sha256:")
+            .ok_or_else(|| format!("invalid digest `{d}`: expected `sha256:<64 hex digits>`"))?;
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
             return Err(format!("invalid digest `{d}`: expected `sha256:<64 hex digits>`"));
         }

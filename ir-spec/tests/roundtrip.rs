@@ -21,11 +21,7 @@ fn sample() -> Definition {
         }),
     };
     let fd = vertex_digest(&file);
-    let mut config = ImageConfig {
-        architecture: "amd64".into(),
-        os: "linux".into(),
-        ..Default::default()
-    };
+    let mut config = ImageConfig { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
     config.config.working_dir = Some("/app".into());
     config.history.push(History { created_by: Some("WORKDIR /app".into()), ..Default::default() });
     Definition {

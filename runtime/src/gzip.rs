@@ -305,7 +305,8 @@ mod tests {
         // writers must do queued chunks themselves rather than wait for a free thread.
         use rayon::prelude::*;
         let data = text(5 * CHUNK + 3);
-        let outs: Vec<Vec<u8>> = (0..4 * rayon::current_num_threads()).into_par_iter().map(|_| gz(&data, 1, 1 << 16)).collect();
+        let outs: Vec<Vec<u8>> =
+            (0..4 * rayon::current_num_threads()).into_par_iter().map(|_| gz(&data, 1, 1 << 16)).collect();
         for o in &outs {
             assert_eq!(o, &outs[0]);
         }

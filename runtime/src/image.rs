@@ -136,7 +136,10 @@ fn json_err(what: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
 pub fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<LayerBlob, StoreError> {
     let dir = store.layer_path(id);
     if !store.layer_exists(id) {
-        return Err(StoreError::NotFound(format!("Layer `{id}` is not in the store (expected at `{}`)", dir.display())));
+        return Err(StoreError::NotFound(format!(
+            "Layer `{id}` is not in the store (expected at `{}`)",
+            dir.display()
+        )));
     }
     let meta = store.layer_meta(id).unwrap_or_default();
     if let Some(b) = meta.imported.filter(|b| store.get_blob_path(&b.blob).is_some()) {
@@ -169,7 +172,12 @@ pub fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<Layer
 
 /// Stores a manifest and its record for `layers` with their blobs; `config` is stored with
 /// `rootfs.diff_ids` set to exactly the layers' diff_ids.
-fn write_image(store: &Store, layers: &[String], blobs: &[LayerBlob], config: &ImageConfig) -> Result<ImageRecord, StoreError> {
+fn write_image(
+    store: &Store,
+    layers: &[String],
+    blobs: &[LayerBlob],
+    config: &ImageConfig,
+) -> Result<ImageRecord, StoreError> {
     let mut cfg = config.clone();
     cfg.rootfs = RootFs { kind: "layers".to_string(), diff_ids: blobs.iter().map(|b| b.diff_id.to_string()).collect() };
     let cfg_bytes = serde_json::to_vec(&cfg).map_err(json_err("the image config"))?;
@@ -318,7 +326,13 @@ pub fn rfc3339(secs: i64) -> String {
 /// is not one.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -431,7 +445,8 @@ impl Store {
             return Err(StoreError::NotFound(format!("No such image `{reference}`")));
         };
         self.update_tags(|t| {
-            let names: Vec<String> = t.iter().filter(|(_, m)| **m == rec.manifest_digest).map(|(n, _)| n.clone()).collect();
+            let names: Vec<String> =
+                t.iter().filter(|(_, m)| **m == rec.manifest_digest).map(|(n, _)| n.clone()).collect();
             for n in &names {
                 t.remove(n);
             }
@@ -442,15 +457,19 @@ impl Store {
     /// The config of an image in the store.
     pub fn image_config(&self, rec: &ImageRecord) -> Result<ImageConfig, StoreError> {
         let bytes = self.read_blob(&rec.config_digest)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt { path: self.blob_path(&rec.config_digest), message: format!("not an image config: {e}") })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.blob_path(&rec.config_digest),
+            message: format!("not an image config: {e}"),
+        })
     }
 
     /// The parsed manifest of an image in the store.
     pub fn image_manifest(&self, rec: &ImageRecord) -> Result<Manifest, StoreError> {
         let bytes = self.read_blob(&rec.manifest_digest)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Corrupt { path: self.blob_path(&rec.manifest_digest), message: format!("not a manifest: {e}") })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.blob_path(&rec.manifest_digest),
+            message: format!("not a manifest: {e}"),
+        })
     }
 
     /// The layer blobs of an image (from the layers' metadata, matched by blob digest
@@ -607,7 +626,8 @@ pub(crate) fn import_layer(
 ) -> Result<(String, LayerBlob), StoreError> {
     let existing = store.layer_for_diff_id(diff_id);
     if expect_blob.is_none() {
-        if let Some((id, b)) = existing.as_ref().and_then(|id| known_blob(store, id, diff_id).map(|b| (id.clone(), b))) {
+        if let Some((id, b)) = existing.as_ref().and_then(|id| known_blob(store, id, diff_id).map(|b| (id.clone(), b)))
+        {
             return Ok((id, b));
         }
     }
@@ -686,14 +706,21 @@ pub fn import_manifest(
         message: format!("not an image manifest: {e}"),
     })?;
     if let Some(t) = m.media_type.as_deref().filter(|t| *t != MEDIA_OCI_MANIFEST && *t != MEDIA_DOCKER_MANIFEST) {
-        return Err(StoreError::Invalid(format!("`{}` has media type `{t}`, not an image manifest", manifest_path.display())));
+        return Err(StoreError::Invalid(format!(
+            "`{}` has media type `{t}`, not an image manifest",
+            manifest_path.display()
+        )));
     }
     let cfg_path = blob_file(&m.config.digest)?;
     let cfg = fs::read(&cfg_path).map_err(io_err("read", &cfg_path))?;
     if Digest::of(&cfg) != m.config.digest {
         return Err(StoreError::Corrupt {
             path: cfg_path,
-            message: format!("the config's digest is `{}` but the manifest says `{}`", Digest::of(&cfg), m.config.digest),
+            message: format!(
+                "the config's digest is `{}` but the manifest says `{}`",
+                Digest::of(&cfg),
+                m.config.digest
+            ),
         });
     }
     let diff_ids = diff_ids_of(&cfg, &cfg_path)?;
@@ -753,13 +780,20 @@ pub fn import_config_and_layers(
         },
         layers: blobs
             .iter()
-            .map(|b| Descriptor { media_type: b.media_type.clone(), digest: b.blob, size: b.blob_size, annotations: None, platform: None })
+            .map(|b| Descriptor {
+                media_type: b.media_type.clone(),
+                digest: b.blob,
+                size: b.blob_size,
+                annotations: None,
+                platform: None,
+            })
             .collect(),
         annotations: None,
     };
     let m_bytes = serde_json::to_vec(&manifest).map_err(json_err("the manifest"))?;
     let manifest_digest = store.put_blob(&m_bytes)?;
-    let rec = ImageRecord { manifest_digest, config_digest, layers: ids, size: blobs.iter().map(|b| b.diff_size).sum() };
+    let rec =
+        ImageRecord { manifest_digest, config_digest, layers: ids, size: blobs.iter().map(|b| b.diff_size).sum() };
     store.put_record(&rec)?;
     Ok(rec)
 }

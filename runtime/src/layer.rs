@@ -212,9 +212,8 @@ impl<W: Write> TarOut<W> {
             h.set_entry_type(EntryType::Directory);
             name.push(b'/');
             xattrs = file_xattrs(path).map_err(|e| ctx(path, e))?;
-        } else if let Some(first) = (md.nlink() > 1 && !is_whiteout(md))
-            .then(|| self.links.get(&(md.dev(), md.ino())).cloned())
-            .flatten()
+        } else if let Some(first) =
+            (md.nlink() > 1 && !is_whiteout(md)).then(|| self.links.get(&(md.dev(), md.ino())).cloned()).flatten()
         {
             h.set_entry_type(EntryType::Link);
             link = Some(first);
@@ -330,7 +329,9 @@ pub(crate) fn clean_components(raw: &[u8]) -> io::Result<Vec<&[u8]>> {
     for c in raw.split(|&b| b == b'/') {
         match c {
             b"" | b"." => {}
-            b".." => return Err(invalid(format!("Archive entry `{}` leaves the target directory through `..`", shown()))),
+            b".." => {
+                return Err(invalid(format!("Archive entry `{}` leaves the target directory through `..`", shown())))
+            }
             c => out.push(c),
         }
     }
@@ -458,10 +459,13 @@ pub(crate) fn apply_metadata(
     }
     for (k, v) in xattrs.iter().filter(|(k, _)| exported_xattr(k)) {
         if let Err(e) = sys::set_xattr(p, k, v) {
-            let ignorable = e.raw_os_error() == Some(libc::ENOTSUP)
-                || (!root && e.kind() == io::ErrorKind::PermissionDenied);
+            let ignorable =
+                e.raw_os_error() == Some(libc::ENOTSUP) || (!root && e.kind() == io::ErrorKind::PermissionDenied);
             if !ignorable {
-                return Err(ctx(p, io::Error::new(e.kind(), format!("set xattr `{}`: {e}", String::from_utf8_lossy(k)))));
+                return Err(ctx(
+                    p,
+                    io::Error::new(e.kind(), format!("set xattr `{}`: {e}", String::from_utf8_lossy(k))),
+                ));
             }
         }
     }
@@ -483,7 +487,15 @@ fn copy_up(src: &Path, dst: &Path) -> io::Result<()> {
         return Err(invalid(format!("Cannot hard-link to `{}`: not a regular file", src.display())));
     }
     let x = file_xattrs(src).map_err(|e| ctx(src, e))?;
-    apply_metadata(dst, md.file_type().is_symlink(), md.uid(), md.gid(), md.mode(), &x, Some((md.mtime(), md.mtime_nsec())))
+    apply_metadata(
+        dst,
+        md.file_type().is_symlink(),
+        md.uid(),
+        md.gid(),
+        md.mode(),
+        &x,
+        Some((md.mtime(), md.mtime_nsec())),
+    )
 }
 
 /// Extracts a layer tar into `dir` in overlay format (see the module doc).
@@ -505,7 +517,10 @@ pub fn extract_layer_tar_with(reader: impl Read, dir: &Path, lowers: &[PathBuf])
         let comps = clean_components(&raw)?;
         let Some(&base) = comps.last() else { continue };
         let kind = e.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        ) {
             continue;
         }
         ensure_parents(dir, &comps, &raw)?;
@@ -602,9 +617,11 @@ pub fn extract_layer_tar_with(reader: impl Read, dir: &Path, lowers: &[PathBuf])
                 }
                 if src.symlink_metadata().is_err() {
                     let rel = rel_path(&lcomps);
-                    let found = lowers.iter().rev().map(|lw| lw.join(&rel)).find_map(|p| {
-                        p.symlink_metadata().ok().map(|m| (p, m))
-                    });
+                    let found = lowers
+                        .iter()
+                        .rev()
+                        .map(|lw| lw.join(&rel))
+                        .find_map(|p| p.symlink_metadata().ok().map(|m| (p, m)));
                     match found {
                         Some((p, m)) if !is_whiteout(&m) => {
                             copy_up_parents(dir, &lcomps, lowers).map_err(in_entry)?;

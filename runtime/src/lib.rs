@@ -19,6 +19,6 @@ pub mod layer;
 pub mod mount;
 pub mod oci;
 pub mod sandbox;
-pub mod store;
 pub mod solve;
+pub mod store;
 pub mod verify;

@@ -96,7 +96,10 @@ fn options(lowers: &[String], upper_work: Option<(&Path, &Path)>, empty: &str) -
 fn check_dir(p: &Path, role: &str) -> io::Result<()> {
     match fs::metadata(p) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("overlay {role} `{}` is not a directory", p.display()))),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("overlay {role} `{}` is not a directory", p.display()),
+        )),
         Err(e) => Err(io::Error::new(e.kind(), format!("overlay {role} `{}`: {e}", p.display()))),
     }
 }
@@ -180,7 +183,9 @@ fn topmost_only(lowers: &[PathBuf]) -> Vec<PathBuf> {
 
 /// A read-only bind mount of `src` at `target`.
 fn bind_readonly(src: &Path, target: &Path) -> io::Result<()> {
-    let fail = |e: io::Error| io::Error::new(e.kind(), format!("cannot bind `{}` read-only at `{}`: {e}", src.display(), target.display()));
+    let fail = |e: io::Error| {
+        io::Error::new(e.kind(), format!("cannot bind `{}` read-only at `{}`: {e}", src.display(), target.display()))
+    };
     mount(&src.display().to_string(), target, "", libc::MS_BIND, None).map_err(fail)?;
     if let Err(e) = mount("none", target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY, None) {
         let _ = unmount(target);
@@ -199,7 +204,12 @@ impl OverlayMount {
     /// Mounts `lowers` (bottom first) and an optional upper/work pair at `target`; without
     /// an upper the mount is read-only. `empty` is an empty directory used when overlayfs
     /// needs a filler lower layer (zero lowers, or one lower and no upper).
-    pub fn new(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>, target: &Path, empty: &Path) -> io::Result<OverlayMount> {
+    pub fn new(
+        lowers: &[PathBuf],
+        upper_work: Option<(&Path, &Path)>,
+        target: &Path,
+        empty: &Path,
+    ) -> io::Result<OverlayMount> {
         mount_overlay(lowers, upper_work, target, false, empty)?;
         Ok(OverlayMount { target: target.to_path_buf() })
     }

@@ -75,7 +75,10 @@ impl Drop for SiblingTemp {
 /// Moves the finished file `tmp` to `dest` (atomically replacing a file there).
 fn install_file(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
     if dest.is_dir() {
-        return Err(StoreError::Invalid(format!("The output `{}` is a directory; expected a file path", dest.display())));
+        return Err(StoreError::Invalid(format!(
+            "The output `{}` is a directory; expected a file path",
+            dest.display()
+        )));
     }
     fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
     tmp.keep = true;
@@ -191,9 +194,9 @@ fn image_blobs(store: &Store, rec: &ImageRecord) -> Result<(Descriptor, Vec<(Dig
         if out.iter().any(|(x, _)| *x == d) {
             continue;
         }
-        let p = store
-            .get_blob_path(&d)
-            .ok_or_else(|| StoreError::NotFound(format!("Blob `{d}` of image `{}` is not in the store", rec.manifest_digest)))?;
+        let p = store.get_blob_path(&d).ok_or_else(|| {
+            StoreError::NotFound(format!("Blob `{d}` of image `{}` is not in the store", rec.manifest_digest))
+        })?;
         out.push((d, p));
     }
     Ok((desc, out))
@@ -281,13 +284,22 @@ pub(crate) fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
 
 /// Writes `rec` as a docker-archive tarball (`docker save` format) at `dest`, with
 /// `repo_tags` (any reference form; written in Docker's short form) in `manifest.json`.
-pub fn export_docker_archive(store: &Store, rec: &ImageRecord, dest: &Path, repo_tags: &[String]) -> Result<(), StoreError> {
+pub fn export_docker_archive(
+    store: &Store,
+    rec: &ImageRecord,
+    dest: &Path,
+    repo_tags: &[String],
+) -> Result<(), StoreError> {
     export_docker_archive_images(store, &[(rec.clone(), repo_tags.to_vec())], dest)
 }
 
 /// Writes several images, each with its RepoTags, as one docker-archive at `dest` (what
 /// `docker save A B` writes): one `manifest.json` entry per image, shared layers once.
-pub fn export_docker_archive_images(store: &Store, images: &[(ImageRecord, Vec<String>)], dest: &Path) -> Result<(), StoreError> {
+pub fn export_docker_archive_images(
+    store: &Store,
+    images: &[(ImageRecord, Vec<String>)],
+    dest: &Path,
+) -> Result<(), StoreError> {
     let tmp = SiblingTemp::new(dest, "docker")?;
     let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
     let mut b = tar::Builder::new(io::BufWriter::new(f));
@@ -301,7 +313,9 @@ pub fn export_docker_archive_images(store: &Store, images: &[(ImageRecord, Vec<S
         for t in repo_tags {
             let n = image::normalize_reference(t)?;
             if n.contains('@') {
-                return Err(StoreError::Invalid(format!("`{t}` cannot be a RepoTag of a docker-archive: it has a digest")));
+                return Err(StoreError::Invalid(format!(
+                    "`{t}` cannot be a RepoTag of a docker-archive: it has a digest"
+                )));
             }
             tags.push(cairn_ir::reference::familiar(&n));
         }
@@ -326,7 +340,10 @@ pub fn export_docker_archive_images(store: &Store, images: &[(ImageRecord, Vec<S
             if hr.count != size || hr.digest() != lb.diff_id {
                 return Err(StoreError::Corrupt {
                     path: p,
-                    message: format!("the layer does not match its diff_id `{}` (or its recorded size {size})", lb.diff_id),
+                    message: format!(
+                        "the layer does not match its diff_id `{}` (or its recorded size {size})",
+                        lb.diff_id
+                    ),
                 });
             }
         }
@@ -421,7 +438,11 @@ pub fn write_rootfs_tar(
 ) -> Result<(), StoreError> {
     let tree = merge_layers(store, layers)?;
     let mut t = TarOut::new(out, source_date_epoch);
-    let werr = |e: io::Error| StoreError::Io { action: "write the root filesystem tar from", path: store.root().join("layers"), source: e };
+    let werr = |e: io::Error| StoreError::Io {
+        action: "write the root filesystem tar from",
+        path: store.root().join("layers"),
+        source: e,
+    };
     write_tree(&mut t, &tree, b"").map_err(werr)?;
     t.finish().map_err(werr)?.flush().map_err(werr)
 }
@@ -437,7 +458,11 @@ pub fn export_rootfs_tar(
     let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
     let mut w = io::BufWriter::with_capacity(256 * 1024, f);
     write_rootfs_tar(store, layers, &mut w, source_date_epoch)?;
-    let f = w.into_inner().map_err(|e| StoreError::Io { action: "write", path: tmp.path.clone(), source: e.into_error() })?;
+    let f = w.into_inner().map_err(|e| StoreError::Io {
+        action: "write",
+        path: tmp.path.clone(),
+        source: e.into_error(),
+    })?;
     f.sync_all().map_err(io_err("sync", &tmp.path))?;
     install_file(tmp, dest)
 }
@@ -493,8 +518,11 @@ pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Resul
     let tree = merge_layers(store, layers)?;
     let tmp = SiblingTemp::new(dest, "rootfs")?;
     fs::create_dir(&tmp.path).map_err(io_err("create directory", &tmp.path))?;
-    copy_tree(&tree, &tmp.path, &mut HashMap::new())
-        .map_err(|e| StoreError::Io { action: "export the root filesystem to", path: dest.to_path_buf(), source: e })?;
+    copy_tree(&tree, &tmp.path, &mut HashMap::new()).map_err(|e| StoreError::Io {
+        action: "export the root filesystem to",
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
     install_dir(tmp, dest)
 }
 
@@ -541,7 +569,10 @@ fn unpack_archive(file: &Path, into: &Path) -> Result<(), StoreError> {
                         b"" | b"." => {}
                         b".." => {
                             if stack.pop().is_none() {
-                                return Err(bad(format!("the symlink `{}` points outside the archive", String::from_utf8_lossy(&raw))));
+                                return Err(bad(format!(
+                                    "the symlink `{}` points outside the archive",
+                                    String::from_utf8_lossy(&raw)
+                                )));
                             }
                         }
                         c => stack.push(c),
@@ -575,7 +606,10 @@ fn archive_path(root: &Path, name: &str, file: &Path) -> Result<PathBuf, StoreEr
         .map_err(|e| StoreError::Invalid(format!("Cannot load `{}`: {e}", file.display())))?;
     let p = root.join(comps.iter().map(|c| Path::new(std::ffi::OsStr::from_bytes(c))).collect::<PathBuf>());
     if !p.is_file() {
-        return Err(StoreError::Invalid(format!("Cannot load `{}`: `{name}` is named in the archive's manifest but missing", file.display())));
+        return Err(StoreError::Invalid(format!(
+            "Cannot load `{}`: `{name}` is named in the archive's manifest but missing",
+            file.display()
+        )));
     }
     Ok(p)
 }
@@ -609,10 +643,12 @@ pub fn load_archive(store: &Store, file: &Path) -> Result<Vec<String>, StoreErro
     let manifest_json = dir.0.join("manifest.json");
     if manifest_json.is_file() {
         let bytes = fs::read(&manifest_json).map_err(io_err("read", &manifest_json))?;
-        let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid(format!(
-            "Cannot load `{}`: its manifest.json is not a docker-archive manifest: {e}",
-            file.display()
-        )))?;
+        let entries: Vec<DockerArchiveEntry> = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::Invalid(format!(
+                "Cannot load `{}`: its manifest.json is not a docker-archive manifest: {e}",
+                file.display()
+            ))
+        })?;
         for entry in entries {
             let cfg_path = archive_path(&dir.0, &entry.config, file)?;
             let cfg = fs::read(&cfg_path).map_err(io_err("read", &cfg_path))?;
@@ -647,7 +683,8 @@ pub fn load_archive(store: &Store, file: &Path) -> Result<Vec<String>, StoreErro
 
 fn read_index(p: &Path) -> Result<Index, StoreError> {
     let bytes = fs::read(p).map_err(io_err("read", p))?;
-    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: p.to_path_buf(), message: format!("not an OCI index: {e}") })
+    serde_json::from_slice(&bytes)
+        .map_err(|e| StoreError::Corrupt { path: p.to_path_buf(), message: format!("not an OCI index: {e}") })
 }
 
 fn layout_blob(dir: &Path, d: &Digest) -> Result<PathBuf, StoreError> {
@@ -666,7 +703,10 @@ fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Ima
         let p = layout_blob(dir, &desc.digest)?;
         let bytes = fs::read(&p).map_err(io_err("read", &p))?;
         if Digest::of(&bytes) != desc.digest {
-            return Err(StoreError::Corrupt { path: p, message: format!("the content does not match its digest `{}`", desc.digest) });
+            return Err(StoreError::Corrupt {
+                path: p,
+                message: format!("the content does not match its digest `{}`", desc.digest),
+            });
         }
         let is_index = desc.media_type == MEDIA_OCI_INDEX
             || desc.media_type == MEDIA_DOCKER_LIST
@@ -689,7 +729,11 @@ fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Ima
             })
             .or(if idx.manifests.len() == 1 { idx.manifests.first() } else { None })
             .ok_or_else(|| {
-                StoreError::NotFound(format!("The image index `{}` in `{}` has no manifest for `{host}`", desc.digest, dir.display()))
+                StoreError::NotFound(format!(
+                    "The image index `{}` in `{}` has no manifest for `{host}`",
+                    desc.digest,
+                    dir.display()
+                ))
             })?;
         desc = pick.clone();
     }
@@ -731,7 +775,13 @@ pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> R
                 None => {
                     let p = layout_blob(dir, &d)?;
                     let size = fs::metadata(&p).map_err(io_err("stat", &p))?.len();
-                    Descriptor { media_type: MEDIA_OCI_MANIFEST.into(), digest: d, size, annotations: None, platform: None }
+                    Descriptor {
+                        media_type: MEDIA_OCI_MANIFEST.into(),
+                        digest: d,
+                        size,
+                        annotations: None,
+                        platform: None,
+                    }
                 }
             }
         }
@@ -747,7 +797,11 @@ pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> R
                 })
                 .cloned()
                 .ok_or_else(|| {
-                    StoreError::NotFound(format!("The OCI layout `{}` has no image `{tag}` (it has: {})", dir.display(), listing()))
+                    StoreError::NotFound(format!(
+                        "The OCI layout `{}` has no image `{tag}` (it has: {})",
+                        dir.display(),
+                        listing()
+                    ))
                 })?
         }
     };

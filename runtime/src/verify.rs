@@ -30,18 +30,18 @@ pub fn first_difference(store: &Store, a: &ImageRecord, b: &ImageRecord) -> Resu
     };
     let (mut ca, mut cb) = (config(a)?, config(b)?);
     let ids = |c: &Value| -> Vec<String> {
-        c["rootfs"]["diff_ids"].as_array().map_or(Vec::new(), |v| v.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
+        c["rootfs"]["diff_ids"]
+            .as_array()
+            .map_or(Vec::new(), |v| v.iter().filter_map(|d| d.as_str().map(str::to_string)).collect())
     };
     let (ia, ib) = (ids(&ca), ids(&cb));
     let history = |c: &Value| -> Vec<String> {
-        c["history"]
-            .as_array()
-            .map_or(Vec::new(), |v| {
-                v.iter()
-                    .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-                    .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
-                    .collect()
-            })
+        c["history"].as_array().map_or(Vec::new(), |v| {
+            v.iter()
+                .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+                .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
     };
     let steps = history(&ca);
     for c in [&mut ca, &mut cb] {

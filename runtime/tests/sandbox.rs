@@ -27,12 +27,17 @@ impl Env {
         let _ = fs::remove_dir_all(&dir);
         let base = dir.join("base");
         fs::create_dir_all(base.join("bin")).unwrap();
-        fs::copy(busybox().expect("busybox-static is installed (.ci/run installs it)"), base.join("bin/busybox")).unwrap();
-        for tool in ["sh", "true", "echo", "cat", "ls", "id", "sleep", "touch", "rm", "mkdir", "hostname", "pwd", "env", "ip", "wc", "grep", "kill", "sort", "test", "stat"] {
+        fs::copy(busybox().expect("busybox-static is installed (.ci/run installs it)"), base.join("bin/busybox"))
+            .unwrap();
+        for tool in [
+            "sh", "true", "echo", "cat", "ls", "id", "sleep", "touch", "rm", "mkdir", "hostname", "pwd", "env", "ip",
+            "wc", "grep", "kill", "sort", "test", "stat",
+        ] {
             std::os::unix::fs::symlink("busybox", base.join("bin").join(tool)).unwrap();
         }
         fs::create_dir_all(base.join("etc")).unwrap();
-        fs::write(base.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n").unwrap();
+        fs::write(base.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
+            .unwrap();
         fs::write(base.join("etc/group"), "root:x:0:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
         fs::write(base.join("etc/gone.txt"), "delete me").unwrap();
         Env { dir, base }
@@ -154,7 +159,8 @@ fn writes_land_in_upper_mountpoints_do_not() {
     let s = e2.spec("a", &sh("test -e /etc/hosts && echo yes > /marker"));
     let (exit, out) = e2.run(&s);
     assert_eq!(exit, ok(0), "{out}");
-    let names: Vec<String> = fs::read_dir(&s.root_upper).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        fs::read_dir(&s.root_upper).unwrap().map(|d| d.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["marker"], "only the command's own file");
 }
 
@@ -242,15 +248,21 @@ fn user_cwd_and_mounts() {
     }
     // A read-only tmpfs; a target escaping the root is refused before anything runs.
     let mut s = e.spec("e", &sh("touch /ro/x 2>/dev/null && echo writable || echo readonly"));
-    s.mounts = vec![ProcessMount { target: "/ro".into(), readonly: true, source: ProcessMountSource::Tmpfs { size: 0 } }];
+    s.mounts =
+        vec![ProcessMount { target: "/ro".into(), readonly: true, source: ProcessMountSource::Tmpfs { size: 0 } }];
     assert_eq!(e.run(&s).1, "readonly\n");
     let mut s = e.spec("f", &["true"]);
-    s.mounts = vec![ProcessMount { target: "/../../escape".into(), readonly: false, source: ProcessMountSource::Tmpfs { size: 0 } }];
+    s.mounts = vec![ProcessMount {
+        target: "/../../escape".into(),
+        readonly: false,
+        source: ProcessMountSource::Tmpfs { size: 0 },
+    }];
     let err = e.try_run(&s).unwrap_err();
     assert!(err.to_string().contains("without `..`"), "{err}");
     let mut s = e.spec("g", &["true"]);
     let missing = e.dir.join("missing-src");
-    s.mounts = vec![ProcessMount { target: "/m".into(), readonly: false, source: ProcessMountSource::Bind(missing.clone()) }];
+    s.mounts =
+        vec![ProcessMount { target: "/m".into(), readonly: false, source: ProcessMountSource::Bind(missing.clone()) }];
     let err = e.try_run(&s).unwrap_err();
     assert!(err.to_string().contains(&missing.display().to_string()), "a failed mount names its source: {err}");
     assert!(!s.root_upper.join("m").exists(), "no mount point left after a setup failure");
@@ -309,7 +321,9 @@ fn main() {
         std::process::exit(1);
     }
     if busybox().is_none() {
-        eprintln!("sandbox tests need Debian's busybox-static (`apt-get install -y busybox-static`; .ci/run installs it)");
+        eprintln!(
+            "sandbox tests need Debian's busybox-static (`apt-get install -y busybox-static`; .ci/run installs it)"
+        );
         std::process::exit(1);
     }
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));

@@ -50,7 +50,8 @@ fn mounted(target: &Path) -> bool {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -110,7 +111,12 @@ fn a_hundred_long_named_lowers() {
     let d = Dir::new("hundred");
     // ~90 bytes per path: 100 of them are twice the page the kernel accepts.
     let lowers: Vec<PathBuf> = (0..100)
-        .map(|i| d.layer(&format!("layer-{i:03}-{}", "x".repeat(60)), &[(&format!("f{i}"), &i.to_string()), ("top", &i.to_string())]))
+        .map(|i| {
+            d.layer(
+                &format!("layer-{i:03}-{}", "x".repeat(60)),
+                &[(&format!("f{i}"), &i.to_string()), ("top", &i.to_string())],
+            )
+        })
         .collect();
     assert!(lowers.iter().map(|l| l.as_os_str().len() + 1).sum::<usize>() > 4096);
     let (t, u, w) = (d.p("target"), d.p("upper"), d.p("work"));
@@ -149,7 +155,10 @@ fn errors_name_the_path() {
     let file = d.p("file");
     fs::write(&file, "").unwrap();
     let err = OverlayMount::new(std::slice::from_ref(&file), None, &t, &d.p("empty")).unwrap_err();
-    assert!(err.to_string().contains("is not a directory") && err.to_string().contains(&file.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains("is not a directory") && err.to_string().contains(&file.display().to_string()),
+        "{err}"
+    );
     let err = OverlayMount::new(&[a], None, &d.p("no-target"), &d.p("empty")).unwrap_err();
     assert!(err.to_string().contains("mount point") && err.to_string().contains("no-target"), "{err}");
     assert!(!mounted(&t));

@@ -123,7 +123,8 @@ fn check_consistent(root: &Path) {
     }
     let exports = root.parent().unwrap().join("exports");
     if exports.join("layout").exists() {
-        let idx: serde_json::Value = serde_json::from_slice(&fs::read(exports.join("layout/index.json")).unwrap()).unwrap();
+        let idx: serde_json::Value =
+            serde_json::from_slice(&fs::read(exports.join("layout/index.json")).unwrap()).unwrap();
         let d: Digest = idx["manifests"][0]["digest"].as_str().unwrap().parse().unwrap();
         assert!(exports.join("layout/blobs/sha256").join(d.hex()).is_file());
     }
@@ -158,10 +159,15 @@ fn leftovers_of_dead_processes_are_removed_at_open() {
     fs::write(&stranger, "?").unwrap();
 
     let store = Store::open(&root).unwrap();
-    let left: Vec<String> = fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> =
+        fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let mut left = left;
     left.sort();
-    assert_eq!(left, vec![mine.file_name().unwrap().to_string_lossy().into_owned(), "not-ours".into()], "only live or foreign entries stay");
+    assert_eq!(
+        left,
+        vec![mine.file_name().unwrap().to_string_lossy().into_owned(), "not-ours".into()],
+        "only live or foreign entries stay"
+    );
     assert_eq!(store.get_image("left/over").unwrap(), Some(img));
     fs::remove_dir_all(&d).unwrap();
 }
@@ -217,10 +223,8 @@ fn concurrent_tag_writes_from_threads_and_processes_are_all_kept() {
             });
         }
     });
-    let procs: Vec<Child> = ["proc-a", "proc-b"]
-        .iter()
-        .map(|p| child("tagger", &root, p).stdout(Stdio::null()).spawn().unwrap())
-        .collect();
+    let procs: Vec<Child> =
+        ["proc-a", "proc-b"].iter().map(|p| child("tagger", &root, p).stdout(Stdio::null()).spawn().unwrap()).collect();
     for mut p in procs {
         assert!(p.wait().unwrap().success());
     }
@@ -228,7 +232,8 @@ fn concurrent_tag_writes_from_threads_and_processes_are_all_kept() {
     let names = store.list_images().unwrap();
     assert_eq!(names.len(), 5 * 40, "no tag update was lost");
     for who in ["thread-a", "thread-b", "thread-c", "proc-a", "proc-b"] {
-        let recs: Vec<_> = names.iter().filter(|(n, _)| n.contains(&format!("/{who}-"))).map(|(_, r)| r.manifest_digest).collect();
+        let recs: Vec<_> =
+            names.iter().filter(|(n, _)| n.contains(&format!("/{who}-"))).map(|(_, r)| r.manifest_digest).collect();
         assert_eq!(recs.len(), 40, "{who}");
         assert!(recs.iter().all(|r| *r == recs[0]));
     }

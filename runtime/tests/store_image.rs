@@ -63,8 +63,16 @@ fn config() -> ImageConfig {
             ..Default::default()
         },
         history: vec![
-            History { created: Some("2024-05-01T12:00:00Z".into()), created_by: Some("COPY base /".into()), ..Default::default() },
-            History { created: Some("2024-05-01T12:00:00Z".into()), created_by: Some("RUN change".into()), ..Default::default() },
+            History {
+                created: Some("2024-05-01T12:00:00Z".into()),
+                created_by: Some("COPY base /".into()),
+                ..Default::default()
+            },
+            History {
+                created: Some("2024-05-01T12:00:00Z".into()),
+                created_by: Some("RUN change".into()),
+                ..Default::default()
+            },
         ],
         ..Default::default()
     }
@@ -133,7 +141,14 @@ fn references_are_normalized_like_docker() {
     assert_eq!(store.tag_image("busybox", &rec).unwrap(), "docker.io/library/busybox:latest");
     store.tag_image("foo/bar:1", &rec).unwrap();
     store.tag_image("localhost:5000/x", &rec).unwrap();
-    for r in ["busybox", "busybox:latest", "docker.io/library/busybox:latest", "library/busybox", "docker.io/foo/bar:1", "foo/bar:1"] {
+    for r in [
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox:latest",
+        "library/busybox",
+        "docker.io/foo/bar:1",
+        "foo/bar:1",
+    ] {
         assert_eq!(store.get_image(r).unwrap().as_ref(), Some(&rec), "{r}");
     }
     assert_eq!(store.get_image("localhost:5000/x:latest").unwrap().as_ref(), Some(&rec));
@@ -167,7 +182,10 @@ fn oci_layout_export_is_read_by_skopeo_and_unpacked_by_umoci() {
     assert_eq!(index["manifests"][0]["digest"], rec.manifest_digest.to_string());
     let tarred = d.join("image.oci.tar");
     oci::export_oci_layout(&store, &rec, &tarred, true, Some("cairn-test/app:v1")).unwrap();
-    assert!(fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".cairn-")), "no temp output left");
+    assert!(
+        fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".cairn-")),
+        "no temp output left"
+    );
 
     if have("skopeo") {
         let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", layout.display())));
@@ -175,7 +193,8 @@ fn oci_layout_export_is_read_by_skopeo_and_unpacked_by_umoci() {
         assert_eq!(v["Digest"], rec.manifest_digest.to_string());
         assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
         assert_eq!(v["Os"], "linux");
-        let out = run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
+        let out =
+            run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
         let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(cfg["config"]["WorkingDir"], "/app");
     }
@@ -228,7 +247,10 @@ fn docker_archive_has_repo_tags_and_loads_back_to_the_same_config() {
     let want: Vec<String> = blobs.iter().map(|b| format!("blobs/sha256/{}", b.diff_id.hex())).collect();
     assert_eq!(m[0]["Layers"], serde_json::json!(want), "uncompressed layers named by diff_id");
     if have("skopeo") {
-        let out = run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("docker-archive:{}", file.display())));
+        let out = run(Command::new("skopeo")
+            .arg("inspect")
+            .arg("--config")
+            .arg(format!("docker-archive:{}", file.display())));
         let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
     }
@@ -313,7 +335,10 @@ fn archives_written_by_skopeo_load() {
     oci::export_oci_layout(&store, &rec, &layout, false, Some("v1")).unwrap();
     let src = format!("oci:{}:v1", layout.display());
     let docker = d.join("skopeo-docker.tar");
-    run(Command::new("skopeo").arg("copy").arg(&src).arg(format!("docker-archive:{}:cairn-test/skopeo:v2", docker.display())));
+    run(Command::new("skopeo")
+        .arg("copy")
+        .arg(&src)
+        .arg(format!("docker-archive:{}:cairn-test/skopeo:v2", docker.display())));
     let ociar = d.join("skopeo-oci.tar");
     run(Command::new("skopeo").arg("copy").arg(&src).arg(format!("oci-archive:{}:v3", ociar.display())));
     let other = open(&d.join("other"));
@@ -334,7 +359,19 @@ fn rootfs_exports_apply_whiteouts_and_are_deterministic() {
     let keys: Vec<&str> = snap.keys().map(|k| k.as_str()).collect();
     assert_eq!(
         keys,
-        ["app", "app/run.sh", "bin", "bin/hello", "etc", "etc/conf", "etc/conf/c", "var", "var/log", "var/log/x.log", "var/log/y.log"]
+        [
+            "app",
+            "app/run.sh",
+            "bin",
+            "bin/hello",
+            "etc",
+            "etc/conf",
+            "etc/conf/c",
+            "var",
+            "var/log",
+            "var/log/x.log",
+            "var/log/y.log"
+        ]
     );
     assert!(!snap["etc/conf"].contains("opaque"), "no overlay xattrs in an export: {}", snap["etc/conf"]);
     assert!(snap["var/log/y.log"].contains("link-group=var/log/x.log"), "hard link kept");
@@ -356,7 +393,11 @@ fn rootfs_exports_apply_whiteouts_and_are_deterministic() {
     oci::export_rootfs_dir(&store, &layers, &existing).unwrap();
     assert_eq!(fs::read_to_string(existing.join("keep.me")).unwrap(), "mine");
     assert!(existing.join("bin/hello").exists() && !existing.join("bin/old").exists());
-    let leftovers: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains(".cairn-")).collect();
+    let leftovers: Vec<_> = fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".cairn-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let err = oci::export_rootfs_dir(&store, &["0123456789ab".to_string()], &d.join("x")).unwrap_err();
@@ -375,7 +416,8 @@ fn prune_keeps_what_tags_and_cache_reach_and_reports_freed_bytes() {
     store.cache_put("k1", &[vec![layers[0].clone(), cached.clone()]]).unwrap();
     let orphan = layer(&store, |u| fs::write(u.join("orphan"), vec![2u8; 50_000]).unwrap());
     let untagged_layer = layer(&store, |u| fs::write(u.join("untagged"), vec![3u8; 50_000]).unwrap());
-    let untagged = commit_image(&store, std::slice::from_ref(&untagged_layer), &config(), &CommitOptions::default()).unwrap();
+    let untagged =
+        commit_image(&store, std::slice::from_ref(&untagged_layer), &config(), &CommitOptions::default()).unwrap();
     fs::create_dir_all(d.join("store/cachemounts/go-build")).unwrap();
     fs::write(d.join("store/cachemounts/go-build/obj"), vec![4u8; 50_000]).unwrap();
 
@@ -428,9 +470,22 @@ fn bad_inputs_are_errors_that_name_the_path() {
     let missing: PathBuf = d.join("no-layout");
     let err = oci::import_oci_layout(&store, &missing, None).unwrap_err().to_string();
     assert!(err.contains(&missing.join("index.json").display().to_string()), "{err}");
-    let err = commit_image(&store, &["0123456789ab".into()], &config(), &CommitOptions::default()).unwrap_err().to_string();
+    let err =
+        commit_image(&store, &["0123456789ab".into()], &config(), &CommitOptions::default()).unwrap_err().to_string();
     assert!(err.starts_with("Layer `0123456789ab` is not in the store"), "{err}");
-    let err = oci::export_docker_archive(&store, &ImageRecord { manifest_digest: cairn_ir::Digest::of(b"m"), config_digest: cairn_ir::Digest::of(b"c"), layers: vec![], size: 0 }, &d.join("x.tar"), &[]).unwrap_err().to_string();
+    let err = oci::export_docker_archive(
+        &store,
+        &ImageRecord {
+            manifest_digest: cairn_ir::Digest::of(b"m"),
+            config_digest: cairn_ir::Digest::of(b"c"),
+            layers: vec![],
+            size: 0,
+        },
+        &d.join("x.tar"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("is not in the store"), "{err}");
     assert!(!d.join("x.tar").exists());
     assert_eq!(

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
-use cairn_runtime::{image, oci, solve, store};
 use cairn_runtime::solve::progress::Mode;
+use cairn_runtime::{image, oci, solve, store};
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -122,9 +122,8 @@ pub enum ContextSpec {
 }
 
 pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
-    let (name, value) = s
-        .split_once('=')
-        .with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
+    let (name, value) =
+        s.split_once('=').with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
     if name.is_empty() || value.is_empty() {
         bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
     }
@@ -141,7 +140,9 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
     } else if let Some(r) = value.strip_prefix("docker-image://") {
         ContextSpec::Image(r.to_string())
     } else if value.contains("://") {
-        bail!("Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported");
+        bail!(
+            "Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported"
+        );
     } else {
         let p = PathBuf::from(value);
         if !p.is_dir() {
@@ -154,7 +155,10 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
 
 /// Resolves `--build-arg` values: `K=V` as given, `K` from the environment (skipped when
 /// unset, as docker does).
-pub fn parse_build_args(args: &[String], env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<(String, String)>> {
+pub fn parse_build_args(
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for a in args {
         match a.split_once('=') {
@@ -389,8 +393,12 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let ids: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     for o in &outputs {
         match o {
-            OutputSpec::Local { dest } => oci::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?,
-            OutputSpec::Tar { dest } => oci::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?,
+            OutputSpec::Local { dest } => {
+                oci::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            OutputSpec::Tar { dest } => {
+                oci::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?
+            }
             _ => {}
         }
     }
@@ -433,7 +441,11 @@ fn verify_reproducible(
             Ok(())
         }
         Some(why) => {
-            let hint = if commit_opts.source_date_epoch.is_none() { " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)" } else { "" };
+            let hint = if commit_opts.source_date_epoch.is_none() {
+                " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)"
+            } else {
+                ""
+            };
             bail!(
                 "The build is not reproducible: image {} then {}; first difference: {why}{hint}",
                 first.manifest_digest,
@@ -457,7 +469,10 @@ mod tests {
             parse_output("type=oci,dest=dir,tar=false").unwrap(),
             OutputSpec::Oci { dest: "dir".into(), tar: false, name: None }
         );
-        assert_eq!(parse_output("type=docker,dest=i.tar").unwrap(), OutputSpec::Docker { dest: "i.tar".into(), name: None });
+        assert_eq!(
+            parse_output("type=docker,dest=i.tar").unwrap(),
+            OutputSpec::Docker { dest: "i.tar".into(), name: None }
+        );
         assert_eq!(parse_output("type=local,dest=d").unwrap(), OutputSpec::Local { dest: "d".into() });
         assert_eq!(parse_output("type=tar,dest=r.tar").unwrap(), OutputSpec::Tar { dest: "r.tar".into() });
         assert_eq!(parse_output("somedir").unwrap(), OutputSpec::Local { dest: "somedir".into() });
@@ -475,10 +490,7 @@ mod tests {
     fn build_args_take_env_for_bare_names() {
         let env = |k: &str| (k == "HOME_X").then(|| "/h".to_string());
         let got = parse_build_args(&["A=1".into(), "HOME_X".into(), "UNSET".into(), "B=x=y".into()], env).unwrap();
-        assert_eq!(
-            got,
-            vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]
-        );
+        assert_eq!(got, vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]);
         assert!(parse_build_args(&["=1".into()], env).is_err());
     }
 

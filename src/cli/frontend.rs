@@ -90,7 +90,11 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
 pub struct StoreResolver(pub std::sync::Arc<cairn_runtime::store::Store>);
 
 impl ImageResolver for StoreResolver {
-    fn resolve(&self, reference: &str, _platform: &cairn_ir::Platform) -> Result<Option<cairn_ir::ImageConfig>, String> {
+    fn resolve(
+        &self,
+        reference: &str,
+        _platform: &cairn_ir::Platform,
+    ) -> Result<Option<cairn_ir::ImageConfig>, String> {
         let rec = cairn_runtime::oci::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
         match rec {
             Some(r) => self.0.image_config(&r).map(Some).map_err(|e| e.to_string()),

@@ -8,7 +8,9 @@
 //! and merges the result over the stage, so the layer does not depend on what is below it.
 
 use cairn_grammar::ast::{Args, Instruction};
-use cairn_ir::{CopyAction, Digest, FileAction, FileActionKind, FileOp, FileRef, IdOrName, MergeOp, Op, Owner, SourceOp};
+use cairn_ir::{
+    CopyAction, Digest, FileAction, FileActionKind, FileOp, FileRef, IdOrName, MergeOp, Op, Owner, SourceOp,
+};
 
 use super::{clean_path, join_path, parse_owner, Lowerer, PlatformCtx, State};
 use crate::error::CompileError;
@@ -126,9 +128,12 @@ pub(super) fn dispatch_copy(
             "chown" => chown = Some(value()?),
             "chmod" => {
                 let v = value()?;
-                chmod = Some(u32::from_str_radix(&v, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| {
-                    lw.err(f.span, format!("`--chmod={v}`: expected an octal mode such as 0755"))
-                })?)
+                chmod = Some(
+                    u32::from_str_radix(&v, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| lw.err(f.span, format!("`--chmod={v}`: expected an octal mode such as 0755")))?,
+                )
             }
             "link" => link = boolean(raw)?,
             "parents" => parents = boolean(raw)?,
@@ -155,7 +160,9 @@ pub(super) fn dispatch_copy(
     if srcs.len() > 1 && !dest.ends_with('/') {
         return Err(lw.err(
             dest_span,
-            format!("When using {kw} with more than one source file, the destination must be a directory and end with a /"),
+            format!(
+                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+            ),
         ));
     }
     let owner: Option<Owner> = match &chown {
@@ -239,7 +246,11 @@ pub(super) fn dispatch_copy(
             let node = lw.graph.add(
                 Op::Source(SourceOp::Git { remote: remote.clone(), reference, subdir, keep_git_dir }),
                 vec![],
-                cairn_ir::VertexMeta { description: format!("git {src}"), locations: vec![super::location(ins)], ..Default::default() },
+                cairn_ir::VertexMeta {
+                    description: format!("git {src}"),
+                    locations: vec![super::location(ins)],
+                    ..Default::default()
+                },
             );
             inputs.push(node);
             copies.push(CopyAction {
@@ -252,11 +263,16 @@ pub(super) fn dispatch_copy(
         }
         if is_add && from.is_none() && is_url(&src) {
             let path = src.split(['?', '#']).next().unwrap_or("");
-            let name = path.rsplit('/').next().filter(|n| !n.is_empty() && !path.ends_with("//")).unwrap_or("index.html");
+            let name =
+                path.rsplit('/').next().filter(|n| !n.is_empty() && !path.ends_with("//")).unwrap_or("index.html");
             let node = lw.graph.add(
                 Op::Source(SourceOp::Http { url: src.clone(), checksum, filename: name.to_string(), mode: chmod }),
                 vec![],
-                cairn_ir::VertexMeta { description: src.clone(), locations: vec![super::location(ins)], ..Default::default() },
+                cairn_ir::VertexMeta {
+                    description: src.clone(),
+                    locations: vec![super::location(ins)],
+                    ..Default::default()
+                },
             );
             inputs.push(node);
             copies.push(CopyAction {
@@ -307,7 +323,11 @@ pub(super) fn dispatch_copy(
     let meta = lw.meta(ins, st, written.to_string());
     let file = lw.graph.add(Op::File(FileOp { actions }), inputs, meta.clone());
     st.root = if link {
-        lw.graph.add(Op::Merge(MergeOp {}), vec![st.root, file], cairn_ir::VertexMeta { description: format!("{written} (link)"), ..meta })
+        lw.graph.add(
+            Op::Merge(MergeOp {}),
+            vec![st.root, file],
+            cairn_ir::VertexMeta { description: format!("{written} (link)"), ..meta },
+        )
     } else {
         file
     };

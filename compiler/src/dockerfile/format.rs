@@ -63,7 +63,10 @@ mod tests {
 
     #[test]
     fn go_shapes() {
-        assert_eq!(go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()]), r#"["/bin/sh" "-c" "echo \"hi\""]"#);
+        assert_eq!(
+            go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()]),
+            r#"["/bin/sh" "-c" "echo \"hi\""]"#
+        );
         assert_eq!(go_port_map(&["80/tcp".into(), "443/tcp".into()]), "map[443/tcp:{} 80/tcp:{}]");
         assert_eq!(go_duration(90_000_000_000), "1m30s");
         assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");

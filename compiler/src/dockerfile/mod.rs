@@ -27,8 +27,8 @@ use std::rc::Rc;
 use cairn_grammar::ast::{Args, Dockerfile, Instruction, Keyword, Span};
 use cairn_grammar::expand;
 use cairn_ir::{
-    reference, FileAction, FileActionKind, FileOp, FileRef, Healthcheck, History, IdOrName, ImageConfig, Op,
-    Owner, Platform, ProgressGroup, SourceFile, SourceLocation, SourceOp, VertexMeta,
+    reference, FileAction, FileActionKind, FileOp, FileRef, Healthcheck, History, IdOrName, ImageConfig, Op, Owner,
+    Platform, ProgressGroup, SourceFile, SourceLocation, SourceOp, VertexMeta,
 };
 
 use crate::error::CompileError;
@@ -40,8 +40,16 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 /// Build args every RUN sees without an ARG instruction (BuildKit's predefined ARGs).
 const PROXY_ARGS: [&str; 10] = [
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-    "ALL_PROXY", "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
 ];
 
 /// A `--build-context NAME=VALUE`, as the compiler sees it.
@@ -110,11 +118,8 @@ pub fn compile(
         config.variant = (!st.platform.variant.is_empty()).then(|| st.platform.variant.clone());
         lw.graph.outputs.push(GraphOutput { platform: p, root: st.root, config });
     }
-    let unused: Vec<&String> = opts
-        .build_args
-        .keys()
-        .filter(|k| !lw.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
-        .collect();
+    let unused: Vec<&String> =
+        opts.build_args.keys().filter(|k| !lw.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str())).collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
         lw.warnings.push(format!("One or more build-args [{}] were not consumed", names.join(" ")));
@@ -395,7 +400,12 @@ impl<'a> Lowerer<'a> {
         Ok(PlatformCtx { target, meta, done: vec![None; self.stages.len()], active: vec![false; self.stages.len()] })
     }
 
-    fn expand_with(&self, word: &str, span: Span, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, CompileError> {
+    fn expand_with(
+        &self,
+        word: &str,
+        span: Span,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, CompileError> {
         expand::expand_word(word, self.df.escape, lookup).map_err(|e| self.err(span, e.message))
     }
 
@@ -458,7 +468,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn image_node(&mut self, reference: &str, platform: &Platform, meta: VertexMeta) -> Ref {
-        self.graph.add(Op::Source(SourceOp::Image { reference: reference.to_string(), platform: platform.clone() }), vec![], meta)
+        self.graph.add(
+            Op::Source(SourceOp::Image { reference: reference.to_string(), platform: platform.clone() }),
+            vec![],
+            meta,
+        )
     }
 
     /// The main build context, as a local source excluding `.dockerignore` patterns.
@@ -468,7 +482,8 @@ impl<'a> Lowerer<'a> {
 
     fn local_node(&mut self, name: &str) -> Ref {
         let exclude = if name == "context" { self.opts.dockerignore.clone() } else { Vec::new() };
-        let description = if name == "context" { "load build context".to_string() } else { format!("load build context {name}") };
+        let description =
+            if name == "context" { "load build context".to_string() } else { format!("load build context {name}") };
         self.graph.add(
             Op::Source(SourceOp::Local { name: name.to_string(), include: Vec::new(), exclude }),
             vec![],
@@ -509,7 +524,10 @@ impl<'a> Lowerer<'a> {
             Some(f) => {
                 let v = self.expand_with(f.value.as_deref().unwrap_or(""), f.span, &meta_lookup)?;
                 Some(Platform::parse(&v).ok_or_else(|| {
-                    self.err(f.span, format!("invalid platform `{v}`: expected `os/arch[/variant]`, e.g. `linux/amd64`"))
+                    self.err(
+                        f.span,
+                        format!("invalid platform `{v}`: expected `os/arch[/variant]`, e.g. `linux/amd64`"),
+                    )
                 })?)
             }
             None => None,
@@ -572,11 +590,14 @@ impl<'a> Lowerer<'a> {
         // ONBUILD triggers of the base run first, then are cleared from the image.
         let triggers = st.config.config.on_build.take().unwrap_or_default();
         for t in &triggers {
-            let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t)
-                .map_err(|e| self.err(from.span, format!("invalid ONBUILD trigger `{t}` of the base image: {}", e.message)))?;
+            let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t).map_err(|e| {
+                self.err(from.span, format!("invalid ONBUILD trigger `{t}` of the base image: {}", e.message))
+            })?;
             for ins in &parsed.instructions {
                 if matches!(ins.keyword, Keyword::Onbuild | Keyword::From | Keyword::Maintainer) {
-                    return Err(self.err(from.span, format!("`{}` isn't allowed as an ONBUILD trigger", ins.keyword.as_str())));
+                    return Err(
+                        self.err(from.span, format!("`{}` isn't allowed as an ONBUILD trigger", ins.keyword.as_str()))
+                    );
                 }
                 // Triggers point at the FROM line: that is where the user sees them come in.
                 let mut ins = ins.clone();
@@ -594,7 +615,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// A trigger's text stands in for the source line in descriptions.
-    fn dispatch_trigger(&mut self, pc: &mut PlatformCtx, st: &mut State, ins: &Instruction, text: &str) -> Result<(), CompileError> {
+    fn dispatch_trigger(
+        &mut self,
+        pc: &mut PlatformCtx,
+        st: &mut State,
+        ins: &Instruction,
+        text: &str,
+    ) -> Result<(), CompileError> {
         self.dispatch(pc, st, ins, Some(text.to_string()))
     }
 
@@ -608,28 +635,43 @@ impl<'a> Lowerer<'a> {
         if let Some(ctx) = self.opts.contexts.get(name).cloned() {
             return Ok(match ctx {
                 NamedContext::Local => self.local_node(name),
-                NamedContext::Image(r) => self.image_node(&r, &st.platform, VertexMeta { description: format!("load {r}"), ..Default::default() }),
+                NamedContext::Image(r) => self.image_node(
+                    &r,
+                    &st.platform,
+                    VertexMeta { description: format!("load {r}"), ..Default::default() },
+                ),
             });
         }
         if let Ok(j) = name.parse::<usize>() {
             if j >= self.stages.len() {
-                return Err(self.err(span, format!("there is no stage with index {j} (the file has {})", self.stages.len())));
+                return Err(
+                    self.err(span, format!("there is no stage with index {j} (the file has {})", self.stages.len()))
+                );
             }
             return Ok(self.lower_stage(pc, j)?.root);
         }
-        let r = reference::normalize(name)
-            .map_err(|e| self.err(span, format!("`{name}` is neither a stage, a build context nor a valid image: {e}")))?;
+        let r = reference::normalize(name).map_err(|e| {
+            self.err(span, format!("`{name}` is neither a stage, a build context nor a valid image: {e}"))
+        })?;
         let d = format!("load {}", reference::familiar(&r));
         Ok(self.image_node(&r, &st.platform, VertexMeta { description: d, ..Default::default() }))
     }
 
-    fn dispatch(&mut self, pc: &mut PlatformCtx, st: &mut State, ins: &Instruction, trigger: Option<String>) -> Result<(), CompileError> {
+    fn dispatch(
+        &mut self,
+        pc: &mut PlatformCtx,
+        st: &mut State,
+        ins: &Instruction,
+        trigger: Option<String>,
+    ) -> Result<(), CompileError> {
         let written = trigger.clone().unwrap_or_else(|| self.written(ins));
         match ins.keyword {
             Keyword::Run => run::dispatch_run(self, pc, st, ins, &written),
             Keyword::Copy | Keyword::Add => copy::dispatch_copy(self, pc, st, ins, &written),
             Keyword::Env => {
-                let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "ENV expects `key=value` pairs")) };
+                let Args::Pairs(pairs) = &ins.args else {
+                    return Err(self.err(ins.span, "ENV expects `key=value` pairs"));
+                };
                 let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
@@ -642,7 +684,9 @@ impl<'a> Lowerer<'a> {
                 Ok(())
             }
             Keyword::Arg => {
-                let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "ARG expects `name[=default]`")) };
+                let Args::Pairs(pairs) = &ins.args else {
+                    return Err(self.err(ins.span, "ARG expects `name[=default]`"));
+                };
                 let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
@@ -669,7 +713,9 @@ impl<'a> Lowerer<'a> {
                 Ok(())
             }
             Keyword::Label => {
-                let Args::Pairs(pairs) = &ins.args else { return Err(self.err(ins.span, "LABEL expects `key=value` pairs")) };
+                let Args::Pairs(pairs) = &ins.args else {
+                    return Err(self.err(ins.span, "LABEL expects `key=value` pairs"));
+                };
                 let before = st.expansion_view();
                 let mut shown = Vec::new();
                 for p in pairs {
@@ -739,7 +785,13 @@ impl<'a> Lowerer<'a> {
                     Op::File(FileOp {
                         actions: vec![FileAction {
                             base: FileRef::Input(0),
-                            kind: FileActionKind::Mkdir { path: dir.clone(), mode: 0o755, make_parents: true, owner, timestamp: None },
+                            kind: FileActionKind::Mkdir {
+                                path: dir.clone(),
+                                mode: 0o755,
+                                make_parents: true,
+                                owner,
+                                timestamp: None,
+                            },
                         }],
                     }),
                     vec![st.root],
@@ -775,7 +827,10 @@ impl<'a> Lowerer<'a> {
             }
             Keyword::Shell => {
                 let Args::Exec(v) = &ins.args else {
-                    return Err(self.err(ins.span, "SHELL requires the arguments to be in JSON form, e.g. `SHELL [\"/bin/bash\", \"-c\"]`"));
+                    return Err(self.err(
+                        ins.span,
+                        "SHELL requires the arguments to be in JSON form, e.g. `SHELL [\"/bin/bash\", \"-c\"]`",
+                    ));
                 };
                 if v.is_empty() {
                     return Err(self.err(ins.span, "SHELL requires at least one argument"));
@@ -787,9 +842,15 @@ impl<'a> Lowerer<'a> {
             Keyword::Stopsignal => {
                 let s = self.single(st, ins)?;
                 let ok = s.parse::<u32>().is_ok_and(|n| n > 0)
-                    || s.strip_prefix("SIG").is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'));
+                    || s.strip_prefix("SIG").is_some_and(|r| {
+                        !r.is_empty()
+                            && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
+                    });
                 if !ok {
-                    return Err(self.err(ins.span, format!("invalid signal `{s}`: expected a name such as `SIGTERM` or a number")));
+                    return Err(self.err(
+                        ins.span,
+                        format!("invalid signal `{s}`: expected a name such as `SIGTERM` or a number"),
+                    ));
                 }
                 st.config.config.stop_signal = Some(s.clone());
                 st.history(format!("STOPSIGNAL {s}"), true);
@@ -802,7 +863,9 @@ impl<'a> Lowerer<'a> {
                 Ok(())
             }
             Keyword::Onbuild => {
-                let Args::Onbuild(inner) = &ins.args else { return Err(self.err(ins.span, "ONBUILD expects an instruction")) };
+                let Args::Onbuild(inner) = &ins.args else {
+                    return Err(self.err(ins.span, "ONBUILD expects an instruction"));
+                };
                 // The inner span may start at `ONBUILD` itself: keep only the trigger.
                 let w = self.written(inner);
                 let t = match w.get(..8) {
@@ -832,7 +895,10 @@ impl<'a> Lowerer<'a> {
         let w = self.words(st, ins)?.join(" ");
         let w = w.trim().to_string();
         if w.is_empty() {
-            return Err(self.err(ins.span, format!("{} expects a value (did a variable expand to nothing?)", ins.keyword.as_str())));
+            return Err(self.err(
+                ins.span,
+                format!("{} expects a value (did a variable expand to nothing?)", ins.keyword.as_str()),
+            ));
         }
         Ok(w)
     }
@@ -860,9 +926,9 @@ impl<'a> Lowerer<'a> {
         for f in &ins.flags {
             let v = f.value.as_deref().unwrap_or("");
             if f.name == "retries" {
-                hc.retries = v.parse::<u64>().map_err(|_| {
-                    self.err(f.span, format!("`--retries={v}`: expected a non-negative whole number"))
-                })?;
+                hc.retries = v
+                    .parse::<u64>()
+                    .map_err(|_| self.err(f.span, format!("`--retries={v}`: expected a non-negative whole number")))?;
                 continue;
             }
             let d = parse_duration(v).map_err(|e| self.err(f.span, format!("`--{}={v}`: {e}", f.name)))?;
@@ -930,7 +996,8 @@ fn parse_ports(p: &str) -> Result<Vec<String>, String> {
     if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
         return Err(format!("invalid protocol `{proto}` in `EXPOSE {p}`: expected tcp, udp or sctp"));
     }
-    let port = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| format!("invalid port `{s}` in `EXPOSE {p}`"));
+    let port =
+        |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| format!("invalid port `{s}` in `EXPOSE {p}`"));
     let (a, b) = match range.split_once('-') {
         Some((a, b)) => (port(a)?, port(b)?),
         None => {

@@ -7,8 +7,8 @@
 
 use cairn_grammar::ast::{Args, Flag, Instruction};
 use cairn_ir::{
-    CacheSharing, ExecMeta, ExecOp, FileAction, FileActionKind, FileOp, FileRef, Mount, MountKind, NetworkMode,
-    Op, SecretEnv, SecurityMode,
+    CacheSharing, ExecMeta, ExecOp, FileAction, FileActionKind, FileOp, FileRef, Mount, MountKind, NetworkMode, Op,
+    SecretEnv, SecurityMode,
 };
 
 use super::{clean_path, join_path, Lowerer, PlatformCtx, State, PROXY_ARGS};
@@ -36,7 +36,11 @@ fn run_env(lw: &Lowerer, st: &State) -> Vec<String> {
 }
 
 /// What a RUN runs: argv, plus an extra input + mount for a `#!` heredoc script.
-fn command(lw: &mut Lowerer, st: &State, ins: &Instruction) -> Result<(Vec<String>, Option<(Ref, String)>), CompileError> {
+fn command(
+    lw: &mut Lowerer,
+    st: &State,
+    ins: &Instruction,
+) -> Result<(Vec<String>, Option<(Ref, String)>), CompileError> {
     match &ins.args {
         Args::Exec(v) => {
             if v.is_empty() {
@@ -51,11 +55,13 @@ fn command(lw: &mut Lowerer, st: &State, ins: &Instruction) -> Result<(Vec<Strin
         }
         Args::Shell(cmd) => {
             let only = &ins.heredocs[0];
-            let marker = cmd.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'');
+            let marker =
+                cmd.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(|c| c == '"' || c == '\'');
             if ins.heredocs.len() == 1 && marker == only.name {
                 if only.content.starts_with("#!") {
                     // Run the script file itself, so its interpreter line is honoured.
-                    let meta = cairn_ir::VertexMeta { description: format!("heredoc {}", only.name), ..Default::default() };
+                    let meta =
+                        cairn_ir::VertexMeta { description: format!("heredoc {}", only.name), ..Default::default() };
                     let file = lw.graph.add(
                         Op::File(FileOp {
                             actions: vec![FileAction {
@@ -245,7 +251,9 @@ fn parse_mount(
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim().trim_matches('"'))),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let need = |lw: &Lowerer| v.map(str::to_string).ok_or_else(|| lw.err(f.span, format!("`{k}` in --mount needs a value (`{k}=…`)")));
+        let need = |lw: &Lowerer| {
+            v.map(str::to_string).ok_or_else(|| lw.err(f.span, format!("`{k}` in --mount needs a value (`{k}=…`)")))
+        };
         match k.as_str() {
             "type" => kind = need(lw)?,
             "target" | "dst" | "destination" => target = Some(need(lw)?),
@@ -344,8 +352,12 @@ fn parse_mount(
             };
             return Ok(match (env, target) {
                 (Some(name), None) => ParsedMount::Env(SecretEnv { id: id.clone(), name, required }),
-                (Some(name), Some(t)) => ParsedMount::Both(secret(abs(&t)), SecretEnv { id: id.clone(), name, required }),
-                (None, t) => ParsedMount::Mount(secret(t.map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}")))),
+                (Some(name), Some(t)) => {
+                    ParsedMount::Both(secret(abs(&t)), SecretEnv { id: id.clone(), name, required })
+                }
+                (None, t) => {
+                    ParsedMount::Mount(secret(t.map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}"))))
+                }
             });
         }
         "ssh" => {
@@ -360,7 +372,9 @@ fn parse_mount(
             }
         }
         other => {
-            return Err(lw.err(f.span, format!("unknown mount type `{other}`: expected bind, cache, tmpfs, secret or ssh")))
+            return Err(
+                lw.err(f.span, format!("unknown mount type `{other}`: expected bind, cache, tmpfs, secret or ssh"))
+            )
         }
     };
     if m.target == "/" {

@@ -170,11 +170,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     let out_w2 = out_w.try_clone()?;
     let st_fd = st_w.as_raw_fd();
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.env_clear()
-        .env(HELPER_ENV, "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(out_w2));
+    cmd.env_clear().env(HELPER_ENV, "1").stdin(Stdio::piped()).stdout(Stdio::from(out_w)).stderr(Stdio::from(out_w2));
     // SAFETY: dup2 and prctl are async-signal-safe; the closure touches nothing else.
     unsafe {
         cmd.pre_exec(move || {
@@ -188,7 +184,8 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start the sandbox helper: {e}")))?;
+    let mut child =
+        cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start the sandbox helper: {e}")))?;
     drop(cmd); // closes our copies of the write ends
     drop(st_w);
     {
@@ -346,9 +343,11 @@ impl Created {
                 }
                 Err(_) => {
                     if last && !dir {
-                        fs::File::create(&full).map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
+                        fs::File::create(&full)
+                            .map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
                     } else {
-                        fs::create_dir(&full).map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
+                        fs::create_dir(&full)
+                            .map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
                     }
                     self.paths.push(cur.clone());
                 }
@@ -404,25 +403,42 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
     result
 }
 
-fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Created, status: &mut fs::File) -> Result<Option<Status>, String> {
+fn setup_and_run(
+    spec: &HelperSpec,
+    root: &Path,
+    empty: &Path,
+    created: &mut Created,
+    status: &mut fs::File,
+) -> Result<Option<Status>, String> {
     let upper = &spec.root_upper;
     // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
     created.ensure(root, upper, Path::new("proc"), true)?;
     created.ensure(root, upper, Path::new("dev"), true)?;
     let dev = root.join("dev");
-    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some("mode=755,size=65536k")).map_err(|e| format!("cannot mount /dev: {e}"))?;
+    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some("mode=755,size=65536k"))
+        .map_err(|e| format!("cannot mount /dev: {e}"))?;
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let t = dev.join(name);
         fs::File::create(&t).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
-        mount::mount(&format!("/dev/{name}"), &t, "", libc::MS_BIND, None).map_err(|e| format!("cannot bind /dev/{name}: {e}"))?;
+        mount::mount(&format!("/dev/{name}"), &t, "", libc::MS_BIND, None)
+            .map_err(|e| format!("cannot bind /dev/{name}: {e}"))?;
     }
-    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")] {
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
         let _ = std::os::unix::fs::symlink(target, dev.join(name));
     }
-    for (name, fstype, data) in [("shm", "tmpfs", "mode=1777,size=65536k"), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")] {
+    for (name, fstype, data) in
+        [("shm", "tmpfs", "mode=1777,size=65536k"), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
+    {
         let d = dev.join(name);
         let _ = fs::create_dir(&d);
-        mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data)).map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
+        mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data))
+            .map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
     }
     // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
     let hostname = if spec.hostname.is_empty() { "cairn".to_string() } else { spec.hostname.clone() };
@@ -436,11 +452,15 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
     }
     fs::write(&hosts_src, hosts).map_err(|e| format!("cannot write hosts file: {e}"))?;
     let resolv_src = spec.scratch.join("resolv.conf");
-    fs::write(&resolv_src, if spec.network_none { String::new() } else { fs::read_to_string("/etc/resolv.conf").unwrap_or_default() })
-        .map_err(|e| format!("cannot write resolv.conf: {e}"))?;
+    fs::write(
+        &resolv_src,
+        if spec.network_none { String::new() } else { fs::read_to_string("/etc/resolv.conf").unwrap_or_default() },
+    )
+    .map_err(|e| format!("cannot write resolv.conf: {e}"))?;
     for (rel, src) in [("etc/hosts", &hosts_src), ("etc/resolv.conf", &resolv_src)] {
         created.ensure(root, upper, Path::new(rel), false)?;
-        mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None).map_err(|e| format!("cannot bind /{rel}: {e}"))?;
+        mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None)
+            .map_err(|e| format!("cannot bind /{rel}: {e}"))?;
     }
     // The step's mounts, in order.
     let mut secret_dir: Option<PathBuf> = None;
@@ -460,14 +480,21 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
                 mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
                     .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?;
                 if m.readonly {
-                    mount::mount("none", &target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC, None)
-                        .map_err(|e| format!("cannot make `{}` read-only: {e}", m.target))?;
+                    mount::mount(
+                        "none",
+                        &target,
+                        "",
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC,
+                        None,
+                    )
+                    .map_err(|e| format!("cannot make `{}` read-only: {e}", m.target))?;
                 }
             }
             HelperMountKind::Overlay { lowers, upper: up } => {
                 created.ensure(root, upper, rel, true)?;
                 let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
-                mount::mount_overlay(lowers, uw, &target, m.readonly, empty).map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
+                mount::mount_overlay(lowers, uw, &target, m.readonly, empty)
+                    .map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
             }
             HelperMountKind::Tmpfs { size } => {
                 created.ensure(root, upper, rel, true)?;
@@ -486,12 +513,24 @@ fn setup_and_run(spec: &HelperSpec, root: &Path, empty: &Path, created: &mut Cre
                     }
                 };
                 let file = dir.join(n.to_string());
-                write_secret(&file, data, *mode, *uid, *gid).map_err(|e| format!("cannot write the secret for `{}`: {e}", m.target))?;
+                write_secret(&file, data, *mode, *uid, *gid)
+                    .map_err(|e| format!("cannot write the secret for `{}`: {e}", m.target))?;
                 created.ensure(root, upper, rel, false)?;
                 mount::mount(&file.display().to_string(), &target, "", libc::MS_BIND, None)
                     .map_err(|e| format!("cannot mount a secret at `{}`: {e}", m.target))?;
-                mount::mount("none", &target, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
-                    .map_err(|e| format!("cannot make the secret at `{}` read-only: {e}", m.target))?;
+                mount::mount(
+                    "none",
+                    &target,
+                    "",
+                    libc::MS_BIND
+                        | libc::MS_REMOUNT
+                        | libc::MS_RDONLY
+                        | libc::MS_NOSUID
+                        | libc::MS_NODEV
+                        | libc::MS_NOEXEC,
+                    None,
+                )
+                .map_err(|e| format!("cannot make the secret at `{}` read-only: {e}", m.target))?;
             }
         }
     }
@@ -610,7 +649,9 @@ fn child(spec: &HelperSpec, root: &Path) -> String {
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
         return errno("cannot create the container's mount namespace");
     }
-    if let Err(e) = mount::mount("proc", &root.join("proc"), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None) {
+    if let Err(e) =
+        mount::mount("proc", &root.join("proc"), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
+    {
         return format!("cannot mount /proc: {e}");
     }
     if let Err(e) = pivot(root) {
@@ -721,7 +762,11 @@ fn init(cmd: libc::pid_t) -> ! {
             break;
         }
     }
-    let s = if libc::WIFSIGNALED(status) { Status::Signal(libc::WTERMSIG(status)) } else { Status::Code(libc::WEXITSTATUS(status)) };
+    let s = if libc::WIFSIGNALED(status) {
+        Status::Signal(libc::WTERMSIG(status))
+    } else {
+        Status::Code(libc::WEXITSTATUS(status))
+    };
     // SAFETY: fd 3 is the status pipe.
     let mut f = unsafe { fs::File::from_raw_fd(3) };
     let _ = writeln!(f, "{}", serde_json::to_string(&s).unwrap_or_default());
@@ -733,7 +778,8 @@ fn init(cmd: libc::pid_t) -> ! {
 /// regular file with an execute bit (checked after the user switch, as exec would).
 fn find_executable(arg0: &str, path_env: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let runnable =
+        |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if arg0.contains('/') {
         return Some(PathBuf::from(arg0)).filter(|p| runnable(p));
     }

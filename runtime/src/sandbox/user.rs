@@ -32,7 +32,10 @@ fn group(text: &str) -> Vec<(String, u32, Vec<String>)> {
             if f.len() < 3 {
                 return None;
             }
-            let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+            let members = f
+                .get(3)
+                .map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default();
             Some((f[0].to_string(), f[2].parse().ok()?, members))
         })
         .collect()
@@ -71,7 +74,11 @@ pub fn resolve_in(spec: &str, passwd_text: &str, group_text: &str) -> Result<Ids
         None => primary,
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => groups.iter().find(|e| e.0 == g).map(|e| e.1).ok_or_else(|| format!("unable to find group `{g}`: no matching entries in /etc/group"))?,
+            Err(_) => groups
+                .iter()
+                .find(|e| e.0 == g)
+                .map(|e| e.1)
+                .ok_or_else(|| format!("unable to find group `{g}`: no matching entries in /etc/group"))?,
         },
     };
     let mut sup: Vec<libc::gid_t> = vec![gid];

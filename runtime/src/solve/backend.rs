@@ -58,10 +58,20 @@ pub struct ProcessMount {
 pub enum ProcessMountSource {
     Bind(PathBuf),
     /// Lower dirs bottom first; `upper` = (upper, work) or a read-only stack.
-    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
-    Tmpfs { size: u64 },
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
+    Tmpfs {
+        size: u64,
+    },
     /// A file holding secret bytes; the sandbox keeps it in memory (never on disk).
-    Secret { data: SecretBytes, mode: u32, uid: u32, gid: u32 },
+    Secret {
+        data: SecretBytes,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// How a process ended.

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cairn_ir::{
-    CacheSharing, Definition, Digest, ExecOp, FileActionKind, FileOp, FileRef, MountKind, Op, Platform,
-    SourceOp,
+    CacheSharing, Definition, Digest, ExecOp, FileActionKind, FileOp, FileRef, MountKind, Op, Platform, SourceOp,
 };
 
+use super::backend::{Backend, Exit, ProcessMount, ProcessMountSource, ProcessSpec};
 use super::fileop::{self, SrcTree};
 use super::hash::{hash_entry, Hash, HashOpts, StatCache};
 use super::key::{self, Part};
@@ -22,7 +22,6 @@ use super::pattern::Filter;
 use super::progress::{now, Event, Progress};
 use super::scheduler::{Semaphore, Worker};
 use super::SolveOptions;
-use super::backend::{Backend, Exit, ProcessMount, ProcessMountSource, ProcessSpec};
 
 /// A layer id of the store.
 pub type LayerId = String;
@@ -94,11 +93,8 @@ impl CacheLocks {
             if cancel.load(Ordering::SeqCst) {
                 return None;
             }
-            busy = self
-                .cv
-                .wait_timeout(busy, std::time::Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            busy =
+                self.cv.wait_timeout(busy, std::time::Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
         }
         busy.insert(id.to_string());
         Some(CacheGuard { locks: self, id: id.to_string() })
@@ -169,10 +165,7 @@ pub(super) fn fail<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce
 impl<'a> Solver<'a> {
     fn input_of(&self, v: usize, inputs: &[Done], i: u32) -> Result<(Tree, Hash), StepFailure> {
         let vertex = &self.def.vertices[v].vertex;
-        let inp = vertex
-            .inputs
-            .get(i as usize)
-            .ok_or_else(|| StepFailure::msg(format!("Input {i} out of range")))?;
+        let inp = vertex.inputs.get(i as usize).ok_or_else(|| StepFailure::msg(format!("Input {i} out of range")))?;
         let producer = self.index[&inp.digest];
         let pos = self.deps[v].iter().position(|&d| d == producer).unwrap_or(0);
         let done = &inputs[pos];
@@ -300,8 +293,8 @@ impl<'a> Solver<'a> {
             Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
             Tree::Layers(_) => (None, false, None),
         };
-        let (hp, rel) = fileop::resolve(&view.path, selector, true, strict)
-            .map_err(|e| StepFailure::msg(e.to_string()))?;
+        let (hp, rel) =
+            fileop::resolve(&view.path, selector, true, strict).map_err(|e| StepFailure::msg(e.to_string()))?;
         if fs::symlink_metadata(&hp).is_err() {
             return Ok([0; 32]);
         }
@@ -341,9 +334,8 @@ impl<'a> Solver<'a> {
     }
 
     fn done_from_chains(&self, chains: Vec<Vec<LayerId>>, key: Hash) -> Done {
-        let keys = (0..chains.len() as u32)
-            .map(|i| if i == 0 { key } else { key::vertex_key_output(&key, i) })
-            .collect();
+        let keys =
+            (0..chains.len() as u32).map(|i| if i == 0 { key } else { key::vertex_key_output(&key, i) }).collect();
         Done { outputs: chains.into_iter().map(|c| Tree::Layers(Arc::new(c))).collect(), keys }
     }
 
@@ -397,9 +389,7 @@ impl<'a> Solver<'a> {
             }),
             SourceOp::Local { name, include, exclude } => {
                 let root = self.opts.contexts.get(name).ok_or_else(|| {
-                    StepFailure::msg(format!(
-                        "Build context `{name}` was not given (use `--build-context {name}=DIR`)"
-                    ))
+                    StepFailure::msg(format!("Build context `{name}` was not given (use `--build-context {name}=DIR`)"))
                 })?;
                 let mut exclude = exclude.clone();
                 if name == "context" {
@@ -469,8 +459,8 @@ impl<'a> Solver<'a> {
         for (i, _) in vertex.inputs.iter().enumerate() {
             let (tree, k) = self.input_of(v, inputs, i as u32)?;
             let users: Vec<&cairn_ir::Mount> = e.mounts.iter().filter(|m| m.input == Some(i as u32)).collect();
-            let selector_only = !users.is_empty()
-                && users.iter().all(|m| m.output.is_none() && matches!(m.kind, MountKind::Bind));
+            let selector_only =
+                !users.is_empty() && users.iter().all(|m| m.output.is_none() && matches!(m.kind, MountKind::Bind));
             if selector_only {
                 for m in users {
                     parts.push(Part::Content(self.tree_hash(&tree, &m.selector)?));
@@ -551,7 +541,9 @@ impl<'a> Solver<'a> {
                             _ => Vec::new(),
                         };
                         if !m.selector.trim_matches('/').is_empty() {
-                            return Err(StepFailure::msg("A mount with both a selector and an output is not supported"));
+                            return Err(StepFailure::msg(
+                                "A mount with both a selector and an output is not supported",
+                            ));
                         }
                         let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
                         let upper = Some((nl.upper.clone(), nl.work.clone()));
@@ -567,14 +559,17 @@ impl<'a> Solver<'a> {
                         CacheSharing::Shared => {}
                         // Two locked mounts of one id in one step share the lock.
                         CacheSharing::Locked if cache_guards.iter().any(|g: &CacheGuard| g.id == name) => {}
-                        CacheSharing::Locked => cache_guards.push(
-                            self.cache_locks.lock(&name, cancel).ok_or_else(|| StepFailure::msg("Cancelled"))?,
-                        ),
+                        CacheSharing::Locked => cache_guards
+                            .push(self.cache_locks.lock(&name, cancel).ok_or_else(|| StepFailure::msg("Cancelled"))?),
                         CacheSharing::Private => match self.cache_locks.try_lock(&name) {
                             Some(g) => cache_guards.push(g),
                             None => {
                                 let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
-                                dir = self.opts.root.join("cachemounts").join(format!("{name}-{}-{n}", std::process::id()));
+                                dir = self
+                                    .opts
+                                    .root
+                                    .join("cachemounts")
+                                    .join(format!("{name}-{}-{n}", std::process::id()));
                                 private_dirs.push(RemoveDir(dir.clone()));
                             }
                         },
@@ -689,7 +684,10 @@ impl<'a> Solver<'a> {
         }
         let nl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
         let source = if md.is_dir() {
-            ProcessMountSource::Overlay { lowers: vec![self.empty_dir.clone(), hp], upper: Some((nl.upper.clone(), nl.work.clone())) }
+            ProcessMountSource::Overlay {
+                lowers: vec![self.empty_dir.clone(), hp],
+                upper: Some((nl.upper.clone(), nl.work.clone())),
+            }
         } else {
             let copy = nl.work.join("file");
             fs::copy(&hp, &copy).map_err(fail("Cannot copy a bind-mounted file"))?;
@@ -709,7 +707,8 @@ impl<'a> Solver<'a> {
         m: &cairn_ir::Mount,
         keep_alive: &mut Vec<super::backend::ScratchLayer>,
     ) -> Result<ProcessMountSource, StepFailure> {
-        let (hp, rel) = fileop::resolve(&l.root, &m.selector, true, true).map_err(|e| StepFailure::msg(e.to_string()))?;
+        let (hp, rel) =
+            fileop::resolve(&l.root, &m.selector, true, true).map_err(|e| StepFailure::msg(e.to_string()))?;
         let hidden = !rel.is_empty() && !l.filter.visible(&rel) && !l.filter.may_descend(&rel);
         if hidden || fs::symlink_metadata(&hp).is_err() {
             let shown = if m.selector.is_empty() { "/" } else { m.selector.as_str() };
@@ -722,7 +721,8 @@ impl<'a> Solver<'a> {
             return self.bind_source(hp, m, keep_alive);
         }
         let wl = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
-        let any = hide_invisible(&l.filter, &hp, &rel, &wl.upper).map_err(fail("Cannot prepare a filtered build context mount"))?;
+        let any = hide_invisible(&l.filter, &hp, &rel, &wl.upper)
+            .map_err(fail("Cannot prepare a filtered build context mount"))?;
         if !any {
             return self.bind_source(hp, m, keep_alive);
         }
@@ -740,7 +740,13 @@ impl<'a> Solver<'a> {
     /// Creates the cache mount directory `dir`: from the input's tree at `selector` when
     /// the mount has `from=`, else empty with `mode/uid/gid`. It is built under a temporary
     /// name and renamed, so a concurrent user never sees it half made.
-    fn init_cache_dir(&self, dir: &std::path::Path, tree: Option<&Tree>, selector: &str, (mode, uid, gid): (u32, u32, u32)) -> Result<(), StepFailure> {
+    fn init_cache_dir(
+        &self,
+        dir: &std::path::Path,
+        tree: Option<&Tree>,
+        selector: &str,
+        (mode, uid, gid): (u32, u32, u32),
+    ) -> Result<(), StepFailure> {
         let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
         let name = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.with_file_name(format!(".tmp-{name}-{}-{n}", std::process::id()));
@@ -762,7 +768,8 @@ impl<'a> Solver<'a> {
                     .map_err(|e| StepFailure::msg(e.to_string()))?;
                 if let Some(md) = fs::metadata(&hp).ok().filter(|md| md.is_dir()) {
                     use std::os::unix::fs::MetadataExt;
-                    set_mode_owner(&tmp, md.mode(), md.uid(), md.gid()).map_err(fail("Cannot set a cache mount's mode and owner"))?;
+                    set_mode_owner(&tmp, md.mode(), md.uid(), md.gid())
+                        .map_err(fail("Cannot set a cache mount's mode and owner"))?;
                 }
             }
             None => set_mode_owner(&tmp, mode, uid, gid).map_err(fail("Cannot set a cache mount's mode and owner"))?,
@@ -800,9 +807,7 @@ impl<'a> Solver<'a> {
             FileRef::Scratch => Vec::new(),
             FileRef::Input(i) => match self.input_of(v, inputs, i)?.0 {
                 Tree::Layers(c) => c.to_vec(),
-                Tree::Local(_) => {
-                    return Err(StepFailure::msg("File actions cannot modify a build context"))
-                }
+                Tree::Local(_) => return Err(StepFailure::msg("File actions cannot modify a build context")),
             },
             FileRef::Action(_) => return Err(StepFailure::msg("The first file action cannot read an action")),
         };
@@ -833,7 +838,9 @@ impl<'a> Solver<'a> {
                                 FileRef::Scratch => Tree::Layers(Arc::new(Vec::new())),
                                 FileRef::Input(i) => self.input_of(v, inputs, i)?.0,
                                 FileRef::Action(_) => {
-                                    return Err(StepFailure::msg("Copying from an earlier action's result is not supported"))
+                                    return Err(StepFailure::msg(
+                                        "Copying from an earlier action's result is not supported",
+                                    ))
                                 }
                             };
                             let view = self.view(&tree)?;
@@ -947,7 +954,11 @@ fn add_whiteouts(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std::
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name();
-        let child_rel = if rel.is_empty() { name.to_string_lossy().into_owned() } else { format!("{rel}/{}", name.to_string_lossy()) };
+        let child_rel = if rel.is_empty() {
+            name.to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", name.to_string_lossy())
+        };
         let is_dir = e.file_type()?.is_dir();
         let visible = filter.visible(&child_rel);
         if is_dir && (visible || filter.may_descend(&child_rel)) {
@@ -987,7 +998,9 @@ fn copy_selection(selector: &str) -> cairn_ir::CopyAction {
 }
 
 fn missing_secret(id: &str) -> StepFailure {
-    StepFailure::msg(format!("Secret `{id}` is required but was not given (use `--secret id={id},src=PATH` or `--secret id={id},env=VAR`)"))
+    StepFailure::msg(format!(
+        "Secret `{id}` is required but was not given (use `--secret id={id},src=PATH` or `--secret id={id},env=VAR`)"
+    ))
 }
 
 /// `None` when the process succeeded, else BuildKit-style words for how it ended.

@@ -22,11 +22,18 @@ use super::pattern::{clean_segments, has_wildcard, match_segment, Filter};
 /// Why a file action failed.
 #[derive(Debug)]
 pub enum FileOpError {
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
     /// A path that does not exist in the source tree.
-    NotFound { path: String },
+    NotFound {
+        path: String,
+    },
     /// A path leaving the source root through `..` or a symlink.
-    Escapes { path: String },
+    Escapes {
+        path: String,
+    },
     Invalid(String),
 }
 
@@ -61,12 +68,7 @@ pub struct SrcTree<'a> {
 /// Resolves `path` (absolute or relative to the root) inside `root`. Symlinks in parent
 /// components are always followed within the root; the last component only when
 /// `follow_last`. Returns the host path and the root-relative path.
-pub fn resolve(
-    root: &Path,
-    path: &str,
-    follow_last: bool,
-    strict: bool,
-) -> Result<(PathBuf, String), FileOpError> {
+pub fn resolve(root: &Path, path: &str, follow_last: bool, strict: bool) -> Result<(PathBuf, String), FileOpError> {
     let mut stack: Vec<String> = Vec::new();
     let mut todo: Vec<String> = path.split('/').rev().map(str::to_string).collect();
     let mut links = 0;
@@ -91,9 +93,7 @@ pub fn resolve(
             Ok(md) if md.file_type().is_symlink() && (!is_last || follow_last) => {
                 links += 1;
                 if links > 40 {
-                    return Err(FileOpError::Invalid(format!(
-                        "Too many levels of symbolic links in `{path}`"
-                    )));
+                    return Err(FileOpError::Invalid(format!("Too many levels of symbolic links in `{path}`")));
                 }
                 let target = fs::read_link(&cand).map_err(io_err(&cand))?;
                 let t = target.to_string_lossy().into_owned();
@@ -126,10 +126,7 @@ pub struct Ids {
 impl Ids {
     pub fn load(root: &Path) -> Ids {
         let read = |p: &str| {
-            resolve(root, p, true, false)
-                .ok()
-                .and_then(|(hp, _)| fs::read_to_string(hp).ok())
-                .unwrap_or_default()
+            resolve(root, p, true, false).ok().and_then(|(hp, _)| fs::read_to_string(hp).ok()).unwrap_or_default()
         };
         let users = read("/etc/passwd")
             .lines()
@@ -277,13 +274,7 @@ fn join_rel(a: &str, b: &str) -> String {
 }
 
 /// Copies the entry at `src` to `dst` (replacing what is there unless both are dirs).
-fn copy_entry(
-    src: &Path,
-    dst: &Path,
-    tree_rel: &str,
-    src_rel: &str,
-    ctx: &CopyCtx,
-) -> Result<(), FileOpError> {
+fn copy_entry(src: &Path, dst: &Path, tree_rel: &str, src_rel: &str, ctx: &CopyCtx) -> Result<(), FileOpError> {
     let md = fs::symlink_metadata(src).map_err(io_err(src))?;
     if is_whiteout(&md) {
         return Ok(());
@@ -321,13 +312,7 @@ fn copy_entry(
     ctx.finish(dst, &md)
 }
 
-fn copy_children(
-    src: &Path,
-    dst: &Path,
-    tree_rel: &str,
-    src_rel: &str,
-    ctx: &CopyCtx,
-) -> Result<(), FileOpError> {
+fn copy_children(src: &Path, dst: &Path, tree_rel: &str, src_rel: &str, ctx: &CopyCtx) -> Result<(), FileOpError> {
     let mut names: Vec<_> = fs::read_dir(src)
         .map_err(io_err(src))?
         .map(|e| e.map(|e| e.file_name()))
@@ -707,16 +692,51 @@ mod tests {
     #[test]
     fn mkdir_mkfile_rm_symlink() {
         let r = tmp("acts");
-        apply(&r, &FileActionKind::Mkdir { path: "/a/b".into(), mode: 0o700, make_parents: true, owner: None, timestamp: None }).unwrap();
+        apply(
+            &r,
+            &FileActionKind::Mkdir {
+                path: "/a/b".into(),
+                mode: 0o700,
+                make_parents: true,
+                owner: None,
+                timestamp: None,
+            },
+        )
+        .unwrap();
         assert!(r.join("a/b").is_dir());
-        assert!(apply(&r, &FileActionKind::Mkdir { path: "/x/y".into(), mode: 0o700, make_parents: false, owner: None, timestamp: None }).is_err());
-        apply(&r, &FileActionKind::Mkfile { path: "/a/f".into(), mode: 0o600, data: b"d".to_vec(), owner: None, timestamp: Some(5) }).unwrap();
+        assert!(apply(
+            &r,
+            &FileActionKind::Mkdir {
+                path: "/x/y".into(),
+                mode: 0o700,
+                make_parents: false,
+                owner: None,
+                timestamp: None
+            }
+        )
+        .is_err());
+        apply(
+            &r,
+            &FileActionKind::Mkfile {
+                path: "/a/f".into(),
+                mode: 0o600,
+                data: b"d".to_vec(),
+                owner: None,
+                timestamp: Some(5),
+            },
+        )
+        .unwrap();
         assert_eq!(fs::metadata(r.join("a/f")).unwrap().mtime(), 5);
-        apply(&r, &FileActionKind::Symlink { target: "f".into(), link_path: "/a/l".into(), owner: None, timestamp: None }).unwrap();
+        apply(
+            &r,
+            &FileActionKind::Symlink { target: "f".into(), link_path: "/a/l".into(), owner: None, timestamp: None },
+        )
+        .unwrap();
         assert_eq!(fs::read_link(r.join("a/l")).unwrap(), PathBuf::from("f"));
         apply(&r, &FileActionKind::Rm { path: "/a/*".into(), allow_not_found: false, allow_wildcard: true }).unwrap();
         assert!(fs::read_dir(r.join("a")).unwrap().next().is_none());
-        assert!(apply(&r, &FileActionKind::Rm { path: "/nope".into(), allow_not_found: false, allow_wildcard: false }).is_err());
+        assert!(apply(&r, &FileActionKind::Rm { path: "/nope".into(), allow_not_found: false, allow_wildcard: false })
+            .is_err());
         apply(&r, &FileActionKind::Rm { path: "/nope".into(), allow_not_found: true, allow_wildcard: false }).unwrap();
         fs::remove_dir_all(&r).unwrap();
     }

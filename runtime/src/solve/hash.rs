@@ -56,10 +56,7 @@ impl StatCache {
 
     /// Loads the cache from `path`; a missing or corrupt file gives an empty cache.
     pub fn load(path: &Path) -> StatCache {
-        let inner = fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<StatFile>(&b).ok())
-            .unwrap_or_default();
+        let inner = fs::read(path).ok().and_then(|b| serde_json::from_slice::<StatFile>(&b).ok()).unwrap_or_default();
         StatCache { path: Some(path.to_path_buf()), inner: Mutex::new(inner), dirty: Mutex::new(false) }
     }
 
@@ -114,11 +111,7 @@ impl StatCache {
     }
 
     pub fn set_selection(&self, key: &str, hash: &Hash) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .selections
-            .insert(key.to_string(), hex::encode(hash));
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).selections.insert(key.to_string(), hex::encode(hash));
         *self.dirty.lock().unwrap_or_else(|e| e.into_inner()) = true;
     }
 }

@@ -336,7 +336,13 @@ mod tests {
             let op = Op::File(FileOp {
                 actions: vec![FileAction {
                     base: FileRef::Input(0),
-                    kind: FileActionKind::Mkfile { path: path.into(), mode: 0o644, data: data.as_bytes().to_vec(), owner: None, timestamp: None },
+                    kind: FileActionKind::Mkfile {
+                        path: path.into(),
+                        mode: 0o644,
+                        data: data.as_bytes().to_vec(),
+                        owner: None,
+                        timestamp: None,
+                    },
                 }],
             });
             self.add(vec![base], op, &format!("mkfile {path}"))
@@ -361,7 +367,14 @@ mod tests {
                 },
                 network: NetworkMode::Default,
                 security: SecurityMode::Sandbox,
-                mounts: vec![Mount { input: Some(0), selector: String::new(), target: "/".into(), readonly: false, output: Some(0), kind: MountKind::Bind }],
+                mounts: vec![Mount {
+                    input: Some(0),
+                    selector: String::new(),
+                    target: "/".into(),
+                    readonly: false,
+                    output: Some(0),
+                    kind: MountKind::Bind,
+                }],
                 secret_env: vec![],
             });
             self.add(vec![root], op, &format!("RUN {script}"))
@@ -437,7 +450,8 @@ mod tests {
                 opts.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
             }
             let c = |s: &[u8]| std::ffi::CString::new(s).unwrap();
-            let (src, tgt, ty, data) = (c(b"overlay"), c(target.as_os_str().as_bytes()), c(b"overlay"), c(opts.as_bytes()));
+            let (src, tgt, ty, data) =
+                (c(b"overlay"), c(target.as_os_str().as_bytes()), c(b"overlay"), c(opts.as_bytes()));
             // SAFETY: valid C strings; plain mount(2).
             let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data.as_ptr().cast()) };
             if r != 0 {
@@ -567,7 +581,8 @@ mod tests {
         fs::write(env.dir.join("ctx/a.txt"), "A").unwrap();
         fs::write(env.dir.join("ctx/b.txt"), "B").unwrap();
         let mut g = G::new();
-        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let ctx =
+            g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
         let c1 = g.copy(None, ctx, &["/a.txt"], "/a.txt");
         let c2 = g.copy(Some(c1), ctx, &["/b.txt"], "/dir/");
         let m = g.mkfile(c2, "/made", "m");
@@ -626,20 +641,26 @@ mod tests {
     fn failures_name_the_step_and_unknown_contexts_are_clear() {
         let env = Env::new("fail");
         let mut g = G::new();
-        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let ctx =
+            g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
         let c = g.copy(None, ctx, &["/missing.txt"], "/x");
         g.out(c);
         let err = env.solve(&g.def, false).unwrap_err().to_string();
         assert!(err.contains("`COPY /missing.txt /x` failed"), "{err}");
         assert!(err.contains("`/missing.txt` not found"), "{err}");
         let mut g = G::new();
-        let other = g.add(vec![], Op::Source(SourceOp::Local { name: "assets".into(), include: vec![], exclude: vec![] }), "");
+        let other =
+            g.add(vec![], Op::Source(SourceOp::Local { name: "assets".into(), include: vec![], exclude: vec![] }), "");
         let c = g.copy(None, other, &["/a"], "/a");
         g.out(c);
         let err = env.solve(&g.def, false).unwrap_err().to_string();
         assert!(err.contains("Build context `assets` was not given (use `--build-context assets=DIR`)"), "{err}");
         let mut g = G::new();
-        let img = g.add(vec![], Op::Source(SourceOp::Image { reference: "docker.io/library/nothere:1".into(), platform: Platform::host() }), "FROM nothere:1");
+        let img = g.add(
+            vec![],
+            Op::Source(SourceOp::Image { reference: "docker.io/library/nothere:1".into(), platform: Platform::host() }),
+            "FROM nothere:1",
+        );
         g.out(img);
         let err = env.solve(&g.def, false).unwrap_err().to_string();
         assert!(err.contains("Image `docker.io/library/nothere:1` is not in the local store"), "{err}");
@@ -653,7 +674,8 @@ mod tests {
         fs::write(env.dir.join("ctx/src/skip.log"), "s").unwrap();
         fs::write(env.dir.join("ctx/.dockerignore"), "**/*.log\n").unwrap();
         let mut g = G::new();
-        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let ctx =
+            g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
         let c = g.copy(None, ctx, &["/src"], "/app");
         g.out(c);
         let (s, _) = env.solve(&g.def, false).unwrap();
@@ -773,7 +795,11 @@ mod tests {
         let b = scratch_with_file(&mut g);
         let r = g.run(b, "true");
         g.out(r);
-        let other = if Platform::host().architecture == "arm64" { Platform::new("linux", "amd64", "") } else { Platform::new("linux", "arm64", "v8") };
+        let other = if Platform::host().architecture == "arm64" {
+            Platform::new("linux", "amd64", "")
+        } else {
+            Platform::new("linux", "arm64", "v8")
+        };
         g.def.outputs[0].platform = other.clone();
         let err = env.solve_with(&g.def, false, 1, other, &AtomicBool::new(false)).unwrap_err().to_string();
         assert!(err.contains("cairn does not emulate other platforms"), "{err}");
@@ -809,7 +835,8 @@ mod tests {
         fs::write(env.dir.join("ctx/one.txt"), "1").unwrap();
         fs::write(env.dir.join("ctx/two.txt"), "2").unwrap();
         let mut g = G::new();
-        let ctx = g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
+        let ctx =
+            g.add(vec![], Op::Source(SourceOp::Local { name: "context".into(), include: vec![], exclude: vec![] }), "");
         let added = g.copy(None, ctx, &["/pkg.tgz"], "/opt/");
         if let Op::File(f) = &mut g.def.vertices.last_mut().unwrap().vertex.op {
             if let FileActionKind::Copy(c) = &mut f.actions[0].kind {
@@ -848,7 +875,13 @@ mod tests {
                     target: "/cache".into(),
                     readonly: false,
                     output: None,
-                    kind: MountKind::Cache { id: "shared-id".into(), sharing: CacheSharing::Locked, mode: 0o755, uid: 0, gid: 0 },
+                    kind: MountKind::Cache {
+                        id: "shared-id".into(),
+                        sharing: CacheSharing::Locked,
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                    },
                 });
             }
             g.def.vertices[last].digest = vertex_digest(&g.def.vertices[last].vertex);

@@ -120,9 +120,7 @@ fn class_end(b: &[u8], start: usize) -> Option<usize> {
 fn match_segs(pat: &[String], path: &[&str]) -> bool {
     match pat.split_first() {
         None => path.is_empty(),
-        Some((p, rest)) if p == "**" => {
-            (0..=path.len()).any(|skip| match_segs(rest, &path[skip..]))
-        }
+        Some((p, rest)) if p == "**" => (0..=path.len()).any(|skip| match_segs(rest, &path[skip..])),
         Some((p, rest)) => match path.split_first() {
             Some((s, prest)) => match_segment(p.as_bytes(), s.as_bytes()) && match_segs(rest, prest),
             None => false,
@@ -135,9 +133,7 @@ fn could_prefix(pat: &[String], dir: &[&str]) -> bool {
         (Some((p, _)), _) if p == "**" => true,
         (Some(_), None) => true,
         (None, _) => false,
-        (Some((p, rest)), Some((d, drest))) => {
-            match_segment(p.as_bytes(), d.as_bytes()) && could_prefix(rest, drest)
-        }
+        (Some((p, rest)), Some((d, drest))) => match_segment(p.as_bytes(), d.as_bytes()) && could_prefix(rest, drest),
     }
 }
 
@@ -164,11 +160,7 @@ pub fn match_segment(p: &[u8], s: &[u8]) -> bool {
 }
 
 fn char_len(s: &[u8]) -> usize {
-    std::str::from_utf8(s)
-        .ok()
-        .and_then(|t| t.chars().next())
-        .map_or(1, |c| c.len_utf8())
-        .max(1)
+    std::str::from_utf8(s).ok().and_then(|t| t.chars().next()).map_or(1, |c| c.len_utf8()).max(1)
 }
 
 fn decode_char(s: &[u8]) -> char {
@@ -241,8 +233,7 @@ impl Filter {
     }
 
     fn included(&self, path: &[&str]) -> bool {
-        self.include.is_empty()
-            || self.include.iter().any(|p| p.is_empty() || p.matches_or_parent(path))
+        self.include.is_empty() || self.include.iter().any(|p| p.is_empty() || p.matches_or_parent(path))
     }
 
     /// Is the path (relative, slash-separated) visible?

@@ -14,14 +14,40 @@ use serde::Serialize;
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     /// A step begins (or is found in the cache right after).
-    Start { id: usize, name: String, time: f64 },
+    Start {
+        id: usize,
+        name: String,
+        time: f64,
+    },
     /// One line of output of a running step; `elapsed` is seconds since its start.
-    Log { id: usize, elapsed: f64, line: String, time: f64 },
-    Cached { id: usize, time: f64 },
-    Done { id: usize, seconds: f64, time: f64 },
-    Error { id: usize, message: String, time: f64 },
+    Log {
+        id: usize,
+        elapsed: f64,
+        line: String,
+        time: f64,
+    },
+    Cached {
+        id: usize,
+        time: f64,
+    },
+    Done {
+        id: usize,
+        seconds: f64,
+        time: f64,
+    },
+    Error {
+        id: usize,
+        message: String,
+        time: f64,
+    },
     /// The final line: totals and the image digest when there is one.
-    Summary { seconds: f64, executed: usize, cached: usize, digest: Option<String>, time: f64 },
+    Summary {
+        seconds: f64,
+        executed: usize,
+        cached: usize,
+        digest: Option<String>,
+        time: f64,
+    },
 }
 
 /// Seconds since the Unix epoch, as a float (rawjson timestamps).
@@ -54,9 +80,7 @@ impl std::str::FromStr for Mode {
             "rawjson" => Mode::RawJson,
             "quiet" => Mode::Quiet,
             other => {
-                return Err(format!(
-                    "Unknown progress mode `{other}` (expected auto, plain, tty, rawjson or quiet)"
-                ))
+                return Err(format!("Unknown progress mode `{other}` (expected auto, plain, tty, rawjson or quiet)"))
             }
         })
     }
@@ -190,7 +214,8 @@ impl Progress for Tty {
         match ev {
             Event::Start { id, name, .. } => {
                 let pb = self.multi.add(indicatif::ProgressBar::new_spinner());
-                if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}") {
+                if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
+                {
                     pb.set_style(style);
                 }
                 pb.set_prefix(format!("#{id} {name}"));
@@ -302,6 +327,9 @@ mod tests {
         t.event(Event::Log { id: 99, elapsed: 0.0, line: "unknown step".into(), time: now() });
         t.event(Event::Summary { seconds: 1.0, executed: 1, cached: 1, digest: None, time: now() });
         assert!(t.bars.lock().unwrap().is_empty(), "every bar is finished");
-        assert_eq!(summary_line(1.25, 2, 3, &Some("sha256:ab".into())), "Finished in 1.2s: 2 steps executed, 3 cached, image sha256:ab");
+        assert_eq!(
+            summary_line(1.25, 2, 3, &Some("sha256:ab".into())),
+            "Finished in 1.2s: 2 steps executed, 3 cached, image sha256:ab"
+        );
     }
 }

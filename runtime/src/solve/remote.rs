@@ -154,13 +154,8 @@ impl Solver<'_> {
     /// Commits a downloaded layer (or reuses an equal one) and records it.
     fn http_commit(&self, src: &HttpSrc, dl: Download) -> Result<Fetched, StepFailure> {
         let key = src.key(&dl.sha256, &self.opts.platform);
-        let existing = self
-            .store
-            .cache_get(&key::key_hex(&key))
-            .ok()
-            .flatten()
-            .and_then(|c| c.into_iter().next())
-            .filter(|c| {
+        let existing =
+            self.store.cache_get(&key::key_hex(&key)).ok().flatten().and_then(|c| c.into_iter().next()).filter(|c| {
                 c.len() == 1 && sha256_file(&self.store.layer_path(&c[0]).join(src.filename)).ok() == Some(dl.sha256)
             });
         let chain = match existing {
@@ -262,10 +257,8 @@ impl Solver<'_> {
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let etag = header("etag");
         let last_modified = header("last-modified");
-        let mtime = last_modified
-            .as_deref()
-            .and_then(|s| httpdate::parse_http_date(s).ok())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mtime =
+            last_modified.as_deref().and_then(|s| httpdate::parse_http_date(s).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
         let layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
         let path = layer.upper.join(src.filename);
         let mut body = resp.into_body().into_reader();
@@ -307,7 +300,9 @@ impl Solver<'_> {
         self.remote_step(v, || {
             check_remote(remote)?;
             let subdir = clean_subdir(subdir).ok_or_else(|| {
-                StepFailure::msg(format!("Invalid subdirectory `{subdir}` for `{remote}`: it must stay inside the repository"))
+                StepFailure::msg(format!(
+                    "Invalid subdirectory `{subdir}` for `{remote}`: it must stay inside the repository"
+                ))
             })?;
             let resolved = resolve_ref(remote, reference, cancel)?;
             let mut value = format!("{}\n{subdir}\n{keep_git_dir}", resolved.commit);
@@ -352,9 +347,8 @@ impl Solver<'_> {
             // Servers that refuse fetching a commit by id: fetch every branch and tag.
             git(&["fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])?;
         }
-        git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)]).map_err(|_| {
-            StepFailure::msg(format!("Commit `{}` was not found in `{remote}`", r.commit))
-        })?;
+        git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)])
+            .map_err(|_| StepFailure::msg(format!("Commit `{}` was not found in `{remote}`", r.commit)))?;
         git(&["-c", "advice.detachedHead=false", "checkout", "-q", &r.commit])?;
         let submodules = repo.join(".gitmodules").is_file();
         if submodules {
@@ -450,7 +444,9 @@ fn remove_git_files(dir: &Path) -> std::io::Result<()> {
 }
 
 fn not_modified(url: &str) -> StepFailure {
-    StepFailure::msg(format!("Cannot download `{url}`: the server answered 304 Not Modified to a request that was not conditional"))
+    StepFailure::msg(format!(
+        "Cannot download `{url}`: the server answered 304 Not Modified to a request that was not conditional"
+    ))
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<Digest> {

@@ -54,12 +54,22 @@ impl Backend for RuntimeBackend {
         Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 
-    fn mount_overlay(&self, lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>, target: &Path) -> Result<Box<dyn Any + Send>, String> {
+    fn mount_overlay(
+        &self,
+        lowers: &[PathBuf],
+        upper_work: Option<(&Path, &Path)>,
+        target: &Path,
+    ) -> Result<Box<dyn Any + Send>, String> {
         let m = crate::mount::OverlayMount::new(lowers, upper_work, target, &self.empty).map_err(|e| e.to_string())?;
         Ok(Box::new(m))
     }
 
-    fn run_process(&self, spec: &ProcessSpec, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8])) -> Result<Exit, String> {
+    fn run_process(
+        &self,
+        spec: &ProcessSpec,
+        cancel: &AtomicBool,
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Exit, String> {
         let scratch = self.store.tmp_path("sandbox");
         std::fs::create_dir_all(&scratch).map_err(|e| format!("Cannot create `{}`: {e}", scratch.display()))?;
         let r = crate::sandbox::run(spec, &scratch, cancel, output).map_err(|e| e.to_string());

@@ -49,9 +49,7 @@ pub fn run<W: Worker>(
                 let inputs = {
                     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                     loop {
-                        if cancel.load(Ordering::SeqCst)
-                            || my_deps.iter().any(|&d| matches!(st[d], Slot::Failed))
-                        {
+                        if cancel.load(Ordering::SeqCst) || my_deps.iter().any(|&d| matches!(st[d], Slot::Failed)) {
                             st[v] = Slot::Failed;
                             changed.notify_all();
                             return;
@@ -119,11 +117,8 @@ impl Semaphore {
             if cancel.load(Ordering::SeqCst) {
                 return None;
             }
-            free = self
-                .cv
-                .wait_timeout(free, std::time::Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            free =
+                self.cv.wait_timeout(free, std::time::Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
         }
         *free -= 1;
         Some(Permit { sem: self })

@@ -386,7 +386,8 @@ impl Store {
     /// A new empty file under `tmp/`, deleted on drop unless persisted.
     pub(crate) fn temp_file(&self, what: &str) -> Result<TempFile, StoreError> {
         let path = self.tmp_path(what);
-        let file = File::options().write(true).read(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
+        let file =
+            File::options().write(true).read(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
         Ok(TempFile { path, file, keep: false })
     }
 
@@ -622,7 +623,9 @@ impl Store {
     pub(crate) fn read_record(&self, manifest: &Digest) -> Result<Option<ImageRecord>, StoreError> {
         let p = self.record_path(manifest);
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Io { action: "read", path: p, source: e }),
         }

@@ -166,7 +166,12 @@ pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
 pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     // SAFETY: a valid open file descriptor; the call only schedules I/O.
     let rc = unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE)
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
     };
     check(rc)
 }

@@ -15,7 +15,11 @@ use std::process::Command;
 /// Fails loudly unless running as root (mknod, trusted.* xattrs and chown need it).
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "these store tests need root (mknod, trusted.overlay.* xattrs, chown); run them as root");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these store tests need root (mknod, trusted.overlay.* xattrs, chown); run them as root"
+    );
 }
 
 /// A fresh, empty directory for one test.
@@ -190,7 +194,13 @@ fn snap(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>, inodes: &mu
         let mode = if ft.is_symlink() { 0 } else { md.mode() & 0o7777 };
         out.insert(
             rel,
-            format!("{what} mode={mode:o} uid={} gid={} mtime={} xattrs=[{}]", md.uid(), md.gid(), md.mtime(), x.join(",")),
+            format!(
+                "{what} mode={mode:o} uid={} gid={} mtime={} xattrs=[{}]",
+                md.uid(),
+                md.gid(),
+                md.mtime(),
+                x.join(",")
+            ),
         );
         if ft.is_dir() {
             snap(root, &p, out, inodes);
@@ -202,7 +212,9 @@ fn snap(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>, inodes: &mu
 pub fn have(tool: &str) -> bool {
     let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("\n!!!!!!!! SKIPPING: `{tool}` is not installed (apt-get install -y {tool}); CI installs it !!!!!!!!\n");
+        eprintln!(
+            "\n!!!!!!!! SKIPPING: `{tool}` is not installed (apt-get install -y {tool}); CI installs it !!!!!!!!\n"
+        );
     }
     ok
 }
