@@ -11,6 +11,7 @@
 //!   archive import.
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
 //! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
+//! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
 //! - `verify`: the first difference between two images (`--verify-reproducible`).
 
 pub mod gzip;
@@ -18,6 +19,7 @@ pub mod image;
 pub mod layer;
 pub mod mount;
 pub mod oci;
+pub mod output;
 pub mod sandbox;
 pub mod solve;
 pub mod store;

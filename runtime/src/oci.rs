@@ -2,11 +2,9 @@
 //! filesystems (directory, tar), and imports (docker-archive and OCI-archive tarballs,
 //! OCI layout directories for `oci-layout://` build contexts).
 //!
-//! **All or nothing.** Every output is built at a temporary path beside its destination
-//! (same filesystem) and renamed into place at the end, so an error or a kill leaves the
-//! destination as it was. A directory output into an existing non-empty directory moves
-//! each top-level entry into it (replacing entries with the same name), as
-//! `docker buildx build -o DIR` does, instead of replacing the directory.
+//! **All or nothing.** Every output goes through [`crate::output`]: built beside its
+//! destination and renamed into place at the end, so an error or a kill leaves the
+//! destination as it was; a device or FIFO is written into, never replaced.
 //!
 //! **Root filesystems** are computed, not copied layer by layer: [`merge_layers`] builds
 //! the merged tree in memory (bottom layer first; a whiteout removes a path, an opaque
@@ -38,86 +36,8 @@ use crate::image::{
     MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
 };
 use crate::layer::{self, TarOut};
+use crate::output::{check_dir_output, install_dir, OutputFile, SiblingTemp};
 use crate::store::{io_err, remove_all, sys, HashReader, LayerBlob, Store, StoreError};
-
-static OUT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A path beside `dest` for building it; removed on drop unless `keep` is set.
-struct SiblingTemp {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl SiblingTemp {
-    fn new(dest: &Path, what: &str) -> Result<SiblingTemp, StoreError> {
-        let name = dest
-            .file_name()
-            .ok_or_else(|| StoreError::Invalid(format!("The output path `{}` has no file name", dest.display())))?;
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(io_err("create directory", &parent))?;
-        let n = OUT_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = parent.join(format!(".{}.cairn-{what}-{}-{n}", name.to_string_lossy(), std::process::id()));
-        Ok(SiblingTemp { path, keep: false })
-    }
-}
-
-impl Drop for SiblingTemp {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = remove_all(&self.path);
-        }
-    }
-}
-
-/// Moves the finished file `tmp` to `dest` (atomically replacing a file there).
-fn install_file(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
-    if dest.is_dir() {
-        return Err(StoreError::Invalid(format!(
-            "The output `{}` is a directory; expected a file path",
-            dest.display()
-        )));
-    }
-    fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
-    tmp.keep = true;
-    Ok(())
-}
-
-/// Moves the finished directory `tmp` to `dest`: a rename when `dest` is missing or
-/// empty, else each top-level entry of `tmp` replaces the same name in `dest`.
-fn install_dir(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
-    match dest.symlink_metadata() {
-        Err(_) => {
-            fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
-            tmp.keep = true;
-            return Ok(());
-        }
-        Ok(m) if !m.is_dir() => {
-            return Err(StoreError::Invalid(format!("The output `{}` exists and is not a directory", dest.display())))
-        }
-        Ok(_) => {}
-    }
-    if fs::remove_dir(dest).is_ok() {
-        fs::rename(&tmp.path, dest).map_err(io_err("rename into", dest))?;
-        tmp.keep = true;
-        return Ok(());
-    }
-    for e in fs::read_dir(&tmp.path).map_err(io_err("read directory", &tmp.path))? {
-        let e = e.map_err(io_err("read directory", &tmp.path))?;
-        let to = dest.join(e.file_name());
-        if to.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            let old = SiblingTemp::new(&to, "old")?;
-            fs::rename(&to, &old.path).map_err(io_err("move aside", &to))?;
-            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
-            drop(old);
-        } else {
-            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
-        }
-    }
-    Ok(())
-}
 
 // -------------------------------------------------------------------- tar helpers
 
@@ -221,11 +141,9 @@ pub fn export_oci_layout(
     };
     let index_bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-    let tmp = SiblingTemp::new(dest, "oci")?;
     if tar {
-        let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
-        let mut b = tar::Builder::new(io::BufWriter::new(f));
-        let w = |e: io::Error| StoreError::Io { action: "write", path: tmp.path.clone(), source: e };
+        let mut b = tar::Builder::new(OutputFile::create(dest)?);
+        let w = |e: io::Error| StoreError::Io { action: "write", path: dest.to_path_buf(), source: e };
         tar_bytes(&mut b, "oci-layout", layout).map_err(w)?;
         tar_bytes(&mut b, "index.json", &index_bytes).map_err(w)?;
         tar_dir(&mut b, "blobs/").map_err(w)?;
@@ -233,12 +151,10 @@ pub fn export_oci_layout(
         for (d, p) in &blobs {
             tar_file(&mut b, &format!("blobs/sha256/{}", d.hex()), p).map_err(w)?;
         }
-        let mut out = b.into_inner().map_err(w)?;
-        out.flush().map_err(w)?;
-        out.get_ref().sync_all().map_err(w)?;
-        drop(out);
-        install_file(tmp, dest)
+        b.into_inner().map_err(w)?.commit()
     } else {
+        check_dir_output(dest)?;
+        let tmp = SiblingTemp::new(dest, "oci")?;
         let bdir = tmp.path.join("blobs/sha256");
         fs::create_dir_all(&bdir).map_err(io_err("create directory", &bdir))?;
         fs::write(tmp.path.join("oci-layout"), layout).map_err(io_err("write", &tmp.path))?;
@@ -300,10 +216,8 @@ pub fn export_docker_archive_images(
     images: &[(ImageRecord, Vec<String>)],
     dest: &Path,
 ) -> Result<(), StoreError> {
-    let tmp = SiblingTemp::new(dest, "docker")?;
-    let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
-    let mut b = tar::Builder::new(io::BufWriter::new(f));
-    let w = |e: io::Error| StoreError::Io { action: "write", path: tmp.path.clone(), source: e };
+    let mut b = tar::Builder::new(OutputFile::create(dest)?);
+    let w = |e: io::Error| StoreError::Io { action: "write", path: dest.to_path_buf(), source: e };
     tar_dir(&mut b, "blobs/").map_err(w)?;
     tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
     let mut written: Vec<Digest> = Vec::new();
@@ -356,11 +270,7 @@ pub fn export_docker_archive_images(
     }
     let m_bytes = serde_json::to_vec(&manifest).map_err(|e| StoreError::Invalid(e.to_string()))?;
     tar_bytes(&mut b, "manifest.json", &m_bytes).map_err(w)?;
-    let mut out = b.into_inner().map_err(w)?;
-    out.flush().map_err(w)?;
-    out.get_ref().sync_all().map_err(w)?;
-    drop(out);
-    install_file(tmp, dest)
+    b.into_inner().map_err(w)?.commit()
 }
 
 // -------------------------------------------------------------------- root filesystems
@@ -454,17 +364,9 @@ pub fn export_rootfs_tar(
     dest: &Path,
     source_date_epoch: Option<u64>,
 ) -> Result<(), StoreError> {
-    let tmp = SiblingTemp::new(dest, "tar")?;
-    let f = File::create(&tmp.path).map_err(io_err("create", &tmp.path))?;
-    let mut w = io::BufWriter::with_capacity(256 * 1024, f);
-    write_rootfs_tar(store, layers, &mut w, source_date_epoch)?;
-    let f = w.into_inner().map_err(|e| StoreError::Io {
-        action: "write",
-        path: tmp.path.clone(),
-        source: e.into_error(),
-    })?;
-    f.sync_all().map_err(io_err("sync", &tmp.path))?;
-    install_file(tmp, dest)
+    let mut out = OutputFile::create(dest)?;
+    write_rootfs_tar(store, layers, &mut out, source_date_epoch)?;
+    out.commit()
 }
 
 fn copy_tree(node: &MergedNode, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
@@ -515,6 +417,7 @@ fn copy_tree(node: &MergedNode, dest: &Path, links: &mut HashMap<(u64, u64), Pat
 
 /// Copies the merged filesystem of `layers` to the directory `dest`.
 pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Result<(), StoreError> {
+    check_dir_output(dest)?;
     let tree = merge_layers(store, layers)?;
     let tmp = SiblingTemp::new(dest, "rootfs")?;
     fs::create_dir(&tmp.path).map_err(io_err("create directory", &tmp.path))?;

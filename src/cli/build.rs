@@ -162,7 +162,7 @@ pub fn parse_build_args(
     let mut out = Vec::new();
     for a in args {
         match a.split_once('=') {
-            Some((k, _)) if k.is_empty() => bail!("Invalid `--build-arg {a}`: empty name"),
+            Some(("", _)) => bail!("Invalid `--build-arg {a}`: empty name"),
             Some((k, v)) => out.push((k.to_string(), v.to_string())),
             None if a.is_empty() => bail!("Invalid empty `--build-arg`"),
             None => {
@@ -386,7 +386,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
                 "containerimage.config.digest": rec.config_digest.to_string(),
                 "image.name": names.join(","),
             });
-            super::compile::write_atomic(f, serde_json::to_string_pretty(&meta)?.as_bytes())?;
+            super::compile::write_output(f, serde_json::to_string_pretty(&meta)?.as_bytes())?;
         }
         digest = Some(rec.manifest_digest.to_string());
     }

@@ -91,7 +91,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         }
     };
     match &a.output {
-        Some(path) => write_atomic(path, &bytes),
+        Some(path) => write_output(path, &bytes),
         None => {
             if a.format == "msgpack" && is_terminal() {
                 bail!("Refusing to write MessagePack to a terminal: use `-o FILE`");
@@ -124,14 +124,8 @@ fn graphviz(src: &str, ext: &str) -> anyhow::Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// Writes through a temporary file and a rename: no half-written output on error.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp =
-        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("Cannot write `{}`", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("Cannot write `{}`: {e}", path.display())
-    })
+/// Writes an output file the user named (temp-and-rename for a file, written into for a
+/// device or FIFO: see `cairn_runtime::output`).
+pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    cairn_runtime::output::write_file(path, bytes).map_err(anyhow::Error::from)
 }
