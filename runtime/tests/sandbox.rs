@@ -101,13 +101,14 @@ fn output_exit_codes_and_env() {
     let (exit, out) = e.run(&s);
     assert_eq!(exit, ok(3));
     assert_eq!(out, "out\nerr\n", "stdout and stderr in one stream, in order");
-    // `env` run directly (no shell adding PWD or SHLVL): exactly the spec's environment.
+    // `env` run directly (no shell adding PWD or SHLVL): exactly the spec's environment,
+    // plus `HOSTNAME` (and `HOME`, had the spec none) appended as runc does.
     let mut s = e.spec("env", &["env"]);
     s.env.push("EMPTY=".into());
     s.env.push("WITH_EQ=a=b".into());
     let (exit, out) = e.run(&s);
     assert_eq!(exit, ok(0));
-    assert_eq!(out, "PATH=/bin\nHOME=/root\nEMPTY=\nWITH_EQ=a=b\n");
+    assert_eq!(out, "PATH=/bin\nHOME=/root\nEMPTY=\nWITH_EQ=a=b\nHOSTNAME=cairn\n");
     let s = e.spec("stdin", &sh("cat; echo done"));
     assert_eq!(e.run(&s).1, "done\n", "stdin is /dev/null");
     let s = e.spec("b", &sh("kill -9 $$"));

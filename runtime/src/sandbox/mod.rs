@@ -441,7 +441,7 @@ fn setup_and_run(
             .map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
     }
     // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
-    let hostname = if spec.hostname.is_empty() { "cairn".to_string() } else { spec.hostname.clone() };
+    let hostname = sandbox_hostname(spec).to_string();
     let hosts_src = spec.scratch.join("hosts");
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
@@ -638,6 +638,15 @@ fn loopback_up() -> Result<(), String> {
     Ok(())
 }
 
+/// The UTS hostname of the step: the Exec's, or `cairn`.
+fn sandbox_hostname(spec: &HelperSpec) -> &str {
+    if spec.hostname.is_empty() {
+        "cairn"
+    } else {
+        &spec.hostname
+    }
+}
+
 /// PID 1: mounts /proc, enters the root, becomes the user, execs. Returns only on error.
 fn child(spec: &HelperSpec, root: &Path) -> String {
     // Die with the helper (Ctrl-C kills the helper; the kernel then kills the namespace).
@@ -726,6 +735,16 @@ fn child(spec: &HelperSpec, root: &Path) -> String {
         .filter(|kv| !secret_names.contains(&kv.split_once('=').map_or(kv.as_str(), |(k, _)| k)))
         .map(|kv| if kv.contains('=') { kv.clone() } else { format!("{kv}=") })
         .collect();
+    // As runc does: `HOME` from the user's passwd entry and `HOSTNAME` from the sandbox's
+    // hostname, each unless the step's environment sets it.
+    let mut envs = envs;
+    let has = |envs: &[String], k: &str| envs.iter().any(|kv| kv.split_once('=').is_some_and(|(n, _)| n == k));
+    if !has(&envs, "HOSTNAME") {
+        envs.push(format!("HOSTNAME={}", sandbox_hostname(spec)));
+    }
+    if !has(&envs, "HOME") {
+        envs.push(format!("HOME={}", ids.home));
+    }
     let mut envp = match to_c(&envs, "environment variable") {
         Ok(v) => v,
         Err(e) => return e,

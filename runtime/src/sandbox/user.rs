@@ -1,6 +1,8 @@
 //! `USER` resolution inside the container's root: `name`, `uid`, `name:group`, `uid:gid`,
 //! through `/etc/passwd` and `/etc/group`. Numeric ids need neither file; a name that is
 //! not there is an error naming the file. Supplementary groups come from `/etc/group`.
+//! `home` is the passwd entry's home directory of the resolved uid, `/` when there is
+//! none (what runc gives `HOME` when the environment has no `HOME`).
 
 use std::fs;
 
@@ -9,17 +11,19 @@ pub struct Ids {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
+    pub home: String,
 }
 
-/// `(name, uid, gid)` entries of a passwd-style file.
-fn passwd(text: &str) -> Vec<(String, u32, u32)> {
+/// `(name, uid, gid, home)` entries of a passwd-style file.
+fn passwd(text: &str) -> Vec<(String, u32, u32, String)> {
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
             if f.len() < 4 {
                 return None;
             }
-            Some((f[0].to_string(), f[2].parse().ok()?, f[3].parse().ok()?))
+            let home = f.get(5).filter(|h| !h.is_empty()).unwrap_or(&"/").to_string();
+            Some((f[0].to_string(), f[2].parse().ok()?, f[3].parse().ok()?, home))
         })
         .collect()
 }
@@ -49,10 +53,11 @@ pub fn resolve(spec: &str) -> Result<Ids, String> {
 }
 
 pub fn resolve_in(spec: &str, passwd_text: &str, group_text: &str) -> Result<Ids, String> {
-    if spec.is_empty() {
-        return Ok(Ids { uid: 0, gid: 0, groups: Vec::new() });
-    }
     let users = passwd(passwd_text);
+    let home_of = |uid: u32| users.iter().find(|e| e.1 == uid).map_or_else(|| "/".to_string(), |e| e.3.clone());
+    if spec.is_empty() {
+        return Ok(Ids { uid: 0, gid: 0, groups: Vec::new(), home: home_of(0) });
+    }
     let groups = group(group_text);
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -91,7 +96,7 @@ pub fn resolve_in(spec: &str, passwd_text: &str, group_text: &str) -> Result<Ids
             }
         }
     }
-    Ok(Ids { uid, gid, groups: sup })
+    Ok(Ids { uid, gid, groups: sup, home: home_of(uid) })
 }
 
 #[cfg(test)]
@@ -103,10 +108,13 @@ mod tests {
 
     #[test]
     fn names_ids_and_groups() {
-        assert_eq!(resolve_in("", PW, GR).unwrap(), Ids { uid: 0, gid: 0, groups: vec![] });
-        assert_eq!(resolve_in("app", PW, GR).unwrap(), Ids { uid: 1000, gid: 1000, groups: vec![1000, 50] });
-        assert_eq!(resolve_in("app:staff", PW, GR).unwrap(), Ids { uid: 1000, gid: 50, groups: vec![50] });
-        assert_eq!(resolve_in("1234:99", "", "").unwrap(), Ids { uid: 1234, gid: 99, groups: vec![99] });
+        let ids = |uid, gid, groups: Vec<u32>, home: &str| Ids { uid, gid, groups, home: home.into() };
+        assert_eq!(resolve_in("", PW, GR).unwrap(), ids(0, 0, vec![], "/root"));
+        assert_eq!(resolve_in("app", PW, GR).unwrap(), ids(1000, 1000, vec![1000, 50], "/home/app"));
+        assert_eq!(resolve_in("app:staff", PW, GR).unwrap(), ids(1000, 50, vec![50], "/home/app"));
+        assert_eq!(resolve_in("1234:99", "", "").unwrap(), ids(1234, 99, vec![99], "/"));
+        assert_eq!(resolve_in("", "", "").unwrap().home, "/", "no passwd: HOME is /, as runc gives it");
+        assert_eq!(resolve_in("1000", PW, GR).unwrap().home, "/home/app");
         assert_eq!(resolve_in("1000", PW, GR).unwrap().gid, 1000);
         assert!(resolve_in("nobody", PW, GR).unwrap_err().contains("/etc/passwd"));
         assert_eq!(resolve_in("root", "", "").unwrap().uid, 0);
