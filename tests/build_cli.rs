@@ -208,6 +208,25 @@ ARG VERSION=1\nENV MODE=prod\nWORKDIR /srv/app\nUSER app\nRUN echo \"$(id -u):$(
     assert_eq!(std::fs::read_to_string(t.path("rootfs/result")).unwrap(), "1000:1000 /srv/app 7 prod\n");
 }
 
+/// Issue 12: every RUN gets `HOME` from the user's passwd entry (`/` without one) and
+/// `HOSTNAME`, as BuildKit (through runc) gives them; an `ENV HOME` wins.
+#[test]
+fn issue12_run_steps_get_home_and_hostname() {
+    let t = setup("home");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nRUN mkdir -p /etc && mkdir -p -m 1777 /tmp && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' > /etc/group\n\
+RUN echo \"root $HOME $HOSTNAME\" > /r1\nUSER app\nRUN echo \"app $HOME\" > /tmp/r2 || true\nUSER 4321\nRUN echo \"nobody $HOME\" > /tmp/r3 || true\n\
+USER root\nENV HOME=/custom\nRUN cat /tmp/r2 /tmp/r3 >> /r1 && echo \"env $HOME\" >> /r1\n",
+    );
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", t.path("rootfs").display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(t.path("rootfs/r1")).unwrap(),
+        "root /root cairn\napp /home/app\nnobody /\nenv /custom\n"
+    );
+}
+
 #[test]
 fn failing_run_reports_line_code_and_output() {
     let t = setup("fail");
@@ -443,4 +462,58 @@ fn compiled_ir_builds_like_the_dockerfile() {
         build(&t, &["--ir", ir.to_str().unwrap(), "-o", &format!("type=local,dest={}", t.path("out").display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(t.path("out/x")).unwrap(), "from-ir\n");
+}
+
+/// Issue 11: an output that is a character device, a FIFO or a symlink to one is written
+/// into, never replaced by a rename (`-o /dev/null` once replaced the machine's
+/// `/dev/null`). The device node is the test's own, never the real `/dev/null`.
+#[test]
+fn issue11_outputs_onto_devices_and_fifos_are_written_into() {
+    use std::os::unix::fs::FileTypeExt;
+    let t = setup("devout");
+    t.write("ctx/a.txt", "A");
+    t.write("ctx/Dockerfile", "FROM busybox\nCOPY a.txt /a.txt\n");
+    let dev = t.path("null");
+    let ok = Command::new("mknod").args(["-m", "666", dev.to_str().unwrap(), "c", "1", "3"]).status().unwrap();
+    assert!(ok.success(), "mknod needs root");
+    std::os::unix::fs::symlink(&dev, t.path("link")).unwrap();
+    let ctx = t.path("ctx");
+    for target in [dev.clone(), t.path("link")] {
+        let p = target.to_str().unwrap();
+        let outputs = [format!("type=tar,dest={p}"), format!("type=oci,dest={p}"), format!("type=docker,dest={p}")];
+        for o in &outputs {
+            let (out, _) = build(&t, &["-o", o, "--metadata-file", p]);
+            assert!(out.status.success(), "{o}: {}", stderr(&out));
+        }
+        let out = cairn(&t, &["compile", "-o", p, ctx.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = cairn(&t, &["save", "busybox", "-o", p]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(std::fs::symlink_metadata(&dev).unwrap().file_type().is_char_device(), "the device node is still one");
+    assert!(std::fs::symlink_metadata(t.path("link")).unwrap().file_type().is_symlink());
+
+    // A FIFO: the reader gets the whole OCI archive, and the FIFO stays a FIFO.
+    let fifo = t.path("pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    let (out, _) = build(&t, &["-o", &format!("type=oci,dest={}", fifo.display())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = reader.join().unwrap();
+    std::fs::write(t.path("from-fifo.tar"), &bytes).unwrap();
+    let list = Command::new("tar").args(["-tf", t.path("from-fifo.tar").to_str().unwrap()]).output().unwrap();
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert!(names.contains("index.json") && names.contains("oci-layout"), "{names}");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(
+        std::fs::read_dir(&t.0)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        0,
+        "no temporary file is left"
+    );
 }
