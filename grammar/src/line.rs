@@ -46,12 +46,15 @@ fn allowed_flags(k: Keyword) -> &'static [&'static str] {
     }
 }
 
+/// A byte range `(start, end)` into an instruction line.
+pub(crate) type Range = (usize, usize);
+
 /// The keyword-and-flags prefix of an instruction line, as byte ranges into the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Prefix {
     pub keyword: (usize, usize),
     /// (whole flag, name, value)
-    pub flags: Vec<((usize, usize), (usize, usize), Option<(usize, usize)>)>,
+    pub flags: Vec<(Range, Range, Option<Range>)>,
     pub end: usize,
 }
 

@@ -35,12 +35,15 @@ fn run_env(lw: &Lowerer, st: &State) -> Vec<String> {
     env
 }
 
+/// A `#!` heredoc script: the input holding it and where it is mounted.
+type ScriptMount = (Ref, String);
+
 /// What a RUN runs: argv, plus an extra input + mount for a `#!` heredoc script.
 fn command(
     lw: &mut Lowerer,
     st: &State,
     ins: &Instruction,
-) -> Result<(Vec<String>, Option<(Ref, String)>), CompileError> {
+) -> Result<(Vec<String>, Option<ScriptMount>), CompileError> {
     match &ins.args {
         Args::Exec(v) => {
             if v.is_empty() {
