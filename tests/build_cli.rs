@@ -517,3 +517,22 @@ fn issue11_outputs_onto_devices_and_fifos_are_written_into() {
         "no temporary file is left"
     );
 }
+
+/// Issue 8: `Dockerfile.dockerignore` beside the Dockerfile wins over the context's
+/// `.dockerignore`, and the runtime applies only the IR's patterns (it once read the
+/// context's `.dockerignore` again, so `a.log` vanished).
+#[test]
+fn issue8_dockerfile_specific_dockerignore_wins_and_runtime_reads_no_dockerignore() {
+    let t = setup("ignorefile");
+    t.write("ctx/a.log", "log");
+    t.write("ctx/keep.txt", "keep");
+    t.write("ctx/secret/key", "s3cr3t");
+    t.write("ctx/.dockerignore", "*.log\n");
+    t.write("ctx/Dockerfile.dockerignore", "secret/\n");
+    t.write("ctx/Dockerfile", "FROM scratch\nCOPY . /src/\n");
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", t.path("rootfs").display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(t.path("rootfs/src/a.log")).unwrap(), "log");
+    assert!(t.path("rootfs/src/keep.txt").exists());
+    assert!(!t.path("rootfs/src/secret").exists(), "Dockerfile.dockerignore excludes secret/");
+}

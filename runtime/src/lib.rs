@@ -20,6 +20,7 @@ pub mod layer;
 pub mod mount;
 pub mod oci;
 pub mod output;
+pub mod process;
 pub mod sandbox;
 pub mod solve;
 pub mod store;

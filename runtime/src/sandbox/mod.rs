@@ -49,8 +49,8 @@ use cairn_ir::NetworkMode;
 use serde::{Deserialize, Serialize};
 
 use crate::mount;
-use crate::solve::backend::{Exit, ProcessMountSource, ProcessSpec};
-use crate::solve::secrets::SecretBytes;
+use crate::process::SecretBytes;
+use crate::process::{Exit, ProcessMountSource, ProcessSpec};
 
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
 /// Exit code of a helper whose setup failed (the message is on fd 3).

@@ -1,113 +1,146 @@
-//! What the solver needs from the rest of the runtime: layer directories and the cache
-//! index (the store), overlay mounts (mount) and a process sandbox (sandbox), as one trait.
+//! What the solver needs from the rest of the runtime, as four small traits with typed
+//! errors: [`Snapshots`] (layer directories and overlay views of chains), [`CacheIndex`]
+//! (key → result chains), [`Executor`] (runs a process) and [`Images`] (image references →
+//! layer chains). [`Backend`] is all four; the real one is
+//! [`super::runtime_backend::RuntimeBackend`] over the store, `mount` and `sandbox`.
 //!
-//! Keeping this seam small lets the scheduler and op execution be tested on a plain
-//! directory store, and keeps the solver independent of how the store lays out its files.
-//! Layer ids are the store's short strings.
+//! Design: the seams are where something else plugs in. A registry-backed cache implements
+//! [`CacheIndex`] only; a second executor implements [`Executor`] only; scratch layers and
+//! mounts are associated types, so a backend hands out its own values rather than type-erased
+//! tokens. The engine (`engine.rs`) sees only [`CacheIndex`]; host paths appear only in the
+//! ops that run on this machine (file actions, process mounts), which get them from
+//! [`Snapshots`].
 
-use std::any::Any;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use cairn_ir::{Digest, NetworkMode};
+use cairn_ir::Digest;
 
-use super::secrets::SecretBytes;
+pub use crate::process::{Exit, ProcessMount, ProcessMountSource, ProcessSpec};
 
-/// A layer being written: `upper` becomes the layer, `work` is the overlay workdir.
-/// Dropping it without committing removes it (the token owns the directories).
-pub struct ScratchLayer {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub token: Box<dyn Any + Send>,
+/// A layer id of a [`Snapshots`] implementation.
+pub type LayerId = String;
+
+/// A chain of layers, bottom first.
+pub type Chain = Vec<LayerId>;
+
+/// A cache key (SPEC.md §6): the identity of a vertex's inputs, not of its definition.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey(pub [u8; 32]);
+
+impl CacheKey {
+    /// Lower-case hex, as stored in the cache index.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
 }
 
-/// An image resolved from the store (or an OCI layout).
-#[derive(Debug, Clone)]
-pub struct ImageInfo {
-    pub manifest_digest: Digest,
-    /// Layer ids, bottom first.
-    pub layers: Vec<String>,
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({})", &self.hex()[..12])
+    }
 }
 
-/// One process to run in the sandbox.
-#[derive(Debug, Clone)]
-pub struct ProcessSpec {
-    /// Root filesystem layers, bottom first (empty: scratch).
-    pub root_lowers: Vec<PathBuf>,
-    pub root_upper: PathBuf,
-    pub root_work: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub user: String,
-    pub hostname: String,
-    pub network: NetworkMode,
-    pub mounts: Vec<ProcessMount>,
-    /// Secrets added to the process environment (`NAME`, value), after `env`.
-    pub secret_env: Vec<(String, SecretBytes)>,
+/// Why a backend call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The store failed (I/O, corrupt content, unknown image).
+    Store(crate::store::StoreError),
+    /// A filesystem operation outside the store failed (mount points, overlay mounts).
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    /// The executor could not run the process (not its exit status: that is an [`Exit`]).
+    Process(String),
 }
 
-#[derive(Debug, Clone)]
-pub struct ProcessMount {
-    pub target: String,
-    pub readonly: bool,
-    pub source: ProcessMountSource,
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendError::Store(e) => write!(f, "{e}"),
+            BackendError::Io { action, path, source } => write!(f, "Cannot {action} `{}`: {source}", path.display()),
+            BackendError::Process(m) => write!(f, "{m}"),
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-pub enum ProcessMountSource {
-    Bind(PathBuf),
-    /// Lower dirs bottom first; `upper` = (upper, work) or a read-only stack.
-    Overlay {
-        lowers: Vec<PathBuf>,
-        upper: Option<(PathBuf, PathBuf)>,
-    },
-    Tmpfs {
-        size: u64,
-    },
-    /// A file holding secret bytes; the sandbox keeps it in memory (never on disk).
-    Secret {
-        data: SecretBytes,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    },
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BackendError::Store(e) => Some(e),
+            BackendError::Io { source, .. } => Some(source),
+            BackendError::Process(_) => None,
+        }
+    }
 }
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
+impl From<crate::store::StoreError> for BackendError {
+    fn from(e: crate::store::StoreError) -> Self {
+        BackendError::Store(e)
+    }
 }
 
-/// The services the solver uses. Errors are messages (they end up in a step failure).
-pub trait Backend: Sync {
-    fn layer_path(&self, id: &str) -> PathBuf;
-    fn new_layer(&self) -> Result<ScratchLayer, String>;
-    /// A fresh path in the store's temporary directory (nothing is created there); what a
-    /// killed build leaves at it is removed the next time the store is opened.
+/// A layer being written: `upper()` becomes the layer when committed, `work()` is the
+/// overlay workdir. Dropping it without committing removes it.
+pub trait Scratch: Send {
+    fn upper(&self) -> &Path;
+    fn work(&self) -> &Path;
+}
+
+/// Layer directories and views of chains.
+pub trait Snapshots: Sync {
+    type Scratch: Scratch;
+    /// Keeps an overlay mounted; unmounts on drop.
+    type Mount: Send;
+    /// The directory of a committed layer (ops running on this machine read it).
+    fn layer_dir(&self, id: &str) -> PathBuf;
+    /// Whether every layer of the chain is present and usable.
+    fn has_layers(&self, chain: &[LayerId]) -> bool;
+    fn new_layer(&self) -> Result<Self::Scratch, BackendError>;
+    fn commit_layer(&self, layer: Self::Scratch) -> Result<LayerId, BackendError>;
+    /// A fresh path for temporary work (nothing is created there); what a killed build
+    /// leaves at it is removed the next time the backend is opened.
     fn tmp_path(&self, what: &str) -> PathBuf;
-    fn commit_layer(&self, layer: ScratchLayer) -> Result<String, String>;
-    /// The output chains (output 0 first) recorded under `key`, if any.
-    fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>, String>;
-    fn cache_put(&self, key: &str, chains: &[Vec<String>]) -> Result<(), String>;
-    /// An image by reference (`docker.io/library/busybox:latest`, `…@sha256:…` or
-    /// `oci-layout://PATH[:TAG|@sha256:…]`); `None` when unknown.
-    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, String>;
-    /// Mounts an overlay (lowers bottom first) at `target`; unmounted when the guard drops.
+    /// Mounts an overlay of `lowers` (bottom first) at `target`, read-only without an
+    /// upper/work pair.
     fn mount_overlay(
         &self,
         lowers: &[PathBuf],
         upper_work: Option<(&Path, &Path)>,
         target: &Path,
-    ) -> Result<Box<dyn Any + Send>, String>;
-    /// Runs a process; output (stdout and stderr merged) goes to `output`; the process is
-    /// killed when `cancel` becomes true.
-    fn run_process(
-        &self,
-        spec: &ProcessSpec,
-        cancel: &AtomicBool,
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Exit, String>;
+    ) -> Result<Self::Mount, BackendError>;
 }
+
+/// Results by cache key: the output chains of a vertex, output 0 first.
+pub trait CacheIndex: Sync {
+    fn get(&self, key: &CacheKey) -> Result<Option<Vec<Chain>>, BackendError>;
+    fn put(&self, key: &CacheKey, chains: &[Chain]) -> Result<(), BackendError>;
+}
+
+/// Runs processes.
+pub trait Executor: Sync {
+    /// Runs `spec`; output (stdout and stderr merged) goes to `output`; the process is
+    /// killed when `cancel` becomes true.
+    fn run(&self, spec: &ProcessSpec, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8]))
+        -> Result<Exit, BackendError>;
+}
+
+/// An image resolved to its layers.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub manifest_digest: Digest,
+    /// Layer ids, bottom first.
+    pub layers: Chain,
+}
+
+/// Image references (`docker.io/library/busybox:latest`, `…@sha256:…`,
+/// `oci-layout://PATH[:TAG|@sha256:…]`) → layer chains.
+pub trait Images: Sync {
+    /// `None` when the image is unknown.
+    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, BackendError>;
+}
+
+/// Everything the solver uses.
+pub trait Backend: Snapshots + CacheIndex + Executor + Images {}
+
+impl<T: Snapshots + CacheIndex + Executor + Images> Backend for T {}

@@ -44,6 +44,7 @@
 
 use cairn_ir::{Op, Platform};
 
+use super::backend::CacheKey;
 use super::hash::Hash;
 
 /// Prefix that versions every key; bump it when this rule changes.
@@ -64,13 +65,13 @@ pub fn stripped_op_encoding(op: &Op) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     /// The producer's key and the output index.
-    Key(Hash, u32),
+    Key(CacheKey, u32),
     /// The content hash of the selected paths.
     Content(Hash),
 }
 
 /// Computes a key from its ingredients.
-pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> Hash {
+pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> CacheKey {
     let mut h = blake3::Hasher::new();
     let mut field = |b: &[u8]| {
         h.update(&(b.len() as u64).to_le_bytes());
@@ -83,7 +84,7 @@ pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> Hash {
         match p {
             Part::Key(k, i) => {
                 field(b"key");
-                field(k);
+                field(&k.0);
                 field(&i.to_le_bytes());
             }
             Part::Content(c) => {
@@ -92,32 +93,27 @@ pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> Hash {
             }
         }
     }
-    *h.finalize().as_bytes()
+    CacheKey(*h.finalize().as_bytes())
 }
 
 /// A fixed key for a tagged leaf (scratch, images by manifest digest).
-pub fn leaf_key(tag: &str, value: &str, platform: &Platform) -> Hash {
+pub fn leaf_key(tag: &str, value: &str, platform: &Platform) -> CacheKey {
     let mut h = blake3::Hasher::new();
     for b in [KEY_VERSION, tag, value, &platform.to_string()] {
         h.update(&(b.len() as u64).to_le_bytes());
         h.update(b.as_bytes());
     }
-    *h.finalize().as_bytes()
+    CacheKey(*h.finalize().as_bytes())
 }
 
 /// The key of output `index` > 0 of a vertex whose key (of output 0) is `key`.
-pub fn vertex_key_output(key: &Hash, index: u32) -> Hash {
+pub fn output_key(key: &CacheKey, index: u32) -> CacheKey {
     let mut h = blake3::Hasher::new();
     h.update(KEY_VERSION.as_bytes());
     h.update(b"output");
-    h.update(key);
+    h.update(&key.0);
     h.update(&index.to_le_bytes());
-    *h.finalize().as_bytes()
-}
-
-/// The key as stored in the cache index: lower-case hex.
-pub fn key_hex(k: &Hash) -> String {
-    hex::encode(k)
+    CacheKey(*h.finalize().as_bytes())
 }
 
 #[cfg(test)]
@@ -151,13 +147,13 @@ mod tests {
     #[test]
     fn selectors_do_not_enter_the_key_but_args_platform_and_inputs_do() {
         let p = Platform::new("linux", "amd64", "");
-        let parts = [Part::Key([1; 32], 0)];
+        let parts = [Part::Key(CacheKey([1; 32]), 0)];
         let k = vertex_key(&exec("/a", &["true"]), &p, &parts);
         assert_eq!(k, vertex_key(&exec("/b", &["true"]), &p, &parts));
         assert_ne!(k, vertex_key(&exec("/a", &["false"]), &p, &parts));
         assert_ne!(k, vertex_key(&exec("/a", &["true"]), &Platform::new("linux", "arm64", "v8"), &parts));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key([2; 32], 0)]));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key([1; 32], 1)]));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key(CacheKey([2; 32]), 0)]));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key(CacheKey([1; 32]), 1)]));
         assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Content([1; 32])]));
     }
 
@@ -166,6 +162,6 @@ mod tests {
         let p = Platform::host();
         assert_ne!(leaf_key("image", "sha256:a", &p), leaf_key("image", "sha256:b", &p));
         assert_ne!(leaf_key("scratch", "", &p), leaf_key("image", "", &p));
-        assert_eq!(key_hex(&[0xab; 32]).len(), 64);
+        assert_eq!(CacheKey([0xab; 32]).hex().len(), 64);
     }
 }

@@ -1,12 +1,14 @@
-//! The real [`Backend`]: layers and the cache index in the [`Store`], overlay mounts from
-//! [`crate::mount`], processes in the [`crate::sandbox`].
+//! The real [`Backend`](super::backend::Backend): layers and the cache index in the
+//! [`Store`], overlay mounts from [`crate::mount`], processes in the [`crate::sandbox`].
 
-use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::backend::{Backend, Exit, ImageInfo, ProcessSpec, ScratchLayer};
+use super::backend::{
+    BackendError, CacheIndex, CacheKey, Chain, Executor, Exit, ImageInfo, Images, LayerId, ProcessSpec, Scratch,
+    Snapshots,
+};
 use crate::store::{NewLayer, Store};
 
 pub struct RuntimeBackend {
@@ -15,43 +17,48 @@ pub struct RuntimeBackend {
 }
 
 impl RuntimeBackend {
-    pub fn new(store: Arc<Store>) -> Result<RuntimeBackend, String> {
+    pub fn new(store: Arc<Store>) -> Result<RuntimeBackend, BackendError> {
         let empty = store.root().join("solve/empty");
-        std::fs::create_dir_all(&empty).map_err(|e| format!("Cannot create `{}`: {e}", empty.display()))?;
+        std::fs::create_dir_all(&empty).map_err(|source| BackendError::Io {
+            action: "create",
+            path: empty.clone(),
+            source,
+        })?;
         Ok(RuntimeBackend { store, empty })
     }
 }
 
-impl Backend for RuntimeBackend {
-    fn layer_path(&self, id: &str) -> PathBuf {
+impl Scratch for NewLayer {
+    fn upper(&self) -> &Path {
+        &self.upper
+    }
+    fn work(&self) -> &Path {
+        &self.work
+    }
+}
+
+impl Snapshots for RuntimeBackend {
+    type Scratch = NewLayer;
+    type Mount = crate::mount::OverlayMount;
+
+    fn layer_dir(&self, id: &str) -> PathBuf {
         self.store.layer_path(id)
     }
 
-    fn new_layer(&self) -> Result<ScratchLayer, String> {
-        let l = self.store.new_layer().map_err(|e| e.to_string())?;
-        Ok(ScratchLayer { upper: l.upper.clone(), work: l.work.clone(), token: Box::new(l) })
+    fn has_layers(&self, chain: &[LayerId]) -> bool {
+        chain.iter().all(|l| self.store.layer_path(l).is_dir())
+    }
+
+    fn new_layer(&self) -> Result<NewLayer, BackendError> {
+        Ok(self.store.new_layer()?)
+    }
+
+    fn commit_layer(&self, layer: NewLayer) -> Result<LayerId, BackendError> {
+        Ok(self.store.commit_layer(layer)?)
     }
 
     fn tmp_path(&self, what: &str) -> PathBuf {
         self.store.tmp_path(what)
-    }
-
-    fn commit_layer(&self, layer: ScratchLayer) -> Result<String, String> {
-        let l = layer.token.downcast::<NewLayer>().map_err(|_| "a scratch layer from another backend".to_string())?;
-        self.store.commit_layer(*l).map_err(|e| e.to_string())
-    }
-
-    fn cache_get(&self, key: &str) -> Result<Option<Vec<Vec<String>>>, String> {
-        self.store.cache_get(key).map_err(|e| e.to_string())
-    }
-
-    fn cache_put(&self, key: &str, chains: &[Vec<String>]) -> Result<(), String> {
-        self.store.cache_put(key, chains).map_err(|e| e.to_string())
-    }
-
-    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, String> {
-        let rec = crate::oci::resolve_image(&self.store, reference).map_err(|e| e.to_string())?;
-        Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 
     fn mount_overlay(
@@ -59,20 +66,46 @@ impl Backend for RuntimeBackend {
         lowers: &[PathBuf],
         upper_work: Option<(&Path, &Path)>,
         target: &Path,
-    ) -> Result<Box<dyn Any + Send>, String> {
-        let m = crate::mount::OverlayMount::new(lowers, upper_work, target, &self.empty).map_err(|e| e.to_string())?;
-        Ok(Box::new(m))
+    ) -> Result<crate::mount::OverlayMount, BackendError> {
+        crate::mount::OverlayMount::new(lowers, upper_work, target, &self.empty).map_err(|source| BackendError::Io {
+            action: "mount an overlay at",
+            path: target.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl CacheIndex for RuntimeBackend {
+    fn get(&self, key: &CacheKey) -> Result<Option<Vec<Chain>>, BackendError> {
+        Ok(self.store.cache_get(&key.hex())?)
     }
 
-    fn run_process(
+    fn put(&self, key: &CacheKey, chains: &[Chain]) -> Result<(), BackendError> {
+        Ok(self.store.cache_put(&key.hex(), chains)?)
+    }
+}
+
+impl Images for RuntimeBackend {
+    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, BackendError> {
+        let rec = crate::oci::resolve_image(&self.store, reference)?;
+        Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
+    }
+}
+
+impl Executor for RuntimeBackend {
+    fn run(
         &self,
         spec: &ProcessSpec,
         cancel: &AtomicBool,
         output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Exit, String> {
+    ) -> Result<Exit, BackendError> {
         let scratch = self.store.tmp_path("sandbox");
-        std::fs::create_dir_all(&scratch).map_err(|e| format!("Cannot create `{}`: {e}", scratch.display()))?;
-        let r = crate::sandbox::run(spec, &scratch, cancel, output).map_err(|e| e.to_string());
+        std::fs::create_dir_all(&scratch).map_err(|source| BackendError::Io {
+            action: "create",
+            path: scratch.clone(),
+            source,
+        })?;
+        let r = crate::sandbox::run(spec, &scratch, cancel, output).map_err(|e| BackendError::Process(e.to_string()));
         crate::store::remove_tree(&scratch);
         r
     }

@@ -1,23 +1,27 @@
-//! The scheduler: runs a DAG of vertices with every vertex started as soon as its inputs
-//! are done, each vertex exactly once, on plain threads (blocking steps such as RUN must
-//! not occupy rayon's small global pool), the first failure cancelling the rest.
+//! The scheduler: runs a DAG of vertices, each exactly once, every vertex started as soon
+//! as its inputs are done, the first failure cancelling the rest.
 //!
-//! It knows only indices and dependencies; what a vertex does is the [`Worker`]'s business.
+//! A ready queue: only vertices whose inputs are done get a thread, and at most
+//! [`MAX_THREADS`] run at once, so a graph of any size runs with bounded threads in time
+//! linear in its size (a thread per vertex up front ran out of threads at 20,000). Steps
+//! run on plain threads, not rayon's pool: blocking steps such as RUN would occupy its few
+//! threads. It knows only indices and dependencies; what a vertex does is the [`Worker`]'s
+//! business.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
+
+/// How many vertices may run at once. RUN steps are further bounded by `--jobs`; this
+/// bounds threads, far above what independent stages of a real build need at once.
+pub const MAX_THREADS: usize = 128;
 
 /// Executes one vertex given the results of its dependencies (in `deps` order).
 pub trait Worker: Sync {
     type Output: Clone + Send + Sync;
     type Error: Send;
     fn run(&self, vertex: usize, inputs: &[Self::Output], cancel: &AtomicBool) -> Result<Self::Output, Self::Error>;
-}
-
-enum Slot<O> {
-    Pending,
-    Done(O),
-    Failed,
 }
 
 /// Why a schedule stopped.
@@ -38,65 +42,63 @@ pub fn run<W: Worker>(
     cancel: &AtomicBool,
 ) -> Result<Vec<Option<W::Output>>, ScheduleError<W::Error>> {
     let n = deps.len();
-    let state: Mutex<Vec<Slot<W::Output>>> = Mutex::new((0..n).map(|_| Slot::Pending).collect());
-    let changed = Condvar::new();
-    let first_error: Mutex<Option<(usize, W::Error)>> = Mutex::new(None);
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut waiting: Vec<usize> = vec![0; n];
+    for v in (0..n).filter(|&v| needed[v]) {
+        waiting[v] = deps[v].len();
+        for &d in &deps[v] {
+            dependents[d].push(v);
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..n).filter(|&v| needed[v] && waiting[v] == 0).collect();
+    let mut results: Vec<Option<W::Output>> = vec![None; n];
+    let mut first_error: Option<(usize, W::Error)> = None;
+    let (tx, rx) = mpsc::channel::<(usize, Result<W::Output, W::Error>)>();
     std::thread::scope(|scope| {
-        for v in (0..n).filter(|&v| needed[v]) {
-            let (state, changed, first_error) = (&state, &changed, &first_error);
-            let my_deps = &deps[v];
-            scope.spawn(move || {
-                let inputs = {
-                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                    loop {
-                        if cancel.load(Ordering::SeqCst) || my_deps.iter().any(|&d| matches!(st[d], Slot::Failed)) {
-                            st[v] = Slot::Failed;
-                            changed.notify_all();
-                            return;
+        let mut running = 0usize;
+        loop {
+            while running < MAX_THREADS && !cancel.load(Ordering::SeqCst) {
+                let Some(v) = ready.pop_front() else { break };
+                let inputs: Vec<W::Output> =
+                    deps[v].iter().map(|&d| results[d].clone().expect("a dependency finished")).collect();
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let r = worker.run(v, &inputs, cancel);
+                    let _ = tx.send((v, r));
+                });
+                running += 1;
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((v, r)) = rx.recv() else { break };
+            running -= 1;
+            match r {
+                Ok(o) => {
+                    results[v] = Some(o);
+                    for &d in &dependents[v] {
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 {
+                            ready.push_back(d);
                         }
-                        if my_deps.iter().all(|&d| matches!(st[d], Slot::Done(_))) {
-                            break my_deps
-                                .iter()
-                                .map(|&d| match &st[d] {
-                                    Slot::Done(o) => o.clone(),
-                                    _ => unreachable!("all dependencies checked done"),
-                                })
-                                .collect::<Vec<_>>();
-                        }
-                        st = changed.wait(st).unwrap_or_else(|e| e.into_inner());
-                    }
-                };
-                let result = worker.run(v, &inputs, cancel);
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                match result {
-                    Ok(o) => st[v] = Slot::Done(o),
-                    Err(e) => {
-                        st[v] = Slot::Failed;
-                        let mut fe = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                        if fe.is_none() && !cancel.load(Ordering::SeqCst) {
-                            *fe = Some((v, e));
-                        }
-                        cancel.store(true, Ordering::SeqCst);
                     }
                 }
-                changed.notify_all();
-            });
+                Err(e) => {
+                    if first_error.is_none() && !cancel.load(Ordering::SeqCst) {
+                        first_error = Some((v, e));
+                    }
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            }
         }
     });
-    if let Some((vertex, error)) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    if let Some((vertex, error)) = first_error {
         return Err(ScheduleError::Failed { vertex, error });
     }
-    let st = state.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut out = Vec::with_capacity(n);
-    for (v, slot) in st.into_iter().enumerate() {
-        match slot {
-            Slot::Done(o) => out.push(Some(o)),
-            Slot::Failed => return Err(ScheduleError::Cancelled),
-            Slot::Pending if needed[v] => return Err(ScheduleError::Cancelled),
-            Slot::Pending => out.push(None),
-        }
+    if (0..n).any(|v| needed[v] && results[v].is_none()) {
+        return Err(ScheduleError::Cancelled);
     }
-    Ok(out)
+    Ok(results)
 }
 
 /// A counting semaphore (bounds concurrent RUN steps to `--jobs`).
@@ -221,6 +223,28 @@ mod tests {
             other => panic!("unexpected {:?}", other.map(|_| ())),
         }
         assert!(!w.calls.lock().unwrap().contains(&2));
+    }
+
+    struct Sum;
+    impl Worker for Sum {
+        type Output = usize;
+        type Error = String;
+        fn run(&self, v: usize, inputs: &[usize], _: &AtomicBool) -> Result<usize, String> {
+            Ok(v + inputs.iter().sum::<usize>())
+        }
+    }
+
+    /// Issue 13: a 20,000-vertex chain and 20,000 independent vertices run with bounded
+    /// threads (a thread per vertex up front failed to spawn).
+    #[test]
+    fn large_graphs_run_with_bounded_threads() {
+        let n = 20_000;
+        let chain: Vec<Vec<usize>> = (0..n).map(|v| if v == 0 { vec![] } else { vec![v - 1] }).collect();
+        let out = run(&chain, &vec![true; n], &Sum, &AtomicBool::new(false)).unwrap();
+        assert_eq!(out[n - 1], Some((0..n).sum()));
+        let flat: Vec<Vec<usize>> = vec![vec![]; n];
+        let out = run(&flat, &vec![true; n], &Sum, &AtomicBool::new(false)).unwrap();
+        assert_eq!(out[n - 1], Some(n - 1));
     }
 
     #[test]

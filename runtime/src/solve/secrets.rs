@@ -12,18 +12,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-/// Secret bytes; `Debug` never shows them.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SecretBytes(pub Vec<u8>);
-
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretBytes(<{} bytes>)", self.0.len())
-    }
-}
+pub use crate::process::SecretBytes;
 
 /// The secrets of one build, by id.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -26,6 +26,7 @@
 //! fresh repository under `tmp/`, checks it out (with submodules), drops `.git` unless
 //! asked to keep it, and renames the tree (or `subdir` of it) into the layer.
 
+use std::cell::OnceCell;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -33,137 +34,102 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use cairn_ir::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use super::backend::ScratchLayer;
-use super::exec::{fail, Done, LayerId, RemoveDir, Solver, StepFailure, Tree};
-use super::hash::Hash;
-use super::key;
-use super::progress::{now, Event};
+use super::mounts::RemoveDir;
+use super::OpCx;
+use crate::solve::backend::{Backend, CacheIndex, CacheKey, Chain, LayerId, Scratch};
+use crate::solve::engine::{fail, Plan, SourceKey, StepError};
+use crate::solve::key;
 
-/// What a remote step produced: the layer chain, its key, and whether it was reused.
-struct Fetched {
-    chain: Vec<LayerId>,
-    key: Hash,
-    reused: bool,
-}
-
-impl Solver<'_> {
-    /// One progress step around `fetch`: start, then CACHED (reused) or DONE, or ERROR.
-    fn remote_step(&self, v: usize, fetch: impl FnOnce() -> Result<Fetched, StepFailure>) -> Result<Done, StepFailure> {
-        let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
-        self.progress.event(Event::Start { id, name: self.step_name(v), time: now() });
-        let start = Instant::now();
-        match fetch() {
-            Ok(f) => {
-                if f.reused {
-                    self.cached.fetch_add(1, Ordering::SeqCst);
-                    self.progress.event(Event::Cached { id, time: now() });
-                } else {
-                    self.executed.fetch_add(1, Ordering::SeqCst);
-                    self.progress.event(Event::Done { id, seconds: start.elapsed().as_secs_f64(), time: now() });
-                }
-                Ok(Done { outputs: vec![Tree::Layers(Arc::new(f.chain))], keys: vec![f.key] })
-            }
-            Err(mut e) => {
-                e.step = Some(id);
-                self.progress.event(Event::Error { id, message: e.message.clone(), time: now() });
-                Err(e)
-            }
-        }
-    }
-
-    fn record_cache(&self, key: &Hash, chain: &[LayerId]) -> Result<(), StepFailure> {
-        self.store
-            .cache_put(&key::key_hex(key), &[chain.to_vec()])
-            .map_err(fail("Cannot record the result in the cache index"))
-    }
-
+impl<B: Backend> OpCx<'_, B> {
     // ------------------------------------------------------------------------- http
 
     /// `SourceOp::Http`: `/<filename>` downloaded from `url`.
-    pub(super) fn http_source(
-        &self,
+    pub(super) fn http_source<'s>(
+        &'s self,
         v: usize,
-        url: &str,
-        checksum: Option<&Digest>,
-        filename: &str,
+        url: &'s str,
+        checksum: Option<&'s Digest>,
+        filename: &'s str,
         mode: Option<u32>,
-        cancel: &AtomicBool,
-    ) -> Result<Done, StepFailure> {
+        cancel: &'s AtomicBool,
+    ) -> Plan<'s> {
         let src = HttpSrc { url, filename, mode: mode.unwrap_or(0o600) };
-        self.remote_step(v, || {
+        let check = move || {
             if filename.is_empty() || filename == "." || filename == ".." || filename.contains('/') {
-                return Err(StepFailure::msg(format!("Invalid file name `{filename}` for `{url}`")));
+                return Err(StepError::msg(format!("Invalid file name `{filename}` for `{url}`")));
             }
-            match checksum {
-                Some(sum) => self.http_pinned(v, &src, sum, cancel),
-                None => self.http_revalidated(v, &src, cancel),
-            }
-        })
-    }
-
-    /// With `--checksum`: the key is known, so a hit needs no request.
-    fn http_pinned(&self, v: usize, src: &HttpSrc, sum: &Digest, cancel: &AtomicBool) -> Result<Fetched, StepFailure> {
-        let key = src.key(sum, &self.opts.platform);
-        if let Some(chains) = self.cache_lookup(v, &key) {
-            if let Some(chain) = chains.into_iter().next() {
-                return Ok(Fetched { chain, key, reused: true });
-            }
-        }
-        let dl = self.download_fresh(src, cancel)?;
-        if dl.sha256 != *sum {
-            return Err(StepFailure::msg(format!(
-                "Checksum mismatch for `{}`: expected `{sum}`, got `{}`",
-                src.url, dl.sha256
-            )));
-        }
-        self.http_commit(src, dl)
-    }
-
-    /// Without `--checksum`: a conditional request against the stored record.
-    fn http_revalidated(&self, v: usize, src: &HttpSrc, cancel: &AtomicBool) -> Result<Fetched, StepFailure> {
-        let record = if self.use_cache(v) {
-            self.http_record(src).filter(|r| self.store.layer_path(&r.layer).is_dir())
-        } else {
-            None
+            Ok(())
         };
+        match checksum {
+            // With `--checksum` the key is known, so a hit needs no request.
+            Some(sum) => Plan::Source {
+                key: Box::new(move || {
+                    check()?;
+                    Ok(SourceKey::Key(src.key(sum, &self.opts.platform)))
+                }),
+                exec: Some(Box::new(move |_| {
+                    let dl = self.download_fresh(&src, cancel)?;
+                    if dl.sha256 != *sum {
+                        return Err(StepError::msg(format!(
+                            "Checksum mismatch for `{}`: expected `{sum}`, got `{}`",
+                            src.url, dl.sha256
+                        )));
+                    }
+                    Ok(vec![self.http_commit(&src, dl)?.1])
+                })),
+            },
+            // Without one: a conditional request against the stored record.
+            None => Plan::Source {
+                key: Box::new(move || {
+                    check()?;
+                    self.http_revalidated(v, &src, cancel)
+                }),
+                exec: None,
+            },
+        }
+    }
+
+    fn http_revalidated(&self, v: usize, src: &HttpSrc, cancel: &AtomicBool) -> Result<SourceKey, StepError> {
+        let record = if self.opts.no_cache || self.graph.def.vertices[v].meta.ignore_cache {
+            None
+        } else {
+            self.http_record(src).filter(|r| self.backend.has_layers(std::slice::from_ref(&r.layer)))
+        };
+        let fetched = |(key, chain): (CacheKey, Chain)| SourceKey::Fetched { key, chains: vec![chain], reused: false };
         let rec = match (self.download(src, record.as_ref(), cancel)?, record) {
-            (Got::Body(dl), _) => return self.http_commit(src, dl),
+            (Got::Body(dl), _) => return self.http_commit(src, dl).map(fetched),
             (Got::NotModified, Some(rec)) => rec,
             (Got::NotModified, None) => return Err(not_modified(src.url)),
         };
-        let file = self.store.layer_path(&rec.layer).join(src.filename);
+        let file = self.backend.layer_dir(&rec.layer).join(src.filename);
         let sum = rec.sha256.parse::<Digest>().ok();
         let Some(sum) = sum.filter(|s| sha256_file(&file).ok().as_ref() == Some(s)) else {
             // The recorded layer was damaged (or the record): fetch the content again.
             let dl = self.download_fresh(src, cancel)?;
-            return self.http_commit(src, dl);
+            return self.http_commit(src, dl).map(fetched);
         };
-        let key = src.key(&sum, &self.opts.platform);
-        let chain = vec![rec.layer];
-        self.record_cache(&key, &chain)?;
-        Ok(Fetched { chain, key, reused: true })
+        Ok(SourceKey::Fetched { key: src.key(&sum, &self.opts.platform), chains: vec![vec![rec.layer]], reused: true })
     }
 
-    /// Commits a downloaded layer (or reuses an equal one) and records it.
-    fn http_commit(&self, src: &HttpSrc, dl: Download) -> Result<Fetched, StepFailure> {
+    /// Commits a downloaded layer (or reuses an equal one) and writes the record; the
+    /// engine records the result under the key.
+    fn http_commit(&self, src: &HttpSrc, dl: Download<B::Scratch>) -> Result<(CacheKey, Chain), StepError> {
         let key = src.key(&dl.sha256, &self.opts.platform);
         let existing =
-            self.store.cache_get(&key::key_hex(&key)).ok().flatten().and_then(|c| c.into_iter().next()).filter(|c| {
-                c.len() == 1 && sha256_file(&self.store.layer_path(&c[0]).join(src.filename)).ok() == Some(dl.sha256)
+            CacheIndex::get(self.backend, &key).ok().flatten().and_then(|c| c.into_iter().next()).filter(|c| {
+                c.len() == 1 && sha256_file(&self.backend.layer_dir(&c[0]).join(src.filename)).ok() == Some(dl.sha256)
             });
         let chain = match existing {
             // Same bytes as a layer we have: keep that one (the download is dropped).
             Some(c) => c,
-            None => vec![self.store.commit_layer(dl.layer).map_err(fail("Cannot commit the layer"))?],
+            None => vec![self.backend.commit_layer(dl.layer).map_err(fail("Cannot commit the layer"))?],
         };
-        self.record_cache(&key, &chain)?;
         let rec = HttpRecord {
             url: src.url.to_string(),
             filename: src.filename.to_string(),
@@ -174,7 +140,7 @@ impl Solver<'_> {
             layer: chain[0].clone(),
         };
         self.write_http_record(src, &rec)?;
-        Ok(Fetched { chain, key, reused: false })
+        Ok((key, chain))
     }
 
     fn http_record_path(&self, src: &HttpSrc) -> PathBuf {
@@ -192,13 +158,13 @@ impl Solver<'_> {
         (rec.url == src.url && rec.filename == src.filename && rec.mode == src.mode).then_some(rec)
     }
 
-    fn write_http_record(&self, src: &HttpSrc, rec: &HttpRecord) -> Result<(), StepFailure> {
+    fn write_http_record(&self, src: &HttpSrc, rec: &HttpRecord) -> Result<(), StepError> {
         let dest = self.http_record_path(src);
         let what = || format!("Cannot write the HTTP record `{}`", dest.display());
         if let Some(dir) = dest.parent() {
             fs::create_dir_all(dir).map_err(fail(what()))?;
         }
-        let tmp = self.store.tmp_path("http-record");
+        let tmp = self.backend.tmp_path("http-record");
         let bytes = serde_json::to_vec_pretty(rec).map_err(fail(what()))?;
         let written = (|| {
             let mut f = File::create_new(&tmp)?;
@@ -213,7 +179,7 @@ impl Solver<'_> {
     }
 
     /// An unconditional GET of `src.url`.
-    fn download_fresh(&self, src: &HttpSrc, cancel: &AtomicBool) -> Result<Download, StepFailure> {
+    fn download_fresh(&self, src: &HttpSrc, cancel: &AtomicBool) -> Result<Download<B::Scratch>, StepError> {
         match self.download(src, None, cancel)? {
             Got::Body(dl) => Ok(dl),
             Got::NotModified => Err(not_modified(src.url)),
@@ -222,7 +188,12 @@ impl Solver<'_> {
 
     /// One GET of `src.url`, conditional on `record` when given; a body is streamed into
     /// a scratch layer as `/<filename>`.
-    fn download(&self, src: &HttpSrc, record: Option<&HttpRecord>, cancel: &AtomicBool) -> Result<Got, StepFailure> {
+    fn download(
+        &self,
+        src: &HttpSrc,
+        record: Option<&HttpRecord>,
+        cancel: &AtomicBool,
+    ) -> Result<Got<B::Scratch>, StepError> {
         let url = src.url;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -242,14 +213,14 @@ impl Solver<'_> {
                 req = req.header("If-Modified-Since", lm);
             }
         }
-        let resp = req.call().map_err(|e| StepFailure::msg(format!("Cannot download `{url}`: {e}")))?;
+        let resp = req.call().map_err(|e| StepError::msg(format!("Cannot download `{url}`: {e}")))?;
         let status = resp.status();
         if status.as_u16() == 304 {
             return Ok(Got::NotModified);
         }
         if !status.is_success() {
             let reason = status.canonical_reason().map(|r| format!(" {r}")).unwrap_or_default();
-            return Err(StepFailure::msg(format!(
+            return Err(StepError::msg(format!(
                 "Cannot download `{url}`: the server answered {}{reason}",
                 status.as_u16()
             )));
@@ -259,16 +230,16 @@ impl Solver<'_> {
         let last_modified = header("last-modified");
         let mtime =
             last_modified.as_deref().and_then(|s| httpdate::parse_http_date(s).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-        let layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
-        let path = layer.upper.join(src.filename);
+        let layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
+        let path = layer.upper().join(src.filename);
         let mut body = resp.into_body().into_reader();
-        let sha256 = (|| -> Result<Digest, StepFailure> {
+        let sha256 = (|| -> Result<Digest, StepError> {
             let mut f = File::create_new(&path).map_err(fail(format!("Cannot create `{}`", path.display())))?;
             let mut h = sha2::Sha256::new();
             let mut buf = vec![0u8; 256 * 1024];
             loop {
                 if cancel.load(Ordering::SeqCst) {
-                    return Err(StepFailure::msg("Cancelled"));
+                    return Err(StepError::Cancelled);
                 }
                 let n = body.read(&mut buf).map_err(fail(format!("Cannot download `{url}`")))?;
                 if n == 0 {
@@ -288,37 +259,40 @@ impl Solver<'_> {
     // ------------------------------------------------------------------------- git
 
     /// `SourceOp::Git`: the repository `remote` at `reference`.
-    pub(super) fn git_source(
-        &self,
-        v: usize,
-        remote: &str,
-        reference: &str,
-        subdir: &str,
+    pub(super) fn git_source<'s>(
+        &'s self,
+        remote: &'s str,
+        reference: &'s str,
+        subdir: &'s str,
         keep_git_dir: bool,
-        cancel: &AtomicBool,
-    ) -> Result<Done, StepFailure> {
-        self.remote_step(v, || {
-            check_remote(remote)?;
-            let subdir = clean_subdir(subdir).ok_or_else(|| {
-                StepFailure::msg(format!(
-                    "Invalid subdirectory `{subdir}` for `{remote}`: it must stay inside the repository"
-                ))
-            })?;
-            let resolved = resolve_ref(remote, reference, cancel)?;
-            let mut value = format!("{}\n{subdir}\n{keep_git_dir}", resolved.commit);
-            if keep_git_dir {
-                value.push('\n');
-                value.push_str(remote);
-            }
-            let key = key::leaf_key("git", &value, &self.opts.platform);
-            if let Some(chain) = self.cache_lookup(v, &key).and_then(|c| c.into_iter().next()) {
-                return Ok(Fetched { chain, key, reused: true });
-            }
-            let layer = self.git_checkout(remote, &resolved, &subdir, keep_git_dir, cancel)?;
-            let chain = vec![self.store.commit_layer(layer).map_err(fail("Cannot commit the layer"))?];
-            self.record_cache(&key, &chain)?;
-            Ok(Fetched { chain, key, reused: false })
-        })
+        cancel: &'s AtomicBool,
+    ) -> Plan<'s> {
+        // The key phase resolves the ref; the exec phase (on a miss) checks that commit out.
+        let resolved: std::rc::Rc<OnceCell<(Resolved, String)>> = Default::default();
+        let r2 = resolved.clone();
+        Plan::Source {
+            key: Box::new(move || {
+                check_remote(remote)?;
+                let subdir = clean_subdir(subdir).ok_or_else(|| {
+                    StepError::msg(format!(
+                        "Invalid subdirectory `{subdir}` for `{remote}`: it must stay inside the repository"
+                    ))
+                })?;
+                let r = resolve_ref(remote, reference, cancel)?;
+                let mut value = format!("{}\n{subdir}\n{keep_git_dir}", r.commit);
+                if keep_git_dir {
+                    value.push('\n');
+                    value.push_str(remote);
+                }
+                let _ = resolved.set((r, subdir));
+                Ok(SourceKey::Key(key::leaf_key("git", &value, &self.opts.platform)))
+            }),
+            exec: Some(Box::new(move |_| {
+                let (r, subdir) = r2.get().ok_or_else(|| StepError::msg("The git reference was not resolved"))?;
+                let layer = self.git_checkout(remote, r, subdir, keep_git_dir, cancel)?;
+                Ok(vec![vec![self.backend.commit_layer(layer).map_err(fail("Cannot commit the layer"))?]])
+            })),
+        }
     }
 
     /// Fetches one commit into a fresh repository and turns its tree into a scratch layer.
@@ -329,8 +303,8 @@ impl Solver<'_> {
         subdir: &str,
         keep_git_dir: bool,
         cancel: &AtomicBool,
-    ) -> Result<ScratchLayer, StepFailure> {
-        let work = self.store.tmp_path("git");
+    ) -> Result<B::Scratch, StepError> {
+        let work = self.backend.tmp_path("git");
         let _cleanup = RemoveDir(work.clone());
         let repo = work.join("repo");
         fs::create_dir_all(&repo).map_err(fail(format!("Cannot create `{}`", repo.display())))?;
@@ -348,7 +322,7 @@ impl Solver<'_> {
             git(&["fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])?;
         }
         git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)])
-            .map_err(|_| StepFailure::msg(format!("Commit `{}` was not found in `{remote}`", r.commit)))?;
+            .map_err(|_| StepError::msg(format!("Commit `{}` was not found in `{remote}`", r.commit)))?;
         git(&["-c", "advice.detachedHead=false", "checkout", "-q", &r.commit])?;
         let submodules = repo.join(".gitmodules").is_file();
         if submodules {
@@ -374,18 +348,19 @@ impl Solver<'_> {
                 _ => None,
             };
             found.ok_or_else(|| {
-                StepFailure::msg(format!("`{subdir}` is not a directory of `{remote}` at `{}`", r.commit))
+                StepError::msg(format!("`{subdir}` is not a directory of `{remote}` at `{}`", r.commit))
             })?
         };
-        let layer = self.store.new_layer().map_err(fail("Cannot create a layer"))?;
-        fs::remove_dir(&layer.upper)
-            .and_then(|()| fs::rename(&tree, &layer.upper))
+        let layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
+        fs::remove_dir(layer.upper())
+            .and_then(|()| fs::rename(&tree, layer.upper()))
             .map_err(fail("Cannot move the checkout into a layer"))?;
         Ok(layer)
     }
 }
 
 /// What identifies an Http source's file.
+#[derive(Clone, Copy)]
 struct HttpSrc<'a> {
     url: &'a str,
     filename: &'a str,
@@ -393,7 +368,7 @@ struct HttpSrc<'a> {
 }
 
 impl HttpSrc<'_> {
-    fn key(&self, sha256: &Digest, platform: &cairn_ir::Platform) -> Hash {
+    fn key(&self, sha256: &Digest, platform: &cairn_ir::Platform) -> CacheKey {
         let value = format!("{}\n{sha256}\n{}\n{:o}", self.url, self.filename, self.mode);
         key::leaf_key("http", &value, platform)
     }
@@ -413,15 +388,15 @@ struct HttpRecord {
 }
 
 /// A downloaded file in its scratch layer.
-struct Download {
-    layer: ScratchLayer,
+struct Download<L> {
+    layer: L,
     sha256: Digest,
     etag: Option<String>,
     last_modified: Option<String>,
 }
 
-enum Got {
-    Body(Download),
+enum Got<L> {
+    Body(Download<L>),
     NotModified,
 }
 
@@ -443,8 +418,8 @@ fn remove_git_files(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn not_modified(url: &str) -> StepFailure {
-    StepFailure::msg(format!(
+fn not_modified(url: &str) -> StepError {
+    StepError::msg(format!(
         "Cannot download `{url}`: the server answered 304 Not Modified to a request that was not conditional"
     ))
 }
@@ -469,13 +444,13 @@ fn is_commit_id(s: &str) -> bool {
 
 /// Only the transports the Dockerfile frontend produces, and nothing git would read as
 /// an option.
-fn check_remote(remote: &str) -> Result<(), StepFailure> {
+fn check_remote(remote: &str) -> Result<(), StepError> {
     let scheme_ok = ["git://", "ssh://", "http://", "https://"].iter().any(|s| remote.starts_with(s));
     let scp_like = remote.split_once(':').is_some_and(|(host, _)| host.contains('@') && !host.contains('/'));
     if (scheme_ok || scp_like) && !remote.starts_with('-') && !remote.chars().any(char::is_control) {
         Ok(())
     } else {
-        Err(StepFailure::msg(format!(
+        Err(StepError::msg(format!(
             "Unsupported git remote `{remote}`: expected `git://`, `ssh://`, `http(s)://` or `user@host:path`"
         )))
     }
@@ -488,13 +463,13 @@ fn clean_subdir(subdir: &str) -> Option<String> {
 }
 
 /// Resolves `reference` with `git ls-remote` (a full commit id as is).
-fn resolve_ref(remote: &str, reference: &str, cancel: &AtomicBool) -> Result<Resolved, StepFailure> {
+fn resolve_ref(remote: &str, reference: &str, cancel: &AtomicBool) -> Result<Resolved, StepError> {
     if is_commit_id(reference) {
         return Ok(Resolved { commit: reference.to_ascii_lowercase(), refspec: None });
     }
     let want = if reference.is_empty() { "HEAD" } else { reference };
     let out = run_git(remote, None, &["ls-remote", remote, want], cancel)?;
-    pick_ref(&out, want).ok_or_else(|| StepFailure::msg(format!("Reference `{want}` was not found in `{remote}`")))
+    pick_ref(&out, want).ok_or_else(|| StepError::msg(format!("Reference `{want}` was not found in `{remote}`")))
 }
 
 /// Picks `want` from `ls-remote` output as git would: an exact ref name first, then a
@@ -515,7 +490,7 @@ fn pick_ref(ls_remote: &str, want: &str) -> Option<Resolved> {
 
 /// Runs `git args` (in `dir`) without prompts; on failure the error names the remote and
 /// carries the last lines git printed. Killed when `cancel` becomes true.
-fn run_git(remote: &str, dir: Option<&Path>, args: &[&str], cancel: &AtomicBool) -> Result<String, StepFailure> {
+fn run_git(remote: &str, dir: Option<&Path>, args: &[&str], cancel: &AtomicBool) -> Result<String, StepError> {
     let mut cmd = Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
@@ -532,7 +507,7 @@ fn run_git(remote: &str, dir: Option<&Path>, args: &[&str], cancel: &AtomicBool)
         cmd.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
     }
     let what = format!("git {}", args.iter().find(|a| !a.starts_with('-') && !a.contains('=')).unwrap_or(&""));
-    let mut child = cmd.spawn().map_err(|e| StepFailure::msg(format!("Cannot run `git` for `{remote}`: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| StepError::msg(format!("Cannot run `git` for `{remote}`: {e}")))?;
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
     let (stdout, stderr, status) = std::thread::scope(|s| {
         let o = s.spawn(move || {
@@ -556,10 +531,10 @@ fn run_git(remote: &str, dir: Option<&Path>, args: &[&str], cancel: &AtomicBool)
                     // SAFETY: signalling the process group we created for this child.
                     unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                     let _ = child.wait();
-                    break Err(StepFailure::msg("Cancelled"));
+                    break Err(StepError::Cancelled);
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => break Err(StepFailure::msg(format!("Cannot wait for `{what}`: {e}"))),
+                Err(e) => break Err(StepError::msg(format!("Cannot wait for `{what}`: {e}"))),
             }
         };
         (o.join().unwrap_or_default(), e.join().unwrap_or_default(), status)
@@ -572,7 +547,7 @@ fn run_git(remote: &str, dir: Option<&Path>, args: &[&str], cancel: &AtomicBool)
     let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
     let tail = lines[lines.len().saturating_sub(12)..].to_vec();
     let last = tail.last().cloned().unwrap_or_else(|| format!("{status}"));
-    Err(StepFailure { message: format!("`{what}` failed for `{remote}`: {last}"), tail, step: None })
+    Err(StepError::Failed { message: format!("`{what}` failed for `{remote}`: {last}"), tail })
 }
 
 #[cfg(test)]

@@ -1,0 +1,74 @@
+//! The contract between whoever asks for a process and an executor: what to run
+//! ([`ProcessSpec`]: root layers, argv, environment, mounts) and how it ended ([`Exit`]).
+//!
+//! A leaf module: it depends on nothing else in the runtime, so the sandbox (the executor
+//! cairn has) and the solver (which asks) meet here without knowing each other.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use cairn_ir::NetworkMode;
+use serde::{Deserialize, Serialize};
+
+/// Secret bytes; `Debug` never shows them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes>)", self.0.len())
+    }
+}
+
+/// One process to run in the sandbox.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Root filesystem layers, bottom first (empty: scratch).
+    pub root_lowers: Vec<PathBuf>,
+    pub root_upper: PathBuf,
+    pub root_work: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+    pub network: NetworkMode,
+    pub mounts: Vec<ProcessMount>,
+    /// Secrets added to the process environment (`NAME`, value), after `env`.
+    pub secret_env: Vec<(String, SecretBytes)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessMount {
+    pub target: String,
+    pub readonly: bool,
+    pub source: ProcessMountSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProcessMountSource {
+    Bind(PathBuf),
+    /// Lower dirs bottom first; `upper` = (upper, work) or a read-only stack.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
+    Tmpfs {
+        size: u64,
+    },
+    /// A file holding secret bytes; the sandbox keeps it in memory (never on disk).
+    Secret {
+        data: SecretBytes,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}

@@ -1,0 +1,147 @@
+//! Exec ops: a process run by the [`Executor`] over an overlay of its root chain, with its
+//! mounts (`mounts.rs`). Inputs that are only read through bind mounts without an output
+//! enter the key by the content at their selectors; secret values never do (as in BuildKit).
+//!
+//! [`Executor`]: crate::solve::backend::Executor
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cairn_ir::{ExecOp, MountKind, Platform};
+
+use super::OpCx;
+use crate::solve::backend::{Backend, Chain, Exit, ProcessSpec, Scratch};
+use crate::solve::engine::{fail, CacheMap, Inputs, Plan, Read, StepCx, StepError};
+
+impl<B: Backend> OpCx<'_, B> {
+    pub(super) fn exec<'s>(
+        &'s self,
+        v: usize,
+        e: &'s ExecOp,
+        inputs: &'s Inputs<'s>,
+        cancel: &'s AtomicBool,
+    ) -> Result<Plan<'s>, StepError> {
+        let host = Platform::host();
+        if self.opts.platform != host {
+            return Err(StepError::msg(format!(
+                "`{}` needs to run a process for platform `{}`, but this machine runs `{host}` (cairn does not emulate other platforms)",
+                self.graph.def.vertices[v].meta.description, self.opts.platform
+            )));
+        }
+        if e.security == cairn_ir::SecurityMode::Insecure {
+            return Err(StepError::msg(
+                "`--security=insecure` is not supported: cairn runs every step in its sandbox without extra privileges",
+            ));
+        }
+        // A bind mount without an output (read-only, or read-write with its writes
+        // discarded) reads its input through its selector only.
+        let mut map = CacheMap::default();
+        for i in 0..self.graph.def.vertices[v].vertex.inputs.len() as u32 {
+            let users: Vec<&cairn_ir::Mount> = e.mounts.iter().filter(|m| m.input == Some(i)).collect();
+            let selector_only =
+                !users.is_empty() && users.iter().all(|m| m.output.is_none() && matches!(m.kind, MountKind::Bind));
+            if selector_only {
+                map.reads.extend(users.into_iter().map(|m| (i, Read::Tree(m.selector.as_str()))));
+            } else {
+                map.reads.push((i, Read::Key));
+            }
+        }
+        Ok(Plan::Step { map, permit: true, exec: Box::new(move |cx| self.run_exec(e, inputs, cx, cancel)) })
+    }
+
+    fn run_exec(&self, e: &ExecOp, inputs: &Inputs, cx: &StepCx, cancel: &AtomicBool) -> Result<Vec<Chain>, StepError> {
+        let mut secret_env = Vec::new();
+        for s in &e.secret_env {
+            match self.opts.secrets.get(&s.id) {
+                Some(value) => secret_env.push((s.name.clone(), value.clone())),
+                None if s.required => return Err(missing_secret(&s.id)),
+                None => {}
+            }
+        }
+        let root = &e.mounts[0];
+        let root_chain: Chain = match root.input {
+            None => Vec::new(),
+            Some(i) => Self::chain_of(inputs.tree(i)?, "A build context cannot be the root filesystem of a process")?,
+        };
+        if !(root.selector.is_empty() || root.selector == "/") {
+            return Err(StepError::msg("A root mount with a selector is not supported"));
+        }
+        let root_layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
+        let mounted = self.process_mounts(e, inputs, cancel)?;
+        let spec = ProcessSpec {
+            root_lowers: self.layer_dirs(&root_chain),
+            root_upper: root_layer.upper().to_path_buf(),
+            root_work: root_layer.work().to_path_buf(),
+            args: e.meta.args.clone(),
+            env: e.meta.env.clone(),
+            cwd: e.meta.cwd.clone(),
+            user: e.meta.user.clone(),
+            hostname: e.meta.hostname.clone(),
+            network: e.network,
+            mounts: mounted.mounts.clone(),
+            secret_env,
+        };
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut partial: Vec<u8> = Vec::new();
+        let emit = |line: &[u8], tail: &mut VecDeque<String>| {
+            let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_string();
+            cx.log(text.clone());
+            tail.push_back(text);
+            if tail.len() > 12 {
+                tail.pop_front();
+            }
+        };
+        let result = self.backend.run(&spec, cancel, &mut |chunk: &[u8]| {
+            partial.extend_from_slice(chunk);
+            while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=pos).collect();
+                emit(&line[..line.len() - 1], &mut tail);
+            }
+        });
+        if !partial.is_empty() {
+            let rest = std::mem::take(&mut partial);
+            emit(&rest, &mut tail);
+        }
+        let tail: Vec<String> = tail.into_iter().collect();
+        let cmd = e.meta.args.join(" ");
+        let info = result
+            .map_err(|err| StepError::Failed { message: format!("Cannot run `{cmd}`: {err}"), tail: tail.clone() })?;
+        if cancel.load(Ordering::SeqCst) {
+            return Err(StepError::Cancelled);
+        }
+        if let Some(why) = exit_failure(&info) {
+            return Err(StepError::Failed {
+                message: format!("process \"{cmd}\" did not complete successfully: {why}"),
+                tail,
+            });
+        }
+        let mut chains = vec![Vec::new(); 1 + mounted.outputs.len()];
+        let mut c0 = root_chain;
+        c0.push(self.backend.commit_layer(root_layer).map_err(fail("Cannot commit the layer"))?);
+        chains[0] = c0;
+        let super::mounts::Mounted { outputs, .. } = mounted;
+        for (o, mut chain, nl) in outputs {
+            chain.push(self.backend.commit_layer(nl).map_err(fail("Cannot commit the layer"))?);
+            if let Some(slot) = chains.get_mut(o as usize) {
+                *slot = chain;
+            }
+        }
+        Ok(chains)
+    }
+}
+
+pub(super) fn missing_secret(id: &str) -> StepError {
+    StepError::msg(format!(
+        "Secret `{id}` is required but was not given (use `--secret id={id},src=PATH` or `--secret id={id},env=VAR`)"
+    ))
+}
+
+/// `None` when the process succeeded, else BuildKit-style words for how it ended.
+fn exit_failure(info: &Exit) -> Option<String> {
+    match (info.code, info.signal) {
+        (Some(0), _) => None,
+        (Some(c), _) => Some(format!("exit code: {c}")),
+        (None, Some(s)) => Some(format!("killed by signal {s}")),
+        (None, None) => Some("unknown exit status".to_string()),
+    }
+}

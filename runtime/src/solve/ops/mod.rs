@@ -1,0 +1,215 @@
+//! The ops: for each vertex, a [`Plan`] for the engine (how its inputs enter the key and
+//! how to execute it), and the content hashes the engine asks for.
+//!
+//! - `source.rs`: scratch, build contexts, images;
+//! - `remote.rs`: `ADD` of URLs and git repositories;
+//! - `exec.rs`, `mounts.rs`: processes in the executor over an overlay of the root chain,
+//!   and their mounts (binds, cache mounts, secrets);
+//! - `file.rs`: file actions on an overlay mounted in the host namespace;
+//! - `merge_diff.rs`: chain arithmetic.
+//!
+//! [`OpCx`] is what the ops share: the graph, the backend, views of trees and the stat
+//! cache. Everything the engine does (keys, lookups, permits, progress, records) stays in
+//! the engine.
+
+mod exec;
+mod file;
+mod merge_diff;
+mod mounts;
+mod remote;
+mod source;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use cairn_ir::Op;
+
+pub use mounts::clean_stale_cache_dirs;
+
+use super::backend::{Backend, Chain, LayerId};
+use super::engine::{fail, Inputs, Ops, Plan, Read, StepError, Tree};
+use super::fileop::{self, SrcTree};
+use super::graph::Graph;
+use super::hash::{hash_entry, Hash, HashOpts, StatCache};
+use super::SolveOptions;
+
+/// What every op shares during one solve.
+pub struct OpCx<'a, B: Backend> {
+    pub graph: &'a Graph<'a>,
+    pub backend: &'a B,
+    pub opts: &'a SolveOptions,
+    pub stat: &'a StatCache,
+    pub mount_seq: AtomicUsize,
+    pub empty_dir: PathBuf,
+    pub mnt_dir: PathBuf,
+    pub cache_locks: mounts::CacheLocks,
+}
+
+/// A read-only directory view of a tree: a layer dir, an empty dir or an overlay mount.
+pub(super) struct View<M> {
+    pub path: PathBuf,
+    mount: Option<M>,
+    mountpoint: Option<PathBuf>,
+}
+
+impl<M> Drop for View<M> {
+    fn drop(&mut self) {
+        drop(self.mount.take());
+        if let Some(mp) = &self.mountpoint {
+            let _ = fs::remove_dir(mp);
+        }
+    }
+}
+
+impl<'a, B: Backend> OpCx<'a, B> {
+    pub fn new(graph: &'a Graph<'a>, backend: &'a B, opts: &'a SolveOptions, stat: &'a StatCache) -> Self {
+        let work = opts.root.join("solve");
+        OpCx {
+            graph,
+            backend,
+            opts,
+            stat,
+            mount_seq: AtomicUsize::new(0),
+            empty_dir: work.join("empty"),
+            mnt_dir: work.join("mnt"),
+            cache_locks: mounts::CacheLocks::default(),
+        }
+    }
+
+    fn layer_dirs(&self, chain: &[LayerId]) -> Vec<PathBuf> {
+        chain.iter().map(|l| self.backend.layer_dir(l)).collect()
+    }
+
+    /// Lower dirs for an overlay (bottom first), padded so a single layer mounts too.
+    fn lowers(&self, chain: &[LayerId]) -> Vec<PathBuf> {
+        let mut l = vec![self.empty_dir.clone()];
+        l.extend(self.layer_dirs(chain));
+        l
+    }
+
+    fn mountpoint(&self) -> Result<PathBuf, StepError> {
+        let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
+        let p = self.mnt_dir.join(format!("{}-{n}", std::process::id()));
+        fs::create_dir_all(&p).map_err(fail("Cannot create a mount point"))?;
+        Ok(p)
+    }
+
+    fn view(&self, tree: &Tree) -> Result<View<B::Mount>, StepError> {
+        let plain = |path: PathBuf| View { path, mount: None, mountpoint: None };
+        match tree {
+            Tree::Local(l) => Ok(plain(l.root.clone())),
+            Tree::Layers(chain) if chain.is_empty() => Ok(plain(self.empty_dir.clone())),
+            Tree::Layers(chain) if chain.len() == 1 => Ok(plain(self.backend.layer_dir(&chain[0]))),
+            Tree::Layers(chain) => {
+                let mp = self.mountpoint()?;
+                let m = self
+                    .backend
+                    .mount_overlay(&self.layer_dirs(chain), None, &mp)
+                    .map_err(fail("Cannot mount the layers of an input"))?;
+                Ok(View { path: mp.clone(), mount: Some(m), mountpoint: Some(mp) })
+            }
+        }
+    }
+
+    /// The chain of a tree that must be layers (`what` names the use in the error).
+    fn chain_of(tree: &Tree, what: &str) -> Result<Chain, StepError> {
+        match tree {
+            Tree::Layers(c) => Ok(c.to_vec()),
+            Tree::Local(_) => Err(StepError::msg(what.to_string())),
+        }
+    }
+
+    /// A memo key of `tree` and `what` when the tree is immutable (a layer chain).
+    fn memo_key(tree: &Tree, what: &[u8]) -> Option<String> {
+        let Tree::Layers(chain) = tree else { return None };
+        let mut h = blake3::Hasher::new();
+        for l in chain.iter() {
+            h.update(l.as_bytes());
+            h.update(b"\0");
+        }
+        h.update(what);
+        Some(h.finalize().to_hex().to_string())
+    }
+
+    /// Content hash of the paths a copy selects in `tree`.
+    fn selection_hash(&self, tree: &Tree, c: &cairn_ir::CopyAction) -> Result<Hash, StepError> {
+        let memo =
+            Self::memo_key(tree, &cairn_ir::encode::to_canonical(&(&c.src_paths, c.follow_symlinks, c.allow_wildcard)));
+        if let Some(hit) = memo.as_deref().and_then(|k| self.stat.selection(k)) {
+            return Ok(hit);
+        }
+        let view = self.view(tree)?;
+        let (filter, strict, cache) = match tree {
+            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
+            Tree::Layers(_) => (None, false, None),
+        };
+        let src = SrcTree { root: &view.path, filter, strict };
+        let mut h = blake3::Hasher::new();
+        for p in &c.src_paths {
+            h.update(&(p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+            let found = fileop::expand_src(&src, p, c).map_err(fail(format!("Cannot read `{p}`")))?;
+            for (hp, rel) in found {
+                let eh = hash_entry(&hp, &rel, &HashOpts { filter, stat_cache: cache })
+                    .map_err(fail(format!("Cannot hash `{rel}`")))?;
+                h.update(&(rel.len() as u64).to_le_bytes());
+                h.update(rel.as_bytes());
+                h.update(&eh);
+            }
+        }
+        let out = *h.finalize().as_bytes();
+        if let Some(k) = memo {
+            self.stat.set_selection(&k, &out);
+        }
+        Ok(out)
+    }
+
+    /// Content hash of a whole tree below `selector` (read-only mounts, Local as a key).
+    fn tree_hash(&self, tree: &Tree, selector: &str) -> Result<Hash, StepError> {
+        let memo = Self::memo_key(tree, format!("tree\0{selector}").as_bytes());
+        if let Some(hit) = memo.as_deref().and_then(|k| self.stat.selection(k)) {
+            return Ok(hit);
+        }
+        let view = self.view(tree)?;
+        let (filter, strict, cache) = match tree {
+            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
+            Tree::Layers(_) => (None, false, None),
+        };
+        let (hp, rel) =
+            fileop::resolve(&view.path, selector, true, strict).map_err(|e| StepError::msg(e.to_string()))?;
+        let out = if fs::symlink_metadata(&hp).is_err() {
+            [0; 32]
+        } else {
+            hash_entry(&hp, &rel, &HashOpts { filter, stat_cache: cache }).map_err(fail("Cannot hash an input"))?
+        };
+        if let Some(k) = memo {
+            self.stat.set_selection(&k, &out);
+        }
+        Ok(out)
+    }
+}
+
+impl<B: Backend> Ops for OpCx<'_, B> {
+    fn plan<'s>(&'s self, v: usize, inputs: &'s Inputs<'s>, cancel: &'s AtomicBool) -> Result<Plan<'s>, StepError> {
+        match &self.graph.def.vertices[v].vertex.op {
+            Op::Source(s) => self.source(v, s, cancel),
+            Op::Exec(e) => self.exec(v, e, inputs, cancel),
+            Op::File(f) => self.file(v, f, inputs),
+            Op::Merge(_) => self.merge(v, inputs),
+            Op::Diff(_) => self.diff(inputs),
+        }
+    }
+
+    fn content(&self, tree: &Tree, read: &Read) -> Result<Hash, StepError> {
+        match read {
+            Read::Selection(c) => self.selection_hash(tree, c),
+            Read::Tree(selector) => self.tree_hash(tree, selector),
+            Read::Key => self.tree_hash(tree, "/"),
+        }
+    }
+
+    fn usable(&self, chains: &[Chain]) -> bool {
+        chains.iter().all(|c| self.backend.has_layers(c))
+    }
+}
