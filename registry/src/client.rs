@@ -265,10 +265,9 @@ impl Client {
             loop {
                 match self.blob_attempt(host, reference, desc, &mut done, &mut hasher, dest, progress) {
                     Ok(()) => return Ok(()),
-                    Err(Attempt::Retry(e)) if attempts < BLOB_RETRIES => {
+                    Err(Attempt::Retry(_)) if attempts < BLOB_RETRIES => {
                         attempts += 1;
                         std::thread::sleep(Duration::from_millis(100 * u64::from(attempts)));
-                        let _ = e;
                     }
                     Err(Attempt::Retry(e)) => {
                         return Err(RegistryError::Connection {

@@ -196,3 +196,28 @@ fn reads_an_image_skopeo_pushed() {
     assert_eq!(got.config, image_config);
     assert_eq!(fetch(&client, &r, &got.layers[0]), layer);
 }
+
+#[test]
+fn clones_download_in_parallel_threads() {
+    fn shared<T: Clone + Send + Sync>(_: &T) {}
+    let reg = Registry::start(Auth::None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(config(dir.path(), &[&reg.host]));
+    shared(&client);
+    let r = reg.reference("parallel:1");
+    let layers: Vec<Vec<u8>> = (0..6).map(|i| bytes(90 + i, 40_000 + i as usize)).collect();
+    let pushed = push_image(&client, &r, &layers, &Platform::parse("linux/amd64").unwrap());
+    let threads: Vec<_> = pushed
+        .layers
+        .iter()
+        .cloned()
+        .map(|desc| {
+            let (client, r) = (client.clone(), r.clone());
+            std::thread::spawn(move || fetch(&client, &r, &desc))
+        })
+        .collect();
+    for (t, want) in threads.into_iter().zip(&layers) {
+        assert_eq!(&t.join().unwrap(), want);
+    }
+    assert_eq!(client.stats().blob_gets, 6, "clones share the counters");
+}
