@@ -44,5 +44,13 @@ fn dependency_direction_is_cli_to_frontend_and_runtime_to_ir() {
         !edges["cairn-runtime"].contains("cairn-grammar") && !edges["cairn-runtime"].contains("cairn-compiler"),
         "runtime never depends on grammar or compiler; it only sees a Definition"
     );
-    assert_eq!(edges["cairn-runtime"], set(&["cairn-ir"]));
+    assert!(
+        edges["cairn-runtime"].is_subset(&set(&["cairn-ir", "cairn-registry"])),
+        "runtime depends only on ir-spec (and the registry client)"
+    );
+    assert_eq!(
+        edges["cairn-registry"],
+        set(&["cairn-ir"]),
+        "the registry client depends on no workspace crate but ir-spec"
+    );
 }
