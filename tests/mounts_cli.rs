@@ -222,7 +222,7 @@ fn secret_and_security_errors_name_the_flag_or_the_line() {
             "RUN --mount=type=ssh,required=true true",
             "SSH mount `default` is required, but SSH agent forwarding is not supported yet",
         ),
-        ("RUN --security=insecure true", "`--security=insecure` is not supported"),
+        ("RUN --security=insecure true", "needs the `security.insecure` entitlement: pass `--allow security.insecure`"),
     ];
     for (line, want) in cases {
         t.write("ctx/Dockerfile", &format!("FROM busybox\nRUN echo before > /b\n{line}\n"));

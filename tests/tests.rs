@@ -12,6 +12,8 @@ mod mounts_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
 /// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
 mod repro_cli;
+/// RUN-step confinement: capabilities, seccomp, masked paths, `--allow security.insecure`.
+mod sandbox_cli;
 /// Remote sources: `ADD` of URLs (a loopback HTTP server: checksums, ETag revalidation,
 /// errors) and of git repositories (`git daemon`: branches, tags, subdirs, `.git`).
 mod sources_cli;

@@ -34,6 +34,9 @@ pub struct ProcessSpec {
     pub user: String,
     pub hostname: String,
     pub network: NetworkMode,
+    /// Run without the default confinement (`RUN --security=insecure`, allowed by the
+    /// `security.insecure` entitlement).
+    pub insecure: bool,
     pub mounts: Vec<ProcessMount>,
     /// Secrets added to the process environment (`NAME`, value), after `env`.
     pub secret_env: Vec<(String, SecretBytes)>,

@@ -58,6 +58,7 @@ impl Env {
             user: String::new(),
             hostname: String::new(),
             network: NetworkMode::Default,
+            insecure: false,
             mounts: Vec::new(),
             secret_env: Vec::new(),
         }

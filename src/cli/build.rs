@@ -45,6 +45,10 @@ pub struct BuildArgs {
     /// (an environment variable), optionally with `type=file|env`; repeatable
     #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
     pub secrets: Vec<String>,
+    /// Extra privileges for the build, as buildx spells them: `security.insecure` (lets
+    /// `RUN --security=insecure` run unconfined), `network.host`; repeatable
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// Write build result metadata (image and config digests) to FILE as JSON
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
@@ -295,6 +299,15 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let named = args.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let build_args = parse_build_args(&args.build_args, |k| std::env::var(k).ok())?;
     let secrets = read_secrets(&args.secrets)?;
+    let mut allow_insecure = false;
+    for a in &args.allow {
+        match a.as_str() {
+            "security.insecure" => allow_insecure = true,
+            // Steps use the host's network today, so `RUN --network=host` needs nothing more.
+            "network.host" => {}
+            other => bail!("Unknown entitlement `--allow {other}` (expected security.insecure or network.host)"),
+        }
+    }
     if !args.path.is_dir() {
         bail!("Build context `{}` is not a directory", args.path.display());
     }
@@ -345,6 +358,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         contexts,
         root: st.root().to_path_buf(),
         secrets,
+        allow_insecure,
     };
     let solved = solve::solve(&def, &backend, &opts, &*progress, &cancel)?;
     // Packing layers costs time: only when something asks for an image.

@@ -10,11 +10,14 @@
 //! - fd 3: JSON status lines, `{"error": "…"}` for a setup failure, then
 //!   `{"code": N}` or `{"signal": N}` when the command ends.
 //!
-//! The helper unshares mount, UTS, IPC and PID namespaces (and the network namespace for
-//! `--network=none`, with only `lo` up), mounts the root overlay, `/dev`, `/etc/hosts`,
-//! `/etc/resolv.conf` and the step's mounts, then forks: the child is PID 1 of the new PID
-//! namespace, mounts `/proc`, pivots into the root, resolves the user through the root's
-//! `/etc/passwd` and `/etc/group`, creates the working directory and execs. When it ends the
+//! The helper unshares mount, UTS, IPC, PID and cgroup namespaces (and the network namespace
+//! for `--network=none`, with only `lo` up), mounts the root overlay (`nodev`), `/dev` with
+//! the default device nodes, `/sys` read-only, `/etc/hosts`, `/etc/resolv.conf` and the
+//! step's mounts, then forks: the child (`pid1.rs`) is PID 1 of the new PID namespace,
+//! mounts `/proc`, masks what a step must not see, pivots into the root, resolves the user
+//! through the root's `/etc/passwd` and `/etc/group`, creates the working directory, gives
+//! up privileges as BuildKit's default spec does (`confine.rs`: capabilities,
+//! `no_new_privs`, seccomp) and execs. `--security=insecure` skips the confinement. When it ends the
 //! helper unmounts everything and removes, from the upper directory, every mount point it
 //! had to create, so none of them reaches a layer (SPEC.md §7.2).
 //!
@@ -32,13 +35,15 @@
 //!
 //! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
 
+mod confine;
+mod pid1;
+mod points;
 mod user;
 
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -51,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::mount;
 use crate::process::SecretBytes;
 use crate::process::{Exit, ProcessMountSource, ProcessSpec};
+use points::{loopback_up, secrets_tmpfs, write_secret, Created};
 
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
 /// Exit code of a helper whose setup failed (the message is on fd 3).
@@ -83,6 +89,8 @@ pub struct HelperSpec {
     pub user: String,
     pub hostname: String,
     pub network_none: bool,
+    /// `--security=insecure` (allowed by `--allow security.insecure`): no confinement.
+    pub insecure: bool,
     pub mounts: Vec<HelperMount>,
     /// A scratch directory the helper may use (mount points, filler layers).
     pub scratch: PathBuf,
@@ -143,6 +151,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         user: spec.user.clone(),
         hostname: spec.hostname.clone(),
         network_none: spec.network == NetworkMode::None,
+        insecure: spec.insecure,
         mounts: spec
             .mounts
             .iter()
@@ -312,74 +321,10 @@ fn errno(what: &str) -> String {
     format!("{what}: {}", io::Error::last_os_error())
 }
 
-/// Mount points the helper had to create in the root filesystem (relative to it), and the
-/// directories that copy-up created in the upper, so both can be removed after the run.
-#[derive(Default)]
-struct Created {
-    /// Paths relative to the root, in creation order.
-    paths: Vec<PathBuf>,
-}
-
-impl Created {
-    /// Makes sure `rel` exists under `root` (as a directory or an empty file), recording
-    /// every component that did not exist in the merged view or in the upper.
-    fn ensure(&mut self, root: &Path, upper: &Path, rel: &Path, dir: bool) -> Result<(), String> {
-        let mut cur = PathBuf::new();
-        let comps: Vec<_> = rel.components().collect();
-        for (i, c) in comps.iter().enumerate() {
-            cur.push(c);
-            let last = i + 1 == comps.len();
-            let full = root.join(&cur);
-            let in_upper = fs::symlink_metadata(upper.join(&cur)).is_ok();
-            match fs::symlink_metadata(&full) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!("cannot mount at `/{}`: it is a symbolic link in the image", cur.display()))
-                }
-                Ok(_) => {
-                    if !in_upper && !last {
-                        // A parent from a lower layer: creating a child copies it up.
-                        self.paths.push(cur.clone());
-                    }
-                }
-                Err(_) => {
-                    if last && !dir {
-                        fs::File::create(&full)
-                            .map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
-                    } else {
-                        fs::create_dir(&full)
-                            .map_err(|e| format!("cannot create mount point `/{}`: {e}", cur.display()))?;
-                    }
-                    self.paths.push(cur.clone());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes what `ensure` created from the upper directory, deepest first; a directory
-    /// the command wrote into is kept.
-    fn clean(&self, upper: &Path) {
-        let mut paths = self.paths.clone();
-        paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        paths.dedup();
-        for p in paths {
-            let full = upper.join(&p);
-            match fs::symlink_metadata(&full) {
-                Ok(m) if m.is_dir() => {
-                    let _ = fs::remove_dir(&full); // fails (and keeps it) when not empty
-                }
-                Ok(m) if m.is_file() && m.len() == 0 => {
-                    let _ = fs::remove_file(&full);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
 /// The helper proper: returns how the command ended, or a setup error.
 fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, String> {
-    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+    let mut flags =
+        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
     if spec.network_none {
         flags |= libc::CLONE_NEWNET;
     }
@@ -396,6 +341,12 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
     }
     mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
         .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
+    if !spec.insecure {
+        // Device nodes in the root (an image's, or made by `mknod`) cannot be opened: the
+        // device cgroup's job under runc. /dev gets its own mount with the default nodes.
+        mount::mount("none", &root, "", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NODEV, None)
+            .map_err(|e| format!("cannot mount the root filesystem nodev: {e}"))?;
+    }
     let mut created = Created::default();
     let result = setup_and_run(spec, &root, &empty, &mut created, status);
     let _ = mount::unmount(&root);
@@ -440,6 +391,11 @@ fn setup_and_run(
         mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data))
             .map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
     }
+    // /sys read-only (read-write only for an insecure step), as runc mounts it.
+    created.ensure(root, upper, Path::new("sys"), true)?;
+    let ro = if spec.insecure { 0 } else { libc::MS_RDONLY };
+    mount::mount("sysfs", &root.join("sys"), "sysfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | ro, None)
+        .map_err(|e| format!("cannot mount /sys: {e}"))?;
     // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
     let hostname = sandbox_hostname(spec).to_string();
     let hosts_src = spec.scratch.join("hosts");
@@ -554,7 +510,7 @@ fn setup_and_run(
     if pid == 0 {
         // SAFETY: back to the default action; the handler belongs to the helper.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
-        let err = child(spec, root);
+        let err = pid1::child(spec, root);
         let _ = writeln!(status, "{}", serde_json::to_string(&Status::Error(err)).unwrap_or_default());
         // SAFETY: leaving the child without running destructors.
         unsafe { libc::_exit(SETUP_FAILED) };
@@ -583,61 +539,6 @@ fn setup_and_run(
     Ok(None)
 }
 
-/// Mounts the tmpfs that holds this step's secret files (in the helper's own mount
-/// namespace, so no other process sees it and nothing reaches the disk); returns its path.
-fn secrets_tmpfs(spec: &HelperSpec) -> Result<PathBuf, String> {
-    let total: usize = spec
-        .mounts
-        .iter()
-        .map(|m| match &m.kind {
-            HelperMountKind::Secret { data, .. } => data.0.len() + 4096,
-            _ => 0,
-        })
-        .sum();
-    let dir = spec.scratch.join("secrets");
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    let data = format!("mode=0700,size={}", total + 65536);
-    mount::mount("tmpfs", &dir, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, Some(&data))
-        .map_err(|e| format!("cannot mount the tmpfs for secrets: {e}"))?;
-    Ok(dir)
-}
-
-/// Writes one secret file (on the secrets tmpfs) with its mode and owner.
-fn write_secret(path: &Path, data: &SecretBytes, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    f.write_all(&data.0)?;
-    drop(f);
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))
-}
-
-/// Brings `lo` up in a fresh network namespace.
-fn loopback_up() -> Result<(), String> {
-    // SAFETY: plain socket/ioctl calls on a zeroed ifreq.
-    unsafe {
-        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if s < 0 {
-            return Err(errno("cannot open a socket to configure lo"));
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) < 0 {
-            libc::close(s);
-            return Err(errno("cannot read lo's flags"));
-        }
-        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        let r = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
-        libc::close(s);
-        if r < 0 {
-            return Err(errno("cannot bring lo up"));
-        }
-    }
-    Ok(())
-}
-
 /// The UTS hostname of the step: the Exec's, or `cairn`.
 fn sandbox_hostname(spec: &HelperSpec) -> &str {
     if spec.hostname.is_empty() {
@@ -645,185 +546,4 @@ fn sandbox_hostname(spec: &HelperSpec) -> &str {
     } else {
         &spec.hostname
     }
-}
-
-/// PID 1: mounts /proc, enters the root, becomes the user, execs. Returns only on error.
-fn child(spec: &HelperSpec, root: &Path) -> String {
-    // Die with the helper (Ctrl-C kills the helper; the kernel then kills the namespace).
-    // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    // A mount namespace of its own: pivot_root would otherwise move the helper's root too
-    // (it changes the root of every process in the namespace).
-    // SAFETY: unshare in a single-threaded process.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return errno("cannot create the container's mount namespace");
-    }
-    if let Err(e) =
-        mount::mount("proc", &root.join("proc"), "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None)
-    {
-        return format!("cannot mount /proc: {e}");
-    }
-    if let Err(e) = pivot(root) {
-        return e;
-    }
-    let ids = match user::resolve(&spec.user) {
-        Ok(ids) => ids,
-        Err(e) => return e,
-    };
-    let cwd = if spec.cwd.is_empty() { "/" } else { spec.cwd.as_str() };
-    if let Err(e) = fs::create_dir_all(cwd) {
-        return format!("cannot create the working directory `{cwd}`: {e}");
-    }
-    if let Err(e) = std::env::set_current_dir(cwd) {
-        return format!("cannot enter the working directory `{cwd}`: {e}");
-    }
-    // SAFETY: plain id syscalls; order: groups, gid, uid.
-    unsafe {
-        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 {
-            return errno("setgroups");
-        }
-        if libc::setgid(ids.gid) != 0 {
-            return errno(&format!("setgid({})", ids.gid));
-        }
-        if libc::setuid(ids.uid) != 0 {
-            return errno(&format!("setuid({})", ids.uid));
-        }
-    }
-    let Some(arg0) = spec.args.first() else { return "the command is empty".into() };
-    let path_env = spec.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or("");
-    let exe = match find_executable(arg0, path_env) {
-        Some(p) => p,
-        None => {
-            if arg0.contains('/') {
-                return format!("executable `{arg0}` not found in the image (or not executable)");
-            }
-            return format!("executable `{arg0}` not found in the image (PATH={path_env})");
-        }
-    };
-    // PID 1 stays as a minimal init: it reaps orphans and reports how the command ended
-    // (the command itself as PID 1 would ignore signals it has no handler for).
-    // SAFETY: single-threaded process.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return errno("cannot fork the command");
-    }
-    if pid > 0 {
-        init(pid);
-    }
-    let null = fs::File::open("/dev/null");
-    if let Ok(n) = &null {
-        // SAFETY: valid descriptors.
-        unsafe { libc::dup2(n.as_raw_fd(), 0) };
-    }
-    // execve directly rather than `Command`: the environment goes in exactly as given, in
-    // its order (`Command` would sort it).
-    let exe_c = match CString::new(exe.as_os_str().as_bytes()) {
-        Ok(c) => c,
-        Err(_) => return format!("executable path `{}` contains a NUL byte", exe.display()),
-    };
-    let to_c = |v: &[String], what: &str| -> Result<Vec<CString>, String> {
-        v.iter().map(|a| CString::new(a.as_str()).map_err(|_| format!("{what} `{a}` contains a NUL byte"))).collect()
-    };
-    let argv = match to_c(&spec.args, "argument") {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let secret_names: Vec<&str> = spec.secret_env.iter().map(|(n, _)| n.as_str()).collect();
-    let envs: Vec<String> = spec
-        .env
-        .iter()
-        .filter(|kv| !secret_names.contains(&kv.split_once('=').map_or(kv.as_str(), |(k, _)| k)))
-        .map(|kv| if kv.contains('=') { kv.clone() } else { format!("{kv}=") })
-        .collect();
-    // As runc does: `HOME` from the user's passwd entry and `HOSTNAME` from the sandbox's
-    // hostname, each unless the step's environment sets it.
-    let mut envs = envs;
-    let has = |envs: &[String], k: &str| envs.iter().any(|kv| kv.split_once('=').is_some_and(|(n, _)| n == k));
-    if !has(&envs, "HOSTNAME") {
-        envs.push(format!("HOSTNAME={}", sandbox_hostname(spec)));
-    }
-    if !has(&envs, "HOME") {
-        envs.push(format!("HOME={}", ids.home));
-    }
-    let mut envp = match to_c(&envs, "environment variable") {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    for (name, value) in &spec.secret_env {
-        let mut kv = format!("{name}=").into_bytes();
-        kv.extend_from_slice(&value.0);
-        match CString::new(kv) {
-            Ok(c) => envp.push(c),
-            Err(_) => return format!("secret environment variable `{name}` contains a NUL byte"),
-        }
-    }
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
-    // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
-    unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
-    format!("cannot run `{arg0}`: {}", io::Error::last_os_error())
-}
-
-/// Waits for `cmd` (reaping every other child too), reports its end on fd 3, exits.
-fn init(cmd: libc::pid_t) -> ! {
-    let mut status = 0;
-    loop {
-        let mut ws = 0;
-        // SAFETY: waiting for any child of ours.
-        let r = unsafe { libc::waitpid(-1, &mut ws, 0) };
-        if r == cmd {
-            status = ws;
-            break;
-        }
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            break;
-        }
-    }
-    let s = if libc::WIFSIGNALED(status) {
-        Status::Signal(libc::WTERMSIG(status))
-    } else {
-        Status::Code(libc::WEXITSTATUS(status))
-    };
-    // SAFETY: fd 3 is the status pipe.
-    let mut f = unsafe { fs::File::from_raw_fd(3) };
-    let _ = writeln!(f, "{}", serde_json::to_string(&s).unwrap_or_default());
-    // SAFETY: leaving without destructors; the kernel kills what is left in the namespace.
-    unsafe { libc::_exit(0) }
-}
-
-/// `arg0` itself when it has a slash, else the first match along `path_env`; a match is a
-/// regular file with an execute bit (checked after the user switch, as exec would).
-fn find_executable(arg0: &str, path_env: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable =
-        |p: &Path| fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    if arg0.contains('/') {
-        return Some(PathBuf::from(arg0)).filter(|p| runnable(p));
-    }
-    path_env.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(arg0)).find(|p| runnable(p))
-}
-
-/// pivot_root into `root` and detach the old root.
-fn pivot(root: &Path) -> Result<(), String> {
-    let r = CString::new(root.as_os_str().as_bytes()).map_err(|_| "bad root path".to_string())?;
-    let dot = CString::new(".").expect("no NUL");
-    // SAFETY: syscalls with valid C strings.
-    unsafe {
-        if libc::chdir(r.as_ptr()) != 0 {
-            return Err(errno("chdir to the root"));
-        }
-        if libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) != 0 {
-            return Err(errno("pivot_root"));
-        }
-        if libc::umount2(dot.as_ptr(), libc::MNT_DETACH) != 0 {
-            return Err(errno("detaching the old root"));
-        }
-        let slash = CString::new("/").expect("no NUL");
-        if libc::chdir(slash.as_ptr()) != 0 {
-            return Err(errno("chdir /"));
-        }
-    }
-    Ok(())
 }

@@ -50,6 +50,8 @@ pub struct SolveOptions {
     pub root: PathBuf,
     /// Build secrets by id (`--secret`); never stored, logged or keyed.
     pub secrets: secrets::Secrets,
+    /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
+    pub allow_insecure: bool,
 }
 
 /// What a successful solve produced.

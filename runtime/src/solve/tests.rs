@@ -300,6 +300,7 @@ impl Env {
             contexts: [("context".to_string(), self.dir.join("ctx"))].into_iter().collect(),
             root: self.dir.join("store"),
             secrets: Default::default(),
+            allow_insecure: false,
         };
         let ev = Events(Mutex::new(vec![]));
         let s = solve(def, &self.store, &opts, &ev, cancel)?;

@@ -28,9 +28,9 @@ impl<B: Backend> OpCx<'_, B> {
                 self.graph.def.vertices[v].meta.description, self.opts.platform
             )));
         }
-        if e.security == cairn_ir::SecurityMode::Insecure {
+        if e.security == cairn_ir::SecurityMode::Insecure && !self.opts.allow_insecure {
             return Err(StepError::msg(
-                "`--security=insecure` is not supported: cairn runs every step in its sandbox without extra privileges",
+                "`RUN --security=insecure` needs the `security.insecure` entitlement: pass `--allow security.insecure`",
             ));
         }
         // A bind mount without an output (read-only, or read-write with its writes
@@ -78,6 +78,7 @@ impl<B: Backend> OpCx<'_, B> {
             user: e.meta.user.clone(),
             hostname: e.meta.hostname.clone(),
             network: e.network,
+            insecure: e.security == cairn_ir::SecurityMode::Insecure,
             mounts: mounted.mounts.clone(),
             secret_env,
         };
