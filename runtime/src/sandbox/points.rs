@@ -128,4 +128,3 @@ pub(super) fn loopback_up() -> Result<(), String> {
     }
     Ok(())
 }
-
