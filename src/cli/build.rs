@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
 use cairn_runtime::solve::progress::Mode;
-use cairn_runtime::{image, oci, solve, store};
+use cairn_runtime::{export, image, solve, store};
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -128,7 +128,7 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
         bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
     }
     let spec = if value.starts_with("oci-layout://") {
-        let (path, r) = oci::parse_oci_layout_ref(value);
+        let (path, r) = image::parse_oci_layout_ref(value);
         let abs = std::fs::canonicalize(&path)
             .with_context(|| format!("`--build-context {name}`: OCI layout `{}` not found", path.display()))?;
         let mut reference = format!("oci-layout://{}", abs.display());
@@ -368,14 +368,15 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
             match o {
                 OutputSpec::Oci { dest, tar, name } => {
                     let n = name.clone().or_else(|| names.first().cloned());
-                    oci::export_oci_layout(&st, &rec, dest, *tar, n.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?
+                    export::export_oci_layout(&st, &rec, dest, *tar, n.as_deref())
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
                 }
                 OutputSpec::Docker { dest, name } => {
                     let mut tags: Vec<String> = names.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
                     if let Some(n) = name {
                         tags.insert(0, n.clone());
                     }
-                    oci::export_docker_archive(&st, &rec, dest, &tags).map_err(|e| anyhow::anyhow!("{e}"))?
+                    export::export_docker_archive(&st, &rec, dest, &tags).map_err(|e| anyhow::anyhow!("{e}"))?
                 }
                 _ => {}
             }
@@ -394,10 +395,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     for o in &outputs {
         match o {
             OutputSpec::Local { dest } => {
-                oci::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?
+                export::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?
             }
             OutputSpec::Tar { dest } => {
-                oci::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?
+                export::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?
             }
             _ => {}
         }
@@ -427,7 +428,7 @@ fn verify_reproducible(
     cancel: &AtomicBool,
     config: &cairn_ir::ImageConfig,
     commit_opts: &image::CommitOptions,
-    first: &image::ImageRecord,
+    first: &store::ImageRecord,
 ) -> anyhow::Result<()> {
     eprintln!("Verifying reproducibility: building again without the cache");
     let again = solve::SolveOptions { no_cache: true, ..opts.clone() };

@@ -95,7 +95,7 @@ impl ImageResolver for StoreResolver {
         reference: &str,
         _platform: &cairn_ir::Platform,
     ) -> Result<Option<cairn_ir::ImageConfig>, String> {
-        let rec = cairn_runtime::oci::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
+        let rec = cairn_runtime::image::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
         match rec {
             Some(r) => self.0.image_config(&r).map(Some).map_err(|e| e.to_string()),
             None => Ok(None),

@@ -50,7 +50,7 @@ impl Backend for RuntimeBackend {
     }
 
     fn image(&self, reference: &str) -> Result<Option<ImageInfo>, String> {
-        let rec = crate::oci::resolve_image(&self.store, reference).map_err(|e| e.to_string())?;
+        let rec = crate::image::resolve_image(&self.store, reference).map_err(|e| e.to_string())?;
         Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 
