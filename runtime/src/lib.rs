@@ -14,6 +14,7 @@
 //! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
 //! - `verify`: the first difference between two images (`--verify-reproducible`).
 
+pub mod build;
 pub mod export;
 pub mod gzip;
 pub mod image;
