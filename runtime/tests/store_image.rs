@@ -187,35 +187,33 @@ fn oci_layout_export_is_read_by_skopeo_and_unpacked_by_umoci() {
         "no temp output left"
     );
 
-    if have("skopeo") {
-        let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", layout.display())));
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["Digest"], rec.manifest_digest.to_string());
-        assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
-        assert_eq!(v["Os"], "linux");
-        let out =
-            run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
-        let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(cfg["config"]["WorkingDir"], "/app");
-    }
-    if have("umoci") {
-        let bundle = d.join("bundle");
-        run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:v1", layout.display())).arg(&bundle));
-        let r = bundle.join("rootfs");
-        assert_eq!(fs::read_to_string(r.join("bin/hello")).unwrap(), "#!/bin/sh\necho hello\n");
-        assert!(!r.join("etc/gone.txt").exists(), "whiteout applied");
-        assert!(!r.join("etc/conf/a").exists() && r.join("etc/conf/c").exists(), "opaque directory applied");
-        assert_eq!(getxattr(&r.join("app/run.sh"), "user.origin").as_deref(), Some(&b"cairn"[..]));
-        // umoci's view equals cairn's own merge.
-        let ours = rootfs(&store, &layers, &d.join("ours"));
-        let mut theirs = snapshot(&r);
-        theirs.retain(|_, v| !v.is_empty());
-        for (k, v) in &ours {
-            if !k.contains('/') && v.starts_with("dir") {
-                continue; // umoci gives top-level directories its own mtimes
-            }
-            assert_eq!(theirs.get(k), Some(v), "{k}");
+    require_tool("skopeo");
+    let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", layout.display())));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Digest"], rec.manifest_digest.to_string());
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["Os"], "linux");
+    let out =
+        run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
+    let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cfg["config"]["WorkingDir"], "/app");
+    require_tool("umoci");
+    let bundle = d.join("bundle");
+    run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:v1", layout.display())).arg(&bundle));
+    let r = bundle.join("rootfs");
+    assert_eq!(fs::read_to_string(r.join("bin/hello")).unwrap(), "#!/bin/sh\necho hello\n");
+    assert!(!r.join("etc/gone.txt").exists(), "whiteout applied");
+    assert!(!r.join("etc/conf/a").exists() && r.join("etc/conf/c").exists(), "opaque directory applied");
+    assert_eq!(getxattr(&r.join("app/run.sh"), "user.origin").as_deref(), Some(&b"cairn"[..]));
+    // umoci's view equals cairn's own merge.
+    let ours = rootfs(&store, &layers, &d.join("ours"));
+    let mut theirs = snapshot(&r);
+    theirs.retain(|_, v| !v.is_empty());
+    for (k, v) in &ours {
+        if !k.contains('/') && v.starts_with("dir") {
+            continue; // umoci gives top-level directories its own mtimes
         }
+        assert_eq!(theirs.get(k), Some(v), "{k}");
     }
     fs::remove_dir_all(&d).unwrap();
 }
@@ -246,14 +244,11 @@ fn docker_archive_has_repo_tags_and_loads_back_to_the_same_config() {
     let blobs = store.image_layer_blobs(&rec).unwrap();
     let want: Vec<String> = blobs.iter().map(|b| format!("blobs/sha256/{}", b.diff_id.hex())).collect();
     assert_eq!(m[0]["Layers"], serde_json::json!(want), "uncompressed layers named by diff_id");
-    if have("skopeo") {
-        let out = run(Command::new("skopeo")
-            .arg("inspect")
-            .arg("--config")
-            .arg(format!("docker-archive:{}", file.display())));
-        let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
-    }
+    require_tool("skopeo");
+    let out =
+        run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("docker-archive:{}", file.display())));
+    let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
 
     let other = open(&d.join("other"));
     let loaded = image::load_archive(&other, &file).unwrap();
@@ -326,9 +321,7 @@ fn oci_imports_keep_manifest_digests_and_share_base_layers() {
 #[test]
 fn archives_written_by_skopeo_load() {
     require_root();
-    if !have("skopeo") {
-        return;
-    }
+    require_tool("skopeo");
     let d = tmpdir("skopeoload");
     let (store, _, rec) = committed(&d);
     let layout = d.join("layout");
