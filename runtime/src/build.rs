@@ -93,13 +93,6 @@ pub enum BuildError {
     Metadata(StoreError),
 }
 
-impl BuildError {
-    /// Whether Ctrl-C stopped the build.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, BuildError::Solve(SolveError::Cancelled))
-    }
-}
-
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -17,7 +17,7 @@ use crate::store::{io_err, Store, StoreError};
 
 /// Describes the first difference between images `a` and `b` of the store (`None` when
 /// their manifests are equal).
-pub fn first_difference(store: &Store, a: &ImageRecord, b: &ImageRecord) -> Result<Option<String>, StoreError> {
+pub(crate) fn first_difference(store: &Store, a: &ImageRecord, b: &ImageRecord) -> Result<Option<String>, StoreError> {
     if a.manifest_digest == b.manifest_digest {
         return Ok(None);
     }

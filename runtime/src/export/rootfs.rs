@@ -19,7 +19,7 @@ use crate::store::{io_err, sys, Store, StoreError};
 /// A node of a merged filesystem tree: where its content comes from (`None` for the
 /// root) and, for a directory, its children by name.
 #[derive(Debug, Default)]
-pub struct MergedNode {
+pub(crate) struct MergedNode {
     pub src: Option<PathBuf>,
     pub dir: bool,
     pub children: BTreeMap<Vec<u8>, MergedNode>,
@@ -48,7 +48,7 @@ fn merge_into(node: &mut MergedNode, dir: &Path) -> io::Result<()> {
 }
 
 /// The merged tree of `layers` (bottom first), honouring whiteouts and opaque dirs.
-pub fn merge_layers(store: &Store, layers: &[String]) -> Result<MergedNode, StoreError> {
+pub(crate) fn merge_layers(store: &Store, layers: &[String]) -> Result<MergedNode, StoreError> {
     let mut root = MergedNode { src: None, dir: true, children: BTreeMap::new() };
     for id in layers {
         if !store.layer_exists(id) {
@@ -81,7 +81,7 @@ fn write_tree<W: Write>(out: &mut TarOut<W>, node: &MergedNode, prefix: &[u8]) -
 }
 
 /// Writes the merged filesystem of `layers` as a deterministic tar to `out`.
-pub fn write_rootfs_tar(
+pub(crate) fn write_rootfs_tar(
     store: &Store,
     layers: &[String],
     out: impl Write,

@@ -48,7 +48,7 @@ impl Default for CommitOptions {
 }
 
 /// Packs layer `id` (or returns the blob packed or imported earlier).
-pub fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<LayerBlob, StoreError> {
+pub(crate) fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<LayerBlob, StoreError> {
     let dir = store.layer_path(id);
     if !store.layer_exists(id) {
         return Err(StoreError::NotFound(format!(

@@ -196,7 +196,7 @@ pub(crate) fn import_layer(
 
 /// Imports an image from its manifest bytes (stored unchanged, so the manifest digest is
 /// the original one); `blob_file` finds the file of a blob by digest.
-pub fn import_manifest(
+pub(crate) fn import_manifest(
     store: &Store,
     manifest_bytes: &[u8],
     manifest_path: &Path,
@@ -248,7 +248,7 @@ pub fn import_manifest(
 
 /// Imports an image given as config bytes and layer files (a docker-archive entry); the
 /// config is stored unchanged (same image id) and an OCI manifest is made for it.
-pub fn import_config_and_layers(
+pub(crate) fn import_config_and_layers(
     store: &Store,
     config: &[u8],
     config_path: &Path,

@@ -12,9 +12,8 @@ mod created;
 mod import;
 
 pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
-pub use commit::{commit_image, pack_layer, CommitOptions};
+pub use commit::{commit_image, CommitOptions};
 pub(crate) use import::open_maybe_gzip;
-pub use import::{import_config_and_layers, import_manifest};
 
 use crate::oci::{Descriptor, Manifest};
 use crate::store::{ImageRecord, LayerBlob, Store, StoreError};

@@ -43,11 +43,11 @@ use tar::{EntryType, Header};
 use crate::store::sys;
 
 /// The overlayfs xattr marking an opaque directory.
-pub const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+pub(crate) const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 /// Marker file of an opaque directory in a layer tar.
-pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
+pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Prefix of a whiteout marker file in a layer tar.
-pub const WHITEOUT_PREFIX: &str = ".wh.";
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
 
 /// An `io::Error` whose message names `path`.
 pub(crate) fn ctx(path: &Path, e: io::Error) -> io::Error {
@@ -59,12 +59,12 @@ fn invalid(msg: String) -> io::Error {
 }
 
 /// Whether `md` is an overlay whiteout (a character device 0:0).
-pub fn is_whiteout(md: &Metadata) -> bool {
+pub(crate) fn is_whiteout(md: &Metadata) -> bool {
     md.file_type().is_char_device() && md.rdev() == 0
 }
 
 /// Whether the directory at `p` is marked opaque.
-pub fn is_opaque(p: &Path) -> io::Result<bool> {
+pub(crate) fn is_opaque(p: &Path) -> io::Result<bool> {
     Ok(sys::get_xattr(p, OPAQUE_XATTR)?.is_some_and(|v| v == b"y"))
 }
 

@@ -21,7 +21,7 @@ pub struct ImageRecord {
 }
 
 /// `reference` normalized like Docker (`busybox` → `docker.io/library/busybox:latest`).
-pub fn normalize_reference(reference: &str) -> Result<String, StoreError> {
+pub(crate) fn normalize_reference(reference: &str) -> Result<String, StoreError> {
     cairn_ir::reference::normalize(reference)
         .map_err(|e| StoreError::Invalid(format!("Invalid image reference `{reference}`: {e}")))
 }

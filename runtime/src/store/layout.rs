@@ -61,7 +61,7 @@ impl StoreLayout {
         self.blobs_dir().join(digest.hex())
     }
 
-    pub fn layers_dir(&self) -> PathBuf {
+    pub(crate) fn layers_dir(&self) -> PathBuf {
         self.root.join("layers")
     }
 

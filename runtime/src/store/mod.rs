@@ -31,8 +31,8 @@ mod layout;
 pub(crate) mod sys;
 
 pub use gc::{DiskUsage, PruneReport, Usage};
-pub(crate) use images::{diff_ids_of, known_diff_size};
-pub use images::{normalize_reference, ImageRecord};
+pub use images::ImageRecord;
+pub(crate) use images::{diff_ids_of, known_diff_size, normalize_reference};
 pub(crate) use io_util::{EagerWriteback, HashReader, HashWriter};
 pub use layout::StoreLayout;
 
@@ -213,7 +213,7 @@ pub fn remove_all(p: &Path) -> io::Result<()> {
 }
 
 /// Best-effort [`remove_all`] for cleanup paths where an error has nowhere to go.
-pub fn remove_tree(p: &Path) {
+pub(crate) fn remove_tree(p: &Path) {
     let _ = remove_all(p);
 }
 
@@ -285,7 +285,7 @@ impl Store {
 
     /// A fresh path under `tmp/` owned by this process (nothing is created there). If the
     /// process dies, the next [`Store::open`] removes whatever it left at that path.
-    pub fn tmp_path(&self, what: &str) -> PathBuf {
+    pub(crate) fn tmp_path(&self, what: &str) -> PathBuf {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         self.layout.tmp_dir().join(format!("{}-{n}-{what}", std::process::id()))
     }
@@ -330,7 +330,7 @@ impl Store {
     }
 
     /// Reads a whole blob (for small ones: configs, manifests).
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest);
         fs::read(&p).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound(format!("Blob `{digest}` is not in the store")),
@@ -339,7 +339,7 @@ impl Store {
     }
 
     /// Stores `bytes` as a blob and returns its digest.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+    pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let d = Digest::of(bytes);
         if self.get_blob_path(&d).is_none() {
             let mut t = self.temp_file("blob")?;
@@ -350,7 +350,7 @@ impl Store {
     }
 
     /// Copies the file at `src` into the store as a blob (hashing while copying).
-    pub fn put_blob_file(&self, src: &Path) -> Result<Digest, StoreError> {
+    pub(crate) fn put_blob_file(&self, src: &Path) -> Result<Digest, StoreError> {
         let mut input = File::open(src).map_err(io_err("open", src))?;
         let t = self.temp_file("blob")?;
         let mut w = HashWriter::new(io::BufWriter::new(&t.file));
@@ -376,7 +376,7 @@ impl Store {
     // ---------------------------------------------------------------- layers
 
     /// The directory of layer `id` (overlay upper-dir format).
-    pub fn layer_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn layer_path(&self, id: &str) -> PathBuf {
         self.layout.layer(id)
     }
 
@@ -453,7 +453,7 @@ impl Store {
     }
 
     /// The layer extracted (or packed) with this diff_id, if it still exists.
-    pub fn layer_for_diff_id(&self, diff_id: &Digest) -> Option<String> {
+    pub(crate) fn layer_for_diff_id(&self, diff_id: &Digest) -> Option<String> {
         let id = fs::read_to_string(self.layout.diff_id(diff_id)).ok()?;
         let id = id.trim().to_string();
         self.layer_exists(&id).then_some(id)
