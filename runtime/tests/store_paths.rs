@@ -1,6 +1,7 @@
-//! **Architecture Invariant:** only the store knows store paths. Every directory and file
-//! name under the store root is spelled in `runtime/src/store/` (`StoreLayout`); other
-//! modules ask the store. This test scans the runtime's non-test source for those names.
+//! Invariants of the store's boundaries, checked over the runtime's source: only the store
+//! knows store paths (every name under the store root is spelled in `runtime/src/store/`,
+//! in `StoreLayout`; other modules ask the store), and the store, image and layer code do
+//! not import each other in a loop.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -105,4 +106,35 @@ fn the_scan_finds_what_it_looks_for() {
     assert!(offences("let d = layout.cache_mounts_dir(); // not \"cachemounts\"").is_empty());
     assert!(offences("#[cfg(test)]\nmod tests { fn f() { root.join(\"tmp\"); } }").is_empty());
     assert!(offences("let b = dir.join(\"blobs/sha256\");").is_empty());
+}
+
+/// `crate::…` paths named in the non-comment code of the files under `dir`.
+fn crate_uses(dir: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let src = fs::read_to_string(&f).unwrap();
+        for line in src.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let name: String = line[i + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// **Architecture Invariant:** no import loop between the store, image and layer code:
+/// `oci` uses nothing else in the runtime, the store only `oci`, layers only the store.
+#[test]
+fn store_image_and_layer_do_not_import_each_other_in_a_loop() {
+    assert_eq!(crate_uses("oci"), Vec::<String>::new());
+    assert_eq!(crate_uses("store"), ["oci"]);
+    assert_eq!(crate_uses("layer"), ["store"]);
+    for m in crate_uses("image") {
+        assert!(["gzip", "layer", "oci", "store"].contains(&m.as_str()), "image uses crate::{m}");
+    }
 }
