@@ -30,7 +30,7 @@ use flate2::write::GzEncoder;
 use flate2::{Compression, Crc};
 
 /// Bytes of input per gzip member.
-pub const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 
 /// Largest stored deflate block (its length is a u16).
 const STORED_BLOCK: usize = 0xffff;
@@ -204,7 +204,7 @@ fn stored_member(data: &[u8]) -> Vec<u8> {
 /// uniform bytes give (text and binaries are far above; zlib output, JPEG, random data
 /// within a few percent). Short inputs never look random (the sample would be too small
 /// to tell, and compressing them costs nothing).
-pub fn looks_random(data: &[u8]) -> bool {
+pub(crate) fn looks_random(data: &[u8]) -> bool {
     const WINDOW: usize = 4096;
     const WINDOWS: usize = 16;
     if data.len() < WINDOW * WINDOWS {

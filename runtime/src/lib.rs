@@ -3,25 +3,33 @@
 //! **Architecture Invariant:** the runtime never depends on grammar or compiler; it only
 //! sees a Definition.
 //!
-//! Module map (see ARCHITECTURE.md):
-//! - `store`: the on-disk store (blobs, tags, cache index, layer directories), crash-safe.
+//! [`build::run`] is the facade a frontend calls: it solves a Definition, commits the
+//! result as an image, verifies, tags and exports it. The modules below it:
+//! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
+//! - `store`: the on-disk store (blobs, layer directories, cache index, image records and
+//!   tags), crash-safe; `StoreLayout` names every path under its root.
+//! - `oci`: the OCI JSON documents (media types, descriptors, manifests, indexes); depends
+//!   on nothing else here.
+//! - `image`: committing a layer chain as an image; importing archives and OCI layouts.
+//! - `export`: the `Exporter` trait and its OCI layout, docker-archive and rootfs exporters.
 //! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
 //! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB).
-//! - `image`, `oci`: image manifests/configs, OCI layout, docker-archive, rootfs exports,
-//!   archive import.
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
-//! - `solve` and friends: scheduler, cache keys, content hashing, op execution, progress.
 //! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
 //! - `verify`: the first difference between two images (`--verify-reproducible`).
+//!
+//! No import loops: `oci` ← `store` ← `layer`/`image` ← `export` ← `build`.
 
+pub mod build;
+pub mod export;
 pub mod gzip;
 pub mod image;
 pub mod layer;
 pub mod mount;
-pub mod oci;
+pub(crate) mod oci;
 pub mod output;
 pub mod process;
 pub mod sandbox;
 pub mod solve;
 pub mod store;
-pub mod verify;
+pub(crate) mod verify;

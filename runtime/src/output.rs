@@ -83,7 +83,7 @@ enum Sink {
 /// Nothing changes at the destination of a [`Sink::Replace`] output until [`commit`].
 ///
 /// [`commit`]: OutputFile::commit
-pub struct OutputFile {
+pub(crate) struct OutputFile {
     out: BufWriter<File>,
     sink: Sink,
     dest: PathBuf,
@@ -149,11 +149,6 @@ impl OutputFile {
             }
         }
     }
-
-    /// The path the user named, for error messages.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
 }
 
 impl Write for OutputFile {
@@ -212,7 +207,7 @@ pub(crate) fn install_dir(mut tmp: SiblingTemp, dest: &Path) -> Result<(), Store
 }
 
 /// A directory output must not be a file, device or FIFO; checked before any work.
-pub fn check_dir_output(dest: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_dir_output(dest: &Path) -> Result<(), StoreError> {
     match follow_links(dest)?.metadata() {
         Ok(m) if !m.is_dir() => {
             Err(StoreError::Invalid(format!("The output `{}` exists and is not a directory", dest.display())))

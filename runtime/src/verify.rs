@@ -12,12 +12,12 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::image::ImageRecord;
+use crate::store::ImageRecord;
 use crate::store::{io_err, Store, StoreError};
 
 /// Describes the first difference between images `a` and `b` of the store (`None` when
 /// their manifests are equal).
-pub fn first_difference(store: &Store, a: &ImageRecord, b: &ImageRecord) -> Result<Option<String>, StoreError> {
+pub(crate) fn first_difference(store: &Store, a: &ImageRecord, b: &ImageRecord) -> Result<Option<String>, StoreError> {
     if a.manifest_digest == b.manifest_digest {
         return Ok(None);
     }
@@ -88,7 +88,7 @@ fn value_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 }
 
 fn open_layer(p: &Path) -> Result<tar::Archive<Box<dyn Read>>, StoreError> {
-    Ok(tar::Archive::new(crate::oci::open_maybe_gzip(p)?))
+    Ok(tar::Archive::new(crate::image::open_maybe_gzip(p)?))
 }
 
 /// One tar entry as far as a digest can see it: path, header fields, PAX records, content.

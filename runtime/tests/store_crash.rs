@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_ir::{Digest, ImageConfig};
+use cairn_runtime::export;
 use cairn_runtime::image::{commit_image, CommitOptions};
-use cairn_runtime::oci;
 use cairn_runtime::store::{Store, StoreError};
 use store_common::*;
 
@@ -46,7 +46,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn small_image(store: &Store, tag: &str) -> cairn_runtime::image::ImageRecord {
+fn small_image(store: &Store, tag: &str) -> cairn_runtime::store::ImageRecord {
     let l = store.new_layer().unwrap();
     fs::write(l.upper.join("f"), tag).unwrap();
     let id = store.commit_layer(l).unwrap();
@@ -84,8 +84,8 @@ fn child_process_entry() {
                 store.cache_put(&format!("key{seed}"), &[vec![id.clone()]]).unwrap();
                 let rec = commit_image(&store, &[id], &config(), &CommitOptions::default()).unwrap();
                 store.tag_image(&format!("crash/img:{seed}"), &rec).unwrap();
-                oci::export_oci_layout(&store, &rec, &out.join("layout"), false, Some("t")).unwrap();
-                oci::export_docker_archive(&store, &rec, &out.join("image.tar"), &["crash/img:x".into()]).unwrap();
+                export::export_oci_layout(&store, &rec, &out.join("layout"), false, Some("t")).unwrap();
+                export::export_docker_archive(&store, &rec, &out.join("image.tar"), &["crash/img:x".into()]).unwrap();
                 println!("iteration {i}");
             }
         }
@@ -201,7 +201,7 @@ fn a_writer_killed_at_random_instants_leaves_a_consistent_store() {
     let rec = small_image(&store, "after");
     store.tag_image("after/crash", &rec).unwrap();
     store.prune(false).unwrap();
-    oci::export_oci_layout(&store, &rec, &d.join("final"), true, None).unwrap();
+    export::export_oci_layout(&store, &rec, &d.join("final"), true, None).unwrap();
     drop(store);
     check_consistent(&root);
     fs::remove_dir_all(&d).unwrap();

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cairn_ir::{ContainerConfig, History, ImageConfig, Platform};
-use cairn_runtime::image::{commit_image, CommitOptions, ImageRecord};
-use cairn_runtime::oci;
-use cairn_runtime::store::{Store, StoreError};
+use cairn_runtime::export;
+use cairn_runtime::image::{self, commit_image, CommitOptions};
+use cairn_runtime::store::{ImageRecord, Store, StoreError};
 use store_common::*;
 
 /// Commits a layer whose upper directory `fill` writes.
@@ -84,7 +84,7 @@ fn open(dir: &Path) -> Store {
 
 /// The merged root filesystem of `layers`, exported to `dir` and snapshotted.
 fn rootfs(store: &Store, layers: &[String], dir: &Path) -> std::collections::BTreeMap<String, String> {
-    oci::export_rootfs_dir(store, layers, dir).unwrap();
+    export::export_rootfs_dir(store, layers, dir).unwrap();
     snapshot(dir)
 }
 
@@ -175,47 +175,45 @@ fn oci_layout_export_is_read_by_skopeo_and_unpacked_by_umoci() {
     let d = tmpdir("ocilayout");
     let (store, layers, rec) = committed(&d);
     let layout = d.join("layout");
-    oci::export_oci_layout(&store, &rec, &layout, false, Some("v1")).unwrap();
+    export::export_oci_layout(&store, &rec, &layout, false, Some("v1")).unwrap();
     assert_eq!(fs::read_to_string(layout.join("oci-layout")).unwrap(), r#"{"imageLayoutVersion":"1.0.0"}"#);
     let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "v1");
     assert_eq!(index["manifests"][0]["digest"], rec.manifest_digest.to_string());
     let tarred = d.join("image.oci.tar");
-    oci::export_oci_layout(&store, &rec, &tarred, true, Some("cairn-test/app:v1")).unwrap();
+    export::export_oci_layout(&store, &rec, &tarred, true, Some("cairn-test/app:v1")).unwrap();
     assert!(
         fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".cairn-")),
         "no temp output left"
     );
 
-    if have("skopeo") {
-        let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", layout.display())));
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["Digest"], rec.manifest_digest.to_string());
-        assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
-        assert_eq!(v["Os"], "linux");
-        let out =
-            run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
-        let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(cfg["config"]["WorkingDir"], "/app");
-    }
-    if have("umoci") {
-        let bundle = d.join("bundle");
-        run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:v1", layout.display())).arg(&bundle));
-        let r = bundle.join("rootfs");
-        assert_eq!(fs::read_to_string(r.join("bin/hello")).unwrap(), "#!/bin/sh\necho hello\n");
-        assert!(!r.join("etc/gone.txt").exists(), "whiteout applied");
-        assert!(!r.join("etc/conf/a").exists() && r.join("etc/conf/c").exists(), "opaque directory applied");
-        assert_eq!(getxattr(&r.join("app/run.sh"), "user.origin").as_deref(), Some(&b"cairn"[..]));
-        // umoci's view equals cairn's own merge.
-        let ours = rootfs(&store, &layers, &d.join("ours"));
-        let mut theirs = snapshot(&r);
-        theirs.retain(|_, v| !v.is_empty());
-        for (k, v) in &ours {
-            if !k.contains('/') && v.starts_with("dir") {
-                continue; // umoci gives top-level directories its own mtimes
-            }
-            assert_eq!(theirs.get(k), Some(v), "{k}");
+    require_tool("skopeo");
+    let out = run(Command::new("skopeo").arg("inspect").arg(format!("oci:{}:v1", layout.display())));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Digest"], rec.manifest_digest.to_string());
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["Os"], "linux");
+    let out =
+        run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("oci-archive:{}", tarred.display())));
+    let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cfg["config"]["WorkingDir"], "/app");
+    require_tool("umoci");
+    let bundle = d.join("bundle");
+    run(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:v1", layout.display())).arg(&bundle));
+    let r = bundle.join("rootfs");
+    assert_eq!(fs::read_to_string(r.join("bin/hello")).unwrap(), "#!/bin/sh\necho hello\n");
+    assert!(!r.join("etc/gone.txt").exists(), "whiteout applied");
+    assert!(!r.join("etc/conf/a").exists() && r.join("etc/conf/c").exists(), "opaque directory applied");
+    assert_eq!(getxattr(&r.join("app/run.sh"), "user.origin").as_deref(), Some(&b"cairn"[..]));
+    // umoci's view equals cairn's own merge.
+    let ours = rootfs(&store, &layers, &d.join("ours"));
+    let mut theirs = snapshot(&r);
+    theirs.retain(|_, v| !v.is_empty());
+    for (k, v) in &ours {
+        if !k.contains('/') && v.starts_with("dir") {
+            continue; // umoci gives top-level directories its own mtimes
         }
+        assert_eq!(theirs.get(k), Some(v), "{k}");
     }
     fs::remove_dir_all(&d).unwrap();
 }
@@ -226,7 +224,7 @@ fn docker_archive_has_repo_tags_and_loads_back_to_the_same_config() {
     let d = tmpdir("dockerarchive");
     let (store, layers, rec) = committed(&d);
     let file = d.join("app.tar");
-    oci::export_docker_archive(&store, &rec, &file, &["cairn-test/app:v1".into(), "busybox".into()]).unwrap();
+    export::export_docker_archive(&store, &rec, &file, &["cairn-test/app:v1".into(), "busybox".into()]).unwrap();
     let mut ar = tar::Archive::new(fs::File::open(&file).unwrap());
     let mut manifest = None;
     let mut names = Vec::new();
@@ -246,30 +244,27 @@ fn docker_archive_has_repo_tags_and_loads_back_to_the_same_config() {
     let blobs = store.image_layer_blobs(&rec).unwrap();
     let want: Vec<String> = blobs.iter().map(|b| format!("blobs/sha256/{}", b.diff_id.hex())).collect();
     assert_eq!(m[0]["Layers"], serde_json::json!(want), "uncompressed layers named by diff_id");
-    if have("skopeo") {
-        let out = run(Command::new("skopeo")
-            .arg("inspect")
-            .arg("--config")
-            .arg(format!("docker-archive:{}", file.display())));
-        let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
-    }
+    require_tool("skopeo");
+    let out =
+        run(Command::new("skopeo").arg("inspect").arg("--config").arg(format!("docker-archive:{}", file.display())));
+    let cfg: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
 
     let other = open(&d.join("other"));
-    let loaded = oci::load_archive(&other, &file).unwrap();
+    let loaded = image::load_archive(&other, &file).unwrap();
     assert_eq!(loaded, ["docker.io/cairn-test/app:v1", "docker.io/library/busybox:latest"]);
     let back = other.get_image("cairn-test/app:v1").unwrap().unwrap();
     assert_eq!(back.config_digest, rec.config_digest, "same image id after the round trip");
     assert_eq!(rootfs(&other, &back.layers, &d.join("r2")), rootfs(&store, &layers, &d.join("r1")));
     let n_layers = other.list_layers().unwrap().len();
-    let again = oci::load_archive(&other, &file).unwrap();
+    let again = image::load_archive(&other, &file).unwrap();
     assert_eq!(again.len(), 2);
     assert_eq!(other.list_layers().unwrap().len(), n_layers, "loading again extracts nothing");
     // The loaded image exports again with the same config (imported layers keep their diff_ids).
     let re = d.join("re.tar");
-    oci::export_docker_archive(&other, &back, &re, &[]).unwrap();
+    export::export_docker_archive(&other, &back, &re, &[]).unwrap();
     let third = open(&d.join("third"));
-    let loaded = oci::load_archive(&third, &re).unwrap();
+    let loaded = image::load_archive(&third, &re).unwrap();
     assert_eq!(loaded, [back.manifest_digest.to_string()], "an untagged image is reported by digest");
     assert_eq!(third.get_image(&loaded[0]).unwrap().unwrap().config_digest, rec.config_digest);
     fs::remove_dir_all(&d).unwrap();
@@ -281,32 +276,32 @@ fn oci_imports_keep_manifest_digests_and_share_base_layers() {
     let d = tmpdir("ociimport");
     let (store, layers, rec) = committed(&d);
     let layout = d.join("layout");
-    oci::export_oci_layout(&store, &rec, &layout, false, Some("cairn-test/app:v1")).unwrap();
+    export::export_oci_layout(&store, &rec, &layout, false, Some("cairn-test/app:v1")).unwrap();
     let archive = d.join("app.oci.tar");
-    oci::export_oci_layout(&store, &rec, &archive, true, Some("cairn-test/app:v1")).unwrap();
+    export::export_oci_layout(&store, &rec, &archive, true, Some("cairn-test/app:v1")).unwrap();
 
     let other = open(&d.join("other"));
-    let names = oci::load_archive(&other, &archive).unwrap();
+    let names = image::load_archive(&other, &archive).unwrap();
     assert_eq!(names, ["docker.io/cairn-test/app:v1"]);
     assert_eq!(other.get_image("cairn-test/app:v1").unwrap().unwrap().manifest_digest, rec.manifest_digest);
 
     for sel in [None, Some("v1"), Some("cairn-test/app:v1"), Some(rec.manifest_digest.to_string().as_str())] {
-        let r = oci::import_oci_layout(&other, &layout, sel).unwrap();
+        let r = image::import_oci_layout(&other, &layout, sel).unwrap();
         assert_eq!(r.manifest_digest, rec.manifest_digest, "{sel:?}");
         assert_eq!(r.config_digest, rec.config_digest);
     }
     let reference = format!("oci-layout://{}:v1", layout.display());
-    assert_eq!(oci::resolve_image(&other, &reference).unwrap().unwrap().manifest_digest, rec.manifest_digest);
+    assert_eq!(image::resolve_image(&other, &reference).unwrap().unwrap().manifest_digest, rec.manifest_digest);
     assert_eq!(other.list_layers().unwrap().len(), 2, "each diff_id extracted once");
-    let err = oci::import_oci_layout(&other, &layout, Some("nope")).unwrap_err().to_string();
+    let err = image::import_oci_layout(&other, &layout, Some("nope")).unwrap_err().to_string();
     assert!(err.contains("has no image `nope` (it has: v1)"), "{err}");
 
     // A second image on the same base: only its new layer is extracted.
     let top = layer(&store, |u| fs::write(u.join("top"), "t").unwrap());
     let rec2 = commit_image(&store, &[layers[0].clone(), top], &config(), &CommitOptions::default()).unwrap();
     let layout2 = d.join("layout2");
-    oci::export_oci_layout(&store, &rec2, &layout2, false, None).unwrap();
-    let r2 = oci::import_oci_layout(&other, &layout2, None).unwrap();
+    export::export_oci_layout(&store, &rec2, &layout2, false, None).unwrap();
+    let r2 = image::import_oci_layout(&other, &layout2, None).unwrap();
     assert_eq!(other.list_layers().unwrap().len(), 3);
     assert_eq!(r2.layers[0], other.get_image("cairn-test/app:v1").unwrap().unwrap().layers[0]);
 
@@ -318,7 +313,7 @@ fn oci_imports_keep_manifest_digests_and_share_base_layers() {
     bytes[last] ^= 0xff;
     fs::write(&victim, bytes).unwrap();
     let fresh = open(&d.join("fresh"));
-    let err = oci::import_oci_layout(&fresh, &layout2, None).unwrap_err().to_string();
+    let err = image::import_oci_layout(&fresh, &layout2, None).unwrap_err().to_string();
     assert!(err.contains(&victim.display().to_string()), "{err}");
     fs::remove_dir_all(&d).unwrap();
 }
@@ -326,13 +321,11 @@ fn oci_imports_keep_manifest_digests_and_share_base_layers() {
 #[test]
 fn archives_written_by_skopeo_load() {
     require_root();
-    if !have("skopeo") {
-        return;
-    }
+    require_tool("skopeo");
     let d = tmpdir("skopeoload");
     let (store, _, rec) = committed(&d);
     let layout = d.join("layout");
-    oci::export_oci_layout(&store, &rec, &layout, false, Some("v1")).unwrap();
+    export::export_oci_layout(&store, &rec, &layout, false, Some("v1")).unwrap();
     let src = format!("oci:{}:v1", layout.display());
     let docker = d.join("skopeo-docker.tar");
     run(Command::new("skopeo")
@@ -342,9 +335,9 @@ fn archives_written_by_skopeo_load() {
     let ociar = d.join("skopeo-oci.tar");
     run(Command::new("skopeo").arg("copy").arg(&src).arg(format!("oci-archive:{}:v3", ociar.display())));
     let other = open(&d.join("other"));
-    assert_eq!(oci::load_archive(&other, &docker).unwrap(), ["docker.io/cairn-test/skopeo:v2"]);
+    assert_eq!(image::load_archive(&other, &docker).unwrap(), ["docker.io/cairn-test/skopeo:v2"]);
     assert_eq!(other.get_image("cairn-test/skopeo:v2").unwrap().unwrap().config_digest, rec.config_digest);
-    let names = oci::load_archive(&other, &ociar).unwrap();
+    let names = image::load_archive(&other, &ociar).unwrap();
     assert_eq!(names.len(), 1);
     assert_eq!(other.get_image(&names[0]).unwrap().unwrap().config_digest, rec.config_digest);
     fs::remove_dir_all(&d).unwrap();
@@ -377,8 +370,8 @@ fn rootfs_exports_apply_whiteouts_and_are_deterministic() {
     assert!(snap["var/log/y.log"].contains("link-group=var/log/x.log"), "hard link kept");
 
     let (t1, t2) = (d.join("a.tar"), d.join("b.tar"));
-    oci::export_rootfs_tar(&store, &layers, &t1, None).unwrap();
-    oci::export_rootfs_tar(&store, &layers, &t2, None).unwrap();
+    export::export_rootfs_tar(&store, &layers, &t1, None).unwrap();
+    export::export_rootfs_tar(&store, &layers, &t2, None).unwrap();
     let bytes = fs::read(&t1).unwrap();
     assert_eq!(bytes, fs::read(&t2).unwrap());
     let names: Vec<String> = tar_listing(&bytes).into_iter().map(|(n, _, _)| n).collect();
@@ -390,7 +383,7 @@ fn rootfs_exports_apply_whiteouts_and_are_deterministic() {
     fs::create_dir_all(existing.join("bin")).unwrap();
     fs::write(existing.join("keep.me"), "mine").unwrap();
     fs::write(existing.join("bin/old"), "old").unwrap();
-    oci::export_rootfs_dir(&store, &layers, &existing).unwrap();
+    export::export_rootfs_dir(&store, &layers, &existing).unwrap();
     assert_eq!(fs::read_to_string(existing.join("keep.me")).unwrap(), "mine");
     assert!(existing.join("bin/hello").exists() && !existing.join("bin/old").exists());
     let leftovers: Vec<_> = fs::read_dir(&d)
@@ -400,7 +393,7 @@ fn rootfs_exports_apply_whiteouts_and_are_deterministic() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    let err = oci::export_rootfs_dir(&store, &["0123456789ab".to_string()], &d.join("x")).unwrap_err();
+    let err = export::export_rootfs_dir(&store, &["0123456789ab".to_string()], &d.join("x")).unwrap_err();
     assert_eq!(err.to_string(), "Layer `0123456789ab` is not in the store");
     assert!(!d.join("x").exists());
     fs::remove_dir_all(&d).unwrap();
@@ -440,7 +433,7 @@ fn prune_keeps_what_tags_and_cache_reach_and_reports_freed_bytes() {
     assert!(!store.layer_exists(&orphan) && !store.layer_exists(&untagged_layer));
     assert!(store.get_image(&untagged.manifest_digest.to_string()).unwrap().is_none());
     assert_eq!(store.cache_get("k1").unwrap(), Some(vec![vec![layers[0].clone(), cached.clone()]]));
-    oci::export_oci_layout(&store, &rec, &d.join("after-prune"), false, None).unwrap();
+    export::export_oci_layout(&store, &rec, &d.join("after-prune"), false, None).unwrap();
 
     let rep = store.prune(true).unwrap();
     assert_eq!((rep.layers, rep.cache_records, rep.cache_mounts), (1, 1, 1), "{rep:?}");
@@ -461,19 +454,19 @@ fn bad_inputs_are_errors_that_name_the_path() {
     let store = open(&d.join("store"));
     let junk = d.join("junk.tar");
     fs::write(&junk, vec![b'x'; 2048]).unwrap();
-    let err = oci::load_archive(&store, &junk).unwrap_err().to_string();
+    let err = image::load_archive(&store, &junk).unwrap_err().to_string();
     assert!(err.contains(&junk.display().to_string()), "{err}");
     let empty_tar = d.join("empty.tar");
     fs::write(&empty_tar, tar::Builder::new(Vec::new()).into_inner().unwrap()).unwrap();
-    let err = oci::load_archive(&store, &empty_tar).unwrap_err().to_string();
+    let err = image::load_archive(&store, &empty_tar).unwrap_err().to_string();
     assert!(err.contains("neither a docker-archive (no manifest.json) nor an OCI archive (no index.json)"), "{err}");
     let missing: PathBuf = d.join("no-layout");
-    let err = oci::import_oci_layout(&store, &missing, None).unwrap_err().to_string();
+    let err = image::import_oci_layout(&store, &missing, None).unwrap_err().to_string();
     assert!(err.contains(&missing.join("index.json").display().to_string()), "{err}");
     let err =
         commit_image(&store, &["0123456789ab".into()], &config(), &CommitOptions::default()).unwrap_err().to_string();
     assert!(err.starts_with("Layer `0123456789ab` is not in the store"), "{err}");
-    let err = oci::export_docker_archive(
+    let err = export::export_docker_archive(
         &store,
         &ImageRecord {
             manifest_digest: cairn_ir::Digest::of(b"m"),
@@ -489,10 +482,10 @@ fn bad_inputs_are_errors_that_name_the_path() {
     assert!(err.contains("is not in the store"), "{err}");
     assert!(!d.join("x.tar").exists());
     assert_eq!(
-        oci::parse_oci_layout_ref("oci-layout:///a/b:c/layout:v2"),
+        image::parse_oci_layout_ref("oci-layout:///a/b:c/layout:v2"),
         (PathBuf::from("/a/b:c/layout"), Some("v2".to_string()))
     );
     let dg = format!("sha256:{}", "a".repeat(64));
-    assert_eq!(oci::parse_oci_layout_ref(&format!("oci-layout://./l@{dg}")), (PathBuf::from("./l"), Some(dg)));
+    assert_eq!(image::parse_oci_layout_ref(&format!("oci-layout://./l@{dg}")), (PathBuf::from("./l"), Some(dg)));
     fs::remove_dir_all(&d).unwrap();
 }

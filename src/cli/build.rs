@@ -1,5 +1,6 @@
-//! `cairn build`: compile a Dockerfile (or load `--ir FILE`), execute it with the runtime
-//! and export the image (local store tags, OCI layout, docker-archive, rootfs dir or tar).
+//! `cairn build`: parse the flags, compile a Dockerfile (or load `--ir FILE`), and hand the
+//! Definition to the runtime's facade ([`cairn_runtime::build::run`]), which solves,
+//! commits, tags and exports; then render the summary.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,26 +9,23 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
-use cairn_runtime::solve::progress::Mode;
-use cairn_runtime::{image, oci, solve, store};
+use cairn_runtime::build::{self, BuildError, BuildRequest};
+use cairn_runtime::export::{self, Exporter};
+use cairn_runtime::solve::progress::{self, Mode};
+use cairn_runtime::solve::secrets::Secrets;
+use cairn_runtime::store;
+
+use super::frontend::{
+    self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
-    /// Name of the Dockerfile (default: `PATH/Dockerfile`)
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub frontend: FrontendArgs,
     /// Name and optionally a tag (`name:tag`) to store the image under; repeatable
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// Build stage to build (default: the last one)
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
-    pub build_args: Vec<String>,
-    /// Target platform `os/arch[/variant]` (default: this machine's)
-    #[arg(long)]
-    pub platform: Option<String>,
     /// Do not use the cache when building
     #[arg(long = "no-cache")]
     pub no_cache: bool,
@@ -37,10 +35,6 @@ pub struct BuildArgs {
     /// Output: `type=oci|docker|local|tar,dest=PATH[,tar=true|false]`, or a directory
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
-    /// Extra build context `NAME=DIR`, `NAME=oci-layout://PATH[:TAG|@DIGEST]` or
-    /// `NAME=docker-image://REF`
-    #[arg(long = "build-context", value_name = "NAME=VALUE")]
-    pub build_contexts: Vec<String>,
     /// Secret for `RUN --mount=type=secret`: `id=ID,src=PATH` (a file), `id=ID,env=VAR`
     /// (an environment variable), optionally with `type=file|env`; repeatable
     #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
@@ -63,9 +57,6 @@ pub struct BuildArgs {
     /// file or config field, unless both give the same image digest
     #[arg(long = "verify-reproducible")]
     pub verify_reproducible: bool,
-    /// The build context directory
-    #[arg(default_value = ".")]
-    pub path: PathBuf,
 }
 
 /// One `-o` output.
@@ -75,6 +66,18 @@ pub enum OutputSpec {
     Docker { dest: PathBuf, name: Option<String> },
     Local { dest: PathBuf },
     Tar { dest: PathBuf },
+}
+
+impl OutputSpec {
+    /// The runtime exporter that writes this output.
+    pub fn exporter(&self) -> Box<dyn Exporter> {
+        match self.clone() {
+            OutputSpec::Oci { dest, tar, name } => Box::new(export::OciLayout { dest, tar, name }),
+            OutputSpec::Docker { dest, name } => Box::new(export::DockerArchive { dest, name }),
+            OutputSpec::Local { dest } => Box::new(export::RootfsDir { dest }),
+            OutputSpec::Tar { dest } => Box::new(export::RootfsTar { dest }),
+        }
+    }
 }
 
 /// Parses `type=…,dest=…[,tar=…][,name=…]` (a bare path means `type=local,dest=PATH`).
@@ -112,69 +115,6 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
     };
     if let Some(k) = kv.keys().next() {
         bail!("Unknown field `{k}` in `--output {spec}`");
-    }
-    Ok(out)
-}
-
-/// A `--build-context` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContextSpec {
-    Dir(PathBuf),
-    /// `oci-layout://…` or a store reference (from `docker-image://`), as an image source
-    /// reference.
-    Image(String),
-}
-
-pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
-    let (name, value) =
-        s.split_once('=').with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
-    if name.is_empty() || value.is_empty() {
-        bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
-    }
-    let spec = if value.starts_with("oci-layout://") {
-        let (path, r) = oci::parse_oci_layout_ref(value);
-        let abs = std::fs::canonicalize(&path)
-            .with_context(|| format!("`--build-context {name}`: OCI layout `{}` not found", path.display()))?;
-        let mut reference = format!("oci-layout://{}", abs.display());
-        if let Some(r) = r {
-            reference.push(if r.starts_with("sha256:") { '@' } else { ':' });
-            reference.push_str(&r);
-        }
-        ContextSpec::Image(reference)
-    } else if let Some(r) = value.strip_prefix("docker-image://") {
-        ContextSpec::Image(r.to_string())
-    } else if value.contains("://") {
-        bail!(
-            "Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported"
-        );
-    } else {
-        let p = PathBuf::from(value);
-        if !p.is_dir() {
-            bail!("`--build-context {name}`: directory `{value}` not found");
-        }
-        ContextSpec::Dir(p)
-    };
-    Ok((name.to_string(), spec))
-}
-
-/// Resolves `--build-arg` values: `K=V` as given, `K` from the environment (skipped when
-/// unset, as docker does).
-pub fn parse_build_args(
-    args: &[String],
-    env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for a in args {
-        match a.split_once('=') {
-            Some(("", _)) => bail!("Invalid `--build-arg {a}`: empty name"),
-            Some((k, v)) => out.push((k.to_string(), v.to_string())),
-            None if a.is_empty() => bail!("Invalid empty `--build-arg`"),
-            None => {
-                if let Some(v) = env(a) {
-                    out.push((a.clone(), v));
-                }
-            }
-        }
     }
     Ok(out)
 }
@@ -239,8 +179,8 @@ pub fn parse_secret(spec: &str, has_env: impl Fn(&str) -> bool) -> anyhow::Resul
 }
 
 /// Reads every `--secret` into memory.
-fn read_secrets(specs: &[String]) -> anyhow::Result<solve::secrets::Secrets> {
-    let mut out = solve::secrets::Secrets::default();
+fn read_secrets(specs: &[String]) -> anyhow::Result<Secrets> {
+    let mut out = Secrets::default();
     for spec in specs {
         let (id, source) = parse_secret(spec, |k| std::env::var_os(k).is_some())?;
         let value = match &source {
@@ -286,18 +226,20 @@ fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<u
         .transpose()
 }
 
-/// Checks every flag, compiles (or loads) the Definition, solves it and exports.
+/// Checks every flag, compiles (or loads) the Definition, hands it to the runtime's
+/// build facade and renders the result.
 pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let fe = &args.frontend;
     let mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
-    let platform = match &args.platform {
+    let platform = match &fe.platform {
         None => Platform::host(),
         Some(p) => Platform::parse(p)
             .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
     };
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
-    let named = args.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
-    let build_args = parse_build_args(&args.build_args, |k| std::env::var(k).ok())?;
+    let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
     let secrets = read_secrets(&args.secrets)?;
     let mut allow_insecure = false;
     for a in &args.allow {
@@ -308,14 +250,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
             other => bail!("Unknown entitlement `--allow {other}` (expected security.insecure or network.host)"),
         }
     }
-    if !args.path.is_dir() {
-        bail!("Build context `{}` is not a directory", args.path.display());
+    if !fe.context.is_dir() {
+        bail!("Build context `{}` is not a directory", fe.context.display());
     }
     for t in &args.tags {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
     let epoch = source_date_epoch(&build_args)?;
-    let commit_opts = image::CommitOptions { source_date_epoch: epoch, ..Default::default() };
     let root = store::default_root();
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
@@ -323,23 +264,21 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let def = match &args.ir {
         Some(ir) => load_ir(ir)?,
         None => {
-            let dockerfile = args.file.clone().unwrap_or_else(|| args.path.join("Dockerfile"));
-            let input = super::frontend::FrontendInput {
+            let dockerfile = fe.dockerfile();
+            let input = FrontendInput {
                 dockerfile: &dockerfile,
-                context: &args.path,
-                target: args.target.as_deref(),
+                context: &fe.context,
+                target: fe.target.as_deref(),
                 build_args: &build_args,
                 platforms: vec![platform.clone()],
                 contexts: &named,
             };
-            let resolver = super::frontend::StoreResolver(st.clone());
-            let compiled = super::frontend::compile(&input, &resolver)?;
+            let compiled = frontend::compile(&input, &StoreResolver(st.clone()))?;
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
     };
-    solve::pick_output(&def, &platform)?;
     let mut contexts = HashMap::new();
-    contexts.insert("context".to_string(), args.path.clone());
+    contexts.insert("context".to_string(), fe.context.clone());
     for (name, spec) in &named {
         if let ContextSpec::Dir(d) = spec {
             contexts.insert(name.clone(), d.clone());
@@ -349,124 +288,45 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
-    let progress = solve::progress::renderer(mode);
-    let backend = solve::runtime_backend::RuntimeBackend::new(st.clone()).map_err(anyhow::Error::msg)?;
-    let opts = solve::SolveOptions {
-        platform: platform.clone(),
-        no_cache: args.no_cache,
-        jobs: args.jobs.unwrap_or(usize::MAX).max(1),
+    let progress = progress::renderer(mode);
+    let exports: Vec<Box<dyn Exporter>> = outputs.iter().map(OutputSpec::exporter).collect();
+    let built = build::run(BuildRequest {
+        store: &st,
+        definition: &def,
+        platform,
         contexts,
-        root: st.root().to_path_buf(),
         secrets,
         allow_insecure,
-    };
-    let solved = solve::solve(&def, &backend, &opts, &*progress, &cancel)?;
-    // Packing layers costs time: only when something asks for an image.
-    let wants_image = !args.tags.is_empty()
-        || args.metadata_file.is_some()
-        || args.verify_reproducible
-        || outputs.iter().any(|o| matches!(o, OutputSpec::Oci { .. } | OutputSpec::Docker { .. }));
-    let mut digest = None;
-    if wants_image {
-        let config = &def.outputs[solved.output].config;
-        let rec = image::commit_image(&st, &solved.layers, config, &commit_opts)
-            .map_err(|e| anyhow::anyhow!("Cannot write the image: {e}"))?;
-        if args.verify_reproducible {
-            verify_reproducible(&def, &backend, &opts, &*progress, &cancel, config, &commit_opts, &rec)?;
-        }
-        let mut names = Vec::new();
-        for t in &args.tags {
-            names.push(st.tag_image(t, &rec).map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
-        for o in &outputs {
-            match o {
-                OutputSpec::Oci { dest, tar, name } => {
-                    let n = name.clone().or_else(|| names.first().cloned());
-                    oci::export_oci_layout(&st, &rec, dest, *tar, n.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?
-                }
-                OutputSpec::Docker { dest, name } => {
-                    let mut tags: Vec<String> = names.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
-                    if let Some(n) = name {
-                        tags.insert(0, n.clone());
-                    }
-                    oci::export_docker_archive(&st, &rec, dest, &tags).map_err(|e| anyhow::anyhow!("{e}"))?
-                }
-                _ => {}
-            }
-        }
-        if let Some(f) = &args.metadata_file {
-            let meta = serde_json::json!({
-                "containerimage.digest": rec.manifest_digest.to_string(),
-                "containerimage.config.digest": rec.config_digest.to_string(),
-                "image.name": names.join(","),
-            });
-            super::compile::write_output(f, serde_json::to_string_pretty(&meta)?.as_bytes())?;
-        }
-        digest = Some(rec.manifest_digest.to_string());
-    }
-    let ids: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
-    for o in &outputs {
-        match o {
-            OutputSpec::Local { dest } => {
-                oci::export_rootfs_dir(&st, &ids, dest).map_err(|e| anyhow::anyhow!("{e}"))?
-            }
-            OutputSpec::Tar { dest } => {
-                oci::export_rootfs_tar(&st, &ids, dest, epoch).map_err(|e| anyhow::anyhow!("{e}"))?
-            }
-            _ => {}
-        }
-    }
+        no_cache: args.no_cache,
+        jobs: args.jobs,
+        tags: &args.tags,
+        exports: &exports,
+        metadata_file: args.metadata_file.as_deref(),
+        verify_reproducible: args.verify_reproducible,
+        source_date_epoch: epoch,
+        progress: &*progress,
+        cancel: &cancel,
+        notice: &|line| eprintln!("{line}"),
+    })
+    .map_err(|e| match e {
+        // Kept as a SolveError so `main` maps Ctrl-C to exit code 130.
+        BuildError::Solve(s) => anyhow::Error::from(s),
+        other => anyhow::Error::from(other),
+    })?;
+    let digest = built.image.as_ref().map(|r| r.manifest_digest.to_string());
     if mode == Mode::Quiet {
         if let Some(d) = &digest {
             println!("{d}");
         }
     }
-    progress.event(solve::progress::Event::Summary {
+    progress.event(progress::Event::Summary {
         seconds: started.elapsed().as_secs_f64(),
-        executed: solved.executed,
-        cached: solved.cached,
+        executed: built.executed,
+        cached: built.cached,
         digest,
-        time: solve::progress::now(),
+        time: progress::now(),
     });
     Ok(())
-}
-
-/// `--verify-reproducible`: solves again without cache, commits, compares with `first`.
-#[allow(clippy::too_many_arguments)]
-fn verify_reproducible(
-    def: &Definition,
-    backend: &solve::runtime_backend::RuntimeBackend,
-    opts: &solve::SolveOptions,
-    progress: &dyn solve::progress::Progress,
-    cancel: &AtomicBool,
-    config: &cairn_ir::ImageConfig,
-    commit_opts: &image::CommitOptions,
-    first: &image::ImageRecord,
-) -> anyhow::Result<()> {
-    eprintln!("Verifying reproducibility: building again without the cache");
-    let again = solve::SolveOptions { no_cache: true, ..opts.clone() };
-    let solved = solve::solve(def, backend, &again, progress, cancel)?;
-    let st = &backend.store;
-    let second = image::commit_image(st, &solved.layers, config, commit_opts)
-        .map_err(|e| anyhow::anyhow!("Cannot write the image of the second build: {e}"))?;
-    match cairn_runtime::verify::first_difference(st, first, &second).map_err(|e| anyhow::anyhow!("{e}"))? {
-        None => {
-            eprintln!("Reproducible: both builds gave image {}", first.manifest_digest);
-            Ok(())
-        }
-        Some(why) => {
-            let hint = if commit_opts.source_date_epoch.is_none() {
-                " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)"
-            } else {
-                ""
-            };
-            bail!(
-                "The build is not reproducible: image {} then {}; first difference: {why}{hint}",
-                first.manifest_digest,
-                second.manifest_digest
-            )
-        }
-    }
 }
 
 #[cfg(test)]
@@ -501,14 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn build_args_take_env_for_bare_names() {
-        let env = |k: &str| (k == "HOME_X").then(|| "/h".to_string());
-        let got = parse_build_args(&["A=1".into(), "HOME_X".into(), "UNSET".into(), "B=x=y".into()], env).unwrap();
-        assert_eq!(got, vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]);
-        assert!(parse_build_args(&["=1".into()], env).is_err());
-    }
-
-    #[test]
     fn secrets_parse_as_buildx_does() {
         let env = |k: &str| k == "TOKEN";
         let file = |p: &str| SecretSource::File(PathBuf::from(p));
@@ -528,21 +380,5 @@ mod tests {
         assert!(e("id=a,color=red").contains("Unknown field `color`"), "{}", e("id=a,color=red"));
         assert!(e("type=env").contains("`--secret type=env`"), "{}", e("type=env"));
         assert!(e("id=,src=/").contains("id is empty"), "{}", e("id=,src=/"));
-    }
-
-    #[test]
-    fn build_contexts_parse() {
-        let dir = std::env::temp_dir();
-        let (n, s) = parse_build_context(&format!("src={}", dir.display())).unwrap();
-        assert_eq!((n.as_str(), s), ("src", ContextSpec::Dir(dir.clone())));
-        let (_, s) = parse_build_context("base=docker-image://busybox:latest").unwrap();
-        assert_eq!(s, ContextSpec::Image("busybox:latest".into()));
-        let (_, s) = parse_build_context(&format!("l=oci-layout://{}:v1", dir.display())).unwrap();
-        let canon = dir.canonicalize().unwrap();
-        assert_eq!(s, ContextSpec::Image(format!("oci-layout://{}:v1", canon.display())));
-        assert!(parse_build_context("x=https://example.com/a.git").is_err());
-        assert!(parse_build_context("noequals").is_err());
-        let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();
-        assert!(e.contains("`/definitely/not/here` not found"), "{e}");
     }
 }

@@ -6,26 +6,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use cairn_compiler::{passes, render};
 
-use super::build::{parse_build_args, parse_build_context};
-use super::frontend;
+use super::frontend::{self, parse_build_args, parse_build_context, FrontendArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct CompileArgs {
-    /// Name of the Dockerfile (default: `CONTEXT/Dockerfile`)
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: Option<PathBuf>,
-    /// Build stage to compile (default: the last one)
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment
-    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
-    pub build_args: Vec<String>,
-    /// Target platforms `os/arch[/variant][,…]`: one output each
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Extra build context `NAME=DIR|oci-layout://…|docker-image://REF`
-    #[arg(long = "build-context", value_name = "NAME=VALUE")]
-    pub build_contexts: Vec<String>,
+    #[command(flatten)]
+    pub frontend: FrontendArgs,
     /// What to print: the parsed `ast` or the compiled `ir`
     #[arg(long, default_value = "ir", value_parser = ["ast", "ir"])]
     pub emit: String,
@@ -38,13 +24,11 @@ pub struct CompileArgs {
     /// Write to FILE instead of stdout (dot: `.svg`, `.png` or `.pdf` renders with Graphviz)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// The build context directory (for `.dockerignore`)
-    #[arg(default_value = ".")]
-    pub context: PathBuf,
 }
 
 pub fn run(a: CompileArgs) -> anyhow::Result<()> {
-    let dockerfile = a.file.clone().unwrap_or_else(|| a.context.join("Dockerfile"));
+    let fe = &a.frontend;
+    let dockerfile = fe.dockerfile();
     let bytes: Vec<u8> = if a.emit == "ast" {
         let text = std::fs::read_to_string(&dockerfile)
             .with_context(|| format!("Cannot read Dockerfile `{}`", dockerfile.display()))?;
@@ -59,14 +43,14 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             f => bail!("`--emit ast` supports `--format json` or `text`, not `{f}`"),
         }
     } else {
-        let named = a.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
-        let build_args = parse_build_args(&a.build_args, |k| std::env::var(k).ok())?;
+        let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+        let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
         let input = frontend::FrontendInput {
             dockerfile: &dockerfile,
-            context: &a.context,
-            target: a.target.as_deref(),
+            context: &fe.context,
+            target: fe.target.as_deref(),
             build_args: &build_args,
-            platforms: frontend::parse_platforms(a.platform.as_deref())?,
+            platforms: frontend::parse_platforms(fe.platform.as_deref())?,
             contexts: &named,
         };
         let resolver = frontend::resolver();
@@ -91,7 +75,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         }
     };
     match &a.output {
-        Some(path) => write_output(path, &bytes),
+        Some(path) => cairn_runtime::output::write_file(path, &bytes).map_err(anyhow::Error::from),
         None => {
             if a.format == "msgpack" && is_terminal() {
                 bail!("Refusing to write MessagePack to a terminal: use `-o FILE`");
@@ -122,10 +106,4 @@ fn graphviz(src: &str, ext: &str) -> anyhow::Result<Vec<u8>> {
         bail!("`dot -T{ext}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(out.stdout)
-}
-
-/// Writes an output file the user named (temp-and-rename for a file, written into for a
-/// device or FIFO: see `cairn_runtime::output`).
-pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    cairn_runtime::output::write_file(path, bytes).map_err(anyhow::Error::from)
 }

@@ -1,15 +1,109 @@
-//! What `cairn compile` and `cairn build` share: reading the Dockerfile and its
-//! `.dockerignore`, turning flags into [`CompileOptions`], compiling and optimizing.
+//! What `cairn compile` and `cairn build` share: the frontend flags (defined once, and
+//! flattened into both commands), reading the Dockerfile and its `.dockerignore`, turning
+//! flags into [`CompileOptions`], compiling. Depends on no other `cli` module.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use cairn_compiler::dockerfile::{CompileOptions, Compiled, NamedContext};
 use cairn_compiler::resolver::ImageResolver;
 use cairn_ir::Platform;
 
-use super::build::ContextSpec;
+/// The flags `build` and `compile` share.
+#[derive(clap::Args, Debug)]
+pub struct FrontendArgs {
+    /// Name of the Dockerfile (default: `CONTEXT/Dockerfile`)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Build stage to build (default: the last one)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Build-time variable `KEY=VALUE`, or `KEY` to take it from the environment
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Target platform `os/arch[/variant]` (default: this machine's); `compile` takes a
+    /// comma-separated list and gives one output each
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Extra build context `NAME=DIR`, `NAME=oci-layout://PATH[:TAG|@DIGEST]` or
+    /// `NAME=docker-image://REF`
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// The build context directory
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+}
+
+impl FrontendArgs {
+    /// `-f`, or `Dockerfile` in the context.
+    pub fn dockerfile(&self) -> PathBuf {
+        self.file.clone().unwrap_or_else(|| self.context.join("Dockerfile"))
+    }
+}
+
+/// A `--build-context` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextSpec {
+    Dir(PathBuf),
+    /// `oci-layout://…` or a store reference (from `docker-image://`), as an image source
+    /// reference.
+    Image(String),
+}
+
+pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
+    let (name, value) =
+        s.split_once('=').with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
+    if name.is_empty() || value.is_empty() {
+        bail!("Invalid `--build-context {s}`: expected NAME=VALUE");
+    }
+    let spec = if value.starts_with("oci-layout://") {
+        let (path, r) = cairn_runtime::image::parse_oci_layout_ref(value);
+        let abs = std::fs::canonicalize(&path)
+            .with_context(|| format!("`--build-context {name}`: OCI layout `{}` not found", path.display()))?;
+        let mut reference = format!("oci-layout://{}", abs.display());
+        if let Some(r) = r {
+            reference.push(if r.starts_with("sha256:") { '@' } else { ':' });
+            reference.push_str(&r);
+        }
+        ContextSpec::Image(reference)
+    } else if let Some(r) = value.strip_prefix("docker-image://") {
+        ContextSpec::Image(r.to_string())
+    } else if value.contains("://") {
+        bail!(
+            "Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported"
+        );
+    } else {
+        let p = PathBuf::from(value);
+        if !p.is_dir() {
+            bail!("`--build-context {name}`: directory `{value}` not found");
+        }
+        ContextSpec::Dir(p)
+    };
+    Ok((name.to_string(), spec))
+}
+
+/// Resolves `--build-arg` values: `K=V` as given, `K` from the environment (skipped when
+/// unset, as docker does).
+pub fn parse_build_args(
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for a in args {
+        match a.split_once('=') {
+            Some(("", _)) => bail!("Invalid `--build-arg {a}`: empty name"),
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None if a.is_empty() => bail!("Invalid empty `--build-arg`"),
+            None => {
+                if let Some(v) = env(a) {
+                    out.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Parses `--platform a,b` (empty: the host's).
 pub fn parse_platforms(s: Option<&str>) -> anyhow::Result<Vec<Platform>> {
@@ -95,7 +189,7 @@ impl ImageResolver for StoreResolver {
         reference: &str,
         _platform: &cairn_ir::Platform,
     ) -> Result<Option<cairn_ir::ImageConfig>, String> {
-        let rec = cairn_runtime::oci::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
+        let rec = cairn_runtime::image::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
         match rec {
             Some(r) => self.0.image_config(&r).map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
@@ -109,5 +203,34 @@ pub fn resolver() -> Box<dyn ImageResolver> {
     match cairn_runtime::store::Store::open(&cairn_runtime::store::default_root()) {
         Ok(s) => Box::new(StoreResolver(std::sync::Arc::new(s))),
         Err(_) => Box::new(cairn_compiler::resolver::NoImages),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args_take_env_for_bare_names() {
+        let env = |k: &str| (k == "HOME_X").then(|| "/h".to_string());
+        let got = parse_build_args(&["A=1".into(), "HOME_X".into(), "UNSET".into(), "B=x=y".into()], env).unwrap();
+        assert_eq!(got, vec![("A".into(), "1".into()), ("HOME_X".into(), "/h".into()), ("B".into(), "x=y".into())]);
+        assert!(parse_build_args(&["=1".into()], env).is_err());
+    }
+
+    #[test]
+    fn build_contexts_parse() {
+        let dir = std::env::temp_dir();
+        let (n, s) = parse_build_context(&format!("src={}", dir.display())).unwrap();
+        assert_eq!((n.as_str(), s), ("src", ContextSpec::Dir(dir.clone())));
+        let (_, s) = parse_build_context("base=docker-image://busybox:latest").unwrap();
+        assert_eq!(s, ContextSpec::Image("busybox:latest".into()));
+        let (_, s) = parse_build_context(&format!("l=oci-layout://{}:v1", dir.display())).unwrap();
+        let canon = dir.canonicalize().unwrap();
+        assert_eq!(s, ContextSpec::Image(format!("oci-layout://{}:v1", canon.display())));
+        assert!(parse_build_context("x=https://example.com/a.git").is_err());
+        assert!(parse_build_context("noequals").is_err());
+        let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();
+        assert!(e.contains("`/definitely/not/here` not found"), "{e}");
     }
 }

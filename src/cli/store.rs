@@ -134,7 +134,7 @@ pub fn du(_a: DuArgs) -> anyhow::Result<()> {
 /// names it was asked by as RepoTags (none when asked by digest).
 pub fn save(a: SaveArgs) -> anyhow::Result<()> {
     let s = open()?;
-    let mut images: Vec<(cairn_runtime::image::ImageRecord, Vec<String>)> = Vec::new();
+    let mut images: Vec<(cairn_runtime::store::ImageRecord, Vec<String>)> = Vec::new();
     for r in &a.images {
         let rec = s
             .get_image(r)
@@ -146,7 +146,7 @@ pub fn save(a: SaveArgs) -> anyhow::Result<()> {
             None => images.push((rec, tag.into_iter().collect())),
         }
     }
-    cairn_runtime::oci::export_docker_archive_images(&s, &images, &a.output)
+    cairn_runtime::export::export_docker_archive_images(&s, &images, &a.output)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("Cannot write `{}`", a.output.display()))
 }
@@ -156,7 +156,7 @@ pub fn load(a: LoadArgs) -> anyhow::Result<()> {
     if !a.input.is_file() {
         bail!("`--input {}`: no such file", a.input.display());
     }
-    let names = cairn_runtime::oci::load_archive(&s, &a.input)
+    let names = cairn_runtime::image::load_archive(&s, &a.input)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("Cannot load `{}`", a.input.display()))?;
     for n in names {

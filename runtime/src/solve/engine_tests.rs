@@ -194,7 +194,10 @@ fn keys_come_from_inputs_and_content_reads_cut_off_early() {
     let d1 = def(&[(0, "a"), (1, "b"), (1, "c")], &[1]);
     ops.contents.lock().unwrap().clear();
     let r = run(&d1, &ops, &cache, 4, &no);
-    assert_eq!(*ops.ran.lock().unwrap(), vec![1, 2, 3, 1], "only vertex 1 ran again");
+    let ran = ops.ran.lock().unwrap().clone();
+    let mut first_two = ran[1..3].to_vec();
+    first_two.sort();
+    assert_eq!((ran[0], first_two, &ran[3..]), (1, vec![2, 3], &[1][..]), "only vertex 1 ran again");
     assert_eq!((r.executed, r.cached), (1, 2));
 
     // Vertex 1 now produces other content under the same key: the content reader runs,

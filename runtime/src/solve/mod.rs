@@ -46,8 +46,8 @@ pub struct SolveOptions {
     pub jobs: usize,
     /// Local sources by name (`context` is the main build context).
     pub contexts: HashMap<String, PathBuf>,
-    /// The store root: holds the stat cache, cache mounts and temporary mount points.
-    pub root: PathBuf,
+    /// Where the store keeps the stat cache, cache mounts and temporary mount points.
+    pub layout: crate::store::StoreLayout,
     /// Build secrets by id (`--secret`); never stored, logged or keyed.
     pub secrets: secrets::Secrets,
     /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
@@ -176,14 +176,14 @@ pub fn solve<B: Backend>(
         SolveError::NoOutput(format!("The output root `{root_digest}` is not a vertex of the Definition"))
     })?;
     let needed = graph.needed(root_vertex);
-    let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.root.join("statcache")) };
+    let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.layout.stat_cache_path()) };
     let ops = ops::OpCx::new(&graph, backend, opts, &stat);
     let io = |what: &str, p: &PathBuf, e: std::io::Error| SolveError::Io(format!("{what} `{}`: {e}", p.display()));
     for d in [&ops.empty_dir, &ops.mnt_dir] {
         fs::create_dir_all(d).map_err(|e| io("Cannot create", d, e))?;
     }
     clean_stale_mountpoints(&ops.mnt_dir);
-    ops::clean_stale_cache_dirs(&opts.root.join("cachemounts"));
+    ops::clean_stale_cache_dirs(&opts.layout.cache_mounts_dir());
     let engine = Engine {
         graph: &graph,
         cache: backend,

@@ -18,7 +18,7 @@ pub struct RuntimeBackend {
 
 impl RuntimeBackend {
     pub fn new(store: Arc<Store>) -> Result<RuntimeBackend, BackendError> {
-        let empty = store.root().join("solve/empty");
+        let empty = store.layout().solve_empty_dir();
         std::fs::create_dir_all(&empty).map_err(|source| BackendError::Io {
             action: "create",
             path: empty.clone(),
@@ -87,7 +87,7 @@ impl CacheIndex for RuntimeBackend {
 
 impl Images for RuntimeBackend {
     fn image(&self, reference: &str) -> Result<Option<ImageInfo>, BackendError> {
-        let rec = crate::oci::resolve_image(&self.store, reference)?;
+        let rec = crate::image::resolve_image(&self.store, reference)?;
         Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 }

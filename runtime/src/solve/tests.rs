@@ -298,7 +298,7 @@ impl Env {
             no_cache,
             jobs,
             contexts: [("context".to_string(), self.dir.join("ctx"))].into_iter().collect(),
-            root: self.dir.join("store"),
+            layout: crate::store::StoreLayout::new(&self.dir.join("store")),
             secrets: Default::default(),
             allow_insecure: false,
         };

@@ -30,7 +30,7 @@ use std::path::Path;
 use cairn_ir::Digest;
 
 use super::{remove_all, sys, Store, StoreError};
-use crate::image::Manifest;
+use crate::oci::Manifest;
 
 /// Count and bytes of one kind of store content.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,9 +107,9 @@ impl Store {
     /// Disk usage by kind (blobs, layers, cache mounts) plus tag and cache record counts.
     pub fn disk_usage(&self) -> Result<DiskUsage, StoreError> {
         Ok(DiskUsage {
-            blobs: usage_of_entries(&self.root.join("blobs/sha256")),
-            layers: usage_of_entries(&self.root.join("layers")),
-            cache_mounts: usage_of_entries(&self.root.join("cachemounts")),
+            blobs: usage_of_entries(&self.layout.blobs_dir()),
+            layers: usage_of_entries(&self.layout.layers_dir()),
+            cache_mounts: usage_of_entries(&self.layout.cache_mounts_dir()),
             images: self.read_tags()?.len() as u64,
             cache_records: self.cache_keys()?.len() as u64,
         })
@@ -119,12 +119,12 @@ impl Store {
     /// doc. Fails with [`StoreError::Busy`] while another process has the store open.
     pub fn prune(&self, all: bool) -> Result<PruneReport, StoreError> {
         let gc = self.gc_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let lock_path = self.root.join("gc.lock");
+        let lock_path = self.layout.gc_lock_path();
         if let Err(e) = sys::flock(&gc, libc::LOCK_EX | libc::LOCK_NB) {
             // Converting may have dropped our shared lock: take it back before failing.
             sys::flock(&gc, libc::LOCK_SH).map_err(super::io_err("lock", &lock_path))?;
             return Err(if e.kind() == std::io::ErrorKind::WouldBlock {
-                StoreError::Busy(self.root.clone())
+                StoreError::Busy(self.root().to_path_buf())
             } else {
                 StoreError::Io { action: "lock", path: lock_path, source: e }
             });
@@ -154,7 +154,7 @@ impl Store {
         }
 
         for key in self.cache_keys()? {
-            let p = self.root.join("cache").join(&key);
+            let p = self.layout.cache_record(&key);
             let chains = fs::read(&p).ok().and_then(|b| serde_json::from_slice::<Vec<Vec<String>>>(&b).ok());
             match chains {
                 Some(c) if !all => keep_layers.extend(c.into_iter().flatten()),
@@ -182,7 +182,7 @@ impl Store {
             rep.layers += 1;
         }
 
-        let meta_dir = self.root.join("layermeta");
+        let meta_dir = self.layout.layer_meta_dir();
         for e in fs::read_dir(&meta_dir).map_err(super::io_err("read directory", &meta_dir))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let id = name.strip_suffix(".json").unwrap_or(&name);
@@ -190,7 +190,7 @@ impl Store {
                 let _ = fs::remove_file(e.path());
             }
         }
-        let diff_dir = self.root.join("diffids");
+        let diff_dir = self.layout.diff_ids_dir();
         for e in fs::read_dir(&diff_dir).map_err(super::io_err("read directory", &diff_dir))?.flatten() {
             let id = fs::read_to_string(e.path()).unwrap_or_default();
             if !self.layer_exists(id.trim()) {
@@ -198,7 +198,7 @@ impl Store {
             }
         }
         // Download records (`http/`, see solve/remote.rs) whose layer is gone.
-        if let Ok(entries) = fs::read_dir(self.root.join("http")) {
+        if let Ok(entries) = fs::read_dir(self.layout.http_records_dir()) {
             for e in entries.flatten() {
                 let rec = fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
                 if !rec.as_ref().and_then(|r| r["layer"].as_str()).is_some_and(|l| self.layer_exists(l)) {
@@ -209,14 +209,14 @@ impl Store {
 
         for d in self.record_digests()? {
             if !keep_records.contains(&d) {
-                let p = self.root.join("images").join(format!("{}.json", d.hex()));
+                let p = self.layout.image_record(&d);
                 rep.freed_bytes += usage_of(&p).bytes;
                 remove_all(&p).map_err(super::io_err("remove", &p))?;
                 rep.images += 1;
             }
         }
 
-        let blob_dir = self.root.join("blobs/sha256");
+        let blob_dir = self.layout.blobs_dir();
         for e in fs::read_dir(&blob_dir).map_err(super::io_err("read directory", &blob_dir))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let keep = format!("sha256:{name}").parse::<Digest>().is_ok_and(|d| keep_blobs.contains(&d));
@@ -228,7 +228,7 @@ impl Store {
         }
 
         if all {
-            let mounts = self.root.join("cachemounts");
+            let mounts = self.layout.cache_mounts_dir();
             if let Ok(rd) = fs::read_dir(&mounts) {
                 for e in rd.flatten() {
                     rep.freed_bytes += usage_of(&e.path()).bytes;

@@ -1,18 +1,7 @@
 //! The on-disk store: content-addressed blobs, immutable layer directories, the cache
 //! index, image records and tags, under one root directory.
 //!
-//! ```text
-//! <root>/blobs/sha256/<hex>     OCI blobs (layer tar.gz, configs, manifests), by sha256
-//! <root>/layers/<id>/           a layer directory in overlayfs upper-dir format
-//! <root>/layermeta/<id>.json    what is known about a layer's tar: diff_id, blob, sizes
-//! <root>/diffids/<hex>          diff_id → layer id, so an imported base layer is shared
-//! <root>/cache/<key>            cache record: the layer chains of one vertex's outputs
-//! <root>/images/<hex>.json      image record by manifest digest (config, layer ids, size)
-//! <root>/tags.json              image name (normalized reference) → manifest digest
-//! <root>/http/<blake3>.json     last download of a URL: ETag, Last-Modified, layer (solve/remote.rs)
-//! <root>/tmp/<pid>-<n>-<what>   work in progress of the process `pid`
-//! <root>/lock, <root>/gc.lock   flock files (metadata updates; prune against users)
-//! ```
+//! Paths are named by [`StoreLayout`] (`layout.rs`, which draws the tree).
 //!
 //! **Layers are directories, not tars.** A vertex result is a chain of layer directories
 //! that overlayfs stacks directly (deletions are character devices 0:0, opaque directories
@@ -36,23 +25,27 @@
 //! running build has committed but not yet recorded.
 
 mod gc;
+mod images;
+mod io_util;
+mod layout;
 pub(crate) mod sys;
 
 pub use gc::{DiskUsage, PruneReport, Usage};
+pub use images::ImageRecord;
+pub(crate) use images::{diff_ids_of, known_diff_size, normalize_reference};
+pub(crate) use io_util::{EagerWriteback, HashReader, HashWriter};
+pub use layout::StoreLayout;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use cairn_ir::Digest;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
-
-use crate::image::ImageRecord;
 
 /// Length of a layer id: 12 hex digits keep overlay mount options short (a page holds the
 /// options of ~100 stacked layers) and collisions are caught by a no-replace rename.
@@ -190,99 +183,8 @@ impl Drop for TempFile {
     }
 }
 
-/// A writer to a file that starts the kernel's writeback of every [`WRITEBACK_STEP`] bytes
-/// as soon as they are written, so that the `fsync` before a large blob is renamed into
-/// place waits for the last few MiB only, and writing to disk overlaps the work that
-/// produces the bytes.
-pub(crate) struct EagerWriteback<'a> {
-    file: &'a File,
-    written: u64,
-    started: u64,
-}
-
-/// Bytes between two writeback hints.
-const WRITEBACK_STEP: u64 = 8 << 20;
-
-impl<'a> EagerWriteback<'a> {
-    pub fn new(file: &'a File) -> EagerWriteback<'a> {
-        EagerWriteback { file, written: 0, started: 0 }
-    }
-}
-
-impl Write for EagerWriteback<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = (&*self.file).write(buf)?;
-        self.written += n as u64;
-        if self.written - self.started >= WRITEBACK_STEP {
-            // Only a hint: the final fsync is what counts, so a failure here is ignored.
-            let _ = sys::start_writeback(self.file, self.started, self.written - self.started);
-            self.started = self.written;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.file).flush()
-    }
-}
-
 /// Holds the store's metadata lock until dropped.
 pub(crate) struct LockGuard(#[allow(dead_code)] File);
-
-/// A writer that sha256-hashes and counts what passes through.
-pub(crate) struct HashWriter<W> {
-    pub inner: W,
-    hasher: Sha256,
-    pub count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    pub fn new(inner: W) -> HashWriter<W> {
-        HashWriter { inner, hasher: Sha256::new(), count: 0 }
-    }
-    pub fn digest(&self) -> Digest {
-        Digest(self.hasher.clone().finalize().into())
-    }
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A reader that sha256-hashes and counts what passes through.
-pub(crate) struct HashReader<R> {
-    pub inner: R,
-    hasher: Sha256,
-    pub count: u64,
-}
-
-impl<R: Read> HashReader<R> {
-    pub fn new(inner: R) -> HashReader<R> {
-        HashReader { inner, hasher: Sha256::new(), count: 0 }
-    }
-    pub fn digest(&self) -> Digest {
-        Digest(self.hasher.clone().finalize().into())
-    }
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
 
 /// Removes a file or a whole tree; directories without write or search permission (an
 /// overlay workdir's `work/` is mode 000) are opened up first. Missing is fine.
@@ -311,7 +213,7 @@ pub fn remove_all(p: &Path) -> io::Result<()> {
 }
 
 /// Best-effort [`remove_all`] for cleanup paths where an error has nowhere to go.
-pub fn remove_tree(p: &Path) {
+pub(crate) fn remove_tree(p: &Path) {
     let _ = remove_all(p);
 }
 
@@ -326,7 +228,7 @@ fn valid_name(s: &str) -> bool {
 /// The on-disk store. Cheap to share between threads (`&Store` is all methods need).
 #[derive(Debug)]
 pub struct Store {
-    root: PathBuf,
+    layout: StoreLayout,
     /// `gc.lock`, held shared while the store is open (exclusive during prune).
     gc_lock: Mutex<File>,
 }
@@ -335,11 +237,11 @@ impl Store {
     /// Opens (creating if needed) the store at `root`, waits while another process prunes
     /// it, and removes `tmp/` entries left by processes that no longer run.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for d in ["blobs/sha256", "layers", "layermeta", "diffids", "cache", "images", "tmp"] {
-            let p = root.join(d);
+        let layout = StoreLayout::new(root);
+        for p in layout.created_at_open() {
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
         }
-        let lock_path = root.join("gc.lock");
+        let lock_path = layout.gc_lock_path();
         let gc = File::options()
             .create(true)
             .truncate(false)
@@ -348,19 +250,24 @@ impl Store {
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         sys::flock(&gc, libc::LOCK_SH).map_err(io_err("lock", &lock_path))?;
-        let store = Store { root: root.to_path_buf(), gc_lock: Mutex::new(gc) };
+        let store = Store { layout, gc_lock: Mutex::new(gc) };
         store.clean_tmp();
         Ok(store)
     }
 
     /// The root directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.layout.root()
+    }
+
+    /// The names of everything under the root.
+    pub fn layout(&self) -> &StoreLayout {
+        &self.layout
     }
 
     /// Removes `tmp/` entries whose owner process is gone; returns the bytes freed.
     fn clean_tmp(&self) -> u64 {
-        let tmp = self.root.join("tmp");
+        let tmp = self.layout.tmp_dir();
         let Ok(entries) = fs::read_dir(&tmp) else { return 0 };
         let mut freed = 0;
         for e in entries.flatten() {
@@ -378,9 +285,9 @@ impl Store {
 
     /// A fresh path under `tmp/` owned by this process (nothing is created there). If the
     /// process dies, the next [`Store::open`] removes whatever it left at that path.
-    pub fn tmp_path(&self, what: &str) -> PathBuf {
+    pub(crate) fn tmp_path(&self, what: &str) -> PathBuf {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        self.root.join("tmp").join(format!("{}-{n}-{what}", std::process::id()))
+        self.layout.tmp_dir().join(format!("{}-{n}-{what}", std::process::id()))
     }
 
     /// A new empty file under `tmp/`, deleted on drop unless persisted.
@@ -403,7 +310,7 @@ impl Store {
 
     /// Takes the exclusive metadata lock (between threads and processes).
     pub(crate) fn lock(&self) -> Result<LockGuard, StoreError> {
-        let p = self.root.join("lock");
+        let p = self.layout.lock_path();
         let f = File::options().create(true).truncate(false).write(true).open(&p).map_err(io_err("open", &p))?;
         sys::flock(&f, libc::LOCK_EX).map_err(io_err("lock", &p))?;
         Ok(LockGuard(f))
@@ -413,7 +320,7 @@ impl Store {
 
     /// Where the blob `digest` is (or would be) stored.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        self.layout.blob(digest)
     }
 
     /// The path of the blob `digest` if the store has it.
@@ -423,7 +330,7 @@ impl Store {
     }
 
     /// Reads a whole blob (for small ones: configs, manifests).
-    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest);
         fs::read(&p).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound(format!("Blob `{digest}` is not in the store")),
@@ -432,7 +339,7 @@ impl Store {
     }
 
     /// Stores `bytes` as a blob and returns its digest.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+    pub(crate) fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let d = Digest::of(bytes);
         if self.get_blob_path(&d).is_none() {
             let mut t = self.temp_file("blob")?;
@@ -443,7 +350,7 @@ impl Store {
     }
 
     /// Copies the file at `src` into the store as a blob (hashing while copying).
-    pub fn put_blob_file(&self, src: &Path) -> Result<Digest, StoreError> {
+    pub(crate) fn put_blob_file(&self, src: &Path) -> Result<Digest, StoreError> {
         let mut input = File::open(src).map_err(io_err("open", src))?;
         let t = self.temp_file("blob")?;
         let mut w = HashWriter::new(io::BufWriter::new(&t.file));
@@ -469,8 +376,8 @@ impl Store {
     // ---------------------------------------------------------------- layers
 
     /// The directory of layer `id` (overlay upper-dir format).
-    pub fn layer_path(&self, id: &str) -> PathBuf {
-        self.root.join("layers").join(id)
+    pub(crate) fn layer_path(&self, id: &str) -> PathBuf {
+        self.layout.layer(id)
     }
 
     /// Whether layer `id` exists.
@@ -480,7 +387,7 @@ impl Store {
 
     /// All layer ids (sorted).
     pub fn list_layers(&self) -> Result<Vec<String>, StoreError> {
-        let dir = self.root.join("layers");
+        let dir = self.layout.layers_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
             let e = e.map_err(io_err("read directory", &dir))?;
@@ -506,7 +413,7 @@ impl Store {
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
             let mut h = blake3::Hasher::new();
-            h.update(self.root.as_os_str().as_encoded_bytes());
+            h.update(self.layout.root().as_os_str().as_encoded_bytes());
             h.update(&std::process::id().to_le_bytes());
             h.update(&n.to_le_bytes());
             h.update(&nanos.to_le_bytes());
@@ -523,7 +430,7 @@ impl Store {
     }
 
     fn meta_path(&self, id: &str) -> PathBuf {
-        self.root.join("layermeta").join(format!("{id}.json"))
+        self.layout.layer_meta(id)
     }
 
     /// What the store knows about layer `id` (empty when nothing yet).
@@ -546,8 +453,8 @@ impl Store {
     }
 
     /// The layer extracted (or packed) with this diff_id, if it still exists.
-    pub fn layer_for_diff_id(&self, diff_id: &Digest) -> Option<String> {
-        let id = fs::read_to_string(self.root.join("diffids").join(diff_id.hex())).ok()?;
+    pub(crate) fn layer_for_diff_id(&self, diff_id: &Digest) -> Option<String> {
+        let id = fs::read_to_string(self.layout.diff_id(diff_id)).ok()?;
         let id = id.trim().to_string();
         self.layer_exists(&id).then_some(id)
     }
@@ -557,7 +464,7 @@ impl Store {
         if self.layer_for_diff_id(diff_id).is_some() {
             return Ok(());
         }
-        self.write_atomic(&self.root.join("diffids").join(diff_id.hex()), id.as_bytes())
+        self.write_atomic(&self.layout.diff_id(diff_id), id.as_bytes())
     }
 
     // ---------------------------------------------------------------- cache index
@@ -566,7 +473,7 @@ impl Store {
         if !valid_name(key) {
             return Err(StoreError::Invalid(format!("Invalid cache key `{key}`: expected 1-128 of `A-Za-z0-9._-`")));
         }
-        Ok(self.root.join("cache").join(key))
+        Ok(self.layout.cache_record(key))
     }
 
     /// The output chains recorded under `key`. A record that names a layer no longer in
@@ -597,7 +504,7 @@ impl Store {
 
     /// Keys of all cache records.
     pub(crate) fn cache_keys(&self) -> Result<Vec<String>, StoreError> {
-        let dir = self.root.join("cache");
+        let dir = self.layout.cache_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
             let e = e.map_err(io_err("read directory", &dir))?;
@@ -610,7 +517,7 @@ impl Store {
     // ---------------------------------------------------------------- images and tags
 
     fn record_path(&self, manifest: &Digest) -> PathBuf {
-        self.root.join("images").join(format!("{}.json", manifest.hex()))
+        self.layout.image_record(manifest)
     }
 
     /// Stores an image record (by manifest digest).
@@ -633,7 +540,7 @@ impl Store {
 
     /// Manifest digests of all image records.
     pub(crate) fn record_digests(&self) -> Result<Vec<Digest>, StoreError> {
-        let dir = self.root.join("images");
+        let dir = self.layout.images_dir();
         let mut out = Vec::new();
         for e in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
             let e = e.map_err(io_err("read directory", &dir))?;
@@ -647,7 +554,7 @@ impl Store {
 
     /// All tags: normalized reference → manifest digest.
     pub(crate) fn read_tags(&self) -> Result<BTreeMap<String, Digest>, StoreError> {
-        let p = self.root.join("tags.json");
+        let p = self.layout.tags_path();
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
@@ -661,7 +568,7 @@ impl Store {
         let mut tags = self.read_tags()?;
         let out = f(&mut tags);
         let bytes = serde_json::to_vec_pretty(&tags).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.write_atomic(&self.root.join("tags.json"), &bytes)?;
+        self.write_atomic(&self.layout.tags_path(), &bytes)?;
         Ok(out)
     }
 }

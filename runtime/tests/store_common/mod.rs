@@ -208,15 +208,10 @@ fn snap(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>, inodes: &mu
     }
 }
 
-/// Whether an external program is on `PATH`; prints a loud notice when it is not.
-pub fn have(tool: &str) -> bool {
+/// Fails loudly unless an external program is on `PATH`, naming the package to install.
+pub fn require_tool(tool: &str) {
     let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "\n!!!!!!!! SKIPPING: `{tool}` is not installed (apt-get install -y {tool}); CI installs it !!!!!!!!\n"
-        );
-    }
-    ok
+    assert!(ok, "`{tool}` is not installed: install the `{tool}` package (apt-get install -y {tool}); CI installs it");
 }
 
 /// Runs a command and returns its stdout; panics with stderr on failure.

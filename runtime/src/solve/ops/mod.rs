@@ -64,15 +64,14 @@ impl<M> Drop for View<M> {
 
 impl<'a, B: Backend> OpCx<'a, B> {
     pub fn new(graph: &'a Graph<'a>, backend: &'a B, opts: &'a SolveOptions, stat: &'a StatCache) -> Self {
-        let work = opts.root.join("solve");
         OpCx {
             graph,
             backend,
             opts,
             stat,
             mount_seq: AtomicUsize::new(0),
-            empty_dir: work.join("empty"),
-            mnt_dir: work.join("mnt"),
+            empty_dir: opts.layout.solve_empty_dir(),
+            mnt_dir: opts.layout.solve_mnt_dir(),
             cache_locks: mounts::CacheLocks::default(),
         }
     }

@@ -141,7 +141,7 @@ impl<'a, B: Backend> OpCx<'a, B> {
                 },
                 MountKind::Cache { id: cid, sharing, mode, uid, gid } => {
                     let name = blake3::hash(cid.as_bytes()).to_hex().to_string();
-                    let mut dir = self.opts.root.join("cachemounts").join(&name);
+                    let mut dir = self.opts.layout.cache_mounts_dir().join(&name);
                     match sharing {
                         CacheSharing::Shared => {}
                         // Two locked mounts of one id in one step share the lock.
@@ -154,8 +154,8 @@ impl<'a, B: Backend> OpCx<'a, B> {
                                 let n = self.mount_seq.fetch_add(1, Ordering::SeqCst);
                                 dir = self
                                     .opts
-                                    .root
-                                    .join("cachemounts")
+                                    .layout
+                                    .cache_mounts_dir()
                                     .join(format!("{name}-{}-{n}", std::process::id()));
                                 private_dirs.push(RemoveDir(dir.clone()));
                             }

@@ -149,7 +149,7 @@ impl<B: Backend> OpCx<'_, B> {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
-        self.opts.root.join("http").join(format!("{}.json", h.finalize().to_hex()))
+        self.opts.layout.http_records_dir().join(format!("{}.json", h.finalize().to_hex()))
     }
 
     fn http_record(&self, src: &HttpSrc) -> Option<HttpRecord> {

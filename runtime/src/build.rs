@@ -1,0 +1,222 @@
+//! The runtime's facade: one call runs a whole build of a Definition — solve, commit the
+//! image, verify it is reproducible, tag it, export it, write its metadata — so a frontend
+//! (the CLI) only parses flags and renders.
+//!
+//! The sequence, and why in this order:
+//! 1. [`solve::pick_output`] first, so a Definition without an output for the platform
+//!    fails before anything runs.
+//! 2. [`solve::solve`] runs the vertices the output needs.
+//! 3. The chain is committed as an image only when something needs one (a tag, the
+//!    metadata file, `--verify-reproducible`, or an exporter whose
+//!    [`Exporter::needs_image`] says so): packing layers costs time.
+//! 4. `--verify-reproducible` solves again without the cache and compares the images
+//!    ([`crate::verify`]) before anything is tagged or written.
+//! 5. Tags, then image exports, then the metadata file, then root filesystem exports.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use cairn_ir::{Definition, ImageConfig, Platform};
+
+use crate::export::{ExportContext, ExportSource, Exporter};
+use crate::image::{commit_image, CommitOptions};
+use crate::solve::progress::Progress;
+use crate::solve::runtime_backend::RuntimeBackend;
+use crate::solve::secrets::Secrets;
+use crate::solve::{self, SolveError, SolveOptions};
+use crate::store::{ImageRecord, Store, StoreError};
+
+/// Everything a build needs besides the Definition's own content.
+pub struct BuildRequest<'a> {
+    pub store: &'a Arc<Store>,
+    pub definition: &'a Definition,
+    /// The platform to build; picks the Definition's output.
+    pub platform: Platform,
+    /// Local sources by name (`context` is the main build context).
+    pub contexts: HashMap<String, PathBuf>,
+    /// Build secrets by id; never stored, logged or keyed.
+    pub secrets: Secrets,
+    /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
+    pub allow_insecure: bool,
+    /// Skip every cache lookup.
+    pub no_cache: bool,
+    /// How many RUN steps may run at once (`None`: no limit).
+    pub jobs: Option<usize>,
+    /// Names to tag the image with (any reference form).
+    pub tags: &'a [String],
+    /// Outputs, written in this order (image outputs before the metadata file, root
+    /// filesystem outputs after it).
+    pub exports: &'a [Box<dyn Exporter>],
+    /// Where to write the build's metadata JSON (image and config digests, names).
+    pub metadata_file: Option<&'a Path>,
+    /// Build a second time without the cache and fail unless the digests match.
+    pub verify_reproducible: bool,
+    /// SOURCE_DATE_EPOCH: clamps layer times and sets `created`.
+    pub source_date_epoch: Option<u64>,
+    pub progress: &'a dyn Progress,
+    /// Set by Ctrl-C; the build stops and reports [`SolveError::Cancelled`].
+    pub cancel: &'a AtomicBool,
+    /// Lines for the user that are not progress events (`--verify-reproducible`).
+    pub notice: &'a dyn Fn(&str),
+}
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    /// The committed image, when something needed one.
+    pub image: Option<ImageRecord>,
+    /// The names the image was tagged with (normalized).
+    pub tags: Vec<String>,
+    /// Steps executed and found in the cache.
+    pub executed: usize,
+    pub cached: usize,
+}
+
+/// Why a build failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Solving failed (a step, Ctrl-C, no output for the platform).
+    Solve(SolveError),
+    /// The backend could not be set up.
+    Backend(crate::solve::backend::BackendError),
+    /// Writing the image (or, with `second`, the image of the verification build).
+    Commit { second: bool, source: StoreError },
+    /// Comparing the two images of `--verify-reproducible` failed.
+    Compare(StoreError),
+    /// The two builds of `--verify-reproducible` differ.
+    NotReproducible { first: cairn_ir::Digest, second: cairn_ir::Digest, why: String, epoch_set: bool },
+    /// Tagging or an export failed.
+    Export(StoreError),
+    /// Writing the metadata file failed.
+    Metadata(StoreError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Solve(e) => write!(f, "{e}"),
+            BuildError::Backend(m) => write!(f, "{m}"),
+            BuildError::Commit { second: false, source } => write!(f, "Cannot write the image: {source}"),
+            BuildError::Commit { second: true, source } => {
+                write!(f, "Cannot write the image of the second build: {source}")
+            }
+            BuildError::Compare(e) | BuildError::Export(e) | BuildError::Metadata(e) => write!(f, "{e}"),
+            BuildError::NotReproducible { first, second, why, epoch_set } => {
+                let hint = if *epoch_set {
+                    ""
+                } else {
+                    " (SOURCE_DATE_EPOCH is not set: timestamps vary from build to build)"
+                };
+                write!(f, "The build is not reproducible: image {first} then {second}; first difference: {why}{hint}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // The metadata file is a user-named output: its I/O cause is shown too.
+            BuildError::Metadata(e) => std::error::Error::source(e),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a build: solve → commit → verify → tag → exports → metadata (see the module doc).
+pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
+    let def = req.definition;
+    solve::pick_output(def, &req.platform).map_err(BuildError::Solve)?;
+    let backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
+    let opts = SolveOptions {
+        platform: req.platform.clone(),
+        no_cache: req.no_cache,
+        jobs: req.jobs.unwrap_or(usize::MAX).max(1),
+        contexts: req.contexts.clone(),
+        layout: req.store.layout().clone(),
+        secrets: req.secrets.clone(),
+        allow_insecure: req.allow_insecure,
+    };
+    let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;
+    let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
+    let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
+    let wants_image = !req.tags.is_empty()
+        || req.metadata_file.is_some()
+        || req.verify_reproducible
+        || req.exports.iter().any(|e| e.needs_image());
+    let st: &Store = req.store;
+    let mut image = None;
+    let mut tags = Vec::new();
+    if wants_image {
+        let config = &def.outputs[solved.output].config;
+        let rec = commit_image(st, &layers, config, &commit_opts)
+            .map_err(|source| BuildError::Commit { second: false, source })?;
+        if req.verify_reproducible {
+            verify_reproducible(&req, &backend, &opts, config, &commit_opts, &rec)?;
+        }
+        for t in req.tags {
+            tags.push(st.tag_image(t, &rec).map_err(BuildError::Export)?);
+        }
+        let src = ExportSource { image: Some(&rec), layers: &layers };
+        let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch };
+        for e in req.exports.iter().filter(|e| e.needs_image()) {
+            e.export(st, &src, &cx).map_err(BuildError::Export)?;
+        }
+        if let Some(f) = req.metadata_file {
+            write_metadata(f, &rec, &tags)?;
+        }
+        image = Some(rec);
+    }
+    let src = ExportSource { image: image.as_ref(), layers: &layers };
+    let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch };
+    for e in req.exports.iter().filter(|e| !e.needs_image()) {
+        e.export(st, &src, &cx).map_err(BuildError::Export)?;
+    }
+    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached })
+}
+
+/// `--metadata-file`: the keys `docker buildx build` writes.
+fn write_metadata(f: &Path, rec: &ImageRecord, tags: &[String]) -> Result<(), BuildError> {
+    let meta = serde_json::json!({
+        "containerimage.digest": rec.manifest_digest.to_string(),
+        "containerimage.config.digest": rec.config_digest.to_string(),
+        "image.name": tags.join(","),
+    });
+    let text =
+        serde_json::to_string_pretty(&meta).map_err(|e| BuildError::Metadata(StoreError::Invalid(e.to_string())))?;
+    crate::output::write_file(f, text.as_bytes()).map_err(BuildError::Metadata)
+}
+
+/// `--verify-reproducible`: solves again without cache, commits, compares with `first`.
+fn verify_reproducible(
+    req: &BuildRequest<'_>,
+    backend: &RuntimeBackend,
+    opts: &SolveOptions,
+    config: &ImageConfig,
+    commit_opts: &CommitOptions,
+    first: &ImageRecord,
+) -> Result<(), BuildError> {
+    (req.notice)("Verifying reproducibility: building again without the cache");
+    let again = SolveOptions { no_cache: true, ..opts.clone() };
+    let solved = solve::solve(req.definition, backend, &again, req.progress, req.cancel).map_err(BuildError::Solve)?;
+    let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
+    let st: &Store = req.store;
+    let second =
+        commit_image(st, &layers, config, commit_opts).map_err(|source| BuildError::Commit { second: true, source })?;
+    match crate::verify::first_difference(st, first, &second).map_err(BuildError::Compare)? {
+        None => {
+            (req.notice)(&format!("Reproducible: both builds gave image {}", first.manifest_digest));
+            Ok(())
+        }
+        Some(why) => Err(BuildError::NotReproducible {
+            first: first.manifest_digest,
+            second: second.manifest_digest,
+            why,
+            epoch_set: commit_opts.source_date_epoch.is_some(),
+        }),
+    }
+}

@@ -1,0 +1,93 @@
+//! Exporters: what a build writes besides the store's tags. [`Exporter`] is the seam the
+//! CLI picks from by `-o type=`: an OCI layout ([`OciLayout`]), a docker-archive
+//! ([`DockerArchive`], also `cairn save`), or the merged root filesystem as a directory
+//! ([`RootfsDir`]) or a tar ([`RootfsTar`]).
+//!
+//! **All or nothing.** Every output goes through [`crate::output`]: built beside its
+//! destination and renamed into place at the end, so an error or a kill leaves the
+//! destination as it was; a device or FIFO is written into, never replaced.
+
+mod docker;
+mod layout;
+mod rootfs;
+
+pub use docker::{export_docker_archive, export_docker_archive_images, DockerArchive};
+pub use layout::{export_oci_layout, OciLayout};
+pub use rootfs::{export_rootfs_dir, export_rootfs_tar, RootfsDir, RootfsTar};
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+use tar::{EntryType, Header};
+
+use crate::layer;
+use crate::store::{ImageRecord, Store, StoreError};
+
+/// What a build hands an exporter: the layer chain of the result and, when some exporter
+/// asked for one ([`Exporter::needs_image`]), the committed image.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportSource<'a> {
+    pub image: Option<&'a ImageRecord>,
+    /// Layer ids, bottom first.
+    pub layers: &'a [String],
+}
+
+/// What an export may need besides its source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportContext<'a> {
+    /// The names the image was tagged with in the store (normalized), in `-t` order.
+    pub tags: &'a [String],
+    /// Clamp file times to this (root filesystem tars).
+    pub source_date_epoch: Option<u64>,
+}
+
+/// One output of a build.
+pub trait Exporter: std::fmt::Debug + Send + Sync {
+    /// Whether the export writes an image (so the chain must be committed first: packing
+    /// layers costs time, and a root filesystem export does without).
+    fn needs_image(&self) -> bool;
+    /// Writes the output.
+    fn export(&self, store: &Store, src: &ExportSource<'_>, cx: &ExportContext<'_>) -> Result<(), StoreError>;
+}
+
+/// The image of `src`, for exporters that need one.
+fn image_of<'a>(src: &ExportSource<'a>) -> Result<&'a ImageRecord, StoreError> {
+    src.image.ok_or_else(|| StoreError::Invalid("This export needs an image, and none was committed".to_string()))
+}
+
+// -------------------------------------------------------------------- tar helpers
+
+pub(crate) fn plain_header(kind: EntryType, mode: u32, size: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(size);
+    h
+}
+
+pub(crate) fn tar_dir<W: Write>(b: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
+    let mut h = plain_header(EntryType::Directory, 0o755, 0);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, io::empty())
+}
+
+pub(crate) fn tar_bytes<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> io::Result<()> {
+    let mut h = plain_header(EntryType::Regular, 0o644, data.len() as u64);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, data)
+}
+
+pub(crate) fn tar_file<W: Write>(b: &mut tar::Builder<W>, name: &str, path: &Path) -> io::Result<()> {
+    let f = File::open(path).map_err(|e| layer::ctx(path, e))?;
+    let size = f.metadata()?.len();
+    let mut h = plain_header(EntryType::Regular, 0o644, size);
+    h.set_path(name)?;
+    h.set_cksum();
+    b.append(&h, BufReader::with_capacity(256 * 1024, f).take(size))
+}
