@@ -49,7 +49,7 @@ fn check(text: &str) {
         Err(e) => check_span(src, e.span),
     }
     let lookup = |n: &str| {
-        if n.len() % 2 == 0 {
+        if n.len().is_multiple_of(2) {
             Some(n.repeat(2))
         } else {
             None

@@ -162,7 +162,7 @@ pub fn parse_build_args(
     let mut out = Vec::new();
     for a in args {
         match a.split_once('=') {
-            Some((k, _)) if k.is_empty() => bail!("Invalid `--build-arg {a}`: empty name"),
+            Some(("", _)) => bail!("Invalid `--build-arg {a}`: empty name"),
             Some((k, v)) => out.push((k.to_string(), v.to_string())),
             None if a.is_empty() => bail!("Invalid empty `--build-arg`"),
             None => {
