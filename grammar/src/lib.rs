@@ -19,6 +19,7 @@
 pub mod ast;
 pub mod error;
 pub mod expand;
+pub mod flags;
 pub mod json;
 mod line;
 mod scanner;

@@ -34,24 +34,15 @@ impl Ctx<'_> {
     }
 }
 
-/// The flags each instruction accepts (BuildKit's frontend).
-fn allowed_flags(k: Keyword) -> &'static [&'static str] {
-    match k {
-        Keyword::From => &["platform"],
-        Keyword::Run => &["mount", "network", "security"],
-        Keyword::Copy => &["from", "chown", "chmod", "link", "exclude", "parents"],
-        Keyword::Add => &["chown", "chmod", "link", "exclude", "checksum", "keep-git-dir"],
-        Keyword::Healthcheck => &["interval", "timeout", "start-period", "start-interval", "retries"],
-        _ => &[],
-    }
-}
+/// A byte range `(start, end)` into a line.
+type Range = (usize, usize);
 
 /// The keyword-and-flags prefix of an instruction line, as byte ranges into the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Prefix {
     pub keyword: (usize, usize),
     /// (whole flag, name, value)
-    pub flags: Vec<((usize, usize), (usize, usize), Option<(usize, usize)>)>,
+    pub flags: Vec<(Range, Range, Option<Range>)>,
     pub end: usize,
 }
 
@@ -213,9 +204,8 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
         })
         .collect();
     let prefix_end = prefix.end;
-    let allowed = allowed_flags(keyword);
     for f in &flags {
-        if !allowed.contains(&f.name.as_str()) {
+        if crate::flags::flag_spec(keyword, &f.name).is_none() {
             let span = f.span;
             return Err(Error::new(
                 ErrorKind::UnknownFlag,
