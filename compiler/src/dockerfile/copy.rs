@@ -78,7 +78,7 @@ fn destination(lw: &Lowerer, st: &State, c: &CopyCommand, kw: &str) -> Result<St
             ErrorKind::Instruction,
             c.dest.span,
             format!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
+                "When using `{kw}` with more than one source file, the destination must be a directory and end with a `/`"
             ),
         ));
     }

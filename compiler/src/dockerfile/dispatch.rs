@@ -169,7 +169,7 @@ impl Lowerer<'_> {
                 !r.is_empty() && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
             });
         if !ok {
-            let message = format!("invalid signal `{s}`: expected a name such as `SIGTERM` or a number");
+            let message = format!("Invalid signal `{s}`: expected a name such as `SIGTERM` or a number");
             return Err(self.err(ErrorKind::Instruction, ins.span, message));
         }
         st.config.config.stop_signal = Some(s.clone());

@@ -242,11 +242,11 @@ impl<'a> Lowerer<'a> {
         let got = self
             .resolver
             .resolve(reference, platform)
-            .map_err(|e| self.err(ErrorKind::Image, span, format!("cannot read the config of `{reference}`: {e}")))?;
+            .map_err(|e| self.err(ErrorKind::Image, span, format!("Cannot read the config of `{reference}`: {e}")))?;
         if got.is_none() {
             self.warn_once(
                 reference,
-                format!("base image `{reference}` is not in the local store; its config (ENV, WORKDIR, USER…) is taken as empty"),
+                format!("Base image `{reference}` is not in the local store; its config (ENV, WORKDIR, USER…) is taken as empty"),
             );
         }
         self.configs.insert(key, got.clone());

@@ -51,7 +51,7 @@ fn parse_bool(src: &Src, w: &Word, key: &str, v: Option<&str>) -> Result<bool, C
         None | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
         Some(o) => {
-            Err(src.err(ErrorKind::Instruction, w.span, format!("`{key}={o}` in --mount: expected true or false")))
+            Err(src.err(ErrorKind::Instruction, w.span, format!("`{key}={o}` in `--mount`: expected true or false")))
         }
     }
 }
@@ -59,7 +59,7 @@ fn parse_bool(src: &Src, w: &Word, key: &str, v: Option<&str>) -> Result<bool, C
 fn parse_u32(src: &Src, w: &Word, key: &str, v: &str, radix: u32) -> Result<u32, CompileError> {
     u32::from_str_radix(v, radix).map_err(|_| {
         let what = if radix == 8 { "an octal mode such as 0755" } else { "a number" };
-        src.err(ErrorKind::Instruction, w.span, format!("`{key}={v}` in --mount: expected {what}"))
+        src.err(ErrorKind::Instruction, w.span, format!("`{key}={v}` in `--mount`: expected {what}"))
     })
 }
 
@@ -87,7 +87,7 @@ pub(super) fn parse_mount(src: &Src, w: &Word) -> Result<MountSpec, CompileError
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim().trim_matches('"'))),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let need = || v.map(str::to_string).ok_or_else(|| err(format!("`{k}` in --mount needs a value (`{k}=…`)")));
+        let need = || v.map(str::to_string).ok_or_else(|| err(format!("`{k}` in `--mount` needs a value (`{k}=…`)")));
         match k.as_str() {
             "type" => kind = need()?,
             "target" | "dst" | "destination" => m.target = Some(need()?),
@@ -101,7 +101,7 @@ pub(super) fn parse_mount(src: &Src, w: &Word) -> Result<MountSpec, CompileError
                     "shared" => CacheSharing::Shared,
                     "private" => CacheSharing::Private,
                     "locked" => CacheSharing::Locked,
-                    o => return Err(err(format!("`sharing={o}` in --mount: expected shared, private or locked"))),
+                    o => return Err(err(format!("`sharing={o}` in `--mount`: expected shared, private or locked"))),
                 }
             }
             "mode" => m.mode = Some(parse_u32(src, w, &k, &need()?, 8)?),
@@ -109,12 +109,12 @@ pub(super) fn parse_mount(src: &Src, w: &Word) -> Result<MountSpec, CompileError
             "gid" => m.gid = parse_u32(src, w, &k, &need()?, 10)?,
             "size" | "tmpfs-size" => {
                 let v = need()?;
-                m.size = parse_size(&v).ok_or_else(|| err(format!("`size={v}` in --mount: expected bytes such as 64m")))?
+                m.size = parse_size(&v).ok_or_else(|| err(format!("`size={v}` in `--mount`: expected bytes such as 64m")))?
             }
             "required" => m.required = parse_bool(src, w, &k, v)?,
             "env" => m.env = Some(need()?),
             other => {
-                return Err(err(format!("unexpected key `{other}` in --mount (known: type, target, source, from, readonly, rw, id, sharing, mode, uid, gid, size, required, env)")))
+                return Err(err(format!("Unexpected key `{other}` in `--mount` (known: type, target, source, from, readonly, rw, id, sharing, mode, uid, gid, size, required, env)")))
             }
         }
     }
@@ -124,7 +124,7 @@ pub(super) fn parse_mount(src: &Src, w: &Word) -> Result<MountSpec, CompileError
         "tmpfs" => MountType::Tmpfs,
         "secret" => MountType::Secret,
         "ssh" => MountType::Ssh,
-        other => return Err(err(format!("unknown mount type `{other}`: expected bind, cache, tmpfs, secret or ssh"))),
+        other => return Err(err(format!("Unknown mount type `{other}`: expected bind, cache, tmpfs, secret or ssh"))),
     };
     Ok(m)
 }
@@ -154,19 +154,19 @@ pub(super) fn lower_mount(
         |input, selector, target, readonly, kind| Mount { input, selector, target, readonly, output: None, kind };
     let lowered = match m.kind {
         MountType::Bind => {
-            let t = m.target.as_deref().ok_or_else(|| err(lw, "a bind mount needs `target=`"))?;
+            let t = m.target.as_deref().ok_or_else(|| err(lw, "A bind mount needs `target=`"))?;
             let input = tree(lw, pc)?;
             mount(input, selector, abs(t), m.readonly.unwrap_or(true), MountKind::Bind)
         }
         MountType::Cache => {
-            let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "a cache mount needs `target=`"))?);
+            let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "A cache mount needs `target=`"))?);
             let (input, selector) = if m.from.is_some() { (tree(lw, pc)?, selector) } else { (None, String::new()) };
             let (mode, uid, gid) = (m.mode.unwrap_or(0o755), m.uid, m.gid);
             let kind = MountKind::Cache { id: m.id.unwrap_or(t.clone()), sharing: m.sharing, mode, uid, gid };
             mount(input, selector, t, m.readonly.unwrap_or(false), kind)
         }
         MountType::Tmpfs => {
-            let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "a tmpfs mount needs `target=`"))?);
+            let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "A tmpfs mount needs `target=`"))?);
             mount(None, String::new(), t, false, MountKind::Tmpfs { size: m.size })
         }
         MountType::Secret => return lower_secret(lw, w, m, abs),
@@ -179,7 +179,7 @@ pub(super) fn lower_mount(
         }
     };
     if lowered.target == "/" {
-        return Err(err(lw, "a --mount cannot target `/`"));
+        return Err(err(lw, "A `--mount` cannot target `/`"));
     }
     Ok(Lowered::Mount(lowered))
 }
@@ -190,10 +190,10 @@ fn lower_secret(lw: &Lowerer, w: &Word, m: MountSpec, abs: impl Fn(&str) -> Stri
     let id = match (&m.id, &m.target) {
         (Some(i), _) => i.clone(),
         (None, Some(t)) => t.rsplit('/').next().unwrap_or("").to_string(),
-        (None, None) => return Err(lw.err(ErrorKind::Instruction, w.span, "a secret mount needs `id=` or `target=`")),
+        (None, None) => return Err(lw.err(ErrorKind::Instruction, w.span, "A secret mount needs `id=` or `target=`")),
     };
     if id.is_empty() {
-        return Err(lw.err(ErrorKind::Instruction, w.span, "a secret mount needs a non-empty `id=`"));
+        return Err(lw.err(ErrorKind::Instruction, w.span, "A secret mount needs a non-empty `id=`"));
     }
     let required = m.required;
     let secret = |target: String| Mount {

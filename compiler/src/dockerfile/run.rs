@@ -103,7 +103,7 @@ fn mounts(
         match lower_mount(lw, pc, st, w, spec, inputs)? {
             Lowered::Mount(m) => {
                 if mounts.iter().any(|x| x.target == m.target) {
-                    return Err(lw.err(ErrorKind::Instruction, w.span, format!("two mounts target `{}`", m.target)));
+                    return Err(lw.err(ErrorKind::Instruction, w.span, format!("Two mounts target `{}`", m.target)));
                 }
                 mounts.push(m)
             }

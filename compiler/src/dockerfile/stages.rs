@@ -44,7 +44,7 @@ impl<'a> Lowerer<'a> {
         }
         if self.stages.is_empty() {
             let span = self.df.instructions.last().map(|i| i.span).unwrap_or_default();
-            let message = "the Dockerfile has no FROM instruction, so there is nothing to build";
+            let message = "The Dockerfile has no FROM instruction, so there is nothing to build";
             return Err(self.err(ErrorKind::Stage, span, message));
         }
         Ok(())
@@ -73,11 +73,11 @@ impl<'a> Lowerer<'a> {
             return Err(self.err(
                 ErrorKind::Stage,
                 span,
-                format!("invalid stage name `{word}`: it must start with a letter and contain only letters, digits, `-`, `_` and `.`"),
+                format!("Invalid stage name `{word}`: it must start with a letter and contain only letters, digits, `-`, `_` and `.`"),
             ));
         }
         if let Some(prev) = names.get(&n) {
-            let message = format!("duplicate stage name `{n}` (first defined on line {})", prev.line);
+            let message = format!("Duplicate stage name `{n}` (first defined on line {})", prev.line);
             return Err(self.err(ErrorKind::Stage, span, message));
         }
         names.insert(n.clone(), span);
@@ -137,7 +137,7 @@ impl<'a> Lowerer<'a> {
         }
         let from = self.stages[i].from;
         if pc.active[i] {
-            return Err(self.err(ErrorKind::Stage, from.span, "circular dependency between stages"));
+            return Err(self.err(ErrorKind::Stage, from.span, "Circular dependency between stages"));
         }
         pc.active[i] = true;
         let st = self.lower_stage_inner(pc, i)?;
@@ -178,13 +178,13 @@ impl<'a> Lowerer<'a> {
     ) -> Result<State, CompileError> {
         let base = &cmd.base.node;
         if base.is_empty() {
-            let message = "FROM names an empty image (a variable expanded to nothing?)";
+            let message = "`FROM` names an empty image (a variable expanded to nothing?)";
             return Err(self.err(ErrorKind::Image, cmd.base.span, message));
         }
         let platform = match &cmd.platform {
             Some(w) => Some(Platform::parse(&w.node).ok_or_else(|| {
                 let message =
-                    format!("invalid platform `{}`: expected `os/arch[/variant]`, e.g. `linux/amd64`", w.node);
+                    format!("Invalid platform `{}`: expected `os/arch[/variant]`, e.g. `linux/amd64`", w.node);
                 self.err(ErrorKind::Instruction, w.span, message)
             })?),
             None => None,
@@ -220,7 +220,7 @@ impl<'a> Lowerer<'a> {
             }
         } else {
             let r = reference::normalize(base)
-                .map_err(|e| self.err(ErrorKind::Image, cmd.base.span, format!("invalid base image `{base}`: {e}")))?;
+                .map_err(|e| self.err(ErrorKind::Image, cmd.base.span, format!("Invalid base image `{base}`: {e}")))?;
             let config = self.image_config(&r, &platform, from.span)?;
             (self.graph.image(&r, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
         };
@@ -243,7 +243,7 @@ impl<'a> Lowerer<'a> {
         let triggers = st.config.config.on_build.take().unwrap_or_default();
         for t in &triggers {
             let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t).map_err(|e| {
-                let message = format!("invalid ONBUILD trigger `{t}` of the base image: {}", e.message);
+                let message = format!("Invalid ONBUILD trigger `{t}` of the base image: {}", e.message);
                 self.err(ErrorKind::Image, from.span, message)
             })?;
             for ins in &parsed.instructions {
@@ -287,7 +287,7 @@ impl<'a> Lowerer<'a> {
         }
         if let Ok(j) = name.parse::<usize>() {
             if j >= self.stages.len() {
-                let message = format!("there is no stage with index {j} (the file has {})", self.stages.len());
+                let message = format!("There is no stage with index {j} (the file has {})", self.stages.len());
                 return Err(self.err(ErrorKind::Stage, span, message));
             }
             return Ok(self.lower_stage(pc, j)?.root);

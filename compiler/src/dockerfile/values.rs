@@ -24,10 +24,10 @@ pub(super) fn parse_ports(p: &str) -> Result<Vec<String>, ValueError> {
         None => (p, "tcp".to_string()),
     };
     if !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
-        return Err(invalid(format!("invalid protocol `{proto}` in `EXPOSE {p}`: expected tcp, udp or sctp")));
+        return Err(invalid(format!("Invalid protocol `{proto}` in `EXPOSE {p}`: expected tcp, udp or sctp")));
     }
     let port = |s: &str| {
-        s.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(format!("invalid port `{s}` in `EXPOSE {p}`")))
+        s.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| invalid(format!("Invalid port `{s}` in `EXPOSE {p}`")))
     };
     let (a, b) = match range.split_once('-') {
         Some((a, b)) => (port(a)?, port(b)?),
@@ -37,7 +37,7 @@ pub(super) fn parse_ports(p: &str) -> Result<Vec<String>, ValueError> {
         }
     };
     if b < a {
-        return Err(invalid(format!("invalid port range `{range}` in `EXPOSE {p}`")));
+        return Err(invalid(format!("Invalid port range `{range}` in `EXPOSE {p}`")));
     }
     Ok((a..=b).map(|n| format!("{n}/{proto}")).collect())
 }
