@@ -237,6 +237,32 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
     })
 }
 
+/// The rest of an instruction line after keyword and flags, with the places errors point
+/// at.
+struct Rest<'a, 'c> {
+    ctx: &'a Ctx<'c>,
+    keyword: Keyword,
+    /// Trimmed text after the flags, starting at byte `at` of the line.
+    text: &'a str,
+    at: usize,
+    /// Where the keyword starts and the line ends (for "requires …" errors).
+    kw_at: usize,
+    line_end: usize,
+}
+
+impl Rest<'_, '_> {
+    /// `` `KEYWORD` requires {what} ``, pointing at the keyword.
+    fn missing(&self, what: &str) -> Error {
+        let message = format!("`{}` requires {what}", self.keyword.as_str());
+        self.ctx.error(ErrorKind::Syntax, message, self.kw_at, self.line_end)
+    }
+
+    /// A syntax error pointing at the arguments.
+    fn syntax(&self, message: &str) -> Error {
+        self.ctx.error(ErrorKind::Syntax, message, self.at, self.line_end)
+    }
+}
+
 fn parse_args(
     ctx: &Ctx<'_>,
     keyword: Keyword,
@@ -245,110 +271,32 @@ fn parse_args(
     kw_at: usize,
     line_end: usize,
 ) -> Result<Args, Error> {
-    let missing =
-        |what: &str| ctx.error(ErrorKind::Syntax, format!("`{}` requires {what}", keyword.as_str()), kw_at, line_end);
+    let r = Rest { ctx, keyword, text: rest, at, kw_at, line_end };
     match keyword {
-        Keyword::Run | Keyword::Cmd | Keyword::Entrypoint => {
-            if rest.is_empty() {
-                if keyword == Keyword::Run {
-                    return Err(missing("a command to run"));
-                }
-                // `CMD` / `ENTRYPOINT` with nothing: an empty shell form, as BuildKit.
-                return Ok(Args::Shell(String::new()));
-            }
-            Ok(match json_array(rest) {
-                Some(v) => Args::Exec(v),
-                None => Args::Shell(rest.to_string()),
-            })
-        }
+        Keyword::Run | Keyword::Cmd | Keyword::Entrypoint => command_args(&r),
         Keyword::Shell => match json_array(rest) {
             Some(v) if !v.is_empty() => Ok(Args::Exec(v)),
-            _ => Err(ctx.error(
-                ErrorKind::Syntax,
-                "`SHELL` requires the arguments in JSON form, e.g. `SHELL [\"/bin/sh\", \"-c\"]`",
-                at,
-                line_end,
-            )),
+            _ => Err(r.syntax("`SHELL` requires the arguments in JSON form, e.g. `SHELL [\"/bin/sh\", \"-c\"]`")),
         },
-        Keyword::Volume | Keyword::Copy | Keyword::Add => {
-            if let Some(v) = json_array(rest) {
-                return Ok(Args::Exec(v));
-            }
-            let words = split_words(ctx, rest, at)?;
-            let need = match keyword {
-                Keyword::Volume => 1,
-                _ => 2,
-            };
-            if words.len() < need {
-                return Err(missing(if need == 1 {
-                    "at least one path"
-                } else {
-                    "at least two arguments: a source and a destination"
-                }));
-            }
-            Ok(Args::Words(words))
-        }
+        Keyword::Volume | Keyword::Copy | Keyword::Add => path_args(&r),
         Keyword::Env | Keyword::Label => {
             if rest.is_empty() {
-                return Err(missing("at least one `key=value` pair"));
+                return Err(r.missing("at least one `key=value` pair"));
             }
             parse_pairs(ctx, keyword, rest, at).map(Args::Pairs)
         }
-        Keyword::Arg => {
-            let mut pairs = Vec::new();
-            let mut blank = None;
-            each_word(ctx, rest, at, |st, e| {
-                let w = &rest[st..e];
-                let span = ctx.span(at + st, at + e);
-                let (key, value) = match w.find('=') {
-                    Some(i) => (&w[..i], Some(w[i + 1..].to_string())),
-                    None => (w, None),
-                };
-                if key.is_empty() {
-                    blank.get_or_insert(span);
-                }
-                if blank.is_none() {
-                    pairs.push(KeyValue { key: key.to_string(), value, span });
-                }
-            })?;
-            if let Some(span) = blank {
-                return Err(Error::new(ErrorKind::Syntax, "`ARG` names can not be blank", ctx.file, ctx.src, span));
-            }
-            if pairs.is_empty() {
-                return Err(missing("a name, e.g. `ARG VERSION=1.0`"));
-            }
-            Ok(Args::Pairs(pairs))
-        }
-        Keyword::Healthcheck => {
-            let (first, after) = split_first_word(rest);
-            if first.eq_ignore_ascii_case("NONE") {
-                if !after.trim().is_empty() {
-                    return Err(ctx.error(ErrorKind::Syntax, "`HEALTHCHECK NONE` takes no arguments", at, line_end));
-                }
-                Ok(Args::HealthcheckNone)
-            } else if first.eq_ignore_ascii_case("CMD") {
-                let cmd = after.trim_start();
-                if cmd.is_empty() {
-                    return Err(missing("a command after `CMD`"));
-                }
-                Ok(Args::HealthcheckCmd(Box::new(match json_array(cmd) {
-                    Some(v) => Args::Exec(v),
-                    None => Args::Shell(cmd.to_string()),
-                })))
-            } else {
-                Err(ctx.error(ErrorKind::Syntax, "`HEALTHCHECK` expects `NONE` or `CMD <command>`", at, line_end))
-            }
-        }
+        Keyword::Arg => arg_args(&r),
+        Keyword::Healthcheck => healthcheck_args(&r),
         Keyword::Onbuild => {
             if rest.is_empty() {
-                return Err(missing("an instruction to run later, e.g. `ONBUILD RUN make`"));
+                return Err(r.missing("an instruction to run later, e.g. `ONBUILD RUN make`"));
             }
             let inner = parse_instruction(ctx, at)?;
             Ok(Args::Onbuild(Box::new(inner)))
         }
         Keyword::Maintainer | Keyword::User | Keyword::Workdir | Keyword::Stopsignal => {
             if rest.is_empty() {
-                return Err(missing("an argument"));
+                return Err(r.missing("an argument"));
             }
             Ok(Args::Words(vec![Spanned { node: rest.to_string(), span: ctx.span(at, at + rest.len()) }]))
         }
@@ -357,19 +305,99 @@ fn parse_args(
             match words.len() {
                 1 => {}
                 3 if words[1].node.eq_ignore_ascii_case("as") => {}
-                0 => return Err(missing("an image or stage name")),
-                _ => return Err(ctx.error(ErrorKind::Syntax, "`FROM` expects `image [AS name]`", at, line_end)),
+                0 => return Err(r.missing("an image or stage name")),
+                _ => return Err(r.syntax("`FROM` expects `image [AS name]`")),
             }
             Ok(Args::Words(words))
         }
         Keyword::Expose => {
             let words = split_words(ctx, rest, at)?;
             if words.is_empty() {
-                return Err(missing("at least one port"));
+                return Err(r.missing("at least one port"));
             }
             Ok(Args::Words(words))
         }
     }
+}
+
+/// RUN, CMD, ENTRYPOINT: the JSON (exec) form or the shell form.
+fn command_args(r: &Rest) -> Result<Args, Error> {
+    if r.text.is_empty() {
+        if r.keyword == Keyword::Run {
+            return Err(r.missing("a command to run"));
+        }
+        // `CMD` / `ENTRYPOINT` with nothing: an empty shell form, as BuildKit.
+        return Ok(Args::Shell(String::new()));
+    }
+    Ok(match json_array(r.text) {
+        Some(v) => Args::Exec(v),
+        None => Args::Shell(r.text.to_string()),
+    })
+}
+
+/// VOLUME (at least one path), COPY and ADD (at least a source and a destination).
+fn path_args(r: &Rest) -> Result<Args, Error> {
+    if let Some(v) = json_array(r.text) {
+        return Ok(Args::Exec(v));
+    }
+    let words = split_words(r.ctx, r.text, r.at)?;
+    if r.keyword == Keyword::Volume && words.is_empty() {
+        return Err(r.missing("at least one path"));
+    }
+    if r.keyword != Keyword::Volume && words.len() < 2 {
+        return Err(r.missing("at least two arguments: a source and a destination"));
+    }
+    Ok(Args::Words(words))
+}
+
+/// ARG: `name[=default]`..., no blank names.
+fn arg_args(r: &Rest) -> Result<Args, Error> {
+    let (ctx, rest, at) = (r.ctx, r.text, r.at);
+    let mut pairs = Vec::new();
+    let mut blank = None;
+    each_word(ctx, rest, at, |st, e| {
+        let w = &rest[st..e];
+        let span = ctx.span(at + st, at + e);
+        let (key, value) = match w.find('=') {
+            Some(i) => (&w[..i], Some(w[i + 1..].to_string())),
+            None => (w, None),
+        };
+        if key.is_empty() {
+            blank.get_or_insert(span);
+        }
+        if blank.is_none() {
+            pairs.push(KeyValue { key: key.to_string(), value, span });
+        }
+    })?;
+    if let Some(span) = blank {
+        return Err(Error::new(ErrorKind::Syntax, "`ARG` names can not be blank", ctx.file, ctx.src, span));
+    }
+    if pairs.is_empty() {
+        return Err(r.missing("a name, e.g. `ARG VERSION=1.0`"));
+    }
+    Ok(Args::Pairs(pairs))
+}
+
+/// HEALTHCHECK: `NONE` or `CMD <command>`.
+fn healthcheck_args(r: &Rest) -> Result<Args, Error> {
+    let (first, after) = split_first_word(r.text);
+    if first.eq_ignore_ascii_case("NONE") {
+        if !after.trim().is_empty() {
+            return Err(r.syntax("`HEALTHCHECK NONE` takes no arguments"));
+        }
+        return Ok(Args::HealthcheckNone);
+    }
+    if !first.eq_ignore_ascii_case("CMD") {
+        return Err(r.syntax("`HEALTHCHECK` expects `NONE` or `CMD <command>`"));
+    }
+    let cmd = after.trim_start();
+    if cmd.is_empty() {
+        return Err(r.missing("a command after `CMD`"));
+    }
+    Ok(Args::HealthcheckCmd(Box::new(match json_array(cmd) {
+        Some(v) => Args::Exec(v),
+        None => Args::Shell(cmd.to_string()),
+    })))
 }
 
 fn split_first_word(s: &str) -> (&str, &str) {
