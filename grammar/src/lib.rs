@@ -22,6 +22,7 @@ pub mod expand;
 pub mod flags;
 pub mod json;
 mod line;
+mod prefix;
 mod scanner;
 
 pub use error::{Error, ErrorKind};
