@@ -7,12 +7,16 @@
 //! source once per stage — could not be represented, and `--no-optimize` could not show it.
 //! [`Graph::to_definition`] computes the digests; identical vertices that are still present
 //! at that point are merged there because the format demands it.
+//!
+//! Frontends build nodes through small helpers in the spirit of BuildKit's `client/llb`
+//! ([`Graph::image`], [`Graph::exec`], [`Graph::mkdir`], [`Graph::mkfile`],
+//! [`Graph::merge`], …) rather than op literals.
 
 use std::collections::HashMap;
 
 use cairn_ir::{
-    encode, Definition, Digest, ImageConfig, Input, Op, Output, Platform, SourceFile, Vertex, VertexEntry, VertexMeta,
-    FORMAT_VERSION,
+    encode, Definition, Digest, ExecOp, FileAction, FileActionKind, FileOp, FileRef, ImageConfig, Input, MergeOp, Op,
+    Output, Owner, Platform, SourceFile, SourceOp, Vertex, VertexEntry, VertexMeta, FORMAT_VERSION,
 };
 
 /// Index of a node in [`Graph::nodes`].
@@ -61,6 +65,56 @@ impl Graph {
         assert!(inputs.iter().all(|r| r.node < id), "inputs must be earlier nodes");
         self.nodes.push(Node { op, inputs, meta });
         Ref::new(id)
+    }
+
+    /// `FROM scratch`: the empty tree.
+    pub fn scratch(&mut self, meta: VertexMeta) -> Ref {
+        self.add(Op::Source(SourceOp::Scratch), vec![], meta)
+    }
+
+    /// An image's root filesystem (`reference` normalized).
+    pub fn image(&mut self, reference: &str, platform: &Platform, meta: VertexMeta) -> Ref {
+        let op = SourceOp::Image { reference: reference.to_string(), platform: platform.clone() };
+        self.add(Op::Source(op), vec![], meta)
+    }
+
+    /// A local directory the caller names (`context`, a `--build-context`).
+    pub fn local(&mut self, name: &str, exclude: Vec<String>, meta: VertexMeta) -> Ref {
+        self.add(Op::Source(SourceOp::Local { name: name.to_string(), include: Vec::new(), exclude }), vec![], meta)
+    }
+
+    /// A source without inputs that is not scratch, an image or a local directory (git,
+    /// http).
+    pub fn source(&mut self, op: SourceOp, meta: VertexMeta) -> Ref {
+        self.add(Op::Source(op), vec![], meta)
+    }
+
+    /// A process over `inputs` (mount inputs name them by position).
+    pub fn exec(&mut self, exec: ExecOp, inputs: Vec<Ref>, meta: VertexMeta) -> Ref {
+        self.add(Op::Exec(exec), inputs, meta)
+    }
+
+    /// File actions over `inputs` (actions name them by position).
+    pub fn file(&mut self, actions: Vec<FileAction>, inputs: Vec<Ref>, meta: VertexMeta) -> Ref {
+        self.add(Op::File(FileOp { actions }), inputs, meta)
+    }
+
+    /// `mkdir -p -m 0755 path` on `base`, owned by `owner` (root when `None`).
+    pub fn mkdir(&mut self, base: Ref, path: &str, owner: Option<Owner>, meta: VertexMeta) -> Ref {
+        let kind =
+            FileActionKind::Mkdir { path: path.to_string(), mode: 0o755, make_parents: true, owner, timestamp: None };
+        self.file(vec![FileAction { base: FileRef::Input(0), kind }], vec![base], meta)
+    }
+
+    /// A tree holding one file, `path` with `mode` and `data`, owned by root.
+    pub fn mkfile(&mut self, path: &str, mode: u32, data: Vec<u8>, meta: VertexMeta) -> Ref {
+        let kind = FileActionKind::Mkfile { path: path.to_string(), mode, data, owner: None, timestamp: None };
+        self.file(vec![FileAction { base: FileRef::Scratch, kind }], vec![], meta)
+    }
+
+    /// `inputs` stacked in order, later ones over earlier ones.
+    pub fn merge(&mut self, inputs: Vec<Ref>, meta: VertexMeta) -> Ref {
+        self.add(Op::Merge(MergeOp {}), inputs, meta)
     }
 
     /// The sha256 digest of every node, in node order (SPEC.md §3).

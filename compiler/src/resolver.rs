@@ -4,18 +4,22 @@
 
 use cairn_ir::{ImageConfig, Platform};
 
+/// Why a resolver could not read an image it has: whatever error the resolver's storage
+/// gives, shown after ``Cannot read the config of `REF`: ``.
+pub type ResolveError = Box<dyn std::error::Error + Send + Sync>;
+
 pub trait ImageResolver {
     /// The config of `reference` (normalized, e.g. `docker.io/library/busybox:latest`, or
     /// `oci-layout://…`) for `platform`. `Ok(None)`: unknown here; the compiler warns once
     /// and treats the config as empty. `Err`: the image exists but cannot be read.
-    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ImageConfig>, String>;
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ImageConfig>, ResolveError>;
 }
 
 /// Knows no image: every base config is empty (with a warning).
 pub struct NoImages;
 
 impl ImageResolver for NoImages {
-    fn resolve(&self, _reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, String> {
+    fn resolve(&self, _reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, ResolveError> {
         Ok(None)
     }
 }
@@ -25,7 +29,7 @@ impl ImageResolver for NoImages {
 pub struct StaticImages(pub Vec<(String, ImageConfig)>);
 
 impl ImageResolver for StaticImages {
-    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, String> {
+    fn resolve(&self, reference: &str, _platform: &Platform) -> Result<Option<ImageConfig>, ResolveError> {
         Ok(self.0.iter().find(|(r, _)| r == reference).map(|(_, c)| c.clone()))
     }
 }

@@ -164,9 +164,9 @@ pub enum Args {
     Pairs(Vec<KeyValue>),
     /// HEALTHCHECK NONE.
     HealthcheckNone,
-    /// HEALTHCHECK [flags] CMD <command>.
+    /// `HEALTHCHECK [flags] CMD <command>`.
     HealthcheckCmd(Box<Args>),
-    /// ONBUILD <instruction>.
+    /// `ONBUILD <instruction>`.
     Onbuild(Box<Instruction>),
     /// Everything else: whitespace-separated words as written (quotes kept).
     Words(Vec<Spanned<String>>),

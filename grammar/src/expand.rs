@@ -437,7 +437,7 @@ fn glob(pat: &[char], s: &[char], escape: char) -> bool {
                     i += 1;
                     continue;
                 }
-                // An escaped character that does not match: no literal match either.
+                // An escaped character that does not match: never the escape itself.
                 c if c == escape && p + 1 < pat.len() => {}
                 c if c != '?' && c != '[' && i < s.len() && s[i] == c => {
                     p += 1;
@@ -509,7 +509,7 @@ fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> 
     let mut i = 0;
     let mut replaced = false;
     while i < value.len() {
-        if (!replaced || all) && !pat.is_empty() {
+        if (all || !replaced) && !pat.is_empty() {
             // Leftmost, longest match starting at i.
             if let Some(len) = (1..=value.len() - i).rev().find(|&l| glob(pat, &value[i..i + l], escape)) {
                 out.push_str(rep);

@@ -7,6 +7,8 @@
 //! Word expansion (`$v`, `${v:-w}`, quotes, escapes) is a separate entry point,
 //! [`expand`], because it runs in the compiler against the environment of each
 //! instruction; it is hand-written because the escape character is chosen at run time.
+//! [`flags`] is the one table of the flags each instruction takes: the parser refuses any
+//! other (`ErrorKind::UnknownFlag`), and the compiler reads flags through the same table.
 //!
 //! **Architecture Invariant:** pest's `Pair`/`Rule` never leave this crate.
 //!
@@ -19,8 +21,10 @@
 pub mod ast;
 pub mod error;
 pub mod expand;
+pub mod flags;
 pub mod json;
 mod line;
+mod prefix;
 mod scanner;
 
 pub use error::{Error, ErrorKind};

@@ -69,7 +69,8 @@ fn only_the_store_knows_store_paths() {
     let mut tolerated_clean = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
-        if rel.starts_with("store/") {
+        // Unit-test files (`tests.rs`, `*_tests.rs`) build fake stores of their own.
+        if rel.starts_with("store/") || rel.ends_with("/tests.rs") || rel.ends_with("_tests.rs") {
             continue;
         }
         let found = offences(&fs::read_to_string(f).unwrap());

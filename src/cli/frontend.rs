@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use cairn_compiler::dockerfile::{CompileOptions, Compiled, NamedContext};
-use cairn_compiler::resolver::ImageResolver;
+use cairn_compiler::resolver::{ImageResolver, ResolveError};
 use cairn_ir::Platform;
 
 /// The flags `build` and `compile` share.
@@ -188,10 +188,10 @@ impl ImageResolver for StoreResolver {
         &self,
         reference: &str,
         _platform: &cairn_ir::Platform,
-    ) -> Result<Option<cairn_ir::ImageConfig>, String> {
-        let rec = cairn_runtime::image::resolve_image(&self.0, reference).map_err(|e| e.to_string())?;
+    ) -> Result<Option<cairn_ir::ImageConfig>, ResolveError> {
+        let rec = cairn_runtime::image::resolve_image(&self.0, reference)?;
         match rec {
-            Some(r) => self.0.image_config(&r).map(Some).map_err(|e| e.to_string()),
+            Some(r) => Ok(Some(self.0.image_config(&r)?)),
             None => Ok(None),
         }
     }

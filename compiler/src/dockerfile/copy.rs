@@ -7,13 +7,13 @@
 //! Docker; files from another stage or image keep their owners. `--link` copies onto scratch
 //! and merges the result over the stage, so the layer does not depend on what is below it.
 
-use cairn_grammar::ast::{Args, Instruction};
-use cairn_ir::{
-    CopyAction, Digest, FileAction, FileActionKind, FileOp, FileRef, IdOrName, MergeOp, Op, Owner, SourceOp,
-};
+use cairn_grammar::ast::{Heredoc, Instruction};
+use cairn_ir::{CopyAction, Digest, FileAction, FileActionKind, FileRef, IdOrName, Owner, SourceOp, VertexMeta};
 
-use super::{clean_path, join_path, parse_owner, Lowerer, PlatformCtx, State};
-use crate::error::CompileError;
+use super::instructions::{CopyCommand, CopySource, Word};
+use super::state::{abs_path, clean_path, parse_owner, PlatformCtx, State};
+use super::{location, Lowerer};
+use crate::error::{CompileError, ErrorKind};
 use crate::graph::Ref;
 
 fn is_url(s: &str) -> bool {
@@ -31,63 +31,163 @@ fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Expands heredoc content: `$v` and `${…}` substitute, quotes stay as written, the escape
-/// character before `$` gives a literal `$` (BuildKit expands COPY heredocs this way).
-fn expand_heredoc(lw: &Lowerer, st: &State, text: &str, ins: &Instruction) -> Result<String, CompileError> {
-    let esc = lw.df.escape;
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == esc && chars.get(i + 1) == Some(&'$') {
-            out.push('$');
-            i += 2;
-            continue;
-        }
-        if c != '$' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let end = match chars.get(i + 1) {
-            Some('{') => {
-                let mut depth = 0;
-                let mut j = i + 1;
-                while j < chars.len() {
-                    match chars[j] {
-                        '{' => depth += 1,
-                        '}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                (j + 1).min(chars.len())
-            }
-            Some(c) if c.is_ascii_alphanumeric() || *c == '_' => {
-                let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
-                    j += 1;
-                }
-                j
-            }
-            _ => {
-                out.push('$');
-                i += 1;
-                continue;
-            }
-        };
-        let seg: String = chars[start..end].iter().collect();
-        out.push_str(&lw.expand(st, &seg, ins.span)?);
-        i = end;
+/// The file vertex's inputs: 0 is the stage (unless `--link`), then each source tree.
+struct Inputs {
+    refs: Vec<Ref>,
+    /// The build context's position, shared by every context source.
+    context: Option<u32>,
+}
+
+impl Inputs {
+    fn push(&mut self, r: Ref) -> FileRef {
+        self.refs.push(r);
+        FileRef::Input(self.refs.len() as u32 - 1)
     }
-    Ok(out)
+
+    fn context(&mut self, lw: &mut Lowerer) -> FileRef {
+        match self.context {
+            Some(i) => FileRef::Input(i),
+            None => {
+                let r = self.push(lw.context_node());
+                self.context = Some(self.refs.len() as u32 - 1);
+                r
+            }
+        }
+    }
+}
+
+/// What every source of one instruction shares, read from the flags.
+struct Shared {
+    /// The copy action before its source is filled in.
+    base: CopyAction,
+    /// `--chown`'s owner, or root: what context, heredoc and download files get.
+    owner_or_root: Option<Owner>,
+    checksum: Option<Digest>,
+    from: Option<Ref>,
+}
+
+/// The destination, absolute; a directory keeps its trailing `/`.
+fn destination(lw: &Lowerer, st: &State, c: &CopyCommand, kw: &str) -> Result<String, CompileError> {
+    let d = c.dest.node.as_str();
+    let mut dest = abs_path(&st.workdir(), d);
+    if (d.ends_with('/') || d == "." || d.ends_with("/.") || d == "..") && !dest.ends_with('/') {
+        dest.push('/');
+    }
+    if c.sources.len() > 1 && !dest.ends_with('/') {
+        return Err(lw.err(
+            ErrorKind::Instruction,
+            c.dest.span,
+            format!(
+                "When using `{kw}` with more than one source file, the destination must be a directory and end with a `/`"
+            ),
+        ));
+    }
+    Ok(dest)
+}
+
+/// Reads the flags every source shares; resolves `--from` (which may lower a stage).
+fn shared(
+    lw: &mut Lowerer,
+    pc: &mut PlatformCtx,
+    st: &State,
+    ins: &Instruction,
+    c: &CopyCommand,
+) -> Result<Shared, CompileError> {
+    let err = |lw: &Lowerer, w: &Word, message: String| lw.err(ErrorKind::Instruction, w.span, message);
+    let chmod = c.chmod.last_valid(|w| {
+        let m = u32::from_str_radix(&w.node, 8).ok().filter(|m| *m <= 0o7777);
+        m.ok_or_else(|| err(lw, w, format!("`--chmod={}`: expected an octal mode such as 0755", w.node)))
+    })?;
+    let checksum = c.checksum.last_valid(|w| {
+        let message = format!("`--checksum={}`: expected `sha256:` followed by 64 hex digits", w.node);
+        w.node.parse::<Digest>().map_err(|_| err(lw, w, message))
+    })?;
+    let dest = destination(lw, st, c, ins.keyword.as_str())?;
+    let owner = match c.chown.last() {
+        Some(w) => Some(
+            parse_owner(&w.node).ok_or_else(|| lw.err(ErrorKind::Instruction, ins.span, "`--chown` needs a user"))?,
+        ),
+        None => None,
+    };
+    let from = match c.from.last() {
+        Some(w) => Some(lw.resolve_from(pc, st, &w.node, ins.span)?),
+        None => None,
+    };
+    let root = Owner { user: IdOrName::Id(0), group: Some(IdOrName::Id(0)) };
+    let base = CopyAction {
+        src: FileRef::Scratch,
+        src_paths: Vec::new(),
+        dest,
+        owner: owner.clone(),
+        mode: chmod,
+        follow_symlinks: true,
+        dir_contents_only: true,
+        allow_wildcard: false,
+        allow_empty_wildcard: true,
+        include: Vec::new(),
+        exclude: c.exclude.iter().map(|w| w.node.clone()).collect(),
+        create_dest_path: true,
+        unpack_archive: false,
+        parents: c.parents,
+        timestamp: None,
+    };
+    Ok(Shared { base, owner_or_root: owner.or(Some(root)), checksum, from })
+}
+
+/// The body becomes a file on scratch (its own vertex, so the same body is shared and
+/// cached once), then a copy source like any other.
+fn heredoc_copy(lw: &mut Lowerer, h: &Heredoc, sh: &Shared, inputs: &mut Inputs) -> CopyAction {
+    let meta = VertexMeta { description: format!("heredoc {}", h.name), ..Default::default() };
+    let file = lw.graph.mkfile(&format!("/{}", h.name), 0o644, h.content.clone().into_bytes(), meta);
+    CopyAction {
+        src: inputs.push(file),
+        src_paths: vec![format!("/{}", h.name)],
+        owner: sh.owner_or_root.clone(),
+        parents: false,
+        ..sh.base.clone()
+    }
+}
+
+/// ADD of a git repository (`URL#REF[:SUBDIR]`) or a URL: a source vertex, copied whole.
+fn remote_copy(
+    lw: &mut Lowerer,
+    ins: &Instruction,
+    c: &CopyCommand,
+    src: &str,
+    sh: &Shared,
+    inputs: &mut Inputs,
+) -> CopyAction {
+    let meta = |description: String| VertexMeta { description, locations: vec![location(ins)], ..Default::default() };
+    let (op, description, path) = if is_git(src) {
+        let (remote, frag) = src.split_once('#').unwrap_or((src, ""));
+        let (reference, subdir) = frag.split_once(':').unwrap_or((frag, ""));
+        let (remote, reference, subdir) = (remote.to_string(), reference.to_string(), subdir.to_string());
+        (SourceOp::Git { remote, reference, subdir, keep_git_dir: c.keep_git_dir }, format!("git {src}"), "/".into())
+    } else {
+        let path = src.split(['?', '#']).next().unwrap_or("");
+        let name = path.rsplit('/').next().filter(|n| !n.is_empty() && !path.ends_with("//")).unwrap_or("index.html");
+        let mode = sh.base.mode;
+        let op = SourceOp::Http { url: src.to_string(), checksum: sh.checksum, filename: name.to_string(), mode };
+        (op, src.to_string(), format!("/{name}"))
+    };
+    let node = lw.graph.source(op, meta(description));
+    CopyAction { src: inputs.push(node), src_paths: vec![path], owner: sh.owner_or_root.clone(), ..sh.base.clone() }
+}
+
+/// A path in the build context or in the `--from` tree.
+fn tree_copy(lw: &mut Lowerer, c: &CopyCommand, src: &str, sh: &Shared, inputs: &mut Inputs) -> CopyAction {
+    let input = match sh.from {
+        Some(t) => inputs.push(t),
+        None => inputs.context(lw),
+    };
+    CopyAction {
+        src: input,
+        src_paths: vec![clean_path(&format!("/{src}"))],
+        allow_wildcard: has_wildcard(src),
+        owner: if sh.from.is_some() { sh.base.owner.clone() } else { sh.owner_or_root.clone() },
+        unpack_archive: c.add && sh.from.is_none(),
+        ..sh.base.clone()
+    }
 }
 
 pub(super) fn dispatch_copy(
@@ -95,239 +195,41 @@ pub(super) fn dispatch_copy(
     pc: &mut PlatformCtx,
     st: &mut State,
     ins: &Instruction,
+    c: CopyCommand,
     written: &str,
 ) -> Result<(), CompileError> {
-    let kw = ins.keyword.as_str();
-    let is_add = kw == "ADD";
-    let words: Vec<(String, cairn_grammar::ast::Span)> = match &ins.args {
-        Args::Words(w) => w.iter().map(|w| (w.node.clone(), w.span)).collect(),
-        Args::Exec(v) => v.iter().map(|w| (w.clone(), ins.span)).collect(),
-        _ => return Err(lw.err(ins.span, format!("{kw} expects sources and a destination"))),
-    };
-    if words.len() < 2 {
-        return Err(lw.err(ins.span, format!("{kw} requires at least two arguments: a source and a destination")));
-    }
-    let mut from: Option<String> = None;
-    let mut chown: Option<String> = None;
-    let mut chmod: Option<u32> = None;
-    let mut link = false;
-    let mut parents = false;
-    let mut excludes = Vec::new();
-    let mut checksum: Option<Digest> = None;
-    let mut keep_git_dir = false;
-    for f in &ins.flags {
-        let raw = f.value.as_deref();
-        let value = || lw.expand(st, raw.unwrap_or(""), f.span);
-        let boolean = |v: Option<&str>| match v {
-            None | Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(o) => Err(lw.err(f.span, format!("`--{}={o}`: expected true or false", f.name))),
-        };
-        match f.name.as_str() {
-            "from" => from = Some(value()?),
-            "chown" => chown = Some(value()?),
-            "chmod" => {
-                let v = value()?;
-                chmod = Some(
-                    u32::from_str_radix(&v, 8)
-                        .ok()
-                        .filter(|m| *m <= 0o7777)
-                        .ok_or_else(|| lw.err(f.span, format!("`--chmod={v}`: expected an octal mode such as 0755")))?,
-                )
+    let sh = shared(lw, pc, st, ins, &c)?;
+    let mut inputs = Inputs { refs: if c.link { Vec::new() } else { vec![st.root] }, context: None };
+    let mut copies = Vec::new();
+    for s in &c.sources {
+        copies.push(match s {
+            CopySource::Heredoc(h) => heredoc_copy(lw, h, &sh, &mut inputs),
+            CopySource::Path(w) if c.add && sh.from.is_none() && (is_git(&w.node) || is_url(&w.node)) => {
+                remote_copy(lw, ins, &c, &w.node, &sh, &mut inputs)
             }
-            "link" => link = boolean(raw)?,
-            "parents" => parents = boolean(raw)?,
-            "exclude" => excludes.push(value()?),
-            "checksum" if is_add => {
-                let v = value()?;
-                checksum = Some(v.parse::<Digest>().map_err(|_| {
-                    lw.err(f.span, format!("`--checksum={v}`: expected `sha256:` followed by 64 hex digits"))
-                })?)
-            }
-            "keep-git-dir" if is_add => keep_git_dir = boolean(raw)?,
-            other => return Err(lw.err(f.span, format!("Unknown flag `--{other}` for `{kw}`"))),
-        }
-    }
-    let (dest_raw, dest_span) = words.last().cloned().expect("two words");
-    let dest_x = lw.expand(st, &dest_raw, dest_span)?;
-    let srcs = &words[..words.len() - 1];
-    let wd = st.workdir();
-    let dest_is_dir = dest_x.ends_with('/') || dest_x == "." || dest_x.ends_with("/.") || dest_x == "..";
-    let mut dest = clean_path(&join_path(&wd, &dest_x));
-    if dest_is_dir && !dest.ends_with('/') {
-        dest.push('/');
-    }
-    if srcs.len() > 1 && !dest.ends_with('/') {
-        return Err(lw.err(
-            dest_span,
-            format!(
-                "When using {kw} with more than one source file, the destination must be a directory and end with a /"
-            ),
-        ));
-    }
-    let owner: Option<Owner> = match &chown {
-        Some(c) => Some(parse_owner(c).ok_or_else(|| lw.err(ins.span, "`--chown` needs a user"))?),
-        None => None,
-    };
-    let root_owner = Some(Owner { user: IdOrName::Id(0), group: Some(IdOrName::Id(0)) });
-    let from_tree = match &from {
-        Some(name) => Some(lw.resolve_from(pc, st, name, ins.span)?),
-        None => None,
-    };
-    // Inputs: 0 is the stage (unless --link), then each distinct source tree.
-    let mut inputs: Vec<Ref> = Vec::new();
-    if !link {
-        inputs.push(st.root);
-    }
-    let mut actions: Vec<FileAction> = Vec::new();
-    let mut copies: Vec<CopyAction> = Vec::new();
-    let mut heredoc_i = 0;
-    let mut context_input: Option<u32> = None;
-    for (word, span) in srcs {
-        let base = CopyAction {
-            src: FileRef::Scratch,
-            src_paths: Vec::new(),
-            dest: dest.clone(),
-            owner: owner.clone(),
-            mode: chmod,
-            follow_symlinks: true,
-            dir_contents_only: true,
-            allow_wildcard: false,
-            allow_empty_wildcard: true,
-            include: Vec::new(),
-            exclude: excludes.clone(),
-            create_dest_path: true,
-            unpack_archive: false,
-            parents,
-            timestamp: None,
-        };
-        if word.starts_with("<<") && heredoc_i < ins.heredocs.len() {
-            let h = &ins.heredocs[heredoc_i];
-            heredoc_i += 1;
-            let data = if h.expand { expand_heredoc(lw, st, &h.content, ins)? } else { h.content.clone() };
-            // The body becomes a file on scratch (its own vertex, so the same body is
-            // shared and cached once), then a copy source like any other.
-            let file = lw.graph.add(
-                Op::File(FileOp {
-                    actions: vec![FileAction {
-                        base: FileRef::Scratch,
-                        kind: FileActionKind::Mkfile {
-                            path: format!("/{}", h.name),
-                            mode: 0o644,
-                            data: data.into_bytes(),
-                            owner: None,
-                            timestamp: None,
-                        },
-                    }],
-                }),
-                vec![],
-                cairn_ir::VertexMeta { description: format!("heredoc {}", h.name), ..Default::default() },
-            );
-            inputs.push(file);
-            copies.push(CopyAction {
-                src: FileRef::Input(inputs.len() as u32 - 1),
-                src_paths: vec![format!("/{}", h.name)],
-                owner: owner.clone().or(root_owner.clone()),
-                parents: false,
-                ..base
-            });
-            continue;
-        }
-        let src = lw.expand(st, word, *span)?;
-        if is_add && from.is_none() && is_git(&src) {
-            let (remote, frag) = match src.split_once('#') {
-                Some((r, f)) => (r.to_string(), f.to_string()),
-                None => (src.clone(), String::new()),
-            };
-            let (reference, subdir) = match frag.split_once(':') {
-                Some((r, s)) => (r.to_string(), s.to_string()),
-                None => (frag, String::new()),
-            };
-            let node = lw.graph.add(
-                Op::Source(SourceOp::Git { remote: remote.clone(), reference, subdir, keep_git_dir }),
-                vec![],
-                cairn_ir::VertexMeta {
-                    description: format!("git {src}"),
-                    locations: vec![super::location(ins)],
-                    ..Default::default()
-                },
-            );
-            inputs.push(node);
-            copies.push(CopyAction {
-                src: FileRef::Input(inputs.len() as u32 - 1),
-                src_paths: vec!["/".into()],
-                owner: owner.clone().or(root_owner.clone()),
-                ..base
-            });
-            continue;
-        }
-        if is_add && from.is_none() && is_url(&src) {
-            let path = src.split(['?', '#']).next().unwrap_or("");
-            let name =
-                path.rsplit('/').next().filter(|n| !n.is_empty() && !path.ends_with("//")).unwrap_or("index.html");
-            let node = lw.graph.add(
-                Op::Source(SourceOp::Http { url: src.clone(), checksum, filename: name.to_string(), mode: chmod }),
-                vec![],
-                cairn_ir::VertexMeta {
-                    description: src.clone(),
-                    locations: vec![super::location(ins)],
-                    ..Default::default()
-                },
-            );
-            inputs.push(node);
-            copies.push(CopyAction {
-                src: FileRef::Input(inputs.len() as u32 - 1),
-                src_paths: vec![format!("/{name}")],
-                owner: owner.clone().or(root_owner.clone()),
-                ..base
-            });
-            continue;
-        }
-        if checksum.is_some() && from.is_none() {
-            return Err(lw.err(ins.span, "`--checksum` can only be used with a URL source"));
-        }
-        let src_path = clean_path(&format!("/{src}"));
-        let input = match from_tree {
-            Some(t) => {
-                inputs.push(t);
-                inputs.len() as u32 - 1
-            }
-            None => match context_input {
-                Some(i) => i,
-                None => {
-                    let ctx = lw.context_node();
-                    inputs.push(ctx);
-                    let i = inputs.len() as u32 - 1;
-                    context_input = Some(i);
-                    i
+            CopySource::Path(w) => {
+                if sh.checksum.is_some() && sh.from.is_none() {
+                    let message = "`--checksum` can only be used with a URL source";
+                    return Err(lw.err(ErrorKind::Instruction, ins.span, message));
                 }
-            },
-        };
-        copies.push(CopyAction {
-            src: FileRef::Input(input),
-            src_paths: vec![src_path],
-            allow_wildcard: has_wildcard(&src),
-            owner: if from.is_some() { owner.clone() } else { owner.clone().or(root_owner.clone()) },
-            unpack_archive: is_add && from.is_none(),
-            ..base
+                tree_copy(lw, &c, &w.node, &sh, &mut inputs)
+            }
         });
     }
     // Chain the copies: each one modifies the result of the previous one.
-    let mut prev = if link { FileRef::Scratch } else { FileRef::Input(0) };
-    for c in copies {
-        actions.push(FileAction { base: prev, kind: FileActionKind::Copy(c) });
+    let mut actions: Vec<FileAction> = Vec::new();
+    let mut prev = if c.link { FileRef::Scratch } else { FileRef::Input(0) };
+    for copy in copies {
+        actions.push(FileAction { base: prev, kind: FileActionKind::Copy(copy) });
         prev = FileRef::Action(actions.len() as u32 - 1);
     }
     // Same source tree twice (two --from copies) should be one input.
-    dedup_inputs(&mut inputs, &mut actions);
+    let mut refs = inputs.refs;
+    dedup_inputs(&mut refs, &mut actions);
     let meta = lw.meta(ins, st, written.to_string());
-    let file = lw.graph.add(Op::File(FileOp { actions }), inputs, meta.clone());
-    st.root = if link {
-        lw.graph.add(
-            Op::Merge(MergeOp {}),
-            vec![st.root, file],
-            cairn_ir::VertexMeta { description: format!("{written} (link)"), ..meta },
-        )
+    let file = lw.graph.file(actions, refs, meta.clone());
+    st.root = if c.link {
+        lw.graph.merge(vec![st.root, file], VertexMeta { description: format!("{written} (link)"), ..meta })
     } else {
         file
     };

@@ -1,0 +1,302 @@
+//! Stages: splitting the file into global ARGs and stages, the per-platform global ARG
+//! values, lowering a stage on demand (its base, the base's ONBUILD triggers, its body) and
+//! resolving what a `--from` names.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cairn_grammar::ast::{Args, Instruction, Keyword, Span};
+use cairn_ir::{reference, ImageConfig, Platform, ProgressGroup, VertexMeta};
+
+use super::instructions::{parse_from, ArgValue, Command, Expander, FromCommand};
+use super::state::{PlatformCtx, StageDecl, State};
+use super::{instructions, location, Lowerer, NamedContext, DEFAULT_PATH};
+use crate::error::{CompileError, ErrorKind};
+use crate::graph::Ref;
+
+impl<'a> Lowerer<'a> {
+    /// Splits the instructions into global ARGs and stages; checks what BuildKit checks
+    /// for the whole file (even unreachable stages): names, ONBUILD chaining.
+    pub(super) fn split_stages(&mut self) -> Result<(), CompileError> {
+        let mut names: HashMap<String, Span> = HashMap::new();
+        for ins in &self.df.instructions {
+            if let Args::Onbuild(inner) = &ins.args {
+                self.check_trigger(inner.keyword, inner.span)?;
+            }
+            if ins.keyword == Keyword::From {
+                let command = parse_from(&self.src, ins)?;
+                let name = match &command.name {
+                    Some(w) => Some(self.stage_name(w.node.as_str(), w.span, &mut names)?),
+                    None => None,
+                };
+                self.stages.push(StageDecl { from: ins, command, name, body: Vec::new() });
+                continue;
+            }
+            match self.stages.last_mut() {
+                Some(s) => s.body.push(ins),
+                None if ins.keyword == Keyword::Arg => self.globals.push(ins),
+                None => {
+                    let message =
+                        format!("`{}` before the first FROM: only ARG may come before FROM", ins.keyword.as_str());
+                    return Err(self.err(ErrorKind::Stage, ins.span, message));
+                }
+            }
+        }
+        if self.stages.is_empty() {
+            let span = self.df.instructions.last().map(|i| i.span).unwrap_or_default();
+            let message = "The Dockerfile has no FROM instruction, so there is nothing to build";
+            return Err(self.err(ErrorKind::Stage, span, message));
+        }
+        Ok(())
+    }
+
+    /// ONBUILD ONBUILD, FROM and MAINTAINER are no triggers (BuildKit).
+    fn check_trigger(&self, keyword: Keyword, span: Span) -> Result<(), CompileError> {
+        match keyword {
+            Keyword::Onbuild => {
+                Err(self.err(ErrorKind::Instruction, span, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"))
+            }
+            Keyword::From | Keyword::Maintainer => {
+                let message = format!("`{}` isn't allowed as an ONBUILD trigger", keyword.as_str());
+                Err(self.err(ErrorKind::Instruction, span, message))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A stage name, lower-cased, checked and not yet taken.
+    fn stage_name(&self, word: &str, span: Span, names: &mut HashMap<String, Span>) -> Result<String, CompileError> {
+        let n = word.to_ascii_lowercase();
+        let valid = n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        if !valid {
+            return Err(self.err(
+                ErrorKind::Stage,
+                span,
+                format!("Invalid stage name `{word}`: it must start with a letter and contain only letters, digits, `-`, `_` and `.`"),
+            ));
+        }
+        if let Some(prev) = names.get(&n) {
+            let message = format!("Duplicate stage name `{n}` (first defined on line {})", prev.line);
+            return Err(self.err(ErrorKind::Stage, span, message));
+        }
+        names.insert(n.clone(), span);
+        Ok(n)
+    }
+
+    pub(super) fn target_index(&self) -> Result<usize, CompileError> {
+        let Some(t) = &self.opts.target else { return Ok(self.stages.len() - 1) };
+        let t = t.to_ascii_lowercase();
+        self.stages.iter().position(|s| s.name.as_deref() == Some(&t)).ok_or_else(|| {
+            let names: Vec<&str> = self.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+            let names = if names.is_empty() { "none are named".to_string() } else { names.join(", ") };
+            let message = format!("`--target {t}`: no stage named `{t}` (stages: {names})");
+            CompileError::general(ErrorKind::Stage, &self.opts.file, message)
+        })
+    }
+
+    /// Automatic platform args, then the global ARGs (build args override defaults).
+    pub(super) fn platform_ctx(&mut self, target: Platform) -> Result<PlatformCtx, CompileError> {
+        let b = &self.opts.build_platform;
+        let mut meta: Vec<(String, String)> = vec![
+            ("BUILDPLATFORM".into(), b.to_string()),
+            ("BUILDOS".into(), b.os.clone()),
+            ("BUILDARCH".into(), b.architecture.clone()),
+            ("BUILDVARIANT".into(), b.variant.clone()),
+            ("TARGETPLATFORM".into(), target.to_string()),
+            ("TARGETOS".into(), target.os.clone()),
+            ("TARGETARCH".into(), target.architecture.clone()),
+            ("TARGETVARIANT".into(), target.variant.clone()),
+        ];
+        for ins in self.globals.clone() {
+            let mut cmd = instructions::parse(&self.src, ins, &self.opts.build_args)?;
+            let before = meta.clone();
+            let lookup = |n: &str| before.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            cmd.expand(&Expander { src: &self.src, lookup: &lookup })?;
+            let Command::Arg(decls) = cmd else { unreachable!("only ARG comes before the first FROM") };
+            for d in decls {
+                let value = match d.value {
+                    ArgValue::BuildArg(v) => {
+                        self.used_args.insert(d.key.clone());
+                        v
+                    }
+                    ArgValue::Default(w) => w.node,
+                    ArgValue::Unset => continue,
+                };
+                meta.retain(|(k, _)| k != &d.key);
+                meta.push((d.key, value));
+            }
+        }
+        Ok(PlatformCtx { target, meta, done: vec![None; self.stages.len()], active: vec![false; self.stages.len()] })
+    }
+
+    /// Compiles stage `i` for this platform (once) and returns its final state.
+    pub(super) fn lower_stage(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<Rc<State>, CompileError> {
+        if let Some(done) = &pc.done[i] {
+            return Ok(done.clone());
+        }
+        let from = self.stages[i].from;
+        if pc.active[i] {
+            return Err(self.err(ErrorKind::Stage, from.span, "Circular dependency between stages"));
+        }
+        pc.active[i] = true;
+        let st = self.lower_stage_inner(pc, i)?;
+        pc.active[i] = false;
+        let st = Rc::new(st);
+        pc.done[i] = Some(st.clone());
+        Ok(st)
+    }
+
+    fn lower_stage_inner(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<State, CompileError> {
+        let decl = &self.stages[i];
+        let (from, body) = (decl.from, decl.body.clone());
+        let group = decl.name.clone().unwrap_or_else(|| format!("stage-{i}"));
+        let mut cmd = decl.command.clone();
+        cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) })?;
+        let total = body.len() as u32 + 1;
+        let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: group.clone(), step: 1, total })?;
+        st.group = group;
+        st.total = total;
+        st.step = 1;
+        self.run_triggers(pc, &mut st, from)?;
+        for (k, ins) in body.iter().enumerate() {
+            st.step = k as u32 + 2;
+            self.dispatch(pc, &mut st, ins, None)?;
+        }
+        Ok(st)
+    }
+
+    /// The state a stage starts from: an earlier stage, scratch, a named context or an
+    /// image, with BuildKit's defaults filled in.
+    fn stage_base(
+        &mut self,
+        pc: &mut PlatformCtx,
+        i: usize,
+        from: &Instruction,
+        cmd: &FromCommand,
+        group: ProgressGroup,
+    ) -> Result<State, CompileError> {
+        let base = &cmd.base.node;
+        if base.is_empty() {
+            let message = "`FROM` names an empty image (a variable expanded to nothing?)";
+            return Err(self.err(ErrorKind::Image, cmd.base.span, message));
+        }
+        let platform = match &cmd.platform {
+            Some(w) => Some(Platform::parse(&w.node).ok_or_else(|| {
+                let message =
+                    format!("Invalid platform `{}`: expected `os/arch[/variant]`, e.g. `linux/amd64`", w.node);
+                self.err(ErrorKind::Instruction, w.span, message)
+            })?),
+            None => None,
+        };
+        let lower = base.to_ascii_lowercase();
+        // Only earlier stages can be a base (as in BuildKit); a later stage of the same
+        // name as an image does not shadow the image.
+        if let Some(j) = self.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+            let mut s = (*self.lower_stage(pc, j)?).clone();
+            s.cmd_set = false;
+            s.args.clear();
+            if let Some(p) = platform {
+                s.platform = p;
+            }
+            return Ok(s);
+        }
+        let platform = platform.unwrap_or_else(|| pc.target.clone());
+        let meta = |description: String| VertexMeta {
+            description,
+            group: Some(group.clone()),
+            locations: vec![location(from)],
+            ignore_cache: false,
+        };
+        let (root, mut config) = if lower == "scratch" {
+            (self.graph.scratch(meta("FROM scratch".into())), ImageConfig::default())
+        } else if let Some(ctx) = self.opts.contexts.get(base).cloned() {
+            match ctx {
+                NamedContext::Local => (self.local_node(base), ImageConfig::default()),
+                NamedContext::Image(r) => {
+                    let config = self.image_config(&r, &platform, from.span)?;
+                    (self.graph.image(&r, &platform, meta(format!("FROM {r}"))), config)
+                }
+            }
+        } else {
+            let r = reference::normalize(base)
+                .map_err(|e| self.err(ErrorKind::Image, cmd.base.span, format!("Invalid base image `{base}`: {e}")))?;
+            let config = self.image_config(&r, &platform, from.span)?;
+            (self.graph.image(&r, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
+        };
+        let has_path = config.config.env.iter().flatten().any(|kv| kv.starts_with("PATH="));
+        if !has_path {
+            config.config.env.get_or_insert_with(Vec::new).insert(0, format!("PATH={DEFAULT_PATH}"));
+        }
+        if config.config.working_dir.as_deref().unwrap_or("").is_empty() && lower == "scratch" {
+            config.config.working_dir = Some("/".into());
+        }
+        if config.rootfs.kind.is_empty() {
+            config.rootfs.kind = "layers".into();
+        }
+        let total = group.total;
+        Ok(State { root, config, cmd_set: false, args: Vec::new(), platform, group: String::new(), step: 1, total })
+    }
+
+    /// ONBUILD triggers of the base run first, then are cleared from the image.
+    fn run_triggers(&mut self, pc: &mut PlatformCtx, st: &mut State, from: &Instruction) -> Result<(), CompileError> {
+        let triggers = st.config.config.on_build.take().unwrap_or_default();
+        for t in &triggers {
+            let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t).map_err(|e| {
+                let message = format!("Invalid ONBUILD trigger `{t}` of the base image: {}", e.message);
+                self.err(ErrorKind::Image, from.span, message)
+            })?;
+            for ins in &parsed.instructions {
+                if matches!(ins.keyword, Keyword::Onbuild | Keyword::From | Keyword::Maintainer) {
+                    let message = format!("`{}` isn't allowed as an ONBUILD trigger", ins.keyword.as_str());
+                    return Err(self.err(ErrorKind::Image, from.span, message));
+                }
+                // Triggers point at the FROM line: that is where the user sees them come in.
+                let mut ins = ins.clone();
+                ins.start_line = from.start_line;
+                ins.end_line = from.end_line;
+                ins.span = from.span;
+                self.dispatch(pc, st, &ins, Some(t.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tree a `--from` / `from=` names: a stage (by name or index), a named context
+    /// or an image.
+    pub(super) fn resolve_from(
+        &mut self,
+        pc: &mut PlatformCtx,
+        st: &State,
+        name: &str,
+        span: Span,
+    ) -> Result<Ref, CompileError> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(j) = self.stages.iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+            return Ok(self.lower_stage(pc, j)?.root);
+        }
+        if let Some(ctx) = self.opts.contexts.get(name).cloned() {
+            return Ok(match ctx {
+                NamedContext::Local => self.local_node(name),
+                NamedContext::Image(r) => self.graph.image(
+                    &r,
+                    &st.platform,
+                    VertexMeta { description: format!("load {r}"), ..Default::default() },
+                ),
+            });
+        }
+        if let Ok(j) = name.parse::<usize>() {
+            if j >= self.stages.len() {
+                let message = format!("There is no stage with index {j} (the file has {})", self.stages.len());
+                return Err(self.err(ErrorKind::Stage, span, message));
+            }
+            return Ok(self.lower_stage(pc, j)?.root);
+        }
+        let r = reference::normalize(name).map_err(|e| {
+            let message = format!("`{name}` is neither a stage, a build context nor a valid image: {e}");
+            self.err(ErrorKind::Image, span, message)
+        })?;
+        let d = format!("load {}", reference::familiar(&r));
+        Ok(self.graph.image(&r, &st.platform, VertexMeta { description: d, ..Default::default() }))
+    }
+}

@@ -1,0 +1,2 @@
+FROM scratch
+HEALTHCHECK --interval=5s NONE
