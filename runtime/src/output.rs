@@ -4,8 +4,8 @@
 //! **All or nothing for files and directories.** A regular file (or a path that does not
 //! exist yet) is written at a temporary path beside it and renamed into place by
 //! [`OutputFile::commit`], so an error or a kill leaves the old file as it was. A directory
-//! output into an existing non-empty directory moves each top-level entry into it
-//! ([`install_dir`]), as `docker buildx build -o DIR` does.
+//! output into an existing non-empty directory replaces the entries of the same names
+//! ([`install_dir`]; an OCI layout merges its blobs), as `docker buildx build -o DIR` does.
 //!
 //! **Streams are written into, never replaced.** A character device, a FIFO, or a symlink
 //! to one (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is opened and written to: a
@@ -170,10 +170,18 @@ pub fn write_file(dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     out.commit()
 }
 
+/// How a finished directory goes into an existing non-empty one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Install {
+    /// Each top-level entry replaces the same name (a root filesystem).
+    ReplaceTop,
+    /// Directories merge recursively (an OCI layout: blobs accumulate, `index.json` last).
+    Merge,
+}
+
 /// Moves the finished directory `tmp` to `dest` (a symlink to a directory is followed): a
-/// rename when `dest` is missing or empty, else each top-level entry of `tmp` replaces the
-/// same name in `dest`.
-pub(crate) fn install_dir(mut tmp: SiblingTemp, dest: &Path) -> Result<(), StoreError> {
+/// rename when `dest` is missing or empty, else [`merge_into`] as `how` says.
+pub(crate) fn install_dir(mut tmp: SiblingTemp, dest: &Path, how: Install) -> Result<(), StoreError> {
     let dest = &follow_links(dest)?;
     match dest.symlink_metadata() {
         Err(_) => {
@@ -191,16 +199,34 @@ pub(crate) fn install_dir(mut tmp: SiblingTemp, dest: &Path) -> Result<(), Store
         tmp.keep = true;
         return Ok(());
     }
-    for e in fs::read_dir(&tmp.path).map_err(io_err("read directory", &tmp.path))? {
-        let e = e.map_err(io_err("read directory", &tmp.path))?;
-        let to = dest.join(e.file_name());
-        if to.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            let old = SiblingTemp::new(&to, "old")?;
-            fs::rename(&to, &old.path).map_err(io_err("move aside", &to))?;
-            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
-            drop(old);
-        } else {
-            fs::rename(e.path(), &to).map_err(io_err("rename into", &to))?;
+    merge_into(&tmp.path, dest, how)
+}
+
+/// Moves the entries of `from` into the directory `to`: with [`Install::Merge`] directories
+/// merge (recursively), otherwise an entry replaces the one of the same name. Directories
+/// go before files, so an OCI layout's `index.json` lands only after every blob it names:
+/// at any instant the layout there is a consistent one, old or new.
+fn merge_into(from: &Path, to: &Path, how: Install) -> Result<(), StoreError> {
+    let mut entries: Vec<(bool, fs::DirEntry)> = Vec::new();
+    for e in fs::read_dir(from).map_err(io_err("read directory", from))? {
+        let e = e.map_err(io_err("read directory", from))?;
+        let is_dir = e.file_type().map_err(io_err("inspect", &e.path()))?.is_dir();
+        entries.push((is_dir, e));
+    }
+    entries.sort_by_key(|(is_dir, e)| (!is_dir, e.file_name()));
+    for (is_dir, e) in entries {
+        let target = to.join(e.file_name());
+        let existing = target.symlink_metadata().ok().map(|m| m.is_dir());
+        match (is_dir, existing) {
+            (true, Some(true)) if how == Install::Merge => merge_into(&e.path(), &target, how)?,
+            (_, None) => fs::rename(e.path(), &target).map_err(io_err("rename into", &target))?,
+            (false, Some(false)) => fs::rename(e.path(), &target).map_err(io_err("rename into", &target))?,
+            // A directory where a file was, or the reverse: the old one goes first.
+            (_, Some(_)) => {
+                let old = SiblingTemp::new(&target, "old")?;
+                fs::rename(&target, &old.path).map_err(io_err("move aside", &target))?;
+                fs::rename(e.path(), &target).map_err(io_err("rename into", &target))?;
+            }
         }
     }
     Ok(())

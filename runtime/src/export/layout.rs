@@ -11,7 +11,7 @@ use cairn_ir::Digest;
 
 use super::{tar_bytes, tar_dir, tar_file, ExportContext, ExportSource, Exporter};
 use crate::oci::{Descriptor, Index, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
-use crate::output::{check_dir_output, install_dir, OutputFile, SiblingTemp};
+use crate::output::{check_dir_output, install_dir, Install, OutputFile, SiblingTemp};
 use crate::store::{io_err, normalize_reference, ImageRecord, Store, StoreError};
 
 /// The index annotations for `ref_name`: a plain tag becomes
@@ -100,7 +100,7 @@ pub fn export_oci_layout(
             let to = bdir.join(d.hex());
             fs::copy(p, &to).map_err(io_err("copy to", &to))?;
         }
-        install_dir(tmp, dest)
+        install_dir(tmp, dest, Install::Merge)
     }
 }
 

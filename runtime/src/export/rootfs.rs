@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ExportContext, ExportSource, Exporter};
 use crate::layer::{self, TarOut};
-use crate::output::{check_dir_output, install_dir, OutputFile, SiblingTemp};
+use crate::output::{check_dir_output, install_dir, Install, OutputFile, SiblingTemp};
 use crate::store::{io_err, sys, Store, StoreError};
 
 /// A node of a merged filesystem tree: where its content comes from (`None` for the
@@ -167,7 +167,7 @@ pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Resul
         path: dest.to_path_buf(),
         source: e,
     })?;
-    install_dir(tmp, dest)
+    install_dir(tmp, dest, Install::ReplaceTop)
 }
 
 /// `-o type=local,dest=DIR` (or `-o DIR`).
