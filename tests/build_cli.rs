@@ -434,7 +434,9 @@ fn bad_ir_files_and_flags_fail_clearly() {
     let out = cairn(&t, &["build", "--progress", "fancy", ctx]);
     assert!(stderr(&out).contains("Unknown progress mode `fancy`"), "{}", stderr(&out));
     let out = cairn(&t, &["build", "-o", "type=registry,dest=x", ctx]);
-    assert!(stderr(&out).contains("Unsupported output type `registry`"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`--output type=registry,dest=x` needs `name=REF`"), "{}", stderr(&out));
+    let out = cairn(&t, &["build", "-o", "type=ftp,dest=x", ctx]);
+    assert!(stderr(&out).contains("Unsupported output type `ftp`"), "{}", stderr(&out));
     let out = cairn(&t, &["build", "--platform", "linux", ctx]);
     assert!(stderr(&out).contains("Invalid `--platform linux`"), "{}", stderr(&out));
     let out = cairn(&t, &["build", "--build-context", "x=/no/such/dir", ctx]);

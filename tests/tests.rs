@@ -9,6 +9,9 @@ mod invariants;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
+/// Registries: push, pull, `FROM` a registry image, lazy layers, login (a local
+/// `docker-registry`).
+mod registry_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
 /// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
 mod repro_cli;

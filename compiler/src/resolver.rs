@@ -13,6 +13,13 @@ pub trait ImageResolver {
     /// `oci-layout://…`) for `platform`. `Ok(None)`: unknown here; the compiler warns once
     /// and treats the config as empty. `Err`: the image exists but cannot be read.
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<ImageConfig>, ResolveError>;
+
+    /// `reference` pinned to the manifest digest it resolved to (`name:tag@sha256:…`), for
+    /// the IR, after [`Self::resolve`] found it; `None` keeps the reference as written.
+    fn pinned(&self, reference: &str, platform: &Platform) -> Option<String> {
+        let _ = (reference, platform);
+        None
+    }
 }
 
 /// Knows no image: every base config is empty (with a warning).

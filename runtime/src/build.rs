@@ -23,6 +23,7 @@ use cairn_ir::{Definition, ImageConfig, Platform};
 
 use crate::export::{ExportContext, ExportSource, Exporter};
 use crate::image::{commit_image, CommitOptions};
+use crate::registry::{Registry, RegistryOpError};
 use crate::solve::progress::Progress;
 use crate::solve::runtime_backend::RuntimeBackend;
 use crate::solve::secrets::Secrets;
@@ -47,6 +48,10 @@ pub struct BuildRequest<'a> {
     pub jobs: Option<usize>,
     /// Names to tag the image with (any reference form).
     pub tags: &'a [String],
+    /// Names to push the image to (`--push`, `-o type=image,push=true`, `type=registry`).
+    pub push: &'a [String],
+    /// The registry client: pulls of images the store lacks, lazy layers, pushes.
+    pub registry: Option<Arc<Registry>>,
     /// Outputs, written in this order (image outputs before the metadata file, root
     /// filesystem outputs after it).
     pub exports: &'a [Box<dyn Exporter>],
@@ -93,6 +98,8 @@ pub enum BuildError {
     Export(StoreError),
     /// Writing the metadata file failed.
     Metadata(StoreError),
+    /// Pushing the image to `name` failed.
+    Push { name: String, source: RegistryOpError },
 }
 
 impl fmt::Display for BuildError {
@@ -105,6 +112,7 @@ impl fmt::Display for BuildError {
                 write!(f, "Cannot write the image of the second build: {source}")
             }
             BuildError::Compare(e) | BuildError::Export(e) | BuildError::Metadata(e) => write!(f, "{e}"),
+            BuildError::Push { name, source } => write!(f, "Cannot push `{name}`: {source}"),
             BuildError::NotReproducible { first, second, why, epoch_set } => {
                 let hint = if *epoch_set {
                     ""
@@ -131,7 +139,10 @@ impl std::error::Error for BuildError {
 pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let def = req.definition;
     solve::pick_output(def, &req.platform).map_err(BuildError::Solve)?;
-    let backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
+    let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
+    if let Some(r) = &req.registry {
+        backend = backend.with_registry(r.clone());
+    }
     let opts = SolveOptions {
         platform: req.platform.clone(),
         no_cache: req.no_cache,
@@ -147,6 +158,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let wants_image = !req.tags.is_empty()
         || req.metadata_file.is_some()
         || req.verify_reproducible
+        || !req.push.is_empty()
         || req.exports.iter().any(|e| e.needs_image());
     let st: &Store = req.store;
     let mut image = None;
@@ -165,6 +177,17 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch };
         for e in req.exports.iter().filter(|e| e.needs_image()) {
             e.export(st, &src, &cx).map_err(BuildError::Export)?;
+        }
+        for name in req.push {
+            let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
+                name: name.clone(),
+                source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
+            })?;
+            (req.notice)(&format!("Pushing {name}"));
+            let d = registry
+                .push(st, &rec, name, req.notice)
+                .map_err(|source| BuildError::Push { name: name.clone(), source })?;
+            (req.notice)(&format!("Pushed {name}@{d}"));
         }
         if let Some(f) = req.metadata_file {
             write_metadata(f, &rec, &tags)?;

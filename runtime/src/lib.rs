@@ -29,6 +29,7 @@ pub mod mount;
 pub(crate) mod oci;
 pub mod output;
 pub mod process;
+pub mod registry;
 pub mod sandbox;
 pub mod solve;
 pub mod store;

@@ -18,6 +18,7 @@ use cairn_runtime::store;
 use super::frontend::{
     self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
 };
+use super::registry::RegistryArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -57,26 +58,53 @@ pub struct BuildArgs {
     /// file or config field, unless both give the same image digest
     #[arg(long = "verify-reproducible")]
     pub verify_reproducible: bool,
+    /// Push the image to the registry of each `--tag` (as `-o type=registry`)
+    #[arg(long)]
+    pub push: bool,
+    /// Resolve base image tags against their registries even when the store has them
+    #[arg(long)]
+    pub pull: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// One `-o` output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutputSpec {
-    Oci { dest: PathBuf, tar: bool, name: Option<String> },
-    Docker { dest: PathBuf, name: Option<String> },
-    Local { dest: PathBuf },
-    Tar { dest: PathBuf },
+    Oci {
+        dest: PathBuf,
+        tar: bool,
+        name: Option<String>,
+    },
+    Docker {
+        dest: PathBuf,
+        name: Option<String>,
+    },
+    Local {
+        dest: PathBuf,
+    },
+    Tar {
+        dest: PathBuf,
+    },
+    /// `type=image,name=…[,push=true]` (stored, and pushed with `push`) or
+    /// `type=registry,name=…` (stored and pushed).
+    Image {
+        names: Vec<String>,
+        push: bool,
+    },
 }
 
 impl OutputSpec {
-    /// The runtime exporter that writes this output.
-    pub fn exporter(&self) -> Box<dyn Exporter> {
-        match self.clone() {
+    /// The runtime exporter that writes this output (`None` for an image output: it is
+    /// tags and pushes).
+    pub fn exporter(&self) -> Option<Box<dyn Exporter>> {
+        Some(match self.clone() {
             OutputSpec::Oci { dest, tar, name } => Box::new(export::OciLayout { dest, tar, name }),
             OutputSpec::Docker { dest, name } => Box::new(export::DockerArchive { dest, name }),
             OutputSpec::Local { dest } => Box::new(export::RootfsDir { dest }),
             OutputSpec::Tar { dest } => Box::new(export::RootfsTar { dest }),
-        }
+            OutputSpec::Image { .. } => return None,
+        })
     }
 }
 
@@ -111,7 +139,23 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
         "docker" => OutputSpec::Docker { dest: need_dest()?, name },
         "local" => OutputSpec::Local { dest: need_dest()? },
         "tar" => OutputSpec::Tar { dest: need_dest()? },
-        other => bail!("Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local or tar)"),
+        "image" | "registry" => {
+            let push = match (kind, kv.remove("push")) {
+                ("registry", None | Some("true")) => true,
+                ("registry", Some(_)) => bail!("`type=registry` always pushes: drop `push=` in `--output {spec}`"),
+                (_, None | Some("false")) => false,
+                (_, Some("true")) => true,
+                (_, Some(other)) => bail!("Invalid `push={other}` in `--output {spec}`: expected true or false"),
+            };
+            let names: Vec<String> = name.iter().flat_map(|n| n.split(';')).map(str::to_string).collect();
+            if names.is_empty() {
+                bail!("`--output {spec}` needs `name=REF`");
+            }
+            OutputSpec::Image { names, push }
+        }
+        other => bail!(
+            "Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local, tar, image or registry)"
+        ),
     };
     if let Some(k) = kv.keys().next() {
         bail!("Unknown field `{k}` in `--output {spec}`");
@@ -257,6 +301,24 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
     let epoch = source_date_epoch(&build_args)?;
+    // Image outputs: names to tag, and those to push (`--push` pushes every `--tag`).
+    let mut tags = args.tags.clone();
+    let mut push = if args.push { args.tags.clone() } else { Vec::new() };
+    for o in &outputs {
+        if let OutputSpec::Image { names, push: p } = o {
+            tags.extend(names.iter().cloned());
+            if *p {
+                push.extend(names.iter().cloned());
+            }
+        }
+    }
+    if args.push && push.is_empty() {
+        bail!("`--push` needs a name to push to: give `--tag NAME`");
+    }
+    for t in &tags {
+        cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid image name `{t}`: {e}"))?;
+    }
+    let registry = args.registry.registry()?;
     let root = store::default_root();
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
@@ -273,7 +335,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
                 platforms: vec![platform.clone()],
                 contexts: &named,
             };
-            let compiled = frontend::compile(&input, &StoreResolver(st.clone()))?;
+            let compiled =
+                frontend::compile(&input, &StoreResolver::new(st.clone(), Some(registry.clone()), args.pull))?;
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
     };
@@ -289,7 +352,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
     let progress = progress::renderer(mode);
-    let exports: Vec<Box<dyn Exporter>> = outputs.iter().map(OutputSpec::exporter).collect();
+    let exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
     let built = build::run(BuildRequest {
         store: &st,
         definition: &def,
@@ -299,7 +362,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         allow_insecure,
         no_cache: args.no_cache,
         jobs: args.jobs,
-        tags: &args.tags,
+        tags: &tags,
+        push: &push,
+        registry: Some(registry.clone()),
         exports: &exports,
         metadata_file: args.metadata_file.as_deref(),
         verify_reproducible: args.verify_reproducible,
@@ -351,7 +416,21 @@ mod tests {
         assert_eq!(parse_output("type=tar,dest=r.tar").unwrap(), OutputSpec::Tar { dest: "r.tar".into() });
         assert_eq!(parse_output("somedir").unwrap(), OutputSpec::Local { dest: "somedir".into() });
         let e = parse_output("type=registry,dest=x").unwrap_err().to_string();
-        assert!(e.starts_with("Unsupported output type `registry`"), "{e}");
+        assert!(e.contains("needs `name=REF`"), "{e}");
+        assert_eq!(
+            parse_output("type=registry,name=h:5000/a:1").unwrap(),
+            OutputSpec::Image { names: vec!["h:5000/a:1".into()], push: true }
+        );
+        assert_eq!(
+            parse_output("type=image,name=a:1;b:2").unwrap(),
+            OutputSpec::Image { names: vec!["a:1".into(), "b:2".into()], push: false }
+        );
+        assert_eq!(
+            parse_output("type=image,name=a,push=true").unwrap(),
+            OutputSpec::Image { names: vec!["a".into()], push: true }
+        );
+        let e = parse_output("type=ftp,dest=x").unwrap_err().to_string();
+        assert!(e.starts_with("Unsupported output type `ftp`"), "{e}");
         let e = parse_output("type=oci").unwrap_err().to_string();
         assert!(e.contains("needs `dest=PATH`"), "{e}");
         let e = parse_output("type=oci,dest=x,tar=maybe").unwrap_err().to_string();

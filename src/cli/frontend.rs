@@ -9,6 +9,10 @@ use anyhow::{bail, Context};
 use cairn_compiler::dockerfile::{CompileOptions, Compiled, NamedContext};
 use cairn_compiler::resolver::{ImageResolver, ResolveError};
 use cairn_ir::Platform;
+use cairn_runtime::registry::Registry;
+use cairn_runtime::store::{ImageRecord, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// The flags `build` and `compile` share.
 #[derive(clap::Args, Debug)]
@@ -180,20 +184,61 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     Ok(compiled)
 }
 
-/// Base image configs from the local store (and `oci-layout://` contexts).
-pub struct StoreResolver(pub std::sync::Arc<cairn_runtime::store::Store>);
+/// Base image configs from the local store (and `oci-layout://` contexts), pulling from
+/// the image's registry what the store lacks (or, with `pull`, every tag again). A tag
+/// that cannot be refreshed but is in the store is used with a warning (offline).
+pub struct StoreResolver {
+    pub store: Arc<Store>,
+    pub registry: Option<Arc<Registry>>,
+    /// `--pull`: resolve tags against the registry even when the store has them.
+    pub pull: bool,
+    /// References pulled in this run → their pinned form (`name:tag@sha256:…`).
+    pinned: Mutex<HashMap<(String, Platform), String>>,
+}
+
+impl StoreResolver {
+    pub fn new(store: Arc<Store>, registry: Option<Arc<Registry>>, pull: bool) -> StoreResolver {
+        StoreResolver { store, registry, pull, pinned: Mutex::default() }
+    }
+
+    /// The record of `reference`, pulled when needed.
+    fn record(&self, reference: &str, platform: &Platform) -> Result<Option<ImageRecord>, ResolveError> {
+        let local = cairn_runtime::image::resolve_image(&self.store, reference)?;
+        let Some(registry) =
+            self.registry.as_ref().filter(|_| cairn_runtime::registry::is_registry_reference(reference))
+        else {
+            return Ok(local);
+        };
+        let by_digest = reference.contains('@');
+        if local.is_some() && (by_digest || !self.pull) {
+            return Ok(local);
+        }
+        match registry.pull(&self.store, reference, platform) {
+            Ok(p) => {
+                let key = (reference.to_string(), platform.clone());
+                self.pinned.lock().unwrap_or_else(|e| e.into_inner()).insert(key, p.pinned);
+                Ok(Some(p.record))
+            }
+            Err(e) if local.is_some() => {
+                eprintln!("warning: cannot refresh `{reference}` ({e}); using the copy in the local store");
+                Ok(local)
+            }
+            Err(e) => Err(Box::new(e)),
+        }
+    }
+}
 
 impl ImageResolver for StoreResolver {
-    fn resolve(
-        &self,
-        reference: &str,
-        _platform: &cairn_ir::Platform,
-    ) -> Result<Option<cairn_ir::ImageConfig>, ResolveError> {
-        let rec = cairn_runtime::image::resolve_image(&self.0, reference)?;
-        match rec {
-            Some(r) => Ok(Some(self.0.image_config(&r)?)),
+    fn resolve(&self, reference: &str, platform: &Platform) -> Result<Option<cairn_ir::ImageConfig>, ResolveError> {
+        match self.record(reference, platform)? {
+            Some(r) => Ok(Some(self.store.image_config(&r)?)),
             None => Ok(None),
         }
+    }
+
+    fn pinned(&self, reference: &str, platform: &Platform) -> Option<String> {
+        let key = (reference.to_string(), platform.clone());
+        self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
     }
 }
 
@@ -201,7 +246,7 @@ impl ImageResolver for StoreResolver {
 /// store cannot be opened (compiling must work anywhere).
 pub fn resolver() -> Box<dyn ImageResolver> {
     match cairn_runtime::store::Store::open(&cairn_runtime::store::default_root()) {
-        Ok(s) => Box::new(StoreResolver(std::sync::Arc::new(s))),
+        Ok(s) => Box::new(StoreResolver::new(Arc::new(s), None, false)),
         Err(_) => Box::new(cairn_compiler::resolver::NoImages),
     }
 }

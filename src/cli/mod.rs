@@ -3,6 +3,7 @@
 pub mod build;
 pub mod compile;
 pub mod frontend;
+pub mod registry;
 pub mod store;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,16 @@ pub enum Command {
     Load(store::LoadArgs),
     /// Write images of the local store to a docker-archive tarball
     Save(store::SaveArgs),
+    /// Store an image from a registry (manifest and config; layers come when needed)
+    Pull(registry::PullArgs),
+    /// Push an image of the local store to a registry
+    Push(registry::PushArgs),
+    /// Give an image of the local store another name
+    Tag(registry::TagArgs),
+    /// Log in to a registry (credentials stored as docker stores them)
+    Login(registry::LoginArgs),
+    /// Log out of a registry
+    Logout(registry::LogoutArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -44,6 +55,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Du(a) => store::du(a),
         Command::Load(a) => store::load(a),
         Command::Save(a) => store::save(a),
+        Command::Pull(a) => registry::pull(a),
+        Command::Push(a) => registry::push(a),
+        Command::Tag(a) => registry::tag(a),
+        Command::Login(a) => registry::login(a),
+        Command::Logout(a) => registry::logout(a),
     }
 }
 

@@ -222,7 +222,10 @@ impl<'a> Lowerer<'a> {
             let r = reference::normalize(base)
                 .map_err(|e| self.err(ErrorKind::Image, cmd.base.span, format!("Invalid base image `{base}`: {e}")))?;
             let config = self.image_config(&r, &platform, from.span)?;
-            (self.graph.image(&r, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
+            // The IR names the image by digest when the resolver pinned it (a moved tag is
+            // then another vertex); the step keeps the name as written.
+            let pinned = self.resolver.pinned(&r, &platform).unwrap_or_else(|| r.clone());
+            (self.graph.image(&pinned, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
         };
         let has_path = config.config.env.iter().flatten().any(|kv| kv.starts_with("PATH="));
         if !has_path {

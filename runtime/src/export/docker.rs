@@ -20,7 +20,7 @@ fn layer_diff_size(store: &Store, lb: &LayerBlob) -> Result<u64, StoreError> {
     if lb.diff_size > 0 {
         return Ok(lb.diff_size);
     }
-    let p = store.blob_path(&lb.blob);
+    let p = store.ensure_blob(&lb.blob, &|_, _, _| {})?;
     let mut r = open_maybe_gzip(&p)?;
     io::copy(&mut r, &mut io::sink()).map_err(io_err("read", &p))
 }
@@ -71,7 +71,7 @@ pub fn export_docker_archive_images(
             }
             written.push(lb.diff_id);
             let size = layer_diff_size(store, lb)?;
-            let p = store.blob_path(&lb.blob);
+            let p = store.ensure_blob(&lb.blob, &|_, _, _| {})?;
             let mut hr = HashReader::new(open_maybe_gzip(&p)?);
             let mut h = plain_header(EntryType::Regular, 0o644, size);
             h.set_path(&name).map_err(w)?;

@@ -51,8 +51,12 @@ fn image_blobs(store: &Store, rec: &ImageRecord) -> Result<(Descriptor, Vec<(Dig
         if out.iter().any(|(x, _)| *x == d) {
             continue;
         }
-        let p = store.get_blob_path(&d).ok_or_else(|| {
-            StoreError::NotFound(format!("Blob `{d}` of image `{}` is not in the store", rec.manifest_digest))
+        // A lazy blob of a pulled base image is downloaded here.
+        let p = store.ensure_blob(&d, &|_, _, _| {}).map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                StoreError::NotFound(format!("Blob `{d}` of image `{}` is not in the store", rec.manifest_digest))
+            }
+            other => other,
         })?;
         out.push((d, p));
     }

@@ -50,6 +50,7 @@ fn merge_into(node: &mut MergedNode, dir: &Path) -> io::Result<()> {
 /// The merged tree of `layers` (bottom first), honouring whiteouts and opaque dirs.
 pub(crate) fn merge_layers(store: &Store, layers: &[String]) -> Result<MergedNode, StoreError> {
     let mut root = MergedNode { src: None, dir: true, children: BTreeMap::new() };
+    crate::image::materialize(store, layers, &|_, _, _| {})?;
     for id in layers {
         if !store.layer_exists(id) {
             return Err(StoreError::NotFound(format!("Layer `{id}` is not in the store")));

@@ -50,15 +50,20 @@ impl Default for CommitOptions {
 /// Packs layer `id` (or returns the blob packed or imported earlier).
 pub(crate) fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<LayerBlob, StoreError> {
     let dir = store.layer_path(id);
+    let meta = store.layer_meta(id).unwrap_or_default();
+    // An imported blob is the layer as is; a pull's lazy layer needs no bytes for that.
+    if let Some(b) = meta
+        .imported
+        .as_ref()
+        .filter(|b| store.get_blob_path(&b.blob).is_some() || store.remote_blob(&b.blob).is_some())
+    {
+        return Ok(b.clone());
+    }
     if !store.layer_exists(id) {
         return Err(StoreError::NotFound(format!(
             "Layer `{id}` is not in the store (expected at `{}`)",
             dir.display()
         )));
-    }
-    let meta = store.layer_meta(id).unwrap_or_default();
-    if let Some(b) = meta.imported.filter(|b| store.get_blob_path(&b.blob).is_some()) {
-        return Ok(b);
     }
     let level = opts.compression_level.min(9);
     if let Some(p) = meta.packed.iter().find(|p| {

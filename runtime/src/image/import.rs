@@ -19,7 +19,8 @@ use super::{put_image, CommitOptions};
 use crate::layer;
 use crate::oci::{Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_TAR, MEDIA_OCI_MANIFEST};
 use crate::store::{
-    diff_ids_of, io_err, known_diff_size, HashReader, HashWriter, ImageRecord, LayerBlob, Store, StoreError,
+    diff_ids_of, io_err, known_diff_size, FetchProgress, HashReader, HashWriter, ImageRecord, LayerBlob, Store,
+    StoreError,
 };
 
 /// A blob of this store's metadata that holds `diff_id` and still exists.
@@ -113,6 +114,61 @@ fn extract_checked(
         None => None,
     };
     Ok((id, hr.count))
+}
+
+/// Extracts every lazy layer of `chain` (a pull's, see `store/remote.rs`), bottom first,
+/// each on the ones below it, downloading its blob when needed.
+pub fn materialize(store: &Store, chain: &[String], progress: FetchProgress) -> Result<(), StoreError> {
+    for (i, id) in chain.iter().enumerate() {
+        if store.layer_exists(id) {
+            continue;
+        }
+        let _g = store.lazy_lock(id);
+        if store.layer_exists(id) {
+            continue; // another thread extracted it meanwhile
+        }
+        let lb = store
+            .layer_meta(id)?
+            .imported
+            .ok_or_else(|| StoreError::NotFound(format!("Layer `{id}` is not in the store")))?;
+        let path = store.ensure_blob(&lb.blob, progress)?;
+        extract_lazy_layer(store, &path, &lb, id, &chain[..i])?;
+    }
+    Ok(())
+}
+
+/// Extracts the lazy layer `id` (a pull's, see `store/remote.rs`) from its blob at `path`
+/// on top of `lowers`, checking the diff_id, and commits it under `id` itself.
+fn extract_lazy_layer(
+    store: &Store,
+    path: &Path,
+    lb: &LayerBlob,
+    id: &str,
+    lowers: &[String],
+) -> Result<(), StoreError> {
+    let (reader, _) = open_layer_blob(path)?;
+    let mut hr = HashReader::new(reader);
+    let nl = store.new_layer()?;
+    let lower_paths: Vec<PathBuf> = lowers.iter().map(|l| store.layer_path(l)).collect();
+    layer::extract_layer_tar_with(&mut hr, &nl.upper, &lower_paths).map_err(io_err("extract layer", path))?;
+    io::copy(&mut hr, &mut io::sink()).map_err(io_err("read", path))?;
+    if hr.digest() != lb.diff_id {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            message: format!(
+                "the layer's content digest is `{}` but the image config says `{}`",
+                hr.digest(),
+                lb.diff_id
+            ),
+        });
+    }
+    store.commit_layer_as(&nl, id)?;
+    let diff_size = hr.count;
+    store.update_layer_meta(id, |m| {
+        if let Some(b) = m.imported.as_mut() {
+            b.diff_size = diff_size;
+        }
+    })
 }
 
 /// Imports one layer blob file `src` whose tar must have `diff_id`, on top of `lowers`.

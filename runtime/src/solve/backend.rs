@@ -52,6 +52,8 @@ pub enum BackendError {
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
     /// The executor could not run the process (not its exit status: that is an [`Exit`]).
     Process(String),
+    /// An image could not be pulled from its registry.
+    Pull(String),
 }
 
 impl fmt::Display for BackendError {
@@ -59,7 +61,7 @@ impl fmt::Display for BackendError {
         match self {
             BackendError::Store(e) => write!(f, "{e}"),
             BackendError::Io { action, path, source } => write!(f, "Cannot {action} `{}`: {source}", path.display()),
-            BackendError::Process(m) => write!(f, "{m}"),
+            BackendError::Process(m) | BackendError::Pull(m) => write!(f, "{m}"),
         }
     }
 }
@@ -69,7 +71,7 @@ impl std::error::Error for BackendError {
         match self {
             BackendError::Store(e) => Some(e),
             BackendError::Io { source, .. } => Some(source),
-            BackendError::Process(_) => None,
+            BackendError::Process(_) | BackendError::Pull(_) => None,
         }
     }
 }
@@ -94,13 +96,19 @@ pub trait Snapshots: Sync {
     type Mount: Send;
     /// The directory of a committed layer (ops running on this machine read it).
     fn layer_dir(&self, id: &str) -> PathBuf;
-    /// Whether every layer of the chain is present and usable.
+    /// Whether every layer of the chain is present or can be made present ([`Self::materialize`]).
     fn has_layers(&self, chain: &[LayerId]) -> bool;
     fn new_layer(&self) -> Result<Self::Scratch, BackendError>;
     fn commit_layer(&self, layer: Self::Scratch) -> Result<LayerId, BackendError>;
     /// A fresh path for temporary work (nothing is created there); what a killed build
     /// leaves at it is removed the next time the backend is opened.
     fn tmp_path(&self, what: &str) -> PathBuf;
+    /// Makes sure every layer of `chain` has its directory (a lazy layer of a pulled image
+    /// is downloaded and extracted here); `progress` gets `(blob, done, total)` per download.
+    fn materialize(&self, chain: &[LayerId], progress: &dyn Fn(&Digest, u64, u64)) -> Result<(), BackendError> {
+        let _ = (chain, progress);
+        Ok(())
+    }
     /// Mounts an overlay of `lowers` (bottom first) at `target`, read-only without an
     /// upper/work pair.
     fn mount_overlay(
@@ -137,7 +145,7 @@ pub struct ImageInfo {
 /// `oci-layout://PATH[:TAG|@sha256:…]`) → layer chains.
 pub trait Images: Sync {
     /// `None` when the image is unknown.
-    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, BackendError>;
+    fn image(&self, reference: &str, platform: &cairn_ir::Platform) -> Result<Option<ImageInfo>, BackendError>;
 }
 
 /// Everything the solver uses.

@@ -208,7 +208,8 @@ pub struct Engine<'a> {
     pub platform: &'a Platform,
     pub no_cache: bool,
     pub permits: Semaphore,
-    pub steps: AtomicUsize,
+    /// Step numbers, shared with the ops (downloads of lazy layers are steps too).
+    pub steps: &'a AtomicUsize,
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
 }

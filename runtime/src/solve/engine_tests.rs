@@ -160,7 +160,7 @@ fn run(d: &Definition, ops: &Fake, cache: &MemCache, jobs: usize, cancel: &Atomi
         platform: &platform,
         no_cache: false,
         permits: Semaphore::new(jobs),
-        steps: AtomicUsize::new(0),
+        steps: &AtomicUsize::new(0),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
     };
@@ -274,7 +274,7 @@ fn cancellation_while_waiting_for_a_permit_is_cancelled_not_a_failure() {
         platform: &platform,
         no_cache: false,
         permits: Semaphore::new(1),
-        steps: AtomicUsize::new(0),
+        steps: &AtomicUsize::new(0),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
     };

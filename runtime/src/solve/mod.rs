@@ -177,7 +177,8 @@ pub fn solve<B: Backend>(
     })?;
     let needed = graph.needed(root_vertex);
     let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.layout.stat_cache_path()) };
-    let ops = ops::OpCx::new(&graph, backend, opts, &stat);
+    let steps = AtomicUsize::new(0);
+    let ops = ops::OpCx::new(&graph, backend, opts, &stat, progress, &steps);
     let io = |what: &str, p: &PathBuf, e: std::io::Error| SolveError::Io(format!("{what} `{}`: {e}", p.display()));
     for d in [&ops.empty_dir, &ops.mnt_dir] {
         fs::create_dir_all(d).map_err(|e| io("Cannot create", d, e))?;
@@ -192,7 +193,7 @@ pub fn solve<B: Backend>(
         platform: &opts.platform,
         no_cache: opts.no_cache,
         permits: scheduler::Semaphore::new(opts.jobs),
-        steps: AtomicUsize::new(0),
+        steps: &steps,
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
     };

@@ -10,10 +10,13 @@ use super::backend::{
     Snapshots,
 };
 use crate::store::{NewLayer, Store};
+use cairn_ir::Digest;
 
 pub struct RuntimeBackend {
     pub store: Arc<Store>,
     empty: PathBuf,
+    /// Pulls images the store lacks (`COPY --from=IMAGE`, an IR naming an unknown image).
+    registry: Option<Arc<crate::registry::Registry>>,
 }
 
 impl RuntimeBackend {
@@ -24,7 +27,14 @@ impl RuntimeBackend {
             path: empty.clone(),
             source,
         })?;
-        Ok(RuntimeBackend { store, empty })
+        Ok(RuntimeBackend { store, empty, registry: None })
+    }
+
+    /// Pulls what the store lacks through `registry`, and fetches lazy layers with it.
+    pub fn with_registry(mut self, registry: Arc<crate::registry::Registry>) -> RuntimeBackend {
+        self.store.set_fetcher(registry.clone());
+        self.registry = Some(registry);
+        self
     }
 }
 
@@ -46,7 +56,11 @@ impl Snapshots for RuntimeBackend {
     }
 
     fn has_layers(&self, chain: &[LayerId]) -> bool {
-        chain.iter().all(|l| self.store.layer_path(l).is_dir())
+        chain.iter().all(|l| self.store.layer_available(l))
+    }
+
+    fn materialize(&self, chain: &[LayerId], progress: &dyn Fn(&Digest, u64, u64)) -> Result<(), BackendError> {
+        Ok(crate::image::materialize(&self.store, chain, progress)?)
     }
 
     fn new_layer(&self) -> Result<NewLayer, BackendError> {
@@ -86,8 +100,14 @@ impl CacheIndex for RuntimeBackend {
 }
 
 impl Images for RuntimeBackend {
-    fn image(&self, reference: &str) -> Result<Option<ImageInfo>, BackendError> {
-        let rec = crate::image::resolve_image(&self.store, reference)?;
+    fn image(&self, reference: &str, platform: &cairn_ir::Platform) -> Result<Option<ImageInfo>, BackendError> {
+        let mut rec = crate::image::resolve_image(&self.store, reference)?;
+        if rec.is_none() && crate::registry::is_registry_reference(reference) {
+            if let Some(r) = &self.registry {
+                let pulled = r.pull(&self.store, reference, platform).map_err(|e| BackendError::Pull(e.to_string()))?;
+                rec = Some(pulled.record);
+            }
+        }
         Ok(rec.map(|r| ImageInfo { manifest_digest: r.manifest_digest, layers: r.layers }))
     }
 }

@@ -208,7 +208,11 @@ impl backend::CacheIndex for DirBackend {
 }
 
 impl backend::Images for DirBackend {
-    fn image(&self, _reference: &str) -> Result<Option<backend::ImageInfo>, backend::BackendError> {
+    fn image(
+        &self,
+        _reference: &str,
+        _platform: &Platform,
+    ) -> Result<Option<backend::ImageInfo>, backend::BackendError> {
         Ok(None)
     }
 }

@@ -186,14 +186,15 @@ impl Store {
         for e in fs::read_dir(&meta_dir).map_err(super::io_err("read directory", &meta_dir))?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let id = name.strip_suffix(".json").unwrap_or(&name);
-            if !self.layer_exists(id) {
+            // A lazy layer (a pull's, no directory yet) keeps its metadata while referenced.
+            if !self.layer_exists(id) && !keep_layers.contains(id) {
                 let _ = fs::remove_file(e.path());
             }
         }
         let diff_dir = self.layout.diff_ids_dir();
         for e in fs::read_dir(&diff_dir).map_err(super::io_err("read directory", &diff_dir))?.flatten() {
             let id = fs::read_to_string(e.path()).unwrap_or_default();
-            if !self.layer_exists(id.trim()) {
+            if !self.layer_exists(id.trim()) && !keep_layers.contains(id.trim()) {
                 let _ = fs::remove_file(e.path());
             }
         }

@@ -9,6 +9,7 @@
 //! <root>/images/<hex>.json      image record by manifest digest (config, layer ids, size)
 //! <root>/tags.json              image name (normalized reference) → manifest digest
 //! <root>/http/<blake3>.json     last download of a URL: ETag, Last-Modified, layer
+//! <root>/remote/<hex>.json      where a blob not downloaded yet can be fetched (pulls)
 //! <root>/cachemounts/<name>/    `RUN --mount=type=cache` directories
 //! <root>/statcache              the content hasher's stat cache
 //! <root>/solve/empty, solve/mnt an empty directory and mount points for the solver
@@ -121,6 +122,11 @@ impl StoreLayout {
     /// `RUN --mount=type=cache` directories, one per cache id.
     pub fn cache_mounts_dir(&self) -> PathBuf {
         self.root.join("cachemounts")
+    }
+
+    /// Where blobs of pulled images that are not downloaded yet can be fetched.
+    pub(crate) fn remote_blob(&self, digest: &Digest) -> PathBuf {
+        self.root.join("remote").join(format!("{}.json", digest.hex()))
     }
 
     /// Download records of `ADD https://…` (ETag, Last-Modified, layer), one per URL.

@@ -28,6 +28,7 @@ mod gc;
 mod images;
 mod io_util;
 mod layout;
+mod remote;
 pub(crate) mod sys;
 
 pub use gc::{DiskUsage, PruneReport, Usage};
@@ -35,6 +36,7 @@ pub use images::ImageRecord;
 pub(crate) use images::{diff_ids_of, known_diff_size, normalize_reference};
 pub(crate) use io_util::{EagerWriteback, HashReader, HashWriter};
 pub use layout::StoreLayout;
+pub use remote::{BlobFetcher, FetchProgress, RemoteBlob};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -229,6 +231,8 @@ fn valid_name(s: &str) -> bool {
 #[derive(Debug)]
 pub struct Store {
     layout: StoreLayout,
+    /// Lazy layers of pulls: the blob fetcher and per-blob/per-layer locks.
+    lazy: remote::Lazy,
     /// `gc.lock`, held shared while the store is open (exclusive during prune).
     gc_lock: Mutex<File>,
 }
@@ -238,6 +242,7 @@ impl Store {
     /// it, and removes `tmp/` entries left by processes that no longer run.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let layout = StoreLayout::new(root);
+        let lazy = remote::Lazy::default();
         for p in layout.created_at_open() {
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
         }
@@ -250,7 +255,7 @@ impl Store {
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         sys::flock(&gc, libc::LOCK_SH).map_err(io_err("lock", &lock_path))?;
-        let store = Store { layout, gc_lock: Mutex::new(gc) };
+        let store = Store { layout, lazy, gc_lock: Mutex::new(gc) };
         store.clean_tmp();
         Ok(store)
     }
@@ -407,26 +412,54 @@ impl Store {
         Ok(NewLayer { upper, work, dir })
     }
 
+    /// A fresh layer id (no directory made).
+    fn new_layer_id(&self) -> String {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mut h = blake3::Hasher::new();
+        h.update(self.layout.root().as_os_str().as_encoded_bytes());
+        h.update(&std::process::id().to_le_bytes());
+        h.update(&n.to_le_bytes());
+        h.update(&nanos.to_le_bytes());
+        h.finalize().to_hex()[..LAYER_ID_LEN].to_string()
+    }
+
     /// Moves the layer's upper directory to `layers/<id>` and returns the new id.
     pub fn commit_layer(&self, layer: NewLayer) -> Result<String, StoreError> {
         loop {
-            let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-            let mut h = blake3::Hasher::new();
-            h.update(self.layout.root().as_os_str().as_encoded_bytes());
-            h.update(&std::process::id().to_le_bytes());
-            h.update(&n.to_le_bytes());
-            h.update(&nanos.to_le_bytes());
-            let id = h.finalize().to_hex()[..LAYER_ID_LEN].to_string();
-            let dest = self.layer_path(&id);
-            match sys::rename_noreplace(&layer.upper, &dest) {
-                Ok(()) => return Ok(id),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                    continue
-                }
-                Err(e) => return Err(StoreError::Io { action: "commit layer to", path: dest, source: e }),
+            let id = self.new_layer_id();
+            match self.commit_layer_as(&layer, &id) {
+                Ok(true) => return Ok(id),
+                Ok(false) => continue,
+                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Moves the layer's upper directory to `layers/<id>`; `false` when `id` exists.
+    pub(crate) fn commit_layer_as(&self, layer: &NewLayer, id: &str) -> Result<bool, StoreError> {
+        let dest = self.layer_path(id);
+        match sys::rename_noreplace(&layer.upper, &dest) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::Io { action: "commit layer to", path: dest, source: e }),
+        }
+    }
+
+    /// A lazy layer for the blob `lb` of a pulled image: an id with metadata, no directory
+    /// (see `remote.rs`). A layer with the same diff_id, extracted or lazy, is reused.
+    pub(crate) fn lazy_layer(&self, lb: &LayerBlob) -> Result<String, StoreError> {
+        if let Some(id) = fs::read_to_string(self.layout.diff_id(&lb.diff_id)).ok().map(|s| s.trim().to_string()) {
+            if valid_name(&id) && self.layer_available(&id) {
+                return Ok(id);
+            }
+        }
+        let id = self.new_layer_id();
+        self.update_layer_meta(&id, |m| m.imported = Some(lb.clone()))?;
+        self.write_atomic(&self.layout.diff_id(&lb.diff_id), id.as_bytes())?;
+        Ok(id)
     }
 
     fn meta_path(&self, id: &str) -> PathBuf {

@@ -69,7 +69,7 @@ impl<B: Backend> OpCx<'_, B> {
         let root_layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
         let mounted = self.process_mounts(e, inputs, cancel)?;
         let spec = ProcessSpec {
-            root_lowers: self.layer_dirs(&root_chain),
+            root_lowers: self.layer_dirs(&root_chain)?,
             root_upper: root_layer.upper().to_path_buf(),
             root_work: root_layer.work().to_path_buf(),
             args: e.meta.args.clone(),

@@ -51,7 +51,7 @@ impl<B: Backend> OpCx<'_, B> {
                 let mp = self.mountpoint()?;
                 let m = self
                     .backend
-                    .mount_overlay(&self.lowers(&base_chain), Some((nl.upper(), nl.work())), &mp)
+                    .mount_overlay(&self.lowers(&base_chain)?, Some((nl.upper(), nl.work())), &mp)
                     .map_err(fail("Cannot mount the base layers"))?;
                 (mp.clone(), Some(m), Some(mp))
             };

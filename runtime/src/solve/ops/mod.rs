@@ -32,7 +32,9 @@ use super::engine::{fail, Inputs, Ops, Plan, Read, StepError, Tree};
 use super::fileop::{self, SrcTree};
 use super::graph::Graph;
 use super::hash::{hash_entry, Hash, HashOpts, StatCache};
+use super::progress::{now, Event, Progress};
 use super::SolveOptions;
+use std::time::Instant;
 
 /// What every op shares during one solve.
 pub struct OpCx<'a, B: Backend> {
@@ -40,10 +42,52 @@ pub struct OpCx<'a, B: Backend> {
     pub backend: &'a B,
     pub opts: &'a SolveOptions,
     pub stat: &'a StatCache,
+    /// Progress and the step numbers shared with the engine (downloads show as steps).
+    pub progress: &'a dyn Progress,
+    pub steps: &'a AtomicUsize,
     pub mount_seq: AtomicUsize,
     pub empty_dir: PathBuf,
     pub mnt_dir: PathBuf,
     pub cache_locks: mounts::CacheLocks,
+}
+
+/// Shows each blob download of [`OpCx::layer_dirs`] as a step: `pull sha256:… (size)`,
+/// a line with the bytes so far at most once a second, DONE at the end.
+struct PullProgress<'a> {
+    progress: &'a dyn Progress,
+    steps: &'a AtomicUsize,
+    /// Per blob: step id, start, last line.
+    shown: std::sync::Mutex<std::collections::HashMap<cairn_ir::Digest, (usize, Instant, Instant)>>,
+}
+
+impl PullProgress<'_> {
+    fn report(&self, blob: &cairn_ir::Digest, done: u64, total: u64) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        let now_i = Instant::now();
+        let (id, start, last) = *shown.entry(*blob).or_insert_with(|| {
+            let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
+            let name = format!("pull {} ({})", &blob.to_string()[..19], mib(total));
+            self.progress.event(Event::Start { id, name, time: now() });
+            (id, now_i, now_i)
+        });
+        let elapsed = start.elapsed().as_secs_f64();
+        if done >= total {
+            self.progress.event(Event::Done { id, seconds: elapsed, time: now() });
+            shown.remove(blob);
+        } else if last.elapsed().as_secs() >= 1 {
+            let line = format!("{} / {}", mib(done), mib(total));
+            self.progress.event(Event::Log { id, elapsed, line, time: now() });
+            shown.insert(*blob, (id, start, now_i));
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
+    }
 }
 
 /// A read-only directory view of a tree: a layer dir, an empty dir or an overlay mount.
@@ -63,12 +107,21 @@ impl<M> Drop for View<M> {
 }
 
 impl<'a, B: Backend> OpCx<'a, B> {
-    pub fn new(graph: &'a Graph<'a>, backend: &'a B, opts: &'a SolveOptions, stat: &'a StatCache) -> Self {
+    pub fn new(
+        graph: &'a Graph<'a>,
+        backend: &'a B,
+        opts: &'a SolveOptions,
+        stat: &'a StatCache,
+        progress: &'a dyn Progress,
+        steps: &'a AtomicUsize,
+    ) -> Self {
         OpCx {
             graph,
             backend,
             opts,
             stat,
+            progress,
+            steps,
             mount_seq: AtomicUsize::new(0),
             empty_dir: opts.layout.solve_empty_dir(),
             mnt_dir: opts.layout.solve_mnt_dir(),
@@ -76,15 +129,21 @@ impl<'a, B: Backend> OpCx<'a, B> {
         }
     }
 
-    fn layer_dirs(&self, chain: &[LayerId]) -> Vec<PathBuf> {
-        chain.iter().map(|l| self.backend.layer_dir(l)).collect()
+    /// The directories of `chain`, bottom first; lazy layers (of a pulled image) are
+    /// downloaded and extracted first, each shown as a step of its own.
+    fn layer_dirs(&self, chain: &[LayerId]) -> Result<Vec<PathBuf>, StepError> {
+        let pulls = PullProgress { progress: self.progress, steps: self.steps, shown: Default::default() };
+        self.backend
+            .materialize(chain, &|blob, done, total| pulls.report(blob, done, total))
+            .map_err(fail("Cannot download a layer of the base image"))?;
+        Ok(chain.iter().map(|l| self.backend.layer_dir(l)).collect())
     }
 
     /// Lower dirs for an overlay (bottom first), padded so a single layer mounts too.
-    fn lowers(&self, chain: &[LayerId]) -> Vec<PathBuf> {
+    fn lowers(&self, chain: &[LayerId]) -> Result<Vec<PathBuf>, StepError> {
         let mut l = vec![self.empty_dir.clone()];
-        l.extend(self.layer_dirs(chain));
-        l
+        l.extend(self.layer_dirs(chain)?);
+        Ok(l)
     }
 
     fn mountpoint(&self) -> Result<PathBuf, StepError> {
@@ -99,12 +158,12 @@ impl<'a, B: Backend> OpCx<'a, B> {
         match tree {
             Tree::Local(l) => Ok(plain(l.root.clone())),
             Tree::Layers(chain) if chain.is_empty() => Ok(plain(self.empty_dir.clone())),
-            Tree::Layers(chain) if chain.len() == 1 => Ok(plain(self.backend.layer_dir(&chain[0]))),
+            Tree::Layers(chain) if chain.len() == 1 => Ok(plain(self.layer_dirs(chain)?.remove(0))),
             Tree::Layers(chain) => {
                 let mp = self.mountpoint()?;
                 let m = self
                     .backend
-                    .mount_overlay(&self.layer_dirs(chain), None, &mp)
+                    .mount_overlay(&self.layer_dirs(chain)?, None, &mp)
                     .map_err(fail("Cannot mount the layers of an input"))?;
                 Ok(View { path: mp.clone(), mount: Some(m), mountpoint: Some(mp) })
             }

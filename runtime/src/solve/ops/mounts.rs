@@ -134,7 +134,7 @@ impl<'a, B: Backend> OpCx<'a, B> {
                         }
                         let nl = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
                         let upper = Some((nl.upper().to_path_buf(), nl.work().to_path_buf()));
-                        let lowers = self.lowers(&chain);
+                        let lowers = self.lowers(&chain)?;
                         extra_layers.push((o, chain, nl));
                         ProcessMountSource::Overlay { lowers, upper }
                     }

@@ -43,16 +43,14 @@ impl<B: Backend> OpCx<'_, B> {
                     keys: vec![crate::solve::backend::CacheKey([0; 32])],
                 }))
             }
-            SourceOp::Image { reference, .. } => Ok(Plan::Source {
+            SourceOp::Image { reference, platform: image_platform } => Ok(Plan::Source {
                 key: Box::new(move || {
-                    let img = match self.backend.image(reference) {
+                    let img = match self.backend.image(reference, image_platform) {
                         Ok(Some(img)) => img,
                         Ok(None) => return Err(StepError::msg(format!(
-                            "Image `{reference}` is not in the local store (cairn never pulls: build it with `cairn build -t` or import it with `cairn load -i FILE`)"
+                            "Image `{reference}` is not in the local store and no registry was asked (build it with `cairn build -t`, import it with `cairn load -i FILE`, or pull it)"
                         ))),
-                        Err(e) => {
-                            return Err(StepError::msg(format!("Cannot read image `{reference}` from the store: {e}")))
-                        }
+                        Err(e) => return Err(StepError::msg(format!("Cannot get image `{reference}`: {e}"))),
                     };
                     let key = key::leaf_key("image", &img.manifest_digest.to_string(), platform);
                     Ok(SourceKey::Known { key, chains: vec![img.layers] })
