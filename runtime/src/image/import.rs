@@ -117,8 +117,32 @@ fn extract_checked(
 }
 
 /// Extracts every lazy layer of `chain` (a pull's, see `store/remote.rs`), bottom first,
-/// each on the ones below it, downloading its blob when needed.
+/// each on the ones below it. The blobs it needs are downloaded first, up to
+/// [`PARALLEL_DOWNLOADS`] at once; extraction is in order (a layer applies on those below).
 pub fn materialize(store: &Store, chain: &[String], progress: FetchProgress) -> Result<(), StoreError> {
+    let lazy: Vec<LayerBlob> = chain
+        .iter()
+        .filter(|id| !store.layer_exists(id))
+        .filter_map(|id| store.layer_meta(id).ok().and_then(|m| m.imported))
+        .filter(|b| store.get_blob_path(&b.blob).is_none())
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let first_error = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_DOWNLOADS.min(lazy.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(b) = lazy.get(i) else { break };
+                if let Err(e) = store.ensure_blob(&b.blob, progress) {
+                    first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
     for (i, id) in chain.iter().enumerate() {
         if store.layer_exists(id) {
             continue;
@@ -136,6 +160,9 @@ pub fn materialize(store: &Store, chain: &[String], progress: FetchProgress) -> 
     }
     Ok(())
 }
+
+/// How many blobs [`materialize`] downloads at once.
+pub const PARALLEL_DOWNLOADS: usize = 4;
 
 /// Extracts the lazy layer `id` (a pull's, see `store/remote.rs`) from its blob at `path`
 /// on top of `lowers`, checking the diff_id, and commits it under `id` itself.

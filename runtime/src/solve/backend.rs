@@ -105,7 +105,11 @@ pub trait Snapshots: Sync {
     fn tmp_path(&self, what: &str) -> PathBuf;
     /// Makes sure every layer of `chain` has its directory (a lazy layer of a pulled image
     /// is downloaded and extracted here); `progress` gets `(blob, done, total)` per download.
-    fn materialize(&self, chain: &[LayerId], progress: &dyn Fn(&Digest, u64, u64)) -> Result<(), BackendError> {
+    fn materialize(
+        &self,
+        chain: &[LayerId],
+        progress: &(dyn Fn(&Digest, u64, u64) + Sync),
+    ) -> Result<(), BackendError> {
         let _ = (chain, progress);
         Ok(())
     }

@@ -59,7 +59,11 @@ impl Snapshots for RuntimeBackend {
         chain.iter().all(|l| self.store.layer_available(l))
     }
 
-    fn materialize(&self, chain: &[LayerId], progress: &dyn Fn(&Digest, u64, u64)) -> Result<(), BackendError> {
+    fn materialize(
+        &self,
+        chain: &[LayerId],
+        progress: &(dyn Fn(&Digest, u64, u64) + Sync),
+    ) -> Result<(), BackendError> {
         Ok(crate::image::materialize(&self.store, chain, progress)?)
     }
 

@@ -75,7 +75,7 @@ pub(crate) struct Lazy {
 }
 
 /// Progress of one blob download: `(blob, done, total)`.
-pub type FetchProgress<'a> = &'a dyn Fn(&Digest, u64, u64);
+pub type FetchProgress<'a> = &'a (dyn Fn(&Digest, u64, u64) + Sync);
 
 impl Store {
     /// Installs the downloader of lazy blobs (once; later calls are ignored).
