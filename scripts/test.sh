@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command of the README, and what CI runs: installs the Debian packages the tests
+# use when missing (root; the tests need root anyway for namespaces and overlay mounts),
+# checks formatting and lints, then runs every test. Offline apart from apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+command -v dot >/dev/null || need+=(graphviz)
+command -v git >/dev/null || need+=(git)
+command -v curl >/dev/null || need+=(curl)
+# The registry tests run Debian's distribution registry, htpasswd and openssl on loopback.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "scripts/test.sh: missing ${need[*]}; run as root (sudo) so they can be installed" >&2
+        exit 1
+    fi
+    echo "== installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== cargo fmt --check, clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace --locked
