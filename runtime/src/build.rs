@@ -42,6 +42,8 @@ pub struct BuildRequest<'a> {
     pub secrets: Secrets,
     /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
     pub allow_insecure: bool,
+    /// `--ulimit`, `--shm-size`, `--add-host`, `--pids-limit`, `--memory`.
+    pub resources: crate::process::StepResources,
     /// Skip every cache lookup.
     pub no_cache: bool,
     /// How many RUN steps may run at once (`None`: no limit).
@@ -151,6 +153,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         layout: req.store.layout().clone(),
         secrets: req.secrets.clone(),
         allow_insecure: req.allow_insecure,
+        resources: req.resources.clone(),
     };
     let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();

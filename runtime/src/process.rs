@@ -38,6 +38,8 @@ pub struct ProcessSpec {
     /// `security.insecure` entitlement).
     pub insecure: bool,
     pub mounts: Vec<ProcessMount>,
+    /// Resource limits and host details (the build's).
+    pub resources: StepResources,
     /// Secrets added to the process environment (`NAME`, value), after `env`.
     pub secret_env: Vec<(String, SecretBytes)>,
 }
@@ -74,4 +76,39 @@ pub enum ProcessMountSource {
 pub struct Exit {
     pub code: Option<i32>,
     pub signal: Option<i32>,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// docker's name: `nofile`, `nproc`, `core`, `memlock`, `stack`, `fsize`, …
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Resources and host details of every step of a build (`--ulimit`, `--shm-size`,
+/// `--add-host`, `--pids-limit`, `--memory`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResources {
+    pub ulimits: Vec<Ulimit>,
+    /// Size of `/dev/shm` in bytes (default 64 MiB, as Docker).
+    pub shm_size: Option<u64>,
+    /// Extra `/etc/hosts` entries: (name, address).
+    pub extra_hosts: Vec<(String, String)>,
+    /// Most processes and threads a step may have (a cgroup `pids.max`).
+    pub pids_max: Option<u64>,
+    /// Most memory a step may use, in bytes (a cgroup memory limit).
+    pub memory_max: Option<u64>,
+}
+
+impl StepResources {
+    /// What of these can change a step's result (and so enters its cache key): ulimits,
+    /// `/dev/shm`'s size and hosts entries; limits only make a step fail or not.
+    pub fn key_bytes(&self) -> Option<Vec<u8>> {
+        if self.ulimits.is_empty() && self.shm_size.is_none() && self.extra_hosts.is_empty() {
+            return None;
+        }
+        Some(serde_json::to_vec(&(&self.ulimits, self.shm_size, &self.extra_hosts)).unwrap_or_default())
+    }
 }

@@ -35,6 +35,7 @@
 //!
 //! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
 
+mod cgroup;
 mod confine;
 mod pid1;
 mod points;
@@ -55,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mount;
 use crate::process::SecretBytes;
-use crate::process::{Exit, ProcessMountSource, ProcessSpec};
+use crate::process::{Exit, ProcessMountSource, ProcessSpec, StepResources};
 use points::{loopback_up, secrets_tmpfs, write_secret, Created};
 
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
@@ -96,6 +97,8 @@ pub struct HelperSpec {
     pub scratch: PathBuf,
     /// Secrets for the environment (`NAME`, value), set last.
     pub secret_env: Vec<(String, SecretBytes)>,
+    /// `--ulimit`, `--shm-size`, `--add-host` (pids and memory limits are the parent's).
+    pub resources: StepResources,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -172,6 +175,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
             .collect(),
         scratch: scratch.to_path_buf(),
         secret_env: spec.secret_env.clone(),
+        resources: spec.resources.clone(),
     };
     let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
     let (out_r, out_w) = pipe()?;
@@ -197,6 +201,18 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start the sandbox helper: {e}")))?;
     drop(cmd); // closes our copies of the write ends
     drop(st_w);
+    // Into the step's cgroup before it reads its spec, so before it starts anything.
+    static STEP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STEP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{}-{n}", std::process::id());
+    let step_cgroup = cgroup::StepCgroup::create(&name, spec.resources.pids_max, spec.resources.memory_max);
+    if let Some(cg) = &step_cgroup {
+        if let Err(e) = cg.add(child.id()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(e.kind(), format!("cannot move the step into its cgroup: {e}")));
+        }
+    }
     {
         let mut stdin = child.stdin.take().expect("piped");
         stdin.write_all(&json)?;
@@ -243,6 +259,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         }
     }
     let status = child.wait()?;
+    drop(step_cgroup);
     let mut text = String::new();
     fs::File::from(st_r).read_to_string(&mut text)?;
     if cancelled_at.is_some() {
@@ -383,8 +400,9 @@ fn setup_and_run(
     ] {
         let _ = std::os::unix::fs::symlink(target, dev.join(name));
     }
+    let shm = format!("mode=1777,size={}", spec.resources.shm_size.unwrap_or(64 << 20));
     for (name, fstype, data) in
-        [("shm", "tmpfs", "mode=1777,size=65536k"), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
+        [("shm", "tmpfs", shm.as_str()), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
     {
         let d = dev.join(name);
         let _ = fs::create_dir(&d);
@@ -401,6 +419,9 @@ fn setup_and_run(
     let hosts_src = spec.scratch.join("hosts");
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    for (name, addr) in &spec.resources.extra_hosts {
+        hosts.push_str(&format!("{addr}\t{name}\n"));
+    }
     if !spec.network_none {
         if let Ok(h) = fs::read_to_string("/etc/hosts") {
             hosts.push_str(&h);

@@ -56,6 +56,15 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
     if let Err(e) = std::env::set_current_dir(cwd) {
         return format!("cannot enter the working directory `{cwd}`: {e}");
     }
+    // `--ulimit`: before the capabilities go (raising a hard limit needs CAP_SYS_RESOURCE).
+    for u in &spec.resources.ulimits {
+        let Some(res) = rlimit_resource(&u.name) else { return format!("unknown ulimit `{}`", u.name) };
+        let lim = libc::rlimit { rlim_cur: u.soft as libc::rlim_t, rlim_max: u.hard as libc::rlim_t };
+        // SAFETY: a valid rlimit for a known resource.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return errno(&format!("cannot set ulimit `{}`", u.name));
+        }
+    }
     if !spec.insecure {
         if let Err(e) = confine::drop_bounding_set() {
             return e;
@@ -219,4 +228,26 @@ fn pivot(root: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// docker's `--ulimit` names.
+pub(super) fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "core" => libc::RLIMIT_CORE,
+        "cpu" => libc::RLIMIT_CPU,
+        "data" => libc::RLIMIT_DATA,
+        "fsize" => libc::RLIMIT_FSIZE,
+        "locks" => libc::RLIMIT_LOCKS,
+        "memlock" => libc::RLIMIT_MEMLOCK,
+        "msgqueue" => libc::RLIMIT_MSGQUEUE,
+        "nice" => libc::RLIMIT_NICE,
+        "nofile" => libc::RLIMIT_NOFILE,
+        "nproc" => libc::RLIMIT_NPROC,
+        "rss" => libc::RLIMIT_RSS,
+        "rtprio" => libc::RLIMIT_RTPRIO,
+        "rttime" => libc::RLIMIT_RTTIME,
+        "sigpending" => libc::RLIMIT_SIGPENDING,
+        "stack" => libc::RLIMIT_STACK,
+        _ => return None,
+    })
 }

@@ -109,10 +109,12 @@ pub enum Read<'s> {
     Tree(&'s str),
 }
 
-/// How a step's inputs enter its key, in order.
+/// How a step's inputs enter its key, in order, and what else does (`extra`: settings
+/// from outside the op that change its result, such as `--ulimit`).
 #[derive(Debug, Default)]
 pub struct CacheMap<'s> {
     pub reads: Vec<(u32, Read<'s>)>,
+    pub extra: Option<Vec<u8>>,
 }
 
 /// A step's context while it runs: its number, and its log.
@@ -256,6 +258,9 @@ impl Engine<'_> {
                 (Read::Key, Tree::Local(_)) => Part::Content(self.ops.content(tree, &Read::Tree("/"))?),
                 (r, _) => Part::Content(self.ops.content(tree, r)?),
             });
+        }
+        if let Some(extra) = &map.extra {
+            parts.push(Part::Content(*blake3::hash(extra).as_bytes()));
         }
         Ok(key::vertex_key(&self.graph.def.vertices[v].vertex.op, self.platform, &parts))
     }

@@ -70,7 +70,7 @@ impl Ops for Fake {
             return Ok(Plan::Ready(Done { outputs: vec![Tree::Layers(Arc::new(vec![]))], keys: vec![key] }));
         };
         let read = if b.by_key { Read::Key } else { Read::Tree("/") };
-        let map = CacheMap { reads: vec![(0, read)] };
+        let map = CacheMap { reads: vec![(0, read)], extra: None };
         let exec = move |_: &StepCx| {
             self.ran.lock().unwrap().push(v);
             let r = self.running.fetch_add(1, Ordering::SeqCst) + 1;

@@ -52,6 +52,8 @@ pub struct SolveOptions {
     pub secrets: secrets::Secrets,
     /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
     pub allow_insecure: bool,
+    /// Limits and host details of every RUN step.
+    pub resources: crate::process::StepResources,
 }
 
 /// What a successful solve produced.

@@ -46,6 +46,8 @@ impl<B: Backend> OpCx<'_, B> {
                 map.reads.push((i, Read::Key));
             }
         }
+        // Build-wide settings that can change what a step writes (`--ulimit`, …) are keyed.
+        map.extra = self.opts.resources.key_bytes();
         Ok(Plan::Step { map, permit: true, exec: Box::new(move |cx| self.run_exec(e, inputs, cx, cancel)) })
     }
 
@@ -80,6 +82,7 @@ impl<B: Backend> OpCx<'_, B> {
             network: e.network,
             insecure: e.security == cairn_ir::SecurityMode::Insecure,
             mounts: mounted.mounts.clone(),
+            resources: self.opts.resources.clone(),
             secret_env,
         };
         let mut tail: VecDeque<String> = VecDeque::new();

@@ -12,7 +12,7 @@ impl<B: Backend> OpCx<'_, B> {
         for i in 0..n {
             chain.extend(Self::chain_of(inputs.tree(i)?, "Merging a build context directly is not supported")?);
         }
-        let map = CacheMap { reads: (0..n).map(|i| (i, Read::Key)).collect() };
+        let map = CacheMap { reads: (0..n).map(|i| (i, Read::Key)).collect(), extra: None };
         Ok(Plan::Computed { map, chain })
     }
 
@@ -26,7 +26,7 @@ impl<B: Backend> OpCx<'_, B> {
                 "A diff whose lower layers are not a prefix of its upper layers is not supported",
             ));
         }
-        let map = CacheMap { reads: vec![(0, Read::Key), (1, Read::Key)] };
+        let map = CacheMap { reads: vec![(0, Read::Key), (1, Read::Key)], extra: None };
         Ok(Plan::Computed { map, chain: u[l.len()..].to_vec() })
     }
 }
