@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::solve_status::{self, SolveStatus};
+
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
 pub(crate) struct Tmp(pub(crate) PathBuf);
@@ -44,8 +46,31 @@ pub(crate) fn cairn(root: &Tmp, args: &[&str]) -> Output {
     cairn_in(&root.path("store"), args)
 }
 
+/// stderr as text; rawjson lines (BuildKit's SolveStatus) are rendered by
+/// [`solve_status::text`]: vertex names, errors, decoded logs and warnings.
 pub(crate) fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    let raw = String::from_utf8_lossy(&o.stderr);
+    let mut out = String::new();
+    for l in raw.lines() {
+        match serde_json::from_str::<SolveStatus>(l) {
+            Ok(s) if l.starts_with('{') => out.push_str(&solve_status::text(&[s])),
+            _ => {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The rawjson stream of a build's stderr, every line a SolveStatus (panics on a loose
+/// line); empty when the build did not use rawjson.
+pub(crate) fn stream(o: &Output) -> Vec<SolveStatus> {
+    let raw = String::from_utf8_lossy(&o.stderr);
+    if !raw.starts_with('{') {
+        return Vec::new();
+    }
+    solve_status::parse(&raw)
 }
 
 /// A docker-archive of `busybox:latest`, built once per test run with cairn.
@@ -85,29 +110,28 @@ pub(crate) fn build(t: &Tmp, extra: &[&str]) -> (Output, Value) {
     (o, summary)
 }
 
-/// The rawjson summary event of a build (`Null` when there is none).
+/// The step counts of a rawjson build, as `{"executed": N, "cached": M}` (`Null` when
+/// the build did not use rawjson).
 pub(crate) fn summary(o: &Output) -> Value {
-    stderr(o)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or(Value::Null)
+    let st = stream(o);
+    if st.is_empty() {
+        return Value::Null;
+    }
+    let (executed, cached) = solve_status::counts(&st);
+    serde_json::json!({ "executed": executed, "cached": cached })
 }
 
 pub(crate) fn counts(s: &Value) -> (u64, u64) {
     (s["executed"].as_u64().unwrap_or(99), s["cached"].as_u64().unwrap_or(99))
 }
 
-/// Names of the steps that ran (not cached), from rawjson events.
+/// Names of the steps that ran (not cached, not failed), from the rawjson stream.
 pub(crate) fn executed_steps(o: &Output) -> Vec<String> {
-    let events: Vec<Value> = stderr(o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let mut names = std::collections::HashMap::new();
-    for e in &events {
-        if e["type"] == "start" {
-            names.insert(e["id"].as_u64().unwrap(), e["name"].as_str().unwrap().to_string());
-        }
-    }
-    events.iter().filter(|e| e["type"] == "done").map(|e| names[&e["id"].as_u64().unwrap()].clone()).collect()
+    solve_status::vertexes(&stream(o))
+        .into_iter()
+        .filter(|v| !v.cached && v.completed.is_some() && v.error.is_empty() && !v.name.starts_with("[cairn] "))
+        .map(|v| v.name)
+        .collect()
 }
 
 #[test]
@@ -296,24 +320,11 @@ fn independent_stages_run_in_parallel() {
     let (o, _) = build(&t, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     // Evidence of overlap: every sleeping step starts before the first one finishes.
-    let events: Vec<Value> = stderr(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let mut names = std::collections::HashMap::new();
     let mut starts = Vec::new();
     let mut dones = Vec::new();
-    for e in &events {
-        let id = e["id"].as_u64().unwrap_or(0);
-        match e["type"].as_str() {
-            Some("start") => {
-                names.insert(id, e["name"].as_str().unwrap().to_string());
-                if e["name"].as_str().unwrap().contains("sleep 2") {
-                    starts.push(e["time"].as_f64().unwrap());
-                }
-            }
-            Some("done") if names.get(&id).is_some_and(|n| n.contains("sleep 2")) => {
-                dones.push(e["time"].as_f64().unwrap())
-            }
-            _ => {}
-        }
+    for v in solve_status::vertexes(&stream(&o)).iter().filter(|v| v.name.contains("sleep 2")) {
+        starts.push(solve_status::seconds(v.started.as_deref().unwrap()));
+        dones.push(solve_status::seconds(v.completed.as_deref().unwrap()));
     }
     assert_eq!(starts.len(), 4);
     let last_start = starts.iter().cloned().fold(f64::MIN, f64::max);
@@ -446,7 +457,7 @@ fn bad_ir_files_and_flags_fail_clearly() {
     let out = cairn(&t, &["build", "/no/such/context"]);
     assert!(stderr(&out).contains("Build context `/no/such/context` is not a directory"), "{}", stderr(&out));
     let out = cairn(&t, &["build", "--jobs", "many", ctx]);
-    assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+    assert_eq!(out.status.code(), Some(125), "usage errors exit with 125, as docker and buildx");
 }
 
 #[test]

@@ -89,3 +89,47 @@ fn issue10_insecure_needs_the_entitlement_and_then_runs_unconfined() {
     assert_eq!(line(&text, "unshare-mount="), "ok", "{text}");
     assert_ne!(line(&text, "timer_list="), "0", "nothing is masked:\n{text}");
 }
+
+/// Issue 10: `--ulimit`, `--shm-size`, `--add-host` reach the step; `--pids-limit` bounds
+/// its processes (a fork bomb ends with its step and the next step runs); `--memory`
+/// bounds its memory (an allocation above it is killed and fails the step).
+#[test]
+fn issue10_limits_and_host_details_reach_the_step() {
+    let t = setup("limits");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nRUN mkdir -p /tmp && (ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1; grep db.local /etc/hosts) > /r 2>&1\n\
+RUN (for i in $(seq 1 100); do sleep 20 & done) 2>/tmp/err; grep -ci fork /tmp/err > /forkfail || true\n\
+RUN b() { b | b & }; b; sleep 1; echo survived > /bomb\n",
+    );
+    let out = t.path("rootfs");
+    let (o, _) = build(
+        &t,
+        &[
+            "--ulimit",
+            "nofile=512:1024",
+            "--shm-size",
+            "16m",
+            "--add-host",
+            "db.local:10.1.2.3",
+            "--pids-limit",
+            "60",
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = std::fs::read_to_string(out.join("r")).unwrap();
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(&lines[..2], &["512", "1024"], "{r}");
+    assert!(lines[2].split_whitespace().nth(1) == Some("16384"), "/dev/shm is 16 MiB: {r}");
+    assert!(lines[3].starts_with("10.1.2.3") && lines[3].contains("db.local"), "{r}");
+    let fails: u32 = std::fs::read_to_string(out.join("forkfail")).unwrap().trim().parse().unwrap();
+    assert!(fails > 0, "100 processes under a limit of 60 failed to fork some");
+    assert_eq!(std::fs::read_to_string(out.join("bomb")).unwrap(), "survived\n");
+
+    t.write("ctx/Dockerfile", "FROM busybox\nRUN dd if=/dev/zero of=/dev/null bs=256M count=1\n");
+    let (o, _) = build(&t, &["--memory", "64m"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("killed by signal 9"), "{}", stderr(&o));
+}

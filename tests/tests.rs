@@ -2,6 +2,9 @@
 
 /// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
 mod build_cli;
+/// Issue 11, `cairn build` as a drop-in for `docker buildx build`: a build-push-action
+/// script, BuildKit's rawjson, `-q`, `--load`, stdin/stdout, usage errors, closed pipes.
+mod buildx_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
 /// Architecture invariants checked over `cargo metadata`.
@@ -17,6 +20,9 @@ mod registry_cli;
 mod repro_cli;
 /// RUN-step confinement: capabilities, seccomp, masked paths, `--allow security.insecure`.
 mod sandbox_cli;
+/// A reader of BuildKit's `SolveStatus` stream (`--progress rawjson`), used by the
+/// build tests.
+mod solve_status;
 /// Remote sources: `ADD` of URLs (a loopback HTTP server: checksums, ETag revalidation,
 /// errors) and of git repositories (`git daemon`: branches, tags, subdirs, `.git`).
 mod sources_cli;

@@ -104,3 +104,34 @@ fn encoding_round_trips_byte_identical() {
         assert_eq!(cairn_ir::encode_definition(&g.to_definition()), bytes);
     }
 }
+
+/// Issue 11: a comment line inside a `\` continuation is not the step's title.
+#[test]
+fn issue11_titles_skip_comment_lines_in_continuations() {
+    let d = compile("FROM busybox\nRUN apt-get install -y \\\n    # the process tools\n    procps \\\n\n    curl\n");
+    let titles: Vec<&str> = d.vertices.iter().map(|v| v.meta.description.as_str()).collect();
+    assert!(titles.contains(&"RUN apt-get install -y procps curl"), "{titles:?}");
+}
+
+/// Issue 11: `cairn build --network` is the default network of every RUN; a RUN's own
+/// `--network` wins. The mode is part of the op, so it changes the digest.
+#[test]
+fn issue11_default_network_enters_the_ir() {
+    let text = "FROM busybox\nRUN echo a\nRUN --network=host echo b\n";
+    let mut o = CompileOptions::new("Dockerfile");
+    o.build_platform = Platform::new("linux", "amd64", "");
+    o.network = cairn_ir::NetworkMode::None;
+    let c = compile_dockerfile(text, &o, &NoImages).unwrap_or_else(|e| panic!("{e}"));
+    let d = passes::optimize(&c.graph).to_definition();
+    let nets: Vec<cairn_ir::NetworkMode> = d
+        .vertices
+        .iter()
+        .filter_map(|v| match &v.vertex.op {
+            cairn_ir::Op::Exec(e) => Some(e.network),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(nets.len(), 2);
+    assert!(nets.contains(&cairn_ir::NetworkMode::None) && nets.contains(&cairn_ir::NetworkMode::Host), "{nets:?}");
+    assert_ne!(digests(&d), digests(&compile(text)));
+}

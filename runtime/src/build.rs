@@ -63,6 +63,8 @@ pub struct BuildRequest<'a> {
     pub verify_reproducible: bool,
     /// SOURCE_DATE_EPOCH: clamps layer times and sets `created`.
     pub source_date_epoch: Option<u64>,
+    /// Commit an image even when nothing else needs one (the CLI's `-q`, `--iidfile`).
+    pub commit_image: bool,
     pub progress: &'a dyn Progress,
     /// Set by Ctrl-C; the build stops and reports [`SolveError::Cancelled`].
     pub cancel: &'a AtomicBool,
@@ -158,7 +160,8 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
-    let wants_image = !req.tags.is_empty()
+    let wants_image = req.commit_image
+        || !req.tags.is_empty()
         || req.metadata_file.is_some()
         || req.verify_reproducible
         || !req.push.is_empty()
@@ -193,7 +196,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
             (req.notice)(&format!("Pushed {name}@{d}"));
         }
         if let Some(f) = req.metadata_file {
-            write_metadata(f, &rec, &tags)?;
+            write_metadata(st, f, &rec, &tags)?;
         }
         image = Some(rec);
     }
@@ -205,16 +208,41 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached })
 }
 
-/// `--metadata-file`: the keys `docker buildx build` writes.
-fn write_metadata(f: &Path, rec: &ImageRecord, tags: &[String]) -> Result<(), BuildError> {
-    let meta = serde_json::json!({
+/// `--metadata-file`: the keys `docker buildx build` writes (`containerimage.digest`,
+/// `containerimage.config.digest`, `containerimage.descriptor`, `image.name`,
+/// `buildx.build.ref`).
+fn write_metadata(st: &Store, f: &Path, rec: &ImageRecord, tags: &[String]) -> Result<(), BuildError> {
+    let manifest = st.read_blob(&rec.manifest_digest).map_err(BuildError::Metadata)?;
+    let media = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|m| m["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_else(|| crate::oci::MEDIA_OCI_MANIFEST.to_string());
+    let mut meta = serde_json::json!({
+        "buildx.build.ref": build_ref(),
         "containerimage.digest": rec.manifest_digest.to_string(),
         "containerimage.config.digest": rec.config_digest.to_string(),
-        "image.name": tags.join(","),
+        "containerimage.descriptor": {
+            "mediaType": media,
+            "digest": rec.manifest_digest.to_string(),
+            "size": manifest.len(),
+        },
     });
+    if !tags.is_empty() {
+        meta["image.name"] = tags.join(",").into();
+    }
     let text =
         serde_json::to_string_pretty(&meta).map_err(|e| BuildError::Metadata(StoreError::Invalid(e.to_string())))?;
     crate::output::write_file(f, text.as_bytes()).map_err(BuildError::Metadata)
+}
+
+/// A build reference in buildx's `builder/node/id` shape: cairn has no builder, so
+/// `cairn/local/` and a random id.
+fn build_ref() -> String {
+    let mut id = [0u8; 13];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut id);
+    }
+    format!("cairn/local/{}", hex::encode(id))
 }
 
 /// `--verify-reproducible`: solves again without cache, commits, compares with `first`.

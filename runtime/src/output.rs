@@ -12,6 +12,9 @@
 //! rename over it would replace the device node with a regular file (this once turned a
 //! machine's `/dev/null` into a file). A symlink to a regular file is followed, so the link
 //! stays and its target gets the new content. A block device is refused.
+//!
+//! **`-` is stdout** (`-o -`, `dest=-`, as buildx): written into like a FIFO, and refused
+//! when stdout is a terminal (a tar there helps nobody).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -92,6 +95,9 @@ pub(crate) struct OutputFile {
 impl OutputFile {
     /// Opens the output `dest` (see the module doc).
     pub fn create(dest: &Path) -> Result<OutputFile, StoreError> {
+        if dest == Path::new("-") {
+            return OutputFile::stdout();
+        }
         let target = follow_links(dest)?;
         let existing = match target.metadata() {
             Ok(m) => Some(m),
@@ -130,6 +136,24 @@ impl OutputFile {
             sink: Sink::Replace { tmp, target },
             dest: dest.into(),
         })
+    }
+
+    /// An output into an open stream (a pipe to a child process): written into.
+    pub fn stream(f: File, name: &str) -> OutputFile {
+        OutputFile { out: BufWriter::with_capacity(256 * 1024, f), sink: Sink::Stream, dest: name.into() }
+    }
+
+    /// Standard output, unless it is a terminal.
+    fn stdout() -> Result<OutputFile, StoreError> {
+        use std::io::IsTerminal;
+        use std::os::fd::AsFd;
+        if io::stdout().is_terminal() {
+            return Err(StoreError::Invalid(
+                "Refusing to write an archive to a terminal: redirect stdout, or give `dest=FILE`".to_string(),
+            ));
+        }
+        let fd = io::stdout().as_fd().try_clone_to_owned().map_err(io_err("duplicate", Path::new("stdout")))?;
+        Ok(OutputFile::stream(File::from(fd), "stdout"))
     }
 
     /// Finishes the output: flushes, and for a regular file syncs it and renames it into

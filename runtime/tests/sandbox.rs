@@ -59,6 +59,7 @@ impl Env {
             hostname: String::new(),
             network: NetworkMode::Default,
             insecure: false,
+            resources: Default::default(),
             mounts: Vec::new(),
             secret_env: Vec::new(),
         }

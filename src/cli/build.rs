@@ -19,6 +19,7 @@ use super::frontend::{
     self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
 };
 use super::registry::RegistryArgs;
+use super::resources::ResourceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -30,10 +31,30 @@ pub struct BuildArgs {
     /// Do not use the cache when building
     #[arg(long = "no-cache")]
     pub no_cache: bool,
-    /// Progress output: auto, plain, tty, rawjson or quiet
+    /// Progress output: auto, plain, tty, rawjson (BuildKit's SolveStatus stream) or quiet
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub progress: String,
-    /// Output: `type=oci|docker|local|tar,dest=PATH[,tar=true|false]`, or a directory
+    /// Print only the image ID (the config digest, as buildx) on stdout; no progress
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Write the image ID (the config digest) to FILE
+    #[arg(long = "iidfile", value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Set a label on the image (`KEY=VALUE`); repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Load the image into Docker: streams a docker-archive into `docker load` (needs a
+    /// `docker` CLI on PATH)
+    #[arg(long = "load")]
+    pub load: bool,
+    /// The network of RUN steps without `--network`: default, none or host
+    #[arg(long = "network", default_value = "default", value_name = "MODE")]
+    pub network: String,
+    /// Do not use the cache for the steps of STAGE; repeatable
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// Output: `type=oci|docker|local|tar,dest=PATH[,tar=true|false]`, a directory, or
+    /// `-` (a tar of the root filesystem on stdout; `dest=-` does the same for any tar)
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
     /// Secret for `RUN --mount=type=secret`: `id=ID,src=PATH` (a file), `id=ID,env=VAR`
@@ -66,6 +87,8 @@ pub struct BuildArgs {
     pub pull: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
 }
 
 /// One `-o` output.
@@ -114,6 +137,9 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
         if spec.is_empty() {
             bail!("Empty `--output`");
         }
+        if spec == "-" {
+            return Ok(OutputSpec::Tar { dest: PathBuf::from("-") });
+        }
         return Ok(OutputSpec::Local { dest: PathBuf::from(spec) });
     }
     let mut kv: HashMap<&str, &str> = HashMap::new();
@@ -134,10 +160,19 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
                 Some("false") => false,
                 Some(other) => bail!("Invalid `tar={other}` in `--output {spec}`: expected true or false"),
             };
-            OutputSpec::Oci { dest: need_dest()?, tar, name }
+            let dest = need_dest()?;
+            if !tar && dest == Path::new("-") {
+                bail!("`--output {spec}`: a directory cannot go to stdout (`dest=-` needs `tar=true`)");
+            }
+            OutputSpec::Oci { dest, tar, name }
         }
         "docker" => OutputSpec::Docker { dest: need_dest()?, name },
-        "local" => OutputSpec::Local { dest: need_dest()? },
+        "local" => match need_dest()? {
+            d if d == Path::new("-") => {
+                bail!("`--output {spec}`: a directory cannot go to stdout (use `type=tar,dest=-`)")
+            }
+            dest => OutputSpec::Local { dest },
+        },
         "tar" => OutputSpec::Tar { dest: need_dest()? },
         "image" | "registry" => {
             let push = match (kind, kv.remove("push")) {
@@ -270,12 +305,170 @@ fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<u
         .transpose()
 }
 
+/// `--network` for RUN steps.
+fn parse_network(s: &str) -> anyhow::Result<cairn_ir::NetworkMode> {
+    Ok(match s {
+        "default" => cairn_ir::NetworkMode::Default,
+        "none" => cairn_ir::NetworkMode::None,
+        "host" => cairn_ir::NetworkMode::Host,
+        other => bail!("Invalid `--network {other}`: expected default, none or host"),
+    })
+}
+
+/// `--label KEY=VALUE`.
+fn parse_labels(labels: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("Invalid `--label {l}`: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// `--no-cache-filter`: every vertex of the named stages runs even when cached.
+fn apply_no_cache_filter(def: &mut Definition, stages: &[String]) -> anyhow::Result<()> {
+    for stage in stages {
+        let mut found = false;
+        for v in &mut def.vertices {
+            if v.meta.group.as_ref().is_some_and(|g| g.name == *stage) {
+                v.meta.ignore_cache = true;
+                found = true;
+            }
+        }
+        if !found {
+            bail!("`--no-cache-filter {stage}`: no stage named `{stage}` is part of this build");
+        }
+    }
+    Ok(())
+}
+
+/// The build context: a directory, or `-` (stdin: a tar of the context, or a Dockerfile
+/// with an empty context, as `docker build -`), unpacked into a directory removed at the
+/// end.
+struct BuildContext {
+    dir: PathBuf,
+    /// The Dockerfile text, when stdin was one.
+    dockerfile_text: Option<String>,
+    _cleanup: Option<TempDir>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(what: &str) -> anyhow::Result<TempDir> {
+    let d = std::env::temp_dir().join(format!("cairn-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).with_context(|| format!("Cannot create `{}`", d.display()))?;
+    Ok(TempDir(d))
+}
+
+fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<BuildContext> {
+    if path != Path::new("-") {
+        if !path.is_dir() {
+            bail!("Build context `{}` is not a directory", path.display());
+        }
+        return Ok(BuildContext { dir: path.to_path_buf(), dockerfile_text: None, _cleanup: None });
+    }
+    if dockerfile_from_stdin {
+        bail!("`-f -` and the context `-` cannot both read stdin");
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+        .context("Cannot read the build context from stdin")?;
+    let tmp = temp_dir("stdin-context")?;
+    let is_tar = bytes.len() >= 262 && &bytes[257..262] == b"ustar";
+    if !is_tar {
+        let text = String::from_utf8(bytes).context("stdin is neither a tar archive nor a Dockerfile")?;
+        return Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: Some(text), _cleanup: Some(tmp) });
+    }
+    let mut ar = tar::Archive::new(&bytes[..]);
+    ar.set_preserve_permissions(true);
+    ar.unpack(&tmp.0).context("Cannot unpack the build context from stdin")?;
+    Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: None, _cleanup: Some(tmp) })
+}
+
+/// `--load`: a docker-archive streamed into `docker load`.
+#[derive(Debug)]
+struct DockerLoad {
+    docker: PathBuf,
+}
+
+/// The `docker` CLI on PATH.
+fn find_docker() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("docker"))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+impl Exporter for DockerLoad {
+    fn needs_image(&self) -> bool {
+        true
+    }
+    fn export(
+        &self,
+        st: &store::Store,
+        src: &export::ExportSource<'_>,
+        cx: &export::ExportContext<'_>,
+    ) -> Result<(), store::StoreError> {
+        use std::process::{Command, Stdio};
+        let failed = |m: String| store::StoreError::Invalid(m);
+        let rec = src.image.ok_or_else(|| failed("`--load` needs an image, and none was committed".into()))?;
+        let tags: Vec<String> = cx.tags.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
+        // docker's output goes to a file, so a chatty `docker load` cannot block on a
+        // full pipe while we write its stdin, and never mixes into the progress stream.
+        let log = temp_dir("docker-load").map_err(|e| failed(format!("{e:#}")))?;
+        let log_path = log.0.join("out");
+        let log_file =
+            std::fs::File::create(&log_path).map_err(|e| failed(format!("Cannot create a log file: {e}")))?;
+        let log_err = log_file.try_clone().map_err(|e| failed(e.to_string()))?;
+        let mut child = Command::new(&self.docker)
+            .arg("load")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(log_file))
+            .stderr(Stdio::from(log_err))
+            .spawn()
+            .map_err(|e| failed(format!("Cannot run `{} load`: {e}", self.docker.display())))?;
+        let stdin = child.stdin.take().expect("piped");
+        let fd: std::os::fd::OwnedFd = stdin.into();
+        let wrote = export::export_docker_archive_stream(st, rec, &tags, std::fs::File::from(fd), "docker load");
+        let status = child.wait().map_err(|e| failed(format!("`docker load`: {e}")))?;
+        let out = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if !status.success() {
+            return Err(failed(format!("`docker load` failed ({status}): {}", out.trim())));
+        }
+        wrote
+    }
+}
+
 /// Checks every flag, compiles (or loads) the Definition, hands it to the runtime's
-/// build facade and renders the result.
+/// build facade and renders the result. With `--progress rawjson` a failure is reported
+/// inside the stream, and `main` prints nothing more.
 pub fn run(args: BuildArgs) -> anyhow::Result<()> {
+    let mut mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
+    if args.quiet {
+        mode = Mode::Quiet;
+    }
+    let progress = progress::renderer(mode);
+    match build(&args, mode, &*progress) {
+        Err(e) if mode == Mode::RawJson => {
+            progress.event(progress::Event::Failed { message: format!("{e:#}"), time: progress::now() });
+            Err(anyhow::Error::new(super::Reported::from(e)))
+        }
+        r => r,
+    }
+}
+
+fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let fe = &args.frontend;
-    let mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
     let platform = match &fe.platform {
         None => Platform::host(),
         Some(p) => Platform::parse(p)
@@ -285,6 +478,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
     let secrets = read_secrets(&args.secrets)?;
+    let network = parse_network(&args.network)?;
+    let labels = parse_labels(&args.labels)?;
     let mut allow_insecure = false;
     for a in &args.allow {
         match a.as_str() {
@@ -294,9 +489,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
             other => bail!("Unknown entitlement `--allow {other}` (expected security.insecure or network.host)"),
         }
     }
-    if !fe.context.is_dir() {
-        bail!("Build context `{}` is not a directory", fe.context.display());
-    }
+    let docker = match args.load {
+        true => Some(find_docker().context(
+            "`--load` needs a `docker` CLI on PATH, and there is none: write the image with `-o type=docker,dest=FILE` and load that file where Docker runs",
+        )?),
+        false => None,
+    };
+    let dockerfile_stdin = fe.file.as_deref() == Some(Path::new("-"));
+    let context = read_context(&fe.context, dockerfile_stdin)?;
     for t in &args.tags {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
@@ -323,25 +523,40 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
     );
-    let def = match &args.ir {
+    let mut def = match &args.ir {
         Some(ir) => load_ir(ir)?,
         None => {
-            let dockerfile = fe.dockerfile();
+            let dockerfile = match (&fe.file, &context.dockerfile_text) {
+                (None, Some(_)) => PathBuf::from("Dockerfile"),
+                (None, None) => context.dir.join("Dockerfile"),
+                (Some(f), _) => f.clone(),
+            };
             let input = FrontendInput {
                 dockerfile: &dockerfile,
-                context: &fe.context,
+                text: context.dockerfile_text.as_deref(),
+                network,
+                context: &context.dir,
                 target: fe.target.as_deref(),
                 build_args: &build_args,
                 platforms: vec![platform.clone()],
                 contexts: &named,
             };
-            let compiled =
-                frontend::compile(&input, &StoreResolver::new(st.clone(), Some(registry.clone()), args.pull))?;
+            let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
+            let compiled = frontend::compile(&input, &resolver)?;
+            for w in &compiled.warnings {
+                progress.event(progress::Event::Warning { message: w.clone(), time: progress::now() });
+            }
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
     };
+    apply_no_cache_filter(&mut def, &args.no_cache_filter)?;
+    if !labels.is_empty() {
+        for out in &mut def.outputs {
+            out.config.config.labels.get_or_insert_with(Default::default).extend(labels.iter().cloned());
+        }
+    }
     let mut contexts = HashMap::new();
-    contexts.insert("context".to_string(), fe.context.clone());
+    contexts.insert("context".to_string(), context.dir.clone());
     for (name, spec) in &named {
         if let ContextSpec::Dir(d) = spec {
             contexts.insert(name.clone(), d.clone());
@@ -351,8 +566,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
-    let progress = progress::renderer(mode);
-    let exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
+    let mut exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
+    if let Some(docker) = docker {
+        exports.push(Box::new(DockerLoad { docker }));
+    }
+    let wants_id = mode == Mode::Quiet || args.iidfile.is_some();
     let built = build::run(BuildRequest {
         store: &st,
         definition: &def,
@@ -360,6 +578,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         contexts,
         secrets,
         allow_insecure,
+        resources: args.resources.resources()?,
         no_cache: args.no_cache,
         jobs: args.jobs,
         tags: &tags,
@@ -369,26 +588,34 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         metadata_file: args.metadata_file.as_deref(),
         verify_reproducible: args.verify_reproducible,
         source_date_epoch: epoch,
-        progress: &*progress,
+        commit_image: wants_id,
+        progress,
         cancel: &cancel,
-        notice: &|line| eprintln!("{line}"),
+        notice: &|line| progress.event(progress::Event::Notice { message: line.to_string(), time: progress::now() }),
     })
     .map_err(|e| match e {
         // Kept as a SolveError so `main` maps Ctrl-C to exit code 130.
         BuildError::Solve(s) => anyhow::Error::from(s),
         other => anyhow::Error::from(other),
     })?;
-    let digest = built.image.as_ref().map(|r| r.manifest_digest.to_string());
+    // The image ID, as buildx prints it for `-q` and writes to `--iidfile`: the config digest.
+    let image_id = built.image.as_ref().map(|r| r.config_digest.to_string());
+    if let (Some(f), Some(id)) = (&args.iidfile, &image_id) {
+        cairn_runtime::output::write_file(f, id.as_bytes())
+            .with_context(|| format!("Cannot write `--iidfile {}`", f.display()))?;
+    }
     if mode == Mode::Quiet {
-        if let Some(d) = &digest {
-            println!("{d}");
+        if let Some(id) = &image_id {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            writeln!(out, "{id}").and_then(|()| out.flush()).context("Cannot write the image ID to stdout")?;
         }
     }
     progress.event(progress::Event::Summary {
         seconds: started.elapsed().as_secs_f64(),
         executed: built.executed,
         cached: built.cached,
-        digest,
+        digest: built.image.as_ref().map(|r| r.manifest_digest.to_string()),
         time: progress::now(),
     });
     Ok(())

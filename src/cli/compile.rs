@@ -30,8 +30,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     let fe = &a.frontend;
     let dockerfile = fe.dockerfile();
     let bytes: Vec<u8> = if a.emit == "ast" {
-        let text = std::fs::read_to_string(&dockerfile)
-            .with_context(|| format!("Cannot read Dockerfile `{}`", dockerfile.display()))?;
+        let text = frontend::read_dockerfile(&dockerfile)?;
         let df = cairn_grammar::parse(&dockerfile.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
         match a.format.as_str() {
             "json" => {
@@ -47,6 +46,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
         let input = frontend::FrontendInput {
             dockerfile: &dockerfile,
+            text: None,
+            network: cairn_ir::NetworkMode::Default,
             context: &fe.context,
             target: fe.target.as_deref(),
             build_args: &build_args,
@@ -55,6 +56,9 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         };
         let resolver = frontend::resolver();
         let compiled = frontend::compile(&input, &*resolver)?;
+        for w in &compiled.warnings {
+            eprintln!("warning: {w}");
+        }
         let graph = if a.no_optimize { compiled.graph } else { passes::optimize(&compiled.graph) };
         match a.format.as_str() {
             "text" => render::text(&graph).into_bytes(),

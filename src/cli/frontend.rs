@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 /// The flags `build` and `compile` share.
 #[derive(clap::Args, Debug)]
 pub struct FrontendArgs {
-    /// Name of the Dockerfile (default: `CONTEXT/Dockerfile`)
+    /// Name of the Dockerfile (default: `CONTEXT/Dockerfile`; `-` reads it from stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Build stage to build (default: the last one)
@@ -149,6 +149,10 @@ pub fn read_dockerignore(dockerfile: &Path, context: &Path) -> anyhow::Result<Ve
 
 pub struct FrontendInput<'a> {
     pub dockerfile: &'a Path,
+    /// The Dockerfile's text when it did not come from `dockerfile` (stdin).
+    pub text: Option<&'a str>,
+    /// The network of a RUN without `--network`.
+    pub network: cairn_ir::NetworkMode,
     pub context: &'a Path,
     pub target: Option<&'a str>,
     pub build_args: &'a [(String, String)],
@@ -156,16 +160,30 @@ pub struct FrontendInput<'a> {
     pub contexts: &'a [(String, ContextSpec)],
 }
 
-/// Reads and compiles the Dockerfile; warnings go to stderr.
+/// Reads the Dockerfile at `path`, or stdin for `-`.
+pub fn read_dockerfile(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("Cannot read the Dockerfile from stdin")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("Cannot read Dockerfile `{}`", path.display()))
+}
+
+/// Reads and compiles the Dockerfile; the caller shows `Compiled::warnings`.
 pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
-    let text = std::fs::read_to_string(input.dockerfile)
-        .with_context(|| format!("Cannot read Dockerfile `{}`", input.dockerfile.display()))?;
+    let text = match input.text {
+        Some(t) => t.to_string(),
+        None => read_dockerfile(input.dockerfile)?,
+    };
     // `./Dockerfile` reads better as `Dockerfile` in errors and progress.
     let shown = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile);
     let mut opts = CompileOptions::new(&shown.display().to_string());
     opts.target = input.target.map(str::to_string);
     opts.build_args = input.build_args.iter().cloned().collect::<BTreeMap<_, _>>();
     opts.platforms = input.platforms.clone();
+    opts.network = input.network;
     opts.dockerignore = read_dockerignore(input.dockerfile, input.context)?;
     for (name, spec) in input.contexts {
         let nc = match spec {
@@ -177,11 +195,7 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
         };
         opts.contexts.insert(name.clone(), nc);
     }
-    let compiled = cairn_compiler::compile_dockerfile(&text, &opts, resolver).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for w in &compiled.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(compiled)
+    cairn_compiler::compile_dockerfile(&text, &opts, resolver).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Base image configs from the local store (and `oci-layout://` contexts), pulling from

@@ -4,12 +4,26 @@ pub mod build;
 pub mod compile;
 pub mod frontend;
 pub mod registry;
+pub mod resources;
 pub mod store;
 
 use clap::{Parser, Subcommand};
 
+/// Where images and the cache live, for every `--help`.
+pub const STORE_HELP: &str = "The store (images, layers, the cache) is at $CAIRN_ROOT; without it, /var/lib/cairn for \
+root, else $XDG_DATA_HOME/cairn or ~/.local/share/cairn.";
+
+/// The exit code of a usage error (an unknown flag, a bad value), as docker and buildx.
+pub const USAGE_EXIT: i32 = 125;
+
 #[derive(Parser, Debug)]
-#[command(name = "cairn", version, about = "A daemonless Dockerfile build-graph compiler and runtime")]
+#[command(
+    name = "cairn",
+    version,
+    about = "A daemonless Dockerfile build-graph compiler and runtime",
+    after_help = STORE_HELP,
+    subcommand_help_heading = "Commands"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,20 +32,28 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Compile a Dockerfile to cairn's IR (or show its AST) without building
+    #[command(after_help = STORE_HELP)]
     Compile(compile::CompileArgs),
     /// Build an image from a Dockerfile or a compiled IR file
-    Build(build::BuildArgs),
+    #[command(after_help = STORE_HELP)]
+    Build(Box<build::BuildArgs>),
     /// List images in the local store
+    #[command(after_help = STORE_HELP)]
     Images(store::ImagesArgs),
     /// Remove images from the local store
+    #[command(after_help = STORE_HELP)]
     Rmi(store::RmiArgs),
     /// Remove unreferenced cache entries, snapshots and blobs
+    #[command(after_help = STORE_HELP)]
     Prune(store::PruneArgs),
     /// Show disk usage of the local store
+    #[command(after_help = STORE_HELP)]
     Du(store::DuArgs),
     /// Import a docker-archive or OCI-archive tarball into the local store
+    #[command(after_help = STORE_HELP)]
     Load(store::LoadArgs),
     /// Write images of the local store to a docker-archive tarball
+    #[command(after_help = STORE_HELP)]
     Save(store::SaveArgs),
     /// Store an image from a registry (manifest and config; layers come when needed)
     Pull(registry::PullArgs),
@@ -48,7 +70,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Compile(a) => compile::run(a),
-        Command::Build(a) => build::run(a),
+        Command::Build(a) => build::run(*a),
         Command::Images(a) => store::images(a),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
@@ -62,6 +84,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout(a) => registry::logout(a),
     }
 }
+
+/// An error already reported to the user (inside the `--progress rawjson` stream):
+/// `main` exits with its code and prints nothing.
+#[derive(Debug)]
+pub struct Reported(pub anyhow::Error);
+
+impl From<anyhow::Error> for Reported {
+    fn from(e: anyhow::Error) -> Reported {
+        Reported(e)
+    }
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
 
 /// If this process was started as the sandbox helper, runs it and never returns.
 pub fn maybe_run_sandbox_helper() {

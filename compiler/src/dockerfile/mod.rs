@@ -86,6 +86,9 @@ pub struct CompileOptions {
     /// `.dockerignore` patterns: the exclude list of the context source.
     pub dockerignore: Vec<String>,
     pub contexts: BTreeMap<String, NamedContext>,
+    /// The network of a RUN without `--network` (`cairn build --network`; BuildKit's
+    /// `default`, `none` or `host`). It is part of the op, so of the digest.
+    pub network: cairn_ir::NetworkMode,
 }
 
 impl CompileOptions {
@@ -98,6 +101,7 @@ impl CompileOptions {
             build_platform: Platform::host(),
             dockerignore: Vec::new(),
             contexts: BTreeMap::new(),
+            network: cairn_ir::NetworkMode::Default,
         }
     }
 }
@@ -214,8 +218,13 @@ impl<'a> Lowerer<'a> {
         let src = &text[ins.span.start.min(text.len())..ins.span.end.min(text.len())];
         let esc = self.df.escape;
         let mut out = String::new();
-        for line in src.lines() {
+        for (i, line) in src.lines().enumerate() {
             let t = line.trim_end();
+            // Comment and empty lines inside a continuation are not part of the
+            // instruction (Docker drops them), so they never become its title.
+            if i > 0 && (t.trim_start().starts_with('#') || t.trim_start().is_empty()) {
+                continue;
+            }
             if let Some(stripped) = t.strip_suffix(esc) {
                 out.push_str(stripped);
                 out.push(' ');

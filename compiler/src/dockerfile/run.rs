@@ -125,7 +125,7 @@ pub(super) fn dispatch_run(
     cmd: RunCommand,
     written: &str,
 ) -> Result<(), CompileError> {
-    let network = cmd.network.last_valid(|w| network(lw, w))?.unwrap_or(NetworkMode::Default);
+    let network = cmd.network.last_valid(|w| network(lw, w))?.unwrap_or(lw.opts.network);
     let security = cmd.security.last_valid(|w| security(lw, w))?.unwrap_or(SecurityMode::Sandbox);
     let mut inputs: Vec<Ref> = vec![st.root];
     let (mut mounts, secret_env) = mounts(lw, pc, st, &cmd, &mut inputs)?;

@@ -43,7 +43,29 @@ pub fn export_docker_archive_images(
     images: &[(ImageRecord, Vec<String>)],
     dest: &Path,
 ) -> Result<(), StoreError> {
-    let mut b = tar::Builder::new(OutputFile::create(dest)?);
+    write_docker_archive(store, images, OutputFile::create(dest)?, dest)
+}
+
+/// Writes `rec` as a docker-archive into the open stream `out` (a pipe to `docker load`);
+/// `name` names the stream in errors.
+pub fn export_docker_archive_stream(
+    store: &Store,
+    rec: &ImageRecord,
+    repo_tags: &[String],
+    out: std::fs::File,
+    name: &str,
+) -> Result<(), StoreError> {
+    let images = [(rec.clone(), repo_tags.to_vec())];
+    write_docker_archive(store, &images, OutputFile::stream(out, name), Path::new(name))
+}
+
+fn write_docker_archive(
+    store: &Store,
+    images: &[(ImageRecord, Vec<String>)],
+    out: OutputFile,
+    dest: &Path,
+) -> Result<(), StoreError> {
+    let mut b = tar::Builder::new(out);
     let w = |e: io::Error| StoreError::Io { action: "write", path: dest.to_path_buf(), source: e };
     tar_dir(&mut b, "blobs/").map_err(w)?;
     tar_dir(&mut b, "blobs/sha256/").map_err(w)?;

@@ -11,7 +11,7 @@ mod docker;
 mod layout;
 mod rootfs;
 
-pub use docker::{export_docker_archive, export_docker_archive_images, DockerArchive};
+pub use docker::{export_docker_archive, export_docker_archive_images, export_docker_archive_stream, DockerArchive};
 pub use layout::{export_oci_layout, OciLayout};
 pub use rootfs::{export_rootfs_dir, export_rootfs_tar, RootfsDir, RootfsTar};
 

@@ -32,6 +32,19 @@ pub(crate) fn rfc3339(secs: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
 }
 
+/// Unix seconds with a fraction as RFC 3339 in UTC with nanoseconds, trailing zeros
+/// dropped (`2024-01-02T03:04:05.25Z`), as Go's `time.Time` marshals to JSON.
+pub(crate) fn rfc3339_nanos(t: f64) -> String {
+    let secs = t.floor() as i64;
+    let nanos = ((t - t.floor()) * 1e9).round().min(999_999_999.0) as u32;
+    let whole = rfc3339(secs);
+    if nanos == 0 {
+        return whole;
+    }
+    let frac = format!("{nanos:09}");
+    format!("{}.{}Z", &whole[..whole.len() - 1], frac.trim_end_matches('0'))
+}
+
 /// Whole seconds of an RFC 3339 time (fractions dropped, offsets applied); `None` when it
 /// is not one.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {

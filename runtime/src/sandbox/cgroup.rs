@@ -40,7 +40,7 @@ fn is_cgroup2(p: &Path) -> bool {
     // SAFETY: a valid C string and a zeroed statfs buffer.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type == libc::CGROUP2_SUPER_MAGIC
     }
 }
 
@@ -68,8 +68,7 @@ impl StepCgroup {
             }
             dirs.push(dir);
         } else {
-            for (ctrl, limit, file) in
-                [("pids", pids_max, "pids.max"), ("memory", memory_max, "memory.limit_in_bytes")]
+            for (ctrl, limit, file) in [("pids", pids_max, "pids.max"), ("memory", memory_max, "memory.limit_in_bytes")]
             {
                 let (Some(n), Some(own)) = (limit, own_path(ctrl)) else { continue };
                 let dir = Path::new(ROOT).join(ctrl).join(own.trim_start_matches('/')).join("cairn").join(name);

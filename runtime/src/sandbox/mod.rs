@@ -124,6 +124,11 @@ enum Status {
     Signal(i32),
 }
 
+/// Whether `name` is a `--ulimit` the sandbox knows (docker's names).
+pub fn ulimit_known(name: &str) -> Option<()> {
+    pid1::rlimit_resource(name).map(|_| ())
+}
+
 /// Can this process run the sandbox? The message says what is missing.
 pub fn check_support() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.

@@ -267,7 +267,10 @@ impl Engine<'_> {
 
     fn start(&self, v: usize) -> usize {
         let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
-        self.progress.event(Event::Start { id, name: self.step_name(v), time: now() });
+        let entry = &self.graph.def.vertices[v];
+        let inputs = entry.vertex.inputs.iter().map(|i| i.digest.to_string()).collect();
+        let (name, digest) = (self.step_name(v), entry.digest.to_string());
+        self.progress.event(Event::Start { id, name, time: now(), digest, inputs });
         id
     }
 

@@ -1,6 +1,6 @@
 //! Progress reporting: events from the scheduler and their renderers (`plain` in
-//! BuildKit's line shapes, `tty` live view with indicatif, `rawjson` one JSON object per
-//! line, `quiet`).
+//! BuildKit's line shapes, `tty` live view with indicatif, `rawjson` BuildKit's
+//! `SolveStatus` stream, one JSON object per line, `quiet`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,11 +13,14 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
-    /// A step begins (or is found in the cache right after).
+    /// A step begins (or is found in the cache right after). `digest` is the vertex
+    /// digest and `inputs` those of the vertices it reads (BuildKit's `Vertex` fields).
     Start {
         id: usize,
         name: String,
         time: f64,
+        digest: String,
+        inputs: Vec<String>,
     },
     /// One line of output of a running step; `elapsed` is seconds since its start.
     Log {
@@ -37,6 +40,22 @@ pub enum Event {
     },
     Error {
         id: usize,
+        message: String,
+        time: f64,
+    },
+    /// A warning about the build (a compiler warning), not tied to one step.
+    Warning {
+        message: String,
+        time: f64,
+    },
+    /// A line for the user that is not a step's output (`--verify-reproducible`).
+    Notice {
+        message: String,
+        time: f64,
+    },
+    /// The build failed; `message` is the whole error. Only machine-readable renderers
+    /// show it (the CLI prints it otherwise).
+    Failed {
         message: String,
         time: f64,
     },
@@ -86,14 +105,26 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// Builds the renderer for `mode`, writing to stderr (`Auto`: tty if stderr is a terminal).
-pub fn renderer(mode: Mode) -> Box<dyn Progress> {
+/// Whether stderr is a terminal with a size: the live view needs both (without a size it
+/// would draw one unbroken line).
+pub fn stderr_is_sized_terminal() -> bool {
     use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return false;
+    }
+    // SAFETY: TIOCGWINSZ fills the winsize struct we own; nothing else is touched.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    ok && ws.ws_col > 0 && ws.ws_row > 0
+}
+
+/// Builds the renderer for `mode`, writing to stderr. `Auto` and `Tty` give the live view
+/// only on a terminal with a size, and plain lines otherwise (as buildx does).
+pub fn renderer(mode: Mode) -> Box<dyn Progress> {
     match mode {
-        Mode::Auto if std::io::stderr().is_terminal() => Box::new(Tty::new()),
-        Mode::Auto | Mode::Plain => Box::new(Plain::new(Box::new(std::io::stderr()))),
-        Mode::Tty => Box::new(Tty::new()),
-        Mode::RawJson => Box::new(RawJson { out: Mutex::new(Box::new(std::io::stderr())) }),
+        Mode::Auto | Mode::Tty if stderr_is_sized_terminal() => Box::new(Tty::new()),
+        Mode::Auto | Mode::Tty | Mode::Plain => Box::new(Plain::new(Box::new(std::io::stderr()))),
+        Mode::RawJson => Box::new(RawJson::new(Box::new(std::io::stderr()))),
         Mode::Quiet => Box::new(Quiet),
     }
 }
@@ -160,30 +191,169 @@ impl Progress for Plain {
                 let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
                 let _ = writeln!(out, "\n{}", summary_line(seconds, executed, cached, &digest));
             }
+            Event::Warning { message, .. } => {
+                let _ = writeln!(self.out.lock().unwrap_or_else(|e| e.into_inner()), "warning: {message}");
+            }
+            Event::Notice { message, .. } => {
+                let _ = writeln!(self.out.lock().unwrap_or_else(|e| e.into_inner()), "{message}");
+            }
+            Event::Failed { .. } => {}
         }
     }
 }
 
-/// One JSON object per line.
+/// BuildKit's `--progress rawjson`: one `client.SolveStatus` object per line
+/// (`vertexes`, `statuses`, `logs`, `warnings`, as `client/graph.go` marshals them:
+/// empty fields left out, times RFC 3339 with nanoseconds, log data and warning texts
+/// base64). Every event updates one vertex; a vertex is sent whole each time, as
+/// BuildKit does. What is not a step (warnings, notices, a failure of the build) belongs
+/// to a vertex of its own named `[cairn] …`, so the stream holds nothing but SolveStatus
+/// objects.
 pub struct RawJson {
-    pub out: Mutex<Box<dyn Write + Send>>,
+    out: Mutex<Box<dyn Write + Send>>,
+    vertexes: Mutex<HashMap<usize, RawVertex>>,
 }
 
-impl Progress for RawJson {
-    fn event(&self, ev: Event) {
+#[derive(Debug, Clone, Serialize)]
+struct RawVertex {
+    digest: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<String>,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cached: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    error: String,
+}
+
+/// The digest of a vertex that is not a step: sha256 of its name, so it is stable.
+fn synthetic_digest(name: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(name.as_bytes())))
+}
+
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn stamp(t: f64) -> String {
+    crate::image::rfc3339_nanos(t)
+}
+
+impl RawJson {
+    pub fn new(out: Box<dyn Write + Send>) -> RawJson {
+        RawJson { out: Mutex::new(out), vertexes: Mutex::new(HashMap::new()) }
+    }
+
+    fn emit(&self, status: serde_json::Value) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(s) = serde_json::to_string(&ev) {
+        if let Ok(s) = serde_json::to_string(&status) {
             let _ = writeln!(out, "{s}");
             let _ = out.flush();
         }
     }
+
+    /// Updates vertex `id` and sends it.
+    fn vertex(&self, id: usize, f: impl FnOnce(&mut RawVertex)) {
+        let mut vs = self.vertexes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(v) = vs.get_mut(&id) else { return };
+        f(v);
+        let v = v.clone();
+        drop(vs);
+        self.emit(serde_json::json!({ "vertexes": [v] }));
+    }
+
+    /// A vertex that is not a step, complete at `time`, with `error` when it failed.
+    fn synthetic(&self, name: &str, time: f64, error: &str) -> String {
+        let digest = synthetic_digest(name);
+        let v = RawVertex {
+            digest: digest.clone(),
+            inputs: Vec::new(),
+            name: name.to_string(),
+            started: Some(stamp(time)),
+            completed: Some(stamp(time)),
+            cached: false,
+            error: error.to_string(),
+        };
+        self.emit(serde_json::json!({ "vertexes": [v] }));
+        digest
+    }
 }
 
-/// Prints nothing (the CLI prints the image id at the end).
+impl Progress for RawJson {
+    fn event(&self, ev: Event) {
+        match ev {
+            Event::Start { id, name, time, digest, inputs } => {
+                let v = RawVertex {
+                    digest,
+                    inputs,
+                    name,
+                    started: Some(stamp(time)),
+                    completed: None,
+                    cached: false,
+                    error: String::new(),
+                };
+                self.vertexes.lock().unwrap_or_else(|e| e.into_inner()).insert(id, v);
+                self.vertex(id, |_| {});
+            }
+            Event::Log { id, line, time, .. } => {
+                let digest = match self.vertexes.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+                    Some(v) => v.digest.clone(),
+                    None => return,
+                };
+                let data = b64(format!("{line}\n").as_bytes());
+                self.emit(serde_json::json!({
+                    "logs": [{ "vertex": digest, "stream": 1, "data": data, "timestamp": stamp(time) }]
+                }));
+            }
+            Event::Cached { id, time } => self.vertex(id, |v| {
+                v.cached = true;
+                v.completed = Some(stamp(time));
+            }),
+            Event::Done { id, time, .. } => self.vertex(id, |v| v.completed = Some(stamp(time))),
+            Event::Error { id, message, time } => self.vertex(id, |v| {
+                v.completed = Some(stamp(time));
+                v.error = message;
+            }),
+            Event::Warning { message, time } => {
+                let digest = self.synthetic("[cairn] frontend", time, "");
+                self.emit(serde_json::json!({
+                    "warnings": [{ "vertex": digest, "level": 1, "short": b64(message.as_bytes()) }]
+                }));
+            }
+            Event::Notice { message, time } => {
+                let digest = self.synthetic("[cairn] notices", time, "");
+                let data = b64(format!("{message}\n").as_bytes());
+                self.emit(serde_json::json!({
+                    "logs": [{ "vertex": digest, "stream": 2, "data": data, "timestamp": stamp(time) }]
+                }));
+            }
+            Event::Failed { message, time } => {
+                self.synthetic("[cairn] build", time, &message);
+            }
+            // BuildKit's stream has no summary: the image digest is `-q`'s, `--iidfile`'s
+            // and `--metadata-file`'s business.
+            Event::Summary { .. } => {}
+        }
+    }
+}
+
+/// Prints only warnings and notices, to stderr (the CLI prints the image id at the end).
 pub struct Quiet;
 
 impl Progress for Quiet {
-    fn event(&self, _ev: Event) {}
+    fn event(&self, ev: Event) {
+        match ev {
+            Event::Warning { message, .. } => eprintln!("warning: {message}"),
+            Event::Notice { message, .. } => eprintln!("{message}"),
+            _ => {}
+        }
+    }
 }
 
 /// Live view: one spinner per running step with its last log line; finished steps are
@@ -251,6 +421,13 @@ impl Progress for Tty {
                 }
                 let _ = self.multi.println(summary_line(seconds, executed, cached, &digest));
             }
+            Event::Warning { message, .. } => {
+                let _ = self.multi.println(format!("warning: {message}"));
+            }
+            Event::Notice { message, .. } => {
+                let _ = self.multi.println(message);
+            }
+            Event::Failed { .. } => {}
         }
     }
 }
@@ -276,15 +453,39 @@ mod tests {
     fn plain_uses_buildkit_line_shapes() {
         let buf = Buf::default();
         let p = Plain::new(Box::new(buf.clone()));
-        p.event(Event::Start { id: 5, name: "[build 2/5] RUN make".into(), time: 0.0 });
+        p.event(Event::Start {
+            id: 5,
+            name: "[build 2/5] RUN make".into(),
+            time: 0.0,
+            digest: String::new(),
+            inputs: vec![],
+        });
         p.event(Event::Log { id: 5, elapsed: 0.532, line: "cc main.c".into(), time: 0.0 });
         p.event(Event::Done { id: 5, seconds: 0.31, time: 0.0 });
-        p.event(Event::Start { id: 6, name: "[build 3/5] COPY a b".into(), time: 0.0 });
+        p.event(Event::Start {
+            id: 6,
+            name: "[build 3/5] COPY a b".into(),
+            time: 0.0,
+            digest: String::new(),
+            inputs: vec![],
+        });
         p.event(Event::Cached { id: 6, time: 0.0 });
-        p.event(Event::Start { id: 7, name: "[build 4/5] RUN false".into(), time: 0.0 });
+        p.event(Event::Start {
+            id: 7,
+            name: "[build 4/5] RUN false".into(),
+            time: 0.0,
+            digest: String::new(),
+            inputs: vec![],
+        });
         p.event(Event::Error { id: 7, message: "process exited with code 1".into(), time: 0.0 });
-        p.event(Event::Start { id: 8, name: "FROM docker.io/library/busybox:latest".into(), time: 0.0 });
-        p.event(Event::Start { id: 9, name: "[a 1/1] RUN x".into(), time: 0.0 });
+        p.event(Event::Start {
+            id: 8,
+            name: "FROM docker.io/library/busybox:latest".into(),
+            time: 0.0,
+            digest: String::new(),
+            inputs: vec![],
+        });
+        p.event(Event::Start { id: 9, name: "[a 1/1] RUN x".into(), time: 0.0, digest: String::new(), inputs: vec![] });
         p.event(Event::Cached { id: 8, time: 0.0 });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
@@ -294,17 +495,34 @@ mod tests {
     }
 
     #[test]
-    fn rawjson_is_one_object_per_line() {
+    fn rawjson_is_buildkits_solve_status_stream() {
         let buf = Buf::default();
-        let p = RawJson { out: Mutex::new(Box::new(buf.clone())) };
+        let p = RawJson::new(Box::new(buf.clone()));
+        let (d1, d2) = ("sha256:aa".to_string(), "sha256:bb".to_string());
+        p.event(Event::Start { id: 1, name: "FROM x".into(), time: 1.5, digest: d1.clone(), inputs: vec![] });
         p.event(Event::Cached { id: 1, time: 2.5 });
+        p.event(Event::Start { id: 2, name: "[a 1/1] RUN y".into(), time: 3.0, digest: d2.clone(), inputs: vec![d1] });
+        p.event(Event::Log { id: 2, elapsed: 0.1, line: "hi".into(), time: 3.25 });
+        p.event(Event::Error { id: 2, message: "exit 1".into(), time: 4.0 });
+        p.event(Event::Warning { message: "careful".into(), time: 4.0 });
+        p.event(Event::Failed { message: "failed to solve".into(), time: 4.0 });
         p.event(Event::Summary { seconds: 1.0, executed: 1, cached: 2, digest: None, time: 3.0 });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines[0]["type"], "cached");
-        assert_eq!(lines[0]["id"], 1);
-        assert_eq!(lines[1]["type"], "summary");
-        assert_eq!(lines[1]["cached"], 2);
+        assert_eq!(lines.len(), 8, "{text}");
+        assert_eq!(lines[0]["vertexes"][0]["digest"], "sha256:aa");
+        assert_eq!(lines[0]["vertexes"][0]["started"], "1970-01-01T00:00:01.5Z");
+        assert!(lines[0]["vertexes"][0].get("completed").is_none());
+        assert_eq!(lines[1]["vertexes"][0]["cached"], true);
+        assert_eq!(lines[1]["vertexes"][0]["completed"], "1970-01-01T00:00:02.5Z");
+        assert_eq!(lines[2]["vertexes"][0]["inputs"][0], "sha256:aa");
+        assert_eq!(lines[3]["logs"][0]["vertex"], "sha256:bb");
+        assert_eq!(lines[3]["logs"][0]["data"], "aGkK", "base64 of `hi\\n`");
+        assert_eq!(lines[3]["logs"][0]["stream"], 1);
+        assert_eq!(lines[4]["vertexes"][0]["error"], "exit 1");
+        assert_eq!(lines[6]["warnings"][0]["short"], "Y2FyZWZ1bA==");
+        assert_eq!(lines[6]["warnings"][0]["vertex"], lines[5]["vertexes"][0]["digest"]);
+        assert_eq!(lines[7]["vertexes"][0]["error"], "failed to solve");
     }
 
     #[test]
@@ -317,12 +535,30 @@ mod tests {
     #[test]
     fn tty_renderer_handles_every_event_without_a_terminal() {
         let t = Tty::new();
-        t.event(Event::Start { id: 1, name: "[a 1/2] RUN x".into(), time: now() });
+        t.event(Event::Start {
+            id: 1,
+            name: "[a 1/2] RUN x".into(),
+            time: now(),
+            digest: String::new(),
+            inputs: vec![],
+        });
         t.event(Event::Log { id: 1, elapsed: 0.1, line: "hello".into(), time: now() });
-        t.event(Event::Start { id: 2, name: "[a 2/2] COPY y".into(), time: now() });
+        t.event(Event::Start {
+            id: 2,
+            name: "[a 2/2] COPY y".into(),
+            time: now(),
+            digest: String::new(),
+            inputs: vec![],
+        });
         t.event(Event::Cached { id: 2, time: now() });
         t.event(Event::Done { id: 1, seconds: 0.2, time: now() });
-        t.event(Event::Start { id: 3, name: "[b 1/1] RUN z".into(), time: now() });
+        t.event(Event::Start {
+            id: 3,
+            name: "[b 1/1] RUN z".into(),
+            time: now(),
+            digest: String::new(),
+            inputs: vec![],
+        });
         t.event(Event::Error { id: 3, message: "boom".into(), time: now() });
         t.event(Event::Log { id: 99, elapsed: 0.0, line: "unknown step".into(), time: now() });
         t.event(Event::Summary { seconds: 1.0, executed: 1, cached: 1, digest: None, time: now() });

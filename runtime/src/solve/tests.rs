@@ -515,7 +515,7 @@ fn independent_execs_overlap_and_jobs_bound_them() {
         let mut out = vec![];
         for e in ev {
             match e {
-                progress::Event::Start { id, name, time } if name.starts_with("RUN") => {
+                progress::Event::Start { id, name, time, .. } if name.starts_with("RUN") => {
                     starts.insert(*id, *time);
                 }
                 progress::Event::Done { id, time, .. } if starts.contains_key(id) => out.push((starts[id], *time)),

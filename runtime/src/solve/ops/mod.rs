@@ -67,7 +67,8 @@ impl PullProgress<'_> {
         let (id, start, last) = *shown.entry(*blob).or_insert_with(|| {
             let id = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
             let name = format!("pull {} ({})", &blob.to_string()[..19], mib(total));
-            self.progress.event(Event::Start { id, name, time: now() });
+            // The blob is the vertex of this step in rawjson: a download has no IR vertex.
+            self.progress.event(Event::Start { id, name, time: now(), digest: blob.to_string(), inputs: Vec::new() });
             (id, now_i, now_i)
         });
         let elapsed = start.elapsed().as_secs_f64();
