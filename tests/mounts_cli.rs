@@ -396,7 +396,11 @@ RUN --network=host tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /
 RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /default.txt\n",
     );
     let out = t.path("out");
+    // Host networking is an entitlement (issue 10), as in buildx.
     let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out.display())]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--allow network.host"), "{}", stderr(&o));
+    let (o, _) = build(&t, &["--allow", "network.host", "-o", &format!("type=local,dest={}", out.display())]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(out.join("tmpfs.txt")).trim(), "full", "writing 2 MiB into a 1 MiB tmpfs fails");
     assert_eq!(read(out.join("tmpfs.size")).trim(), "1024");
@@ -413,5 +417,6 @@ RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /default.txt\n",
     let host = host.join("\n") + "\n";
     assert!(host.lines().count() > 1, "this machine has only loopback: cannot tell host networking apart\n{host}");
     assert_eq!(read(out.join("host.txt")), host, "--network=host sees the host's interfaces");
-    assert_eq!(read(out.join("default.txt")), host, "the default network is the host's");
+    // The default network is the step's own: loopback and slirp4netns's tap0 (issue 10).
+    assert_eq!(read(out.join("default.txt")), "lo\ntap0\n", "the default network is private");
 }

@@ -133,3 +133,36 @@ RUN b() { b | b & }; b; sleep 1; echo survived > /bomb\n",
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("killed by signal 9"), "{}", stderr(&o));
 }
+
+/// Issue 10: the default network is the step's own (slirp4netns): a service on the host's
+/// loopback is out of reach, from 127.0.0.1 and from slirp's gateway alike; with
+/// `--network=host` and `--allow network.host` it answers.
+#[test]
+fn issue10_default_network_cannot_reach_host_loopback_services() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        // Answers every connection until the test ends (the listener drops with the process).
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let _ = s.write_all(b"host-secret\n");
+        }
+    });
+    drop(server);
+    let t = setup("netns");
+    t.write(
+        "ctx/Dockerfile",
+        &format!(
+            "FROM busybox\nRUN (nc -w 2 127.0.0.1 {port} </dev/null || echo refused) > /lo.txt; (nc -w 2 10.0.2.2 {port} </dev/null || echo refused) > /gw.txt\n\
+RUN --network=host nc -w 2 127.0.0.1 {port} </dev/null > /host.txt\n"
+        ),
+    );
+    let out = t.path("out");
+    let (o, _) = build(&t, &["--allow", "network.host", "-o", &format!("type=local,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert_eq!(read("lo.txt"), "refused\n");
+    assert_eq!(read("gw.txt"), "refused\n");
+    assert_eq!(read("host.txt"), "host-secret\n");
+}

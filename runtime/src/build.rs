@@ -42,6 +42,8 @@ pub struct BuildRequest<'a> {
     pub secrets: Secrets,
     /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
     pub allow_insecure: bool,
+    /// `--allow network.host`: `RUN --network=host` shares the host's network.
+    pub allow_network_host: bool,
     /// `--ulimit`, `--shm-size`, `--add-host`, `--pids-limit`, `--memory`.
     pub resources: crate::process::StepResources,
     /// Skip every cache lookup.
@@ -155,6 +157,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         layout: req.store.layout().clone(),
         secrets: req.secrets.clone(),
         allow_insecure: req.allow_insecure,
+        allow_network_host: req.allow_network_host,
         resources: req.resources.clone(),
     };
     let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;

@@ -480,12 +480,11 @@ fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> any
     let secrets = read_secrets(&args.secrets)?;
     let network = parse_network(&args.network)?;
     let labels = parse_labels(&args.labels)?;
-    let mut allow_insecure = false;
+    let (mut allow_insecure, mut allow_network_host) = (false, false);
     for a in &args.allow {
         match a.as_str() {
             "security.insecure" => allow_insecure = true,
-            // Steps use the host's network today, so `RUN --network=host` needs nothing more.
-            "network.host" => {}
+            "network.host" => allow_network_host = true,
             other => bail!("Unknown entitlement `--allow {other}` (expected security.insecure or network.host)"),
         }
     }
@@ -578,6 +577,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> any
         contexts,
         secrets,
         allow_insecure,
+        allow_network_host,
         resources: args.resources.resources()?,
         no_cache: args.no_cache,
         jobs: args.jobs,

@@ -37,6 +37,7 @@
 
 mod cgroup;
 mod confine;
+pub mod net;
 mod pid1;
 mod points;
 mod user;
@@ -90,6 +91,9 @@ pub struct HelperSpec {
     pub user: String,
     pub hostname: String,
     pub network_none: bool,
+    /// A network namespace of its own with outbound access through slirp4netns (the
+    /// default network); neither this nor `network_none`: the host's network.
+    pub private_net: bool,
     /// `--security=insecure` (allowed by `--allow security.insecure`): no confinement.
     pub insecure: bool,
     pub mounts: Vec<HelperMount>,
@@ -159,6 +163,7 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         user: spec.user.clone(),
         hostname: spec.hostname.clone(),
         network_none: spec.network == NetworkMode::None,
+        private_net: spec.network == NetworkMode::Default && net::slirp4netns().is_some(),
         insecure: spec.insecure,
         mounts: spec
             .mounts
@@ -182,6 +187,9 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
         secret_env: spec.secret_env.clone(),
         resources: spec.resources.clone(),
     };
+    if spec.network == NetworkMode::Default && !hs.private_net {
+        output(b"warning: slirp4netns is not installed, so this step uses the host's network\n");
+    }
     let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
     let (out_r, out_w) = pipe()?;
     let (st_r, st_w) = pipe()?;
@@ -347,13 +355,22 @@ fn errno(what: &str) -> String {
 fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, String> {
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
-    if spec.network_none {
+    // Forked before the unshare: slirp4netns runs in the host's network namespace.
+    let slirp = match net::slirp4netns().filter(|_| spec.private_net) {
+        Some(bin) => Some(net::fork_slirp(&bin)?),
+        None => None,
+    };
+    if spec.network_none || spec.private_net {
         flags |= libc::CLONE_NEWNET;
     }
     // SAFETY: unshare in a single-threaded process.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(errno("cannot create namespaces (unshare)"));
     }
+    let _slirp = match slirp {
+        Some(p) => Some(p.start()?),
+        None => None,
+    };
     mount::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(|e| format!("cannot make mounts private: {e}"))?;
     let root = spec.scratch.join("root");
@@ -427,18 +444,21 @@ fn setup_and_run(
     for (name, addr) in &spec.resources.extra_hosts {
         hosts.push_str(&format!("{addr}\t{name}\n"));
     }
-    if !spec.network_none {
+    let host_net = !spec.network_none && !spec.private_net;
+    if host_net {
         if let Ok(h) = fs::read_to_string("/etc/hosts") {
             hosts.push_str(&h);
         }
     }
     fs::write(&hosts_src, hosts).map_err(|e| format!("cannot write hosts file: {e}"))?;
     let resolv_src = spec.scratch.join("resolv.conf");
-    fs::write(
-        &resolv_src,
-        if spec.network_none { String::new() } else { fs::read_to_string("/etc/resolv.conf").unwrap_or_default() },
-    )
-    .map_err(|e| format!("cannot write resolv.conf: {e}"))?;
+    let resolv = match (host_net, spec.private_net) {
+        (true, _) => fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        // slirp4netns forwards DNS at 10.0.2.3 to the host's resolvers.
+        (false, true) => "nameserver 10.0.2.3\n".to_string(),
+        (false, false) => String::new(),
+    };
+    fs::write(&resolv_src, resolv).map_err(|e| format!("cannot write resolv.conf: {e}"))?;
     for (rel, src) in [("etc/hosts", &hosts_src), ("etc/resolv.conf", &resolv_src)] {
         created.ensure(root, upper, Path::new(rel), false)?;
         mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None)
@@ -521,7 +541,7 @@ fn setup_and_run(
     if unsafe { libc::sethostname(h.as_ptr(), hostname.len()) } != 0 {
         return Err(errno("cannot set the hostname"));
     }
-    if spec.network_none {
+    if spec.network_none || spec.private_net {
         loopback_up()?;
     }
     if CANCELLED.load(Ordering::SeqCst) {

@@ -52,6 +52,8 @@ pub struct SolveOptions {
     pub secrets: secrets::Secrets,
     /// `--allow security.insecure`: `RUN --security=insecure` runs unconfined.
     pub allow_insecure: bool,
+    /// `--allow network.host`: `RUN --network=host` shares the host's network.
+    pub allow_network_host: bool,
     /// Limits and host details of every RUN step.
     pub resources: crate::process::StepResources,
 }

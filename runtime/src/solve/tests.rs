@@ -305,6 +305,7 @@ impl Env {
             layout: crate::store::StoreLayout::new(&self.dir.join("store")),
             secrets: Default::default(),
             allow_insecure: false,
+            allow_network_host: true,
             resources: Default::default(),
         };
         let ev = Events(Mutex::new(vec![]));

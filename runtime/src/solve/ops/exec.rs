@@ -28,6 +28,11 @@ impl<B: Backend> OpCx<'_, B> {
                 self.graph.def.vertices[v].meta.description, self.opts.platform
             )));
         }
+        if e.network == cairn_ir::NetworkMode::Host && !self.opts.allow_network_host {
+            return Err(StepError::msg(
+                "`--network=host` needs the `network.host` entitlement: pass `--allow network.host`",
+            ));
+        }
         if e.security == cairn_ir::SecurityMode::Insecure && !self.opts.allow_insecure {
             return Err(StepError::msg(
                 "`RUN --security=insecure` needs the `security.insecure` entitlement: pass `--allow security.insecure`",
