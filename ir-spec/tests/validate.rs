@@ -17,7 +17,7 @@ fn exec_on(root: Digest, index: u32) -> Vertex {
         op: Op::Exec(ExecOp {
             meta: ExecMeta {
                 args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
-                env: vec!["PATH=/bin".into()],
+                env: vec!["PATH=/bin".to_string()].into(),
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: String::new(),
