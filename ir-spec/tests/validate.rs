@@ -111,6 +111,20 @@ fn exec_without_root_mount_is_rejected() {
 }
 
 #[test]
+fn issue13_exec_with_a_relative_cwd_is_rejected() {
+    for cwd in ["work", "", "./app"] {
+        let s = entry(scratch());
+        let mut v = exec_on(s.digest, 0);
+        if let Op::Exec(e) = &mut v.op {
+            e.meta.cwd = cwd.into();
+        }
+        let err = validate(&def(vec![s, entry(v)])).unwrap_err();
+        assert!(matches!(err, LoadError::Invalid { index: 1, .. }), "{err}");
+        assert!(err.to_string().contains("is not absolute"), "{err}");
+    }
+}
+
+#[test]
 fn file_action_forward_reference_is_rejected() {
     let s = entry(scratch());
     let v = Vertex {
