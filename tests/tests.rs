@@ -9,6 +9,8 @@ mod invariants;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
+/// Issue 13: hostile and unusual inputs (deep layer chains, special tar entries, a BOM).
+mod reliability_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
 /// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
 mod repro_cli;
