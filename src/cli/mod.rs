@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
 pub mod build;
+pub mod check;
 pub mod compile;
 pub mod frontend;
 pub mod store;
@@ -32,6 +33,8 @@ pub enum Command {
     Load(store::LoadArgs),
     /// Write images of the local store to a docker-archive tarball
     Save(store::SaveArgs),
+    /// Verify every blob and layer of the local store against its digest
+    Check(check::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Du(a) => store::du(a),
         Command::Load(a) => store::load(a),
         Command::Save(a) => store::save(a),
+        Command::Check(a) => check::run(a),
     }
 }
 
