@@ -3,8 +3,21 @@
 //! `$v ${v} ${v:-w} ${v-w} ${v:+w} ${v+w} ${v:?m} ${v?m} ${v#p} ${v##p} ${v%p} ${v%%p}
 //! ${v/p/r} ${v//p/r}` substitute. Hand-written rather than pest: the escape character is
 //! chosen per file (`# escape=`), and the lexer is a small state machine.
+//!
+//! Work is bounded on any input: `${…}` nests at most [`MAX_NESTING`] deep (the lexer
+//! recurses once per level) and an expanded word is at most [`MAX_WORD_LEN`] bytes, so
+//! `ARG a2=${a1}${a1}` chains fail at the line that crosses the limit instead of doubling
+//! memory until the machine gives up.
 
 use std::fmt;
+
+/// How deep `${…}` substitutions may nest (`${a:-${b:-${c}}}` is 3 deep).
+pub const MAX_NESTING: usize = 128;
+
+/// The largest expanded word, in bytes (1 MiB). A single argument or environment string
+/// handed to `execve` is limited to 128 KiB on Linux anyway; the rest of the room is for
+/// heredoc bodies and labels.
+pub const MAX_WORD_LEN: usize = 1 << 20;
 
 /// Why a word could not be expanded. `offset` is a char offset within the word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +99,13 @@ struct Lexer<'a> {
     pos: usize,
     escape: char,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// How many `${` are open around the current position.
+    depth: usize,
 }
 
 impl<'a> Lexer<'a> {
     fn new(s: &str, escape: char, lookup: &'a dyn Fn(&str) -> Option<String>) -> Lexer<'a> {
-        Lexer { chars: s.chars().collect(), pos: 0, escape, lookup }
+        Lexer { chars: s.chars().collect(), pos: 0, escape, lookup, depth: 0 }
     }
 
     fn peek(&self) -> Option<char> {
@@ -107,6 +122,16 @@ impl<'a> Lexer<'a> {
 
     fn err(&self, message: impl Into<String>) -> ExpandError {
         ExpandError { message: message.into(), offset: self.pos }
+    }
+
+    /// Fails once a word being built grows past [`MAX_WORD_LEN`].
+    fn check_len(&self, len: usize) -> Result<(), ExpandError> {
+        if len > MAX_WORD_LEN {
+            return Err(self.err(format!(
+                "The expanded word is longer than {MAX_WORD_LEN} bytes (variables expanding into each other?)"
+            )));
+        }
+        Ok(())
     }
 
     /// Reads until `stop` (consumed) or the end. With `raw_escapes` the escape character
@@ -127,11 +152,13 @@ impl<'a> Lexer<'a> {
                 }
                 '"' => {
                     let s = self.double_quote()?;
+                    self.check_len(result.len() + s.len())?;
                     words.add_raw_str(&s);
                     result.push_str(&s);
                 }
                 '$' => {
                     let s = self.dollar()?;
+                    self.check_len(result.len() + s.len())?;
                     words.add_str(&s);
                     result.push_str(&s);
                 }
@@ -153,6 +180,7 @@ impl<'a> Lexer<'a> {
                         words.add_char(c);
                         result.push(c);
                     }
+                    self.check_len(result.len())?;
                 }
             }
         }
@@ -196,7 +224,11 @@ impl<'a> Lexer<'a> {
                     self.next();
                     return Ok(s);
                 }
-                Some('$') => s.push_str(&self.dollar()?),
+                Some('$') => {
+                    let v = self.dollar()?;
+                    self.check_len(s.len() + v.len())?;
+                    s.push_str(&v);
+                }
                 Some(c) => {
                     self.next();
                     if c == self.escape {
@@ -258,6 +290,20 @@ impl<'a> Lexer<'a> {
                 return Ok(self.get(&name).unwrap_or_default());
             }
         }
+        if self.depth >= MAX_NESTING {
+            return Err(ExpandError {
+                message: format!("Substitutions nest more than {MAX_NESTING} deep"),
+                offset: start,
+            });
+        }
+        self.depth += 1;
+        let r = self.braced(start);
+        self.depth -= 1;
+        r
+    }
+
+    /// `${…}` after the `$` at `start`.
+    fn braced(&mut self, start: usize) -> Result<String, ExpandError> {
         self.next(); // `{`
         let name = self.name();
         let missing_brace =
@@ -340,7 +386,11 @@ impl<'a> Lexer<'a> {
                 let replacement = if closed_by_brace { String::new() } else { self.word_until_brace()?.0 };
                 let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
                 let pat: Vec<char> = pattern.chars().collect();
-                Ok(replace(&value, &pat, &replacement, all, self.escape))
+                replace(&value, &pat, &replacement, all, self.escape).ok_or_else(|| {
+                    self.err(format!(
+                        "The expanded word is longer than {MAX_WORD_LEN} bytes (a replacement repeated too often)"
+                    ))
+                })
             }
             other => {
                 Err(ExpandError { message: format!("Unsupported modifier `{other}` in substitution"), offset: start })
@@ -504,7 +554,8 @@ fn trim(value: &[char], pat: &[char], prefix: bool, longest: bool, escape: char)
     value.iter().collect()
 }
 
-fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> String {
+/// `None` when the result would be longer than [`MAX_WORD_LEN`].
+fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> Option<String> {
     let mut out = String::new();
     let mut i = 0;
     let mut replaced = false;
@@ -512,6 +563,9 @@ fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> 
         if (all || !replaced) && !pat.is_empty() {
             // Leftmost, longest match starting at i.
             if let Some(len) = (1..=value.len() - i).rev().find(|&l| glob(pat, &value[i..i + l], escape)) {
+                if out.len() + rep.len() > MAX_WORD_LEN {
+                    return None;
+                }
                 out.push_str(rep);
                 i += len;
                 replaced = true;
@@ -521,7 +575,7 @@ fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> 
         out.push(value[i]);
         i += 1;
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -591,6 +645,27 @@ mod tests {
         assert!(expand_word("\"abc", '\\', &env).unwrap_err().message.contains("double quote"));
         assert!(expand_word("${}", '\\', &env).is_err());
         assert!(expand_word("${v:x}", '\\', &env).unwrap_err().message.contains("Unsupported modifier"));
+    }
+
+    #[test]
+    fn issue13_deep_nesting_is_an_error_not_a_stack_overflow() {
+        let nest = |n: usize| (0..n).rev().fold("x".to_string(), |w, i| format!("${{a{i}:-{w}}}"));
+        assert_eq!(x(&nest(MAX_NESTING)), "x");
+        let e = expand_word(&nest(20_000), '\\', &env).unwrap_err();
+        assert!(e.message.contains("nest more than"), "{}", e.message);
+        let quoted = (0..20_000).fold("x".to_string(), |w, _| format!("\"${{u:-{w}}}\""));
+        assert!(expand_word(&quoted, '\\', &env).is_err());
+    }
+
+    #[test]
+    fn issue13_doubling_words_stop_at_the_limit() {
+        let big = "ab".repeat(MAX_WORD_LEN / 4);
+        let lookup = |n: &str| (n == "big").then(|| big.clone());
+        assert_eq!(expand_word("${big}${big}", '\\', &lookup).unwrap().len(), MAX_WORD_LEN);
+        let e = expand_word("${big}${big}x", '\\', &lookup).unwrap_err();
+        assert!(e.message.contains("longer than"), "{}", e.message);
+        assert!(expand_word("\"$big$big$big\"", '\\', &lookup).is_err());
+        assert!(expand_word("${big//?/$big}", '\\', &lookup).is_err());
     }
 
     #[test]

@@ -165,6 +165,12 @@ fn validate_op(index: usize, v: &Vertex) -> Result<(), LoadError> {
             if e.meta.args.is_empty() {
                 return Err(invalid("exec op has no arguments"));
             }
+            if !e.meta.cwd.starts_with('/') {
+                return Err(LoadError::Invalid {
+                    index,
+                    what: format!("exec op working directory `{}` is not absolute (SPEC §7.2)", e.meta.cwd),
+                });
+            }
             match e.mounts.first() {
                 Some(m) if m.target == "/" => {}
                 _ => return Err(invalid("the first mount of an exec op must target `/`")),

@@ -17,7 +17,7 @@ fn exec_on(root: Digest, index: u32) -> Vertex {
         op: Op::Exec(ExecOp {
             meta: ExecMeta {
                 args: vec!["/bin/sh".into(), "-c".into(), "true".into()],
-                env: vec!["PATH=/bin".into()],
+                env: vec!["PATH=/bin".to_string()].into(),
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: String::new(),
@@ -108,6 +108,20 @@ fn exec_without_root_mount_is_rejected() {
     }
     let err = validate(&def(vec![s, entry(v)])).unwrap_err();
     assert!(err.to_string().contains("must target `/`"), "{err}");
+}
+
+#[test]
+fn issue13_exec_with_a_relative_cwd_is_rejected() {
+    for cwd in ["work", "", "./app"] {
+        let s = entry(scratch());
+        let mut v = exec_on(s.digest, 0);
+        if let Op::Exec(e) = &mut v.op {
+            e.meta.cwd = cwd.into();
+        }
+        let err = validate(&def(vec![s, entry(v)])).unwrap_err();
+        assert!(matches!(err, LoadError::Invalid { index: 1, .. }), "{err}");
+        assert!(err.to_string().contains("is not absolute"), "{err}");
+    }
 }
 
 #[test]

@@ -7,12 +7,15 @@
 //! - Overlayfs needs at least two lower layers when there is no upper, and at least one
 //!   lower in any case; an empty directory supplied by the caller fills in. A single lower
 //!   with no upper thus becomes a read-only overlay of that layer over nothing.
-//! - The mount options are limited to one page (4096 bytes with the NUL). A chain whose
-//!   paths do not fit is mounted through `/proc/self/fd/N` names instead: each lower is
-//!   opened `O_PATH` and the kernel resolves the magic link while parsing the options, so
-//!   ~200 layers fit whatever their paths. `chdir` to a common parent would be shorter
-//!   still but changes the cwd of every thread of the scheduler, so it is not used. The
-//!   short form is only a fallback: plain paths read better in `/proc/mounts`.
+//! - The mount options of mount(2) are limited to one page (4096 bytes with the NUL). A
+//!   chain whose paths do not fit is mounted with the new mount API instead (`fsopen`,
+//!   one `fsconfig` `lowerdir+` per layer, Linux 6.8+), which has no such limit: a chain
+//!   may then be as deep as overlayfs allows (500 lower layers). On older kernels the
+//!   fallback is `/proc/self/fd/N` names: each lower is opened `O_PATH` and the kernel
+//!   resolves the magic link while parsing the options, so ~226 layers fit whatever their
+//!   paths. `chdir` to a common parent would be shorter still but changes the cwd of every
+//!   thread of the scheduler, so it is not used. Plain paths come first: they read better
+//!   in `/proc/mounts`. Past every limit the error says what to do.
 //! - Overlayfs refuses a directory that appears twice in one stack (`ELOOP`). A chain may
 //!   hold one layer twice (a merge of equal inputs); every occurrence but the topmost is
 //!   dropped, which changes nothing because the topmost one shadows it entirely.
@@ -142,18 +145,26 @@ pub fn mount_overlay(
     }
     let lowers = topmost_only(lowers);
     let plain: Vec<String> = lowers.iter().map(|p| escape(p)).collect();
+    let readonly = readonly || upper_work.is_none();
     // Descriptors behind the short names must stay open until mount(2) has parsed them.
     let mut fds: Vec<OwnedFd> = Vec::new();
     let data = match options(&plain, upper_work, &escape(empty)) {
         Some(d) => d,
         None => {
+            match mount_overlay_fsconfig(&lowers, upper_work, target, readonly, empty) {
+                Ok(()) => return Ok(()),
+                // Too deep for overlayfs: no other form mounts it either.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => return Err(e),
+                // An older kernel without `lowerdir+`: try the short names.
+                Err(_) => {}
+            }
             fds = lowers.iter().map(|l| open_path(l)).collect::<io::Result<_>>()?;
             let short: Vec<String> = fds.iter().map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd())).collect();
             options(&short, upper_work, &escape(empty)).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
-                        "an overlay of {} layers at `{}` does not fit in the kernel's mount options (one page), even with short /proc/self/fd names",
+                        "an overlay of {} layers at `{}` does not fit in the kernel's mount options (one page), even with short /proc/self/fd names, and this kernel has no `lowerdir+` (Linux 6.8+): use a newer kernel, or make the image shallower (fewer RUN/COPY/ADD steps, or `COPY --from` a stage's result into a fresh stage)",
                         lowers.len(),
                         target.display()
                     ),
@@ -161,7 +172,7 @@ pub fn mount_overlay(
             })?
         }
     };
-    let flags = if readonly || upper_work.is_none() { libc::MS_RDONLY } else { 0 };
+    let flags = if readonly { libc::MS_RDONLY } else { 0 };
     let r = mount("overlay", target, "overlay", flags, Some(&data));
     drop(fds);
     r.map_err(|e| {
@@ -171,6 +182,116 @@ pub fn mount_overlay(
             format!("cannot mount an overlay of {} layers{upper} at `{}`: {e}", lowers.len(), target.display()),
         )
     })
+}
+
+/// How many lower layers overlayfs stacks (`OVL_MAX_STACK`).
+const MAX_LOWERS: usize = 500;
+
+/// Mounts the overlay with the new mount API: one `lowerdir+` per layer, so no page
+/// limit. `InvalidInput` when the chain is deeper than overlayfs allows; another error
+/// (e.g. `ENOSYS`, or `EINVAL` from a kernel without `lowerdir+`) lets the caller fall back.
+fn mount_overlay_fsconfig(
+    lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+    target: &Path,
+    readonly: bool,
+    empty: &Path,
+) -> io::Result<()> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    let mut all: Vec<&Path> = lowers.iter().rev().map(PathBuf::as_path).collect();
+    if all.is_empty() || (upper_work.is_none() && all.len() == 1) {
+        all.push(empty);
+    }
+    if all.len() > MAX_LOWERS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "an overlay of {} layers at `{}` is deeper than overlayfs allows ({MAX_LOWERS} lower layers): make the image shallower (fewer RUN/COPY/ADD steps, or `COPY --from` a stage's result into a fresh stage)",
+                all.len(),
+                target.display()
+            ),
+        ));
+    }
+    let last = || io::Error::last_os_error();
+    let c = |s: &str| CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in an option"));
+    let fstype = c("overlay")?;
+    // SAFETY: a valid C string; the descriptor is owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    if fd < 0 {
+        return Err(last());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let fs_fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let set = |key: &str, value: &CString| -> io::Result<()> {
+        let k = c(key)?;
+        // SAFETY: valid descriptor and C strings.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_fsconfig, fs_fd.as_raw_fd(), FSCONFIG_SET_STRING, k.as_ptr(), value.as_ptr(), 0)
+        };
+        if rc < 0 {
+            return Err(last());
+        }
+        Ok(())
+    };
+    for l in &all {
+        set("lowerdir+", &cstr(l)?)?;
+    }
+    if let Some((u, w)) = upper_work {
+        set("upperdir", &cstr(u)?)?;
+        set("workdir", &cstr(w)?)?;
+    }
+    set("index", &c("off")?)?;
+    set("xino", &c("off")?)?;
+    let fail = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot mount an overlay of {} layers at `{}`: {e}", all.len(), target.display()),
+        )
+    };
+    // SAFETY: valid descriptor; no strings.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs_fd.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(fail(last()));
+    }
+    let attrs = if readonly { MOUNT_ATTR_RDONLY } else { 0 };
+    // SAFETY: valid descriptor.
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs_fd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+    if m < 0 {
+        return Err(fail(last()));
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let mnt_fd = unsafe { OwnedFd::from_raw_fd(m as libc::c_int) };
+    let empty_path = c("")?;
+    let tgt = cstr(target)?;
+    // SAFETY: valid descriptors and C strings.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt_fd.as_raw_fd(),
+            empty_path.as_ptr(),
+            libc::AT_FDCWD,
+            tgt.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(fail(last()));
+    }
+    Ok(())
 }
 
 /// `lowers` (bottom first) without the occurrences of a layer below its topmost one.
@@ -256,5 +377,37 @@ mod tests {
     #[test]
     fn escapes_separators() {
         assert_eq!(escape(Path::new("/a:b,c\\d")), "/a\\:b\\,c\\\\d");
+    }
+
+    /// A 300-layer chain with long layer paths (issue 13: ~226 was the limit) mounts, and
+    /// every layer shows through in order; 501 layers fail saying what to do.
+    #[test]
+    fn issue13_a_300_layer_chain_mounts() {
+        assert!(unsafe { libc::geteuid() } == 0, "this test needs root (it mounts overlays)");
+        let d = std::env::temp_dir().join(format!("cairn-mount-deep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let layer = |i: usize| d.join(format!("layers/{i:064}"));
+        for i in 0..501 {
+            fs::create_dir_all(layer(i)).unwrap();
+            fs::write(layer(i).join(format!("f{i}")), i.to_string()).unwrap();
+            fs::write(layer(i).join("top"), i.to_string()).unwrap();
+        }
+        for p in ["empty", "mnt", "upper", "work"] {
+            fs::create_dir_all(d.join(p)).unwrap();
+        }
+        let lowers: Vec<PathBuf> = (0..300).map(layer).collect();
+        assert!(options(&lowers.iter().map(|p| escape(p)).collect::<Vec<_>>(), None, "/e").is_none());
+        let uw = (d.join("upper"), d.join("work"));
+        let m = OverlayMount::new(&lowers, Some((&uw.0, &uw.1)), &d.join("mnt"), &d.join("empty")).unwrap();
+        assert_eq!(fs::read_to_string(d.join("mnt/f0")).unwrap(), "0");
+        assert_eq!(fs::read_to_string(d.join("mnt/f299")).unwrap(), "299");
+        assert_eq!(fs::read_to_string(d.join("mnt/top")).unwrap(), "299");
+        fs::write(d.join("mnt/new"), "x").unwrap();
+        assert!(d.join("upper/new").exists());
+        drop(m);
+        let lowers: Vec<PathBuf> = (0..501).map(layer).collect();
+        let e = mount_overlay(&lowers, None, &d.join("mnt"), true, &d.join("empty")).unwrap_err().to_string();
+        assert!(e.contains("deeper than overlayfs allows") && e.contains("shallower"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -133,12 +133,15 @@ pub fn read_dockerignore(dockerfile: &Path, context: &Path) -> anyhow::Result<Ve
     for c in candidates {
         match std::fs::read_to_string(&c) {
             Ok(text) => {
+                // A leading UTF-8 byte-order mark is no part of the first pattern (as
+                // Docker's `ignorefile.ReadAll` strips it; issue 13).
+                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
                 return Ok(text
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
                     .map(str::to_string)
-                    .collect())
+                    .collect());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e).with_context(|| format!("Cannot read `{}`", c.display())),
@@ -291,5 +294,15 @@ mod tests {
         assert!(parse_build_context("noequals").is_err());
         let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();
         assert!(e.contains("`/definitely/not/here` not found"), "{e}");
+    }
+
+    #[test]
+    fn issue13_dockerignore_with_a_byte_order_mark() {
+        let dir = std::env::temp_dir().join(format!("cairn-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".dockerignore"), "\u{feff}secret.env\n# c\n*.log\n").unwrap();
+        let got = read_dockerignore(&dir.join("Dockerfile"), &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, vec!["secret.env".to_string(), "*.log".to_string()]);
     }
 }

@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
 pub mod build;
+pub mod check;
 pub mod compile;
 pub mod frontend;
 pub mod registry;
@@ -65,6 +66,8 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Log out of a registry
     Logout(registry::LogoutArgs),
+    /// Verify every blob and layer of the local store against its digest
+    Check(check::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(a) => registry::tag(a),
         Command::Login(a) => registry::login(a),
         Command::Logout(a) => registry::logout(a),
+        Command::Check(a) => check::run(a),
     }
 }
 

@@ -99,6 +99,7 @@ impl Lowerer<'_> {
                 None => d.key.clone(),
             });
             st.args.retain(|(k, _)| k != &d.key);
+            st.last_run_env = None;
             if let Some(v) = value {
                 st.args.push((d.key, v));
             }

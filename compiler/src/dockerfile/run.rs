@@ -5,6 +5,9 @@
 //! otherwise the bodies are put back after the command line, terminators included, and the
 //! shell reads them as ordinary here-documents.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use cairn_ir::{ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode, VertexMeta};
 
 use super::instructions::{CommandLine, RunCommand, Word};
@@ -15,22 +18,29 @@ use crate::error::{CompileError, ErrorKind};
 use crate::graph::Ref;
 
 /// The environment RUN sees: the image env, then stage ARGs not shadowed by ENV, then the
-/// predefined proxy build args.
-fn run_env(lw: &Lowerer, st: &State) -> Vec<String> {
+/// predefined proxy build args. Computed once and shared by the RUNs that follow until an
+/// ENV or ARG changes it, so a stage of many RUNs holds one copy (issue 13).
+fn run_env(lw: &Lowerer, st: &mut State) -> Arc<[String]> {
+    if let Some(env) = &st.last_run_env {
+        return env.clone();
+    }
     let mut env: Vec<String> = st.env().to_vec();
-    let has = |env: &[String], k: &str| env.iter().any(|kv| kv.split_once('=').map_or(kv.as_str(), |(a, _)| a) == k);
+    let mut keys: HashSet<String> =
+        env.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |(a, _)| a).to_string()).collect();
     for (k, v) in &st.args {
-        if !has(&env, k) {
+        if keys.insert(k.clone()) {
             env.push(format!("{k}={v}"));
         }
     }
     for k in PROXY_ARGS {
         if let Some(v) = lw.opts.build_args.get(k) {
-            if !has(&env, k) {
+            if keys.insert(k.to_string()) {
                 env.push(format!("{k}={v}"));
             }
         }
     }
+    let env: Arc<[String]> = env.into();
+    st.last_run_env = Some(env.clone());
     env
 }
 

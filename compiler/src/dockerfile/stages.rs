@@ -14,6 +14,10 @@ use super::{instructions, location, Lowerer, NamedContext, DEFAULT_PATH};
 use crate::error::{CompileError, ErrorKind};
 use crate::graph::Ref;
 
+/// How deep stage lowering may recurse through `--from` / `RUN --mount from=` (each level
+/// is a few kilobytes of stack; `FROM` chains do not count, they are lowered in a loop).
+pub(super) const MAX_STAGE_DEPTH: usize = 32;
+
 impl<'a> Lowerer<'a> {
     /// Splits the instructions into global ARGs and stages; checks what BuildKit checks
     /// for the whole file (even unreachable stages): names, ONBUILD chaining.
@@ -127,11 +131,51 @@ impl<'a> Lowerer<'a> {
                 meta.push((d.key, value));
             }
         }
-        Ok(PlatformCtx { target, meta, done: vec![None; self.stages.len()], active: vec![false; self.stages.len()] })
+        Ok(PlatformCtx {
+            target,
+            meta,
+            done: vec![None; self.stages.len()],
+            active: vec![false; self.stages.len()],
+            depth: 0,
+        })
     }
 
     /// Compiles stage `i` for this platform (once) and returns its final state.
+    ///
+    /// The chain of earlier stages `i` is built `FROM` is lowered first, deepest first, in
+    /// a loop: a 2,000-stage `FROM s{n-1} AS s{n}` chain needs no recursion. What is left
+    /// (a `--from` reaching a stage not compiled yet) recurses, at most [`MAX_STAGE_DEPTH`]
+    /// deep.
     pub(super) fn lower_stage(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<Rc<State>, CompileError> {
+        for j in self.base_chain(pc, i).into_iter().rev() {
+            self.lower_one_stage(pc, j)?;
+        }
+        self.lower_one_stage(pc, i)
+    }
+
+    /// The stages below `i` through `FROM <stage>` not compiled yet, nearest first.
+    fn base_chain(&self, pc: &PlatformCtx, i: usize) -> Vec<usize> {
+        let mut chain = Vec::new();
+        let mut k = i;
+        loop {
+            let mut cmd = self.stages[k].command.clone();
+            // An expansion error is reported when stage `k` itself is lowered.
+            if cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) }).is_err() {
+                break;
+            }
+            let lower = cmd.base.node.to_ascii_lowercase();
+            match self.stages[..k].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+                Some(j) if pc.done[j].is_none() && !pc.active[j] => {
+                    chain.push(j);
+                    k = j;
+                }
+                _ => break,
+            }
+        }
+        chain
+    }
+
+    fn lower_one_stage(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<Rc<State>, CompileError> {
         if let Some(done) = &pc.done[i] {
             return Ok(done.clone());
         }
@@ -139,8 +183,17 @@ impl<'a> Lowerer<'a> {
         if pc.active[i] {
             return Err(self.err(ErrorKind::Stage, from.span, "Circular dependency between stages"));
         }
+        if pc.depth >= MAX_STAGE_DEPTH {
+            let message = format!(
+                "Stages reach each other through `--from` more than {MAX_STAGE_DEPTH} deep: build the deepest ones in a separate build, or use them through `FROM`"
+            );
+            return Err(self.err(ErrorKind::Stage, from.span, message));
+        }
         pc.active[i] = true;
-        let st = self.lower_stage_inner(pc, i)?;
+        pc.depth += 1;
+        let st = self.lower_stage_inner(pc, i);
+        pc.depth -= 1;
+        let st = st?;
         pc.active[i] = false;
         let st = Rc::new(st);
         pc.done[i] = Some(st.clone());
@@ -196,6 +249,7 @@ impl<'a> Lowerer<'a> {
             let mut s = (*self.lower_stage(pc, j)?).clone();
             s.cmd_set = false;
             s.args.clear();
+            s.last_run_env = None;
             if let Some(p) = platform {
                 s.platform = p;
             }
@@ -238,7 +292,17 @@ impl<'a> Lowerer<'a> {
             config.rootfs.kind = "layers".into();
         }
         let total = group.total;
-        Ok(State { root, config, cmd_set: false, args: Vec::new(), platform, group: String::new(), step: 1, total })
+        Ok(State {
+            root,
+            config,
+            cmd_set: false,
+            args: Vec::new(),
+            platform,
+            group: String::new(),
+            step: 1,
+            total,
+            last_run_env: None,
+        })
     }
 
     /// ONBUILD triggers of the base run first, then are cleared from the image.

@@ -2,6 +2,7 @@
 //! path and owner helpers every instruction uses.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use cairn_ir::{History, IdOrName, ImageConfig, Owner, Platform};
 
@@ -27,6 +28,8 @@ pub(super) struct PlatformCtx {
     pub meta: Vec<(String, String)>,
     pub done: Vec<Option<Rc<State>>>,
     pub active: Vec<bool>,
+    /// How many stage lowerings are under way (nested through `--from`).
+    pub depth: usize,
 }
 
 impl PlatformCtx {
@@ -49,6 +52,9 @@ pub(super) struct State {
     pub group: String,
     pub step: u32,
     pub total: u32,
+    /// The environment of the stage's last RUN, shared by the next ones until ENV or ARG
+    /// changes it (every change of `config.config.env` or `args` resets it to `None`).
+    pub last_run_env: Option<Arc<[String]>>,
 }
 
 impl State {
@@ -66,6 +72,7 @@ impl State {
     }
 
     pub fn set_env(&mut self, key: &str, value: &str) {
+        self.last_run_env = None;
         let env = self.config.config.env.get_or_insert_with(Vec::new);
         let entry = format!("{key}={value}");
         match env.iter_mut().find(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) == key) {

@@ -84,6 +84,11 @@ fn write_docker_archive(
         }
         let blobs = store.image_layer_blobs(rec)?;
         let config = store.read_blob(&rec.config_digest)?;
+        if Digest::of(&config) != rec.config_digest {
+            let got = Digest::of(&config);
+            let message = format!("the config blob hashes to `{got}`: run `cairn check --repair`, then build again");
+            return Err(StoreError::Corrupt { path: store.blob_path(&rec.config_digest), message });
+        }
         let mut layer_names = Vec::new();
         for lb in &blobs {
             let name = format!("blobs/sha256/{}", lb.diff_id.hex());

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_ir::Digest;
 
-use super::{tar_bytes, tar_dir, tar_file, ExportContext, ExportSource, Exporter};
+use super::{copy_blob, tar_blob, tar_bytes, tar_dir, ExportContext, ExportSource, Exporter};
 use crate::oci::{Descriptor, Index, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
 use crate::output::{check_dir_output, install_dir, Install, OutputFile, SiblingTemp};
 use crate::store::{io_err, normalize_reference, ImageRecord, Store, StoreError};
@@ -90,7 +90,7 @@ pub fn export_oci_layout(
         tar_dir(&mut b, "blobs/").map_err(w)?;
         tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
         for (d, p) in &blobs {
-            tar_file(&mut b, &format!("blobs/sha256/{}", d.hex()), p).map_err(w)?;
+            tar_blob(&mut b, &format!("blobs/sha256/{}", d.hex()), p, d).map_err(w)?;
         }
         b.into_inner().map_err(w)?.commit()
     } else {
@@ -102,7 +102,7 @@ pub fn export_oci_layout(
         fs::write(tmp.path.join("index.json"), &index_bytes).map_err(io_err("write", &tmp.path))?;
         for (d, p) in &blobs {
             let to = bdir.join(d.hex());
-            fs::copy(p, &to).map_err(io_err("copy to", &to))?;
+            copy_blob(p, &to, d).map_err(io_err("copy to", &to))?;
         }
         install_dir(tmp, dest, Install::Merge)
     }

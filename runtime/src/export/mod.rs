@@ -22,7 +22,9 @@ use std::path::Path;
 use tar::{EntryType, Header};
 
 use crate::layer;
-use crate::store::{ImageRecord, Store, StoreError};
+use cairn_ir::Digest;
+
+use crate::store::{HashReader, ImageRecord, Store, StoreError};
 
 /// What a build hands an exporter: the layer chain of the result and, when some exporter
 /// asked for one ([`Exporter::needs_image`]), the committed image.
@@ -83,11 +85,42 @@ pub(crate) fn tar_bytes<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u
     b.append(&h, data)
 }
 
-pub(crate) fn tar_file<W: Write>(b: &mut tar::Builder<W>, name: &str, path: &Path) -> io::Result<()> {
+/// The error for a blob whose bytes in the store no longer match its digest.
+fn damaged(digest: &Digest, got: &Digest) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "Blob `{digest}` in the store is damaged (its content hashes to `{got}`): run `cairn check --repair`, then build again"
+        ),
+    )
+}
+
+/// `tar_file` for a store blob, hashed while it is written: a damaged blob fails the
+/// export (issue 13), whose output is then never committed.
+pub(crate) fn tar_blob<W: Write>(b: &mut tar::Builder<W>, name: &str, path: &Path, digest: &Digest) -> io::Result<()> {
     let f = File::open(path).map_err(|e| layer::ctx(path, e))?;
     let size = f.metadata()?.len();
     let mut h = plain_header(EntryType::Regular, 0o644, size);
     h.set_path(name)?;
     h.set_cksum();
-    b.append(&h, BufReader::with_capacity(256 * 1024, f).take(size))
+    let mut r = HashReader::new(BufReader::with_capacity(256 * 1024, f).take(size));
+    b.append(&h, &mut r)?;
+    let got = r.digest();
+    if got != *digest {
+        return Err(damaged(digest, &got));
+    }
+    Ok(())
+}
+
+/// Copies a store blob to `to`, hashed while copying; a damaged blob is an error.
+pub(crate) fn copy_blob(path: &Path, to: &Path, digest: &Digest) -> io::Result<()> {
+    let mut r = HashReader::new(BufReader::with_capacity(256 * 1024, File::open(path)?));
+    let mut w = io::BufWriter::new(File::create(to)?);
+    io::copy(&mut r, &mut w)?;
+    w.flush()?;
+    let got = r.digest();
+    if got != *digest {
+        return Err(damaged(digest, &got));
+    }
+    Ok(())
 }

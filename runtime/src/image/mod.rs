@@ -7,11 +7,13 @@
 //! imported images alike.
 
 mod archive;
+mod check;
 mod commit;
 mod created;
 mod import;
 
 pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
+pub use check::{check_store, CheckReport};
 pub use commit::{commit_image, CommitOptions};
 pub(crate) use created::rfc3339_nanos;
 pub use import::materialize;

@@ -386,8 +386,10 @@ pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(P
     Ok(found)
 }
 
-/// Performs one copy action from `src` into the tree at `root`.
-pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpError> {
+/// Performs one copy action from `src` into the tree at `root`; returns warnings for the
+/// user (archive entries left out by `ADD`).
+pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<Vec<String>, FileOpError> {
+    let mut warnings = Vec::new();
     let ids = Ids::load(root);
     let owner = c.owner.as_ref().map(|o| ids.owner(o)).transpose()?;
     let copy_filter = if c.include.is_empty() && c.exclude.is_empty() {
@@ -440,7 +442,8 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpErro
         if c.unpack_archive && md.is_file() {
             if let Some(kind) = super::archive::detect(&hp).map_err(io_err(&hp))? {
                 mkdir_parents(&dest, parent_owner, 0o755)?;
-                super::archive::unpack(&hp, kind, &dest, owner).map_err(io_err(&hp))?;
+                let left_out = super::archive::unpack(&hp, kind, &dest, owner).map_err(io_err(&hp))?;
+                warnings.extend(left_out.into_iter().map(|w| format!("{rel}: {w}")));
                 continue;
             }
         }
@@ -467,7 +470,7 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<(), FileOpErro
             copy_entry(&hp, &to, &rel, "", &ctx)?;
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Applies a non-copy action to the tree at `root`.

@@ -125,7 +125,7 @@ mod tests {
         Op::Exec(ExecOp {
             meta: ExecMeta {
                 args: args.iter().map(|s| s.to_string()).collect(),
-                env: vec![],
+                env: Vec::new().into(),
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: String::new(),

@@ -147,22 +147,9 @@ pub fn pick_output(def: &Definition, platform: &Platform) -> Result<usize, Solve
 
 /// Unmounts and removes mount points left by solver processes that no longer run (a
 /// build killed with SIGKILL while a file step had its overlay mounted). Names are
-/// `<pid>-<n>`.
+/// `<pid>-<n>`. `Store::open` does the same, so any later command cleans up.
 fn clean_stale_mountpoints(mnt_dir: &std::path::Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(entries) = fs::read_dir(mnt_dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        if let Ok(c) = std::ffi::CString::new(e.path().as_os_str().as_bytes()) {
-            // SAFETY: a valid C string; failing (nothing mounted) is fine.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
-        let _ = fs::remove_dir(e.path());
-    }
+    crate::store::sys::clean_stale_mounts(mnt_dir);
 }
 
 /// Runs everything the chosen output needs and returns its layer chain.

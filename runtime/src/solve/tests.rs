@@ -88,7 +88,7 @@ impl G {
         let op = Op::Exec(ExecOp {
             meta: ExecMeta {
                 args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-                env: vec!["PATH=/usr/bin:/bin".into()],
+                env: vec!["PATH=/usr/bin:/bin".to_string()].into(),
                 cwd: "/".into(),
                 user: String::new(),
                 hostname: String::new(),

@@ -239,7 +239,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store at `root`, waits while another process prunes
-    /// it, and removes `tmp/` entries left by processes that no longer run.
+    /// it, and removes mounts and `tmp/` entries left by processes that no longer run.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let layout = StoreLayout::new(root);
         let lazy = remote::Lazy::default();
@@ -256,6 +256,7 @@ impl Store {
             .map_err(io_err("open", &lock_path))?;
         sys::flock(&gc, libc::LOCK_SH).map_err(io_err("lock", &lock_path))?;
         let store = Store { layout, lazy, gc_lock: Mutex::new(gc) };
+        sys::clean_stale_mounts(&store.layout.solve_mnt_dir());
         store.clean_tmp();
         Ok(store)
     }

@@ -8,9 +8,9 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `path` as a C string; a NUL byte inside is an `InvalidInput` error.
 pub(crate) fn cpath(p: &Path) -> io::Result<CString> {
@@ -187,4 +187,101 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The mount points listed in `/proc/self/mountinfo` (octal escapes decoded).
+fn mount_points() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+                out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+                i += 4;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        PathBuf::from(std::ffi::OsString::from_vec(out))
+    };
+    text.lines().filter_map(|l| l.split(' ').nth(4)).map(decode).collect()
+}
+
+/// Unmounts every mount at or below `dir/<pid>-…` whose process `pid` is gone (a solver
+/// killed with SIGKILL while a file step had its overlay mounted), deepest first and
+/// stacked ones all, then removes those mount points. Runs at every store open, so the
+/// next `cairn` command of any kind cleans up (issue 13). Returns how many it unmounted.
+pub(crate) fn clean_stale_mounts(dir: &Path) -> usize {
+    let dead = |p: &Path| -> bool {
+        let Ok(rest) = p.strip_prefix(dir) else { return false };
+        let Some(first) = rest.components().next() else { return false };
+        let name = first.as_os_str().to_string_lossy();
+        name.split('-').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|pid| !pid_alive(pid))
+    };
+    let mut stale: Vec<PathBuf> = mount_points().into_iter().filter(|p| dead(p)).collect();
+    stale.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    stale.dedup();
+    let mut n = 0;
+    for p in &stale {
+        let Ok(c) = cpath(p) else { continue };
+        // Stacked mounts on one point come off one at a time.
+        // SAFETY: a valid C string.
+        while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+            n += 1;
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if dead(&e.path()) {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpfs(p: &Path) {
+        let (src, fstype, c) = (CString::new("tmpfs").unwrap(), CString::new("tmpfs").unwrap(), cpath(p).unwrap());
+        // SAFETY: valid C strings, no data.
+        let rc = unsafe { libc::mount(src.as_ptr(), c.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+        assert_eq!(rc, 0, "mount tmpfs at {}: {}", p.display(), io::Error::last_os_error());
+    }
+
+    /// A build killed while its overlay was mounted (issue 13): the next store open, by
+    /// any command, unmounts it and removes the mount point; a live process's stays.
+    #[test]
+    fn issue13_store_open_unmounts_what_a_killed_build_left() {
+        assert!(is_root(), "this test needs root (it mounts a tmpfs)");
+        let root = std::env::temp_dir().join(format!("cairn-stale-mount-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mnt = super::super::StoreLayout::new(&root).solve_mnt_dir();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let dead = mnt.join(format!("{dead_pid}-0"));
+        let live = mnt.join(format!("{}-0", std::process::id()));
+        for d in [&dead, &live] {
+            std::fs::create_dir_all(d).unwrap();
+            tmpfs(d);
+        }
+        // Stacked, and one nested below: all of it goes.
+        tmpfs(&dead);
+        std::fs::create_dir_all(dead.join("a/b")).unwrap();
+        tmpfs(&dead.join("a/b"));
+        drop(super::super::Store::open(&root).unwrap());
+        let points = mount_points();
+        assert!(!points.iter().any(|p| p.starts_with(&dead)), "still mounted: {points:?}");
+        assert!(!dead.exists());
+        assert!(points.contains(&live), "a live process's mount was removed");
+        // SAFETY: a valid C string.
+        unsafe { libc::umount2(cpath(&live).unwrap().as_ptr(), libc::MNT_DETACH) };
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -80,7 +80,7 @@ impl<B: Backend> OpCx<'_, B> {
             root_upper: root_layer.upper().to_path_buf(),
             root_work: root_layer.work().to_path_buf(),
             args: e.meta.args.clone(),
-            env: e.meta.env.clone(),
+            env: e.meta.env.to_vec(),
             cwd: e.meta.cwd.clone(),
             user: e.meta.user.clone(),
             hostname: e.meta.hostname.clone(),

@@ -8,7 +8,7 @@ use cairn_ir::{FileActionKind, FileOp, FileRef};
 
 use super::OpCx;
 use crate::solve::backend::{Backend, Chain, Scratch};
-use crate::solve::engine::{fail, CacheMap, Inputs, Plan, Read, StepError, Tree};
+use crate::solve::engine::{fail, CacheMap, Inputs, Plan, Read, StepCx, StepError, Tree};
 use crate::solve::fileop::{self, SrcTree};
 
 impl<B: Backend> OpCx<'_, B> {
@@ -27,10 +27,10 @@ impl<B: Backend> OpCx<'_, B> {
                 }
             }
         }
-        Ok(Plan::Step { map, permit: false, exec: Box::new(move |_| self.run_file(f, inputs).map(|c| vec![c])) })
+        Ok(Plan::Step { map, permit: false, exec: Box::new(move |cx| self.run_file(f, inputs, cx).map(|c| vec![c])) })
     }
 
-    fn run_file(&self, f: &FileOp, inputs: &Inputs) -> Result<Chain, StepError> {
+    fn run_file(&self, f: &FileOp, inputs: &Inputs, cx: &StepCx) -> Result<Chain, StepError> {
         let base_chain: Chain = match f.actions[0].base {
             FileRef::Scratch => Vec::new(),
             FileRef::Input(i) => Self::chain_of(inputs.tree(i)?, "File actions cannot modify a build context")?,
@@ -75,7 +75,9 @@ impl<B: Backend> OpCx<'_, B> {
                                 Tree::Layers(_) => (None, false),
                             };
                             let src = SrcTree { root: &view.path, filter, strict };
-                            fileop::copy(&work_root, &src, c).map_err(|e| StepError::msg(e.to_string()))?;
+                            let warnings =
+                                fileop::copy(&work_root, &src, c).map_err(|e| StepError::msg(e.to_string()))?;
+                            warnings.into_iter().for_each(|w| cx.log(format!("warning: {w}")));
                         }
                         other => fileop::apply(&work_root, other).map_err(|e| StepError::msg(e.to_string()))?,
                     }
