@@ -220,7 +220,7 @@ fn secret_and_security_errors_name_the_flag_or_the_line() {
         ("RUN --mount=type=secret,id=tok,env=TOK,required=true true", "Secret `tok` is required but was not given"),
         (
             "RUN --mount=type=ssh,required=true true",
-            "SSH mount `default` is required, but SSH agent forwarding is not supported yet",
+            "SSH mount `default` is required but no agent was given for it (use `--ssh default`",
         ),
         ("RUN --security=insecure true", "needs the `security.insecure` entitlement: pass `--allow security.insecure`"),
     ];

@@ -166,3 +166,42 @@ RUN --network=host nc -w 2 127.0.0.1 {port} </dev/null > /host.txt\n"
     assert_eq!(read("gw.txt"), "refused\n");
     assert_eq!(read("host.txt"), "host-secret\n");
 }
+
+/// Issue 10: `--ssh ID=KEYFILE` loads the key into an agent cairn starts for the build, and
+/// `RUN --mount=type=ssh,id=ID` reaches it through `SSH_AUTH_SOCK` (a static client built
+/// from `tests/data/agent-list.c` asks for the identities); a required mount without an
+/// agent fails naming the flag; the agent never enters the cache key.
+#[test]
+fn issue10_ssh_mount_reaches_an_agent() {
+    use std::process::Command;
+    let t = setup("ssh");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/agent-list.c");
+    std::fs::create_dir_all(t.path("ctx")).unwrap();
+    let gcc = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(t.path("ctx/agent-list"))
+        .arg(&src)
+        .status()
+        .expect("gcc (and libc6-dev) build the test's agent client");
+    assert!(gcc.success());
+    let key = t.path("id_test");
+    let kg = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("install Debian's openssh-client");
+    assert!(kg.success());
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nCOPY agent-list /agent-list\nRUN --mount=type=ssh,id=deploy,required=true /agent-list > /out.txt\n",
+    );
+    let out = t.path("rootfs");
+    let ssh = format!("deploy={}", key.display());
+    let (o, _) = build(&t, &["--ssh", &ssh, "-o", &format!("type=local,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("out.txt")).unwrap(), "identities: 1\n");
+    assert!(!out.join("run/buildkit").exists(), "the socket's mount point left no trace");
+    let (o, _) = build(&t, &["--no-cache"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--ssh deploy"), "{}", stderr(&o));
+}

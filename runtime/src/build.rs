@@ -44,6 +44,8 @@ pub struct BuildRequest<'a> {
     pub allow_insecure: bool,
     /// `--allow network.host`: `RUN --network=host` shares the host's network.
     pub allow_network_host: bool,
+    /// SSH agent sockets by id (`--ssh`).
+    pub ssh: std::collections::BTreeMap<String, PathBuf>,
     /// `--ulimit`, `--shm-size`, `--add-host`, `--pids-limit`, `--memory`.
     pub resources: crate::process::StepResources,
     /// Skip every cache lookup.
@@ -159,6 +161,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         allow_insecure: req.allow_insecure,
         allow_network_host: req.allow_network_host,
         resources: req.resources.clone(),
+        ssh: req.ssh.clone(),
     };
     let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();

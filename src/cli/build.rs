@@ -20,6 +20,7 @@ use super::frontend::{
 };
 use super::registry::RegistryArgs;
 use super::resources::ResourceArgs;
+use super::ssh::SshArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -89,6 +90,8 @@ pub struct BuildArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub resources: ResourceArgs,
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// One `-o` output.
@@ -517,6 +520,8 @@ fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> any
     for t in &tags {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid image name `{t}`: {e}"))?;
     }
+    // Started agents (for key files) live as long as the build.
+    let agents = args.ssh.agents()?;
     let registry = args.registry.registry()?;
     let root = store::default_root();
     let st = Arc::new(
@@ -579,6 +584,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> any
         allow_insecure,
         allow_network_host,
         resources: args.resources.resources()?,
+        ssh: agents.sockets.clone(),
         no_cache: args.no_cache,
         jobs: args.jobs,
         tags: &tags,

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod frontend;
 pub mod registry;
 pub mod resources;
+pub mod ssh;
 pub mod store;
 
 use clap::{Parser, Subcommand};

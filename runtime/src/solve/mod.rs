@@ -54,6 +54,8 @@ pub struct SolveOptions {
     pub allow_insecure: bool,
     /// `--allow network.host`: `RUN --network=host` shares the host's network.
     pub allow_network_host: bool,
+    /// SSH agents by id (`--ssh`): sockets bound into `RUN --mount=type=ssh` steps.
+    pub ssh: std::collections::BTreeMap<String, PathBuf>,
     /// Limits and host details of every RUN step.
     pub resources: crate::process::StepResources,
 }

@@ -307,6 +307,7 @@ impl Env {
             allow_insecure: false,
             allow_network_host: true,
             resources: Default::default(),
+            ssh: Default::default(),
         };
         let ev = Events(Mutex::new(vec![]));
         let s = solve(def, &self.store, &opts, &ev, cancel)?;

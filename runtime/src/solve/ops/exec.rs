@@ -80,7 +80,7 @@ impl<B: Backend> OpCx<'_, B> {
             root_upper: root_layer.upper().to_path_buf(),
             root_work: root_layer.work().to_path_buf(),
             args: e.meta.args.clone(),
-            env: e.meta.env.to_vec(),
+            env: with_ssh_auth_sock(e, &self.opts.ssh),
             cwd: e.meta.cwd.clone(),
             user: e.meta.user.clone(),
             hostname: e.meta.hostname.clone(),
@@ -154,3 +154,20 @@ fn exit_failure(info: &Exit) -> Option<String> {
         (None, None) => Some("unknown exit status".to_string()),
     }
 }
+
+/// BuildKit's rule: a forwarded agent at the default target is announced to the step as
+/// `SSH_AUTH_SOCK` (unless the environment sets it).
+fn with_ssh_auth_sock(e: &ExecOp, agents: &std::collections::BTreeMap<String, std::path::PathBuf>) -> Vec<String> {
+    let mut env: Vec<String> = e.meta.env.to_vec();
+    let set = env.iter().any(|kv| kv.starts_with("SSH_AUTH_SOCK="));
+    let default = e.mounts.iter().find(|m| {
+        m.target == DEFAULT_SSH_TARGET && matches!(&m.kind, MountKind::Ssh { id, .. } if agents.contains_key(id))
+    });
+    if let (false, Some(m)) = (set, default) {
+        env.push(format!("SSH_AUTH_SOCK={}", m.target));
+    }
+    env
+}
+
+/// Where `RUN --mount=type=ssh` puts the agent without `target=`.
+const DEFAULT_SSH_TARGET: &str = "/run/buildkit/ssh_agent.0";

@@ -172,14 +172,16 @@ impl<'a, B: Backend> OpCx<'a, B> {
                     None if *required => return Err(super::exec::missing_secret(sid)),
                     None => continue,
                 },
-                MountKind::Ssh { id: sid, required, .. } => {
-                    if *required {
+                // The agent's socket itself, bound in (never keyed, like a secret).
+                MountKind::Ssh { id: sid, required, .. } => match self.opts.ssh.get(sid) {
+                    Some(sock) => ProcessMountSource::Bind(sock.clone()),
+                    None if *required => {
                         return Err(StepError::msg(format!(
-                            "SSH mount `{sid}` is required, but SSH agent forwarding is not supported yet (`--ssh` is not implemented)"
-                        )));
+                            "SSH mount `{sid}` is required but no agent was given for it (use `--ssh {sid}` for $SSH_AUTH_SOCK, or `--ssh {sid}=SOCKET|KEYFILE`)"
+                        )))
                     }
-                    continue;
-                }
+                    None => continue,
+                },
             };
             mounts.push(ProcessMount { target: m.target.clone(), readonly: m.readonly, source });
         }
