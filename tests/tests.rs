@@ -4,6 +4,8 @@
 mod build_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
+/// Looking inside images: `history`, `inspect`, `images` filters and formats, `analyze`.
+mod inspect_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod compile;
 pub mod frontend;
+pub mod inspect;
 pub mod registry;
 pub mod store;
 
@@ -23,6 +24,10 @@ pub enum Command {
     Build(build::BuildArgs),
     /// List images in the local store
     Images(store::ImagesArgs),
+    /// Show the history of an image (docker's columns)
+    History(inspect::HistoryArgs),
+    /// Show images as `docker image inspect` does (JSON, or `--format` a Go template)
+    Inspect(inspect::InspectArgs),
     /// Remove images from the local store
     Rmi(store::RmiArgs),
     /// Remove unreferenced cache entries, snapshots and blobs
@@ -50,6 +55,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compile(a) => compile::run(a),
         Command::Build(a) => build::run(a),
         Command::Images(a) => store::images(a),
+        Command::History(a) => inspect::history(a),
+        Command::Inspect(a) => inspect::inspect(a),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),

@@ -1,0 +1,165 @@
+//! Looking inside images built by the test: `cairn history`, `cairn inspect` (checked field
+//! by field against the config and manifest the build wrote), `cairn images` filters and
+//! formats, and `cairn analyze` against layers whose contents the test knows.
+
+use serde_json::Value;
+
+use crate::build_cli::{build, cairn, setup, stderr, Tmp};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok(t: &Tmp, args: &[&str]) -> String {
+    let o = cairn(t, args);
+    assert!(o.status.success(), "cairn {args:?} failed:\n{}", stderr(&o));
+    stdout(&o)
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
+}
+
+/// Builds `FROM busybox` + known steps as `hist:1`, writing an OCI layout; returns the
+/// config and manifest the build wrote and its metadata.
+fn built_image(t: &Tmp) -> (Value, Value, Value) {
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nENV A=1\nRUN head -c 3000 /dev/zero > /f\nWORKDIR /w\nLABEL x=y\nCMD [\"cat\", \"/f\"]\n",
+    );
+    let layout = t.path("layout");
+    let meta = t.path("meta.json");
+    let (o, _) = build(
+        t,
+        &[
+            "-t",
+            "hist:1",
+            "-o",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |rel: &str| -> Value { serde_json::from_slice(&std::fs::read(layout.join(rel)).unwrap()).unwrap() };
+    let blob = |d: &str| read(&format!("blobs/sha256/{}", d.strip_prefix("sha256:").unwrap()));
+    let index = read("index.json");
+    let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    let config = blob(manifest["config"]["digest"].as_str().unwrap());
+    let meta: Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    (config, manifest, meta)
+}
+
+#[test]
+fn history_inspect_and_images_in_docker_shapes() {
+    let t = setup("inspect");
+    let (config, _manifest, meta) = built_image(&t);
+    let image_id = meta["containerimage.config.digest"].as_str().unwrap().to_string();
+    let manifest_digest = meta["containerimage.digest"].as_str().unwrap().to_string();
+
+    // history: newest first, docker's JSON keys, `<missing>` below the top, sizes in bytes.
+    let rows = json_lines(&ok(&t, &["history", "--format", "json", "--no-trunc", "-H=false", "hist:1"]));
+    let hist = config["history"].as_array().unwrap();
+    assert_eq!(rows.len(), hist.len());
+    for (row, h) in rows.iter().zip(hist.iter().rev()) {
+        let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID", "Size"]);
+        assert_eq!(row["CreatedBy"], h["created_by"]);
+        assert_eq!(row["Comment"], h["comment"]);
+        assert_eq!(row["CreatedAt"], h["created"]);
+        assert_eq!(row["CreatedSince"], h["created"], "-H=false prints the time itself");
+    }
+    assert_eq!(rows[0]["ID"], image_id.as_str());
+    assert!(rows[1..].iter().all(|r| r["ID"] == "<missing>"));
+    let size_of = |prefix: &str| -> &str {
+        rows.iter().find(|r| r["CreatedBy"].as_str().unwrap().starts_with(prefix)).unwrap()["Size"].as_str().unwrap()
+    };
+    assert_eq!(size_of("RUN /bin/sh -c head -c 3000"), "3000", "the RUN layer holds exactly /f");
+    assert_eq!(size_of("ENV A=1"), "0");
+    assert_eq!(size_of("LABEL x=y"), "0");
+    assert_eq!(size_of("COPY busybox"), busybox_size().to_string());
+
+    // The table: docker's columns, ids and commands truncated, human sizes.
+    let table = ok(&t, &["history", "hist:1"]);
+    let lines: Vec<&str> = table.lines().collect();
+    let header: Vec<&str> = lines[0].split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(header, ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]);
+    assert!(lines[1].starts_with(&image_id[7..19]), "{table}");
+    assert!(lines[1].contains(" ago "), "{table}");
+    let run_line = lines.iter().find(|l| l.contains("RUN /bin/sh -c head")).unwrap();
+    assert!(run_line.contains("RUN /bin/sh -c head -c 3000 /dev/zero > /f #…"), "cut at 45 characters: {run_line}");
+    assert!(run_line.contains(" 3kB "), "{run_line}");
+    assert_eq!(ok(&t, &["history", "-q", "hist:1"]).lines().filter(|l| *l == "<missing>").count(), hist.len() - 1);
+
+    // inspect: one docker document per image, checked against the written config.
+    let docs: Value = serde_json::from_str(&ok(&t, &["inspect", "hist:1"])).unwrap();
+    let d = &docs.as_array().unwrap()[0];
+    assert_eq!(d["Id"], image_id.as_str());
+    assert_eq!(d["RepoTags"], serde_json::json!(["hist:1"]));
+    assert_eq!(d["RepoDigests"], serde_json::json!([format!("hist@{manifest_digest}")]));
+    assert_eq!(d["Created"], config["created"]);
+    assert_eq!(d["Architecture"], config["architecture"]);
+    assert_eq!(d["Os"], config["os"]);
+    assert_eq!(d["Config"], config["config"]);
+    assert_eq!(d["Config"]["Env"][1], "A=1");
+    assert_eq!(d["Config"]["Cmd"], serde_json::json!(["cat", "/f"]));
+    assert_eq!(d["Config"]["Labels"]["x"], "y");
+    assert_eq!(d["Config"]["WorkingDir"], "/w");
+    assert_eq!(d["RootFS"]["Type"], "layers");
+    assert_eq!(d["RootFS"]["Layers"], config["rootfs"]["diff_ids"]);
+    assert_eq!(d["Comment"], "buildkit.dockerfile.v0");
+    assert!(d["Size"].as_u64().unwrap() > 3000);
+    assert!(d["Metadata"]["LastTagTime"].is_string());
+    assert!(d.get("Variant").is_none(), "no variant on this platform's config");
+
+    // --format: field paths and json, nothing more.
+    let f = |tpl: &str| ok(&t, &["inspect", "--format", tpl, "hist:1"]).trim_end().to_string();
+    assert_eq!(f("{{.Id}}"), image_id);
+    let env: Vec<String> =
+        config["config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(f("{{.Config.Env}}"), format!("[{}]", env.join(" ")));
+    assert_eq!(serde_json::from_str::<Value>(&f("{{json .Config}}")).unwrap(), config["config"]);
+    assert_eq!(f("{{.Architecture}}/{{.Os}}"), format!("{}/linux", config["architecture"].as_str().unwrap()));
+    let o = cairn(&t, &["inspect", "--format", "{{range .Config.Env}}{{.}}{{end}}", "hist:1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("Unsupported template"), "{}", stderr(&o));
+    let o = cairn(&t, &["inspect", "nope:1"]);
+    assert!(!o.status.success() && stderr(&o).contains("No such image: nope:1"), "{}", stderr(&o));
+
+    // images: --digests, --filter reference=, --format json.
+    let with_digests = ok(&t, &["images", "--digests"]);
+    assert!(with_digests.lines().next().unwrap().contains("DIGEST"), "{with_digests}");
+    assert!(with_digests.lines().any(|l| l.starts_with("hist:1 ") && l.contains(&manifest_digest)), "{with_digests}");
+    let names = |filter: &str| -> Vec<String> {
+        ok(&t, &["images", "--filter", filter])
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("reference=hist*"), ["hist:1"]);
+    assert_eq!(names("reference=busybox"), ["busybox:latest"]);
+    assert_eq!(names("reference=*:1"), ["hist:1"]);
+    assert!(names("reference=hist").contains(&"hist:1".to_string()));
+    assert!(names("reference=his").is_empty(), "a glob matches the whole name");
+    let o = cairn(&t, &["images", "--filter", "dangling=true"]);
+    assert!(!o.status.success() && stderr(&o).contains("reference=PATTERN"), "{}", stderr(&o));
+    let rows = json_lines(&ok(&t, &["images", "--format", "json", "--filter", "reference=hist"]));
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["Repository"], "hist");
+    assert_eq!(r["Tag"], "1");
+    assert_eq!(r["ID"], &image_id[7..19]);
+    assert_eq!(r["Digest"], manifest_digest.as_str());
+    assert!(r["CreatedSince"].as_str().unwrap().ends_with(" ago"));
+    assert!(r["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"));
+    for k in ["Containers", "SharedSize", "Size", "UniqueSize", "VirtualSize"] {
+        assert!(r[k].is_string(), "{k} in {r}");
+    }
+}
+
+/// Bytes of the busybox binary the base image's COPY layer holds.
+fn busybox_size() -> u64 {
+    let bb = ["/bin/busybox", "/usr/bin/busybox"].iter().find(|p| std::path::Path::new(p).exists()).unwrap();
+    std::fs::metadata(bb).unwrap().len()
+}
