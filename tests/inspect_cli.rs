@@ -159,7 +159,120 @@ fn history_inspect_and_images_in_docker_shapes() {
 }
 
 /// Bytes of the busybox binary the base image's COPY layer holds.
-fn busybox_size() -> u64 {
+pub(crate) fn busybox_size() -> u64 {
     let bb = ["/bin/busybox", "/usr/bin/busybox"].iter().find(|p| std::path::Path::new(p).exists()).unwrap();
     std::fs::metadata(bb).unwrap().len()
+}
+
+#[test]
+fn analyze_names_the_wasted_bytes_the_lines_and_the_fix() {
+    let t = setup("analyze");
+    t.write("ctx/data.txt", &"a".repeat(5000));
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\n\
+         RUN truncate -s 200000000 /big && head -c 1234 /dev/zero > /keep\n\
+         RUN rm /big\n\
+         COPY data.txt /data.txt\n\
+         RUN chmod 600 /data.txt\n\
+         RUN mkdir /d && head -c 100 /dev/zero > /d/a && head -c 200 /dev/zero > /d/b\n\
+         RUN rm -rf /d && mkdir /d && echo x > /d/new\n",
+    );
+    let df = t.path("ctx/Dockerfile");
+    let df = df.to_str().unwrap();
+    let (o, _) = build(&t, &["-t", "waste:1", "--analyze"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = stdout(&o);
+    for want in [
+        "200MB  deleted 1 file: /big".to_string(),
+        format!("written by layer 2: {df}:2  RUN truncate -s 200000000 /big"),
+        format!("deleted by layer 3: {df}:3  RUN rm /big"),
+        "fix: create and delete it in one RUN".into(),
+        "`RUN --mount=type=cache,target=DIR` or `--mount=type=tmpfs,target=DIR`".into(),
+        format!("overwritten by layer 5: {df}:5  RUN chmod 600 /data.txt"),
+        "`COPY --chmod`".into(),
+        "300B  deleted 2 files: /d/b, /d/a".into(),
+    ] {
+        assert!(report.contains(&want), "missing `{want}` in:\n{report}");
+    }
+
+    // The numbers, against the layers' known contents.
+    let a: Value = serde_json::from_str(&ok(&t, &["analyze", "--format", "json", "-f", df, "waste:1"])).unwrap();
+    let layers = a["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 8);
+    assert_eq!(a["base_layers"], 2);
+    let bb = busybox_size();
+    let sizes: Vec<u64> = layers.iter().map(|l| l["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [bb, 0, 200_001_234, 0, 5000, 5000, 300, 2]);
+    let paths = |i: usize, k: &str| -> Vec<(String, u64)> {
+        layers[i][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["path"].as_str().unwrap().to_string(), c["size"].as_u64().unwrap()))
+            .collect()
+    };
+    assert_eq!(paths(2, "added"), [("/big".to_string(), 200_000_000), ("/keep".to_string(), 1234)]);
+    assert_eq!(paths(3, "deleted"), [("/big".to_string(), 200_000_000)]);
+    assert_eq!(paths(4, "added"), [("/data.txt".to_string(), 5000)]);
+    assert_eq!(paths(5, "modified"), [("/data.txt".to_string(), 5000)]);
+    assert_eq!(paths(7, "deleted"), [("/d/*".to_string(), 300)], "an opaque directory hides the lower /d");
+    assert_eq!(paths(7, "added"), [("/d/new".to_string(), 2)]);
+    let lines: Vec<Value> = layers.iter().map(|l| l["line"]["start"].clone()).collect();
+    assert_eq!(lines, [Value::Null, Value::Null, 2.into(), 3.into(), 4.into(), 5.into(), 6.into(), 7.into()]);
+    let waste: Vec<(String, u64, u64, u64)> = a["waste"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["kind"].as_str().unwrap().to_string(),
+                w["layer"].as_u64().unwrap(),
+                w["by"].as_u64().unwrap(),
+                w["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        waste,
+        [
+            ("deleted".to_string(), 2, 3, 200_000_000),
+            ("overwritten".to_string(), 4, 5, 5000),
+            ("deleted".to_string(), 6, 7, 300)
+        ]
+    );
+    assert_eq!(a["wasted_bytes"], 200_005_300u64);
+    assert_eq!(a["user_wasted_bytes"], 200_005_300u64);
+    assert_eq!(a["user_size"], 200_011_536u64);
+    // dive: per path the smallest size over the sum of sizes.
+    let eff = (bb + 1234 + 5000 + 2) as f64 / (bb + 200_000_000 + 1234 + 10_000 + 300 + 2) as f64;
+    assert!((a["efficiency"].as_f64().unwrap() - eff).abs() < 1e-9, "{} != {eff}", a["efficiency"]);
+
+    // CI mode: dive's default rules fail this image, and each threshold can be set.
+    let o = cairn(&t, &["analyze", "--ci", "waste:1"]);
+    assert!(!o.status.success());
+    let out = stdout(&o);
+    assert!(out.contains("FAIL: lowestEfficiency: image efficiency is too low"), "{out}");
+    assert!(out.contains("FAIL: highestUserWastedPercent"), "{out}");
+    assert!(out.contains("SKIP: highestWastedBytes: rule disabled"), "{out}");
+    assert!(out.contains("Result:FAIL [Total:3] [Passed:0] [Failed:2] [Warn:0] [Skipped:1]"), "{out}");
+    let relaxed =
+        ["analyze", "--ci", "waste:1", "--lowest-efficiency", "0.001", "--highest-user-wasted-percent", "disabled"];
+    let o = cairn(&t, &relaxed);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let mut strict = relaxed.to_vec();
+    strict.extend(["--highest-wasted-bytes", "100MB"]);
+    let o = cairn(&t, &strict);
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o)
+            .contains("FAIL: highestWastedBytes: too many bytes wasted (wasted-bytes=200005300 > threshold=100000000)"),
+        "{}",
+        stdout(&o)
+    );
+
+    // The base image alone wastes nothing.
+    let b: Value = serde_json::from_str(&ok(&t, &["analyze", "--format", "json", "busybox"])).unwrap();
+    assert_eq!((b["wasted_bytes"].as_u64(), b["efficiency"].as_f64()), (Some(0), Some(1.0)));
+    assert!(cairn(&t, &["analyze", "--ci", "busybox"]).status.success());
 }

@@ -66,6 +66,10 @@ pub struct BuildArgs {
     pub pull: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// After the build, show what each layer adds and deletes and the space it wastes
+    /// (as `cairn analyze`)
+    #[arg(long)]
+    pub analyze: bool,
 }
 
 /// One `-o` output.
@@ -391,6 +395,14 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         digest,
         time: progress::now(),
     });
+    if args.analyze {
+        let Some(rec) = &built.image else {
+            bail!("`--analyze` analyzes the built image: give it a name with `-t NAME`")
+        };
+        let dockerfile = args.ir.is_none().then(|| fe.dockerfile());
+        let title = args.tags.first().map_or_else(|| "Image".to_string(), |t| format!("Image {t}"));
+        super::analyze::print_report(&st, rec, &title, dockerfile.as_deref())?;
+    }
     Ok(())
 }
 

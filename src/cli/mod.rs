@@ -1,5 +1,6 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
+pub mod analyze;
 pub mod build;
 pub mod compile;
 pub mod frontend;
@@ -28,6 +29,8 @@ pub enum Command {
     History(inspect::HistoryArgs),
     /// Show images as `docker image inspect` does (JSON, or `--format` a Go template)
     Inspect(inspect::InspectArgs),
+    /// Show what each layer of an image adds, modifies and deletes, and the space it wastes
+    Analyze(analyze::AnalyzeArgs),
     /// Remove images from the local store
     Rmi(store::RmiArgs),
     /// Remove unreferenced cache entries, snapshots and blobs
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Images(a) => store::images(a),
         Command::History(a) => inspect::history(a),
         Command::Inspect(a) => inspect::inspect(a),
+        Command::Analyze(a) => analyze::run(a),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),
