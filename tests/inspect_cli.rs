@@ -1,6 +1,7 @@
 //! Looking inside images built by the test: `cairn history`, `cairn inspect` (checked field
 //! by field against the config and manifest the build wrote), `cairn images` filters and
-//! formats, and `cairn analyze` against layers whose contents the test knows.
+//! formats, `cairn analyze` against layers whose contents the test knows, and `cairn build
+//! --timeline` pictures opened in headless Chromium.
 
 use serde_json::Value;
 
@@ -275,4 +276,72 @@ fn analyze_names_the_wasted_bytes_the_lines_and_the_fix() {
     let b: Value = serde_json::from_str(&ok(&t, &["analyze", "--format", "json", "busybox"])).unwrap();
     assert_eq!((b["wasted_bytes"].as_u64(), b["efficiency"].as_f64()), (Some(0), Some(1.0)));
     assert!(cairn(&t, &["analyze", "--ci", "busybox"]).status.success());
+}
+
+/// Headless Chromium on `file`: (DOM as rendered, stderr); a screenshot when `shot`.
+fn chromium(t: &Tmp, file: &std::path::Path, shot: Option<&std::path::Path>) -> (String, String) {
+    let mut c = std::process::Command::new("chromium");
+    c.args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,800", "--enable-logging=stderr"]);
+    c.arg(format!("--user-data-dir={}", t.path("chromium-profile").display()));
+    match shot {
+        Some(p) => c.arg(format!("--screenshot={}", p.display())),
+        None => c.arg("--dump-dom"),
+    };
+    c.arg(format!("file://{}", file.display()));
+    let o = c.output().expect("chromium is installed (scripts/test.sh installs it)");
+    assert!(o.status.success(), "chromium failed on {}:\n{}", file.display(), stderr(&o));
+    (stdout(&o), stderr(&o))
+}
+
+#[test]
+fn build_timeline_renders_one_bar_per_step_in_chromium() {
+    let t = setup("timeline");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox AS a\nRUN echo a > /a\n\nFROM busybox AS b\nRUN echo b > /b\n\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nRUN cat /a /b > /ab\n",
+    );
+    let svg = t.path("timeline.svg");
+    let (o, s) = build(&t, &["--timeline", svg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let steps = stderr(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "start")
+        .count();
+    assert_eq!(steps, 6, "FROM, two stage RUNs, two COPYs and a RUN");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text.matches("<rect class=\"bar ").count(), steps);
+    assert_eq!(text.matches("<rect class=\"bar executed").count() as u64, s["executed"].as_u64().unwrap());
+    assert!(text.contains(" critical\""), "the critical path is marked");
+    assert!(text.contains("parallel width "), "{text}");
+    for stage in ["stage a", "stage b"] {
+        assert!(text.contains(stage), "bars are grouped by stage: {stage}");
+    }
+
+    // Rendered as a person would see it: the DOM Chromium builds has every bar and no
+    // XML error; a screenshot is taken.
+    let (dom, log) = chromium(&t, &svg, None);
+    assert!(!dom.contains("parsererror") && !dom.contains("This page contains the following errors"), "{dom}");
+    assert_eq!(dom.matches("<rect class=\"bar ").count(), steps, "{dom}");
+    assert!(!log.contains("Uncaught") && !log.contains(":CONSOLE("), "console errors:\n{log}");
+
+    // Again from the cache, as HTML: every bar is a cached one now.
+    let html = t.path("timeline.html");
+    let (o, _) = build(&t, &["--timeline", html.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.starts_with("<!DOCTYPE html>"));
+    assert_eq!(text.matches("<rect class=\"bar cached").count(), steps, "{text}");
+    assert!(text.contains(&format!("{steps} steps: 0 executed, {steps} cached")), "{text}");
+    let png = t.path("timeline.png");
+    let (_, log) = chromium(&t, &html, Some(&png));
+    assert!(!log.contains("Uncaught") && !log.contains(":CONSOLE("), "console errors:\n{log}");
+    let bytes = std::fs::read(&png).expect("the screenshot was written");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "a real picture: {} bytes", bytes.len());
+    let (dom, _) = chromium(&t, &html, None);
+    assert_eq!(dom.matches("<rect class=\"bar cached").count(), steps);
+
+    let o = cairn(&t, &["build", "--timeline", t.path("t.png").to_str().unwrap(), t.path("ctx").to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("must end in .svg or .html"), "{}", stderr(&o));
 }

@@ -4,7 +4,8 @@
 mod build_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
-/// Looking inside images: `history`, `inspect`, `images` filters and formats, `analyze`.
+/// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
+/// `analyze`, `build --timeline` rendered by headless Chromium.
 mod inspect_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
 use cairn_runtime::build::{self, BuildError, BuildRequest};
 use cairn_runtime::export::{self, Exporter};
-use cairn_runtime::solve::progress::{self, Mode};
+use cairn_runtime::solve::progress::{self, Mode, Progress};
 use cairn_runtime::solve::secrets::Secrets;
 use cairn_runtime::store;
 
@@ -70,6 +70,9 @@ pub struct BuildArgs {
     /// (as `cairn analyze`)
     #[arg(long)]
     pub analyze: bool,
+    /// Write a Gantt chart of the build's steps to FILE (`.svg` or `.html`)
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// One `-o` output.
@@ -278,6 +281,10 @@ fn source_date_epoch(build_args: &[(String, String)]) -> anyhow::Result<Option<u
 /// build facade and renders the result.
 pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let started_at = progress::now();
+    if let Some(t) = &args.timeline {
+        super::timeline::check_path(t)?;
+    }
     let fe = &args.frontend;
     let mode: Mode = args.progress.parse().map_err(anyhow::Error::msg)?;
     let platform = match &fe.platform {
@@ -355,7 +362,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
-    let progress = progress::renderer(mode);
+    let progress = super::timeline::Recorder::new(progress::renderer(mode));
     let exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
     let built = build::run(BuildRequest {
         store: &st,
@@ -373,7 +380,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         metadata_file: args.metadata_file.as_deref(),
         verify_reproducible: args.verify_reproducible,
         source_date_epoch: epoch,
-        progress: &*progress,
+        progress: &progress,
         cancel: &cancel,
         notice: &|line| eprintln!("{line}"),
     })
@@ -395,6 +402,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
         digest,
         time: progress::now(),
     });
+    if let Some(t) = &args.timeline {
+        super::timeline::write(t, &progress, &def, started_at, started.elapsed().as_secs_f64())?;
+    }
     if args.analyze {
         let Some(rec) = &built.image else {
             bail!("`--analyze` analyzes the built image: give it a name with `-t NAME`")

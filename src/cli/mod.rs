@@ -7,6 +7,7 @@ pub mod frontend;
 pub mod inspect;
 pub mod registry;
 pub mod store;
+pub mod timeline;
 
 use clap::{Parser, Subcommand};
 
