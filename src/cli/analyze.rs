@@ -347,10 +347,9 @@ fn json_report(image: &ImageRecord, a: &Analysis, lines: &[Option<Line>], ci: Op
 /// Analyzes `rec` and prints the report (what `build --analyze` calls).
 pub fn print_report(s: &Store, rec: &ImageRecord, title: &str, dockerfile: Option<&Path>) -> anyhow::Result<()> {
     let a = analyze::analyze_image(s, rec).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let lines = match dockerfile {
-        Some(d) => locate(d, &a)?,
-        None => vec![None; a.layers.len()],
-    };
+    // The image is built: a Dockerfile that cannot be read again only costs the lines.
+    let lines = dockerfile.and_then(|d| locate(d, &a).map_err(|e| eprintln!("warning: {e:#}")).ok());
+    let lines = lines.unwrap_or_else(|| vec![None; a.layers.len()]);
     print!("{}", render(title, &a, &lines, false));
     Ok(())
 }
