@@ -21,6 +21,8 @@ command -v slirp4netns >/dev/null || need+=(slirp4netns)
 # The SSH forwarding test starts ssh-agent and builds a static C client.
 command -v ssh-agent >/dev/null || need+=(openssh-client)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
+# `build --timeline` pictures are rendered by headless Chromium in the tests.
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "scripts/test.sh: missing ${need[*]}; run as root (sudo) so they can be installed" >&2

@@ -7,6 +7,9 @@ mod build_cli;
 mod buildx_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
+/// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
+/// `analyze`, `build --timeline` rendered by headless Chromium.
+mod inspect_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run

@@ -16,14 +16,18 @@
 //! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB).
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
 //! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
+//! - `inspect`, `analyze`: reading stored images (history, `docker inspect`'s document;
+//!   per-layer changes, wasted bytes and efficiency).
 //! - `verify`: the first difference between two images (`--verify-reproducible`).
 //!
 //! No import loops: `oci` ← `store` ← `layer`/`image` ← `export` ← `build`.
 
+pub mod analyze;
 pub mod build;
 pub mod export;
 pub mod gzip;
 pub mod image;
+pub mod inspect;
 pub mod layer;
 pub mod mount;
 pub(crate) mod oci;

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use cairn_ir::{Definition, Platform};
 use cairn_runtime::build::{self, BuildError, BuildRequest};
 use cairn_runtime::export::{self, Exporter};
-use cairn_runtime::solve::progress::{self, Mode};
+use cairn_runtime::solve::progress::{self, Mode, Progress};
 use cairn_runtime::solve::secrets::Secrets;
 use cairn_runtime::store;
 
@@ -92,6 +92,13 @@ pub struct BuildArgs {
     pub resources: ResourceArgs,
     #[command(flatten)]
     pub ssh: SshArgs,
+    /// After the build, show what each layer adds and deletes and the space it wastes
+    /// (as `cairn analyze`)
+    #[arg(long)]
+    pub analyze: bool,
+    /// Write a Gantt chart of the build's steps to FILE (`.svg` or `.html`)
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// One `-o` output.
@@ -459,8 +466,9 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     if args.quiet {
         mode = Mode::Quiet;
     }
-    let progress = progress::renderer(mode);
-    match build(&args, mode, &*progress) {
+    // The recorder keeps the events for `--timeline` and passes them on to the renderer.
+    let progress = super::timeline::Recorder::new(progress::renderer(mode));
+    match build(&args, mode, &progress) {
         Err(e) if mode == Mode::RawJson => {
             progress.event(progress::Event::Failed { message: format!("{e:#}"), time: progress::now() });
             Err(anyhow::Error::new(super::Reported::from(e)))
@@ -469,8 +477,12 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
     }
 }
 
-fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> anyhow::Result<()> {
+fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let started_at = progress::now();
+    if let Some(t) = &args.timeline {
+        super::timeline::check_path(t)?;
+    }
     let fe = &args.frontend;
     let platform = match &fe.platform {
         None => Platform::host(),
@@ -624,6 +636,17 @@ fn build(args: &BuildArgs, mode: Mode, progress: &dyn progress::Progress) -> any
         digest: built.image.as_ref().map(|r| r.manifest_digest.to_string()),
         time: progress::now(),
     });
+    if let Some(t) = &args.timeline {
+        super::timeline::write(t, progress, &def, started_at, started.elapsed().as_secs_f64())?;
+    }
+    if args.analyze {
+        let Some(rec) = &built.image else {
+            bail!("`--analyze` analyzes the built image: give it a name with `-t NAME`")
+        };
+        let dockerfile = args.ir.is_none().then(|| fe.dockerfile());
+        let title = args.tags.first().map_or_else(|| "Image".to_string(), |t| format!("Image {t}"));
+        super::analyze::print_report(&st, rec, &title, dockerfile.as_deref())?;
+    }
     Ok(())
 }
 

@@ -1,13 +1,16 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
+pub mod analyze;
 pub mod build;
 pub mod check;
 pub mod compile;
 pub mod frontend;
+pub mod inspect;
 pub mod registry;
 pub mod resources;
 pub mod ssh;
 pub mod store;
+pub mod timeline;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +45,12 @@ pub enum Command {
     /// List images in the local store
     #[command(after_help = STORE_HELP)]
     Images(store::ImagesArgs),
+    /// Show the history of an image (docker's columns)
+    History(inspect::HistoryArgs),
+    /// Show images as `docker image inspect` does (JSON, or `--format` a Go template)
+    Inspect(inspect::InspectArgs),
+    /// Show what each layer of an image adds, modifies and deletes, and the space it wastes
+    Analyze(analyze::AnalyzeArgs),
     /// Remove images from the local store
     #[command(after_help = STORE_HELP)]
     Rmi(store::RmiArgs),
@@ -76,6 +85,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compile(a) => compile::run(a),
         Command::Build(a) => build::run(*a),
         Command::Images(a) => store::images(a),
+        Command::History(a) => inspect::history(a),
+        Command::Inspect(a) => inspect::inspect(a),
+        Command::Analyze(a) => analyze::run(a),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use cairn_runtime::inspect;
 use cairn_runtime::store::{default_root, Store};
+
+use super::inspect::reference_matches;
 
 fn open() -> anyhow::Result<Store> {
     let root = default_root();
@@ -31,6 +34,16 @@ pub struct ImagesArgs {
     /// Print only image ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Show the manifest digest of each image
+    #[arg(long)]
+    pub digests: bool,
+    /// Only images matching: `reference=PATTERN` (docker's glob on the familiar name,
+    /// `busybox`, `team/*:1.*`); repeatable, any may match
+    #[arg(long = "filter", value_name = "reference=PATTERN")]
+    pub filters: Vec<String>,
+    /// `table` (the default) or `json` (one object per line, as docker)
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,19 +82,63 @@ pub struct LoadArgs {
 
 pub fn images(a: ImagesArgs) -> anyhow::Result<()> {
     let s = open()?;
+    let mut patterns = Vec::new();
+    for f in &a.filters {
+        match f.split_once('=') {
+            Some(("reference", p)) => patterns.push(p.to_string()),
+            _ => bail!("Unsupported `--filter {f}`: cairn filters images by `reference=PATTERN` only"),
+        }
+    }
+    let json = match a.format.as_str() {
+        "table" | "" => false,
+        "json" => true,
+        other => bail!("Unsupported `--format {other}`: expected table or json"),
+    };
     let list = s.list_images().map_err(|e| anyhow::anyhow!("{e}"))?;
-    if !a.quiet {
-        println!("{:<50} {:<14} {:>10}", "NAME", "IMAGE ID", "SIZE");
+    let list =
+        list.into_iter().filter(|(n, _)| patterns.is_empty() || patterns.iter().any(|p| reference_matches(p, n)));
+    if !a.quiet && !json {
+        if a.digests {
+            println!("{:<50} {:<72} {:<14} {:>10}", "NAME", "DIGEST", "IMAGE ID", "SIZE");
+        } else {
+            println!("{:<50} {:<14} {:>10}", "NAME", "IMAGE ID", "SIZE");
+        }
     }
     for (name, r) in list {
         let id = &r.config_digest.hex()[..12];
+        let familiar = cairn_ir::reference::familiar(&name);
         if a.quiet {
             println!("{id}");
+        } else if json {
+            let created = s.image_config(&r).ok().and_then(|c| c.created).and_then(|c| inspect::parse_time(&c));
+            let size = super::inspect::go_size(r.size);
+            let v = serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": created.map(go_time).unwrap_or_default(),
+                "CreatedSince": super::inspect::since(created),
+                "Digest": r.manifest_digest.to_string(),
+                "ID": id,
+                "Repository": cairn_ir::reference::familiar(inspect::repository_of(&name)),
+                "SharedSize": "N/A",
+                "Size": size,
+                "Tag": inspect::tag_of(&name),
+                "UniqueSize": "N/A",
+                "VirtualSize": size,
+            });
+            println!("{v}");
+        } else if a.digests {
+            println!("{familiar:<50} {:<72} {id:<14} {:>10}", r.manifest_digest.to_string(), human(r.size));
         } else {
-            println!("{:<50} {:<14} {:>10}", cairn_ir::reference::familiar(&name), id, human(r.size));
+            println!("{familiar:<50} {id:<14} {:>10}", human(r.size));
         }
     }
     Ok(())
+}
+
+/// Go's `time.Time.String()` in UTC: `2024-01-02 15:04:05 +0000 UTC`.
+fn go_time(secs: i64) -> String {
+    let t = inspect::format_time(secs);
+    format!("{} {} +0000 UTC", &t[..10], &t[11..19])
 }
 
 pub fn rmi(a: RmiArgs) -> anyhow::Result<()> {

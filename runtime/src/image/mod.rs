@@ -15,7 +15,7 @@ mod import;
 pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
 pub use check::{check_store, CheckReport};
 pub use commit::{commit_image, CommitOptions};
-pub(crate) use created::rfc3339_nanos;
+pub(crate) use created::{parse_rfc3339, rfc3339, rfc3339_nanos};
 pub use import::materialize;
 pub(crate) use import::open_maybe_gzip;
 
