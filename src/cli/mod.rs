@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
 pub mod build;
+pub mod cache;
 pub mod compile;
 pub mod frontend;
 pub mod registry;

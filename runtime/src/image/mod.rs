@@ -12,6 +12,7 @@ mod created;
 mod import;
 
 pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
+pub(crate) use commit::pack_layer;
 pub use commit::{commit_image, CommitOptions};
 pub(crate) use created::rfc3339_nanos;
 pub use import::materialize;
