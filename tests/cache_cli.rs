@@ -185,7 +185,8 @@ fn issue14_two_stores_compute_equal_keys() {
 /// Store A builds with `--cache-to type=registry,mode=max`; store B, empty but for the
 /// base, builds the same Dockerfile with `--cache-from`: nothing runs, the image digest is
 /// A's, and B downloads the index and exactly the image's own layers (for its `-o`
-/// output), nothing else. Then one source file changes on B: only the steps that depend
+/// output), nothing else; pushing the image mounts them from the cache repository. Then
+/// one source file changes on B: only the steps that depend
 /// on it run.
 #[test]
 fn issue14_registry_cache_hits_on_an_empty_store_lazily() {
@@ -204,7 +205,9 @@ fn issue14_registry_cache_hits_on_an_empty_store_lazily() {
     let gets_before = reg.blob_gets().len();
     let out = t.path("b-out");
     let o_arg = format!("type=oci,dest={},tar=false", out.display());
-    let (ob, digest_b) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache, "-o", &o_arg]);
+    let app = format!("{}/team/app:1", reg.host);
+    let (ob, digest_b) =
+        build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache, "-o", &o_arg, "-t", &app, "--push"]);
     let (executed, cached) = counts(&summary(&ob));
     assert_eq!((executed, cached), (0, 6), "B hits every step: {}", stderr(&ob));
     assert_eq!(digest_b, digest_a, "B's image is A's");
@@ -218,6 +221,9 @@ fn issue14_registry_cache_hits_on_an_empty_store_lazily() {
     image_gets.dedup();
     assert_eq!(image_gets, want, "B downloads exactly the image's own layers");
     assert_eq!(other.len(), 1, "and one index: {other:?}");
+    // The push mounts the image's own layers from the cache repository.
+    let mounts = reg.log().lines().filter(|l| l.contains("\"POST /v2/team/app/blobs/uploads/?mount=")).count();
+    assert!(mounts >= own.len(), "{mounts} mounts for {} layers", own.len());
 
     // One source file changed on B: the COPY of src/ and everything after it run.
     t.write("ctx-b/src/b.txt", "BETA\n");
