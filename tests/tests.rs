@@ -5,6 +5,9 @@ mod build_cli;
 /// Issue 11, `cairn build` as a drop-in for `docker buildx build`: a build-push-action
 /// script, BuildKit's rawjson, `-q`, `--load`, stdin/stdout, usage errors, closed pipes.
 mod buildx_cli;
+/// Issue 14, a build cache shared through registries: machine-independent keys,
+/// `--cache-to`/`--cache-from` (registry and local), lazy import, many writers.
+mod cache_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
 /// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,

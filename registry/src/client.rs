@@ -193,6 +193,33 @@ impl Client {
         Ok(Manifest { digest, media_type, bytes })
     }
 
+    /// The tags of `reference`'s repository (`GET /v2/<name>/tags/list`; one page, which
+    /// is every tag unless the registry paginates). An unknown repository has none.
+    pub fn list_tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        self.with_pull_hosts(reference, |host| {
+            let path = format!("/v2/{}/tags/list", reference.repository);
+            let resp = self.t.send(Req::new(Method::GET, host, path.clone(), pull_scope(reference)))?;
+            match resp.status().as_u16() {
+                200 => {
+                    let bytes = read_small(resp, MAX_MANIFEST).map_err(|e| with_registry(e, host))?;
+                    let t: Tags = serde_json::from_slice(&bytes)
+                        .map_err(|e| RegistryError::Invalid(format!("Malformed tag list from `{host}`: {e}")))?;
+                    Ok(t.tags.unwrap_or_default())
+                }
+                404 => Ok(Vec::new()),
+                _ => {
+                    let url = format!("{}{path}", self.t.base(host));
+                    Err(status_error(resp, host, &url, &reference.name(), &reference.repository))
+                }
+            }
+        })
+    }
+
     /// Resolves `reference` to one image: follows an index to the manifest for `platform`
     /// (the host's when `None`; `arm64` is `arm64/v8`, amd64 has no variant), then reads
     /// the config. No layer is downloaded.

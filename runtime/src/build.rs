@@ -74,6 +74,10 @@ pub struct BuildRequest<'a> {
     pub cancel: &'a AtomicBool,
     /// Lines for the user that are not progress events (`--verify-reproducible`).
     pub notice: &'a dyn Fn(&str),
+    /// `--cache-from`: shared caches looked up on a local miss (lazily, see [`crate::cache`]).
+    pub cache_from: &'a [crate::cache::CacheLocation],
+    /// `--cache-to`: where to write the build's results, after everything else.
+    pub cache_to: &'a [crate::cache::CacheExport],
 }
 
 /// What a successful build produced.
@@ -108,6 +112,8 @@ pub enum BuildError {
     Metadata(StoreError),
     /// Pushing the image to `name` failed.
     Push { name: String, source: RegistryOpError },
+    /// Writing a `--cache-to` failed.
+    Cache(crate::cache::CacheError),
 }
 
 impl fmt::Display for BuildError {
@@ -121,6 +127,7 @@ impl fmt::Display for BuildError {
             }
             BuildError::Compare(e) | BuildError::Export(e) | BuildError::Metadata(e) => write!(f, "{e}"),
             BuildError::Push { name, source } => write!(f, "Cannot push `{name}`: {source}"),
+            BuildError::Cache(e) => write!(f, "Cannot export the build cache: {e}"),
             BuildError::NotReproducible { first, second, why, epoch_set } => {
                 let hint = if *epoch_set {
                     ""
@@ -148,6 +155,12 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let def = req.definition;
     solve::pick_output(def, &req.platform).map_err(BuildError::Solve)?;
     let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
+    let shared = shared_cache(&req);
+    if let Some(s) = &shared {
+        // Installed before the registry's own fetcher, which it wraps.
+        req.store.set_fetcher(s.fetcher(req.registry.clone().map(|r| r as Arc<dyn crate::store::BlobFetcher>)));
+        backend = backend.with_shared_cache(s.clone());
+    }
     if let Some(r) = &req.registry {
         backend = backend.with_registry(r.clone());
     }
@@ -163,7 +176,23 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         resources: req.resources.clone(),
         ssh: req.ssh.clone(),
     };
-    let solved = solve::solve(def, &backend, &opts, req.progress, req.cancel).map_err(BuildError::Solve)?;
+    let mut solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
+    // A cache blob that could not be downloaded intact: solve again without the records
+    // that use it, so its steps run (the rest is cached by now); once per new bad blob.
+    let mut bad_seen = 0;
+    while let (Err(SolveError::Step(_)), Some(s)) = (&solved, &shared) {
+        let bad = s.bad_blobs();
+        if bad.len() <= bad_seen {
+            break;
+        }
+        bad_seen = bad.len();
+        // The failed step cancelled the rest through the flag; Ctrl-C gives `Cancelled`.
+        req.cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+        let list = bad.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        (req.notice)(&format!("Cache blobs could not be downloaded intact ({list}): running their steps"));
+        solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
+    }
+    let solved = solved.map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
     let wants_image = req.commit_image
@@ -211,7 +240,24 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     for e in req.exports.iter().filter(|e| !e.needs_image()) {
         e.export(st, &src, &cx).map_err(BuildError::Export)?;
     }
+    if let Some(s) = &shared {
+        for to in req.cache_to {
+            match crate::cache::export(st, req.registry.as_deref(), s, to, &layers, &commit_opts, req.notice) {
+                Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
+                r => r.map_err(BuildError::Cache)?,
+            }
+        }
+    }
     Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached })
+}
+
+/// The shared caches of a build with `--cache-from` or `--cache-to` (their indexes read).
+fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>> {
+    if req.cache_from.is_empty() && req.cache_to.is_empty() {
+        return None;
+    }
+    let warn = |m: &str| (req.notice)(m);
+    Some(Arc::new(crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn)))
 }
 
 /// `--metadata-file`: the keys `docker buildx build` writes (`containerimage.digest`,

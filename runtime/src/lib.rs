@@ -11,6 +11,8 @@
 //! - `oci`: the OCI JSON documents (media types, descriptors, manifests, indexes); depends
 //!   on nothing else here.
 //! - `image`: committing a layer chain as an image; importing archives and OCI layouts.
+//! - `cache`: build caches shared through registries and directories (`--cache-to`,
+//!   `--cache-from`): the cache artifact, lazy import, export.
 //! - `export`: the `Exporter` trait and its OCI layout, docker-archive and rootfs exporters.
 //! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
 //! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB).
@@ -24,6 +26,7 @@
 
 pub mod analyze;
 pub mod build;
+pub mod cache;
 pub mod export;
 pub mod gzip;
 pub mod image;

@@ -202,7 +202,7 @@ impl Registry {
     }
 
     /// One blob: already there, mounted from another repository, or uploaded.
-    fn push_blob(
+    pub(crate) fn push_blob(
         &self,
         store: &Store,
         r: &Reference,

@@ -86,6 +86,14 @@ pub struct BuildArgs {
     /// Resolve base image tags against their registries even when the store has them
     #[arg(long)]
     pub pull: bool,
+    /// Import a build cache: `type=registry,ref=REF`, `type=local,src=DIR`, or a bare
+    /// REF; repeatable
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Export the build cache: `type=registry,ref=REF` or `type=local,dest=DIR`, with
+    /// `mode=min|max` (the final image's results, or every step's); repeatable
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -490,6 +498,9 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
     };
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
+    let cache_from =
+        args.cache_from.iter().map(|c| super::cache::parse_cache_from(c)).collect::<Result<Vec<_>, _>>()?;
+    let cache_to = args.cache_to.iter().map(|c| super::cache::parse_cache_to(c)).collect::<Result<Vec<_>, _>>()?;
     let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
     let secrets = read_secrets(&args.secrets)?;
@@ -610,6 +621,8 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         progress,
         cancel: &cancel,
         notice: &|line| progress.event(progress::Event::Notice { message: line.to_string(), time: progress::now() }),
+        cache_from: &cache_from,
+        cache_to: &cache_to,
     })
     .map_err(|e| match e {
         // Kept as a SolveError so `main` maps Ctrl-C to exit code 130.

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod build;
+pub mod cache;
 pub mod check;
 pub mod compile;
 pub mod frontend;

@@ -14,6 +14,7 @@ mod import;
 
 pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
 pub use check::{check_store, CheckReport};
+pub(crate) use commit::pack_layer;
 pub use commit::{commit_image, CommitOptions};
 pub(crate) use created::{parse_rfc3339, rfc3339, rfc3339_nanos};
 pub use import::materialize;

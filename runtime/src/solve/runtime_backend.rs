@@ -17,6 +17,9 @@ pub struct RuntimeBackend {
     empty: PathBuf,
     /// Pulls images the store lacks (`COPY --from=IMAGE`, an IR naming an unknown image).
     registry: Option<Arc<crate::registry::Registry>>,
+    /// Imported shared caches (`--cache-from`), asked on a local miss; what the build uses
+    /// is noted there for `--cache-to`.
+    shared: Option<Arc<crate::cache::SharedCache>>,
 }
 
 impl RuntimeBackend {
@@ -27,13 +30,19 @@ impl RuntimeBackend {
             path: empty.clone(),
             source,
         })?;
-        Ok(RuntimeBackend { store, empty, registry: None })
+        Ok(RuntimeBackend { store, empty, registry: None, shared: None })
     }
 
     /// Pulls what the store lacks through `registry`, and fetches lazy layers with it.
     pub fn with_registry(mut self, registry: Arc<crate::registry::Registry>) -> RuntimeBackend {
         self.store.set_fetcher(registry.clone());
         self.registry = Some(registry);
+        self
+    }
+
+    /// Looks up in `shared` what the store lacks, and notes the results the build uses.
+    pub fn with_shared_cache(mut self, shared: Arc<crate::cache::SharedCache>) -> RuntimeBackend {
+        self.shared = Some(shared);
         self
     }
 }
@@ -95,10 +104,23 @@ impl Snapshots for RuntimeBackend {
 
 impl CacheIndex for RuntimeBackend {
     fn get(&self, key: &CacheKey) -> Result<Option<Vec<Chain>>, BackendError> {
-        Ok(self.store.cache_get(&key.hex())?)
+        let local = self.store.cache_get(&key.hex())?;
+        let Some(shared) = &self.shared else { return Ok(local) };
+        let usable = |c: &Vec<Chain>| c.iter().all(|c| self.has_layers(c)) && shared.intact(&self.store, c);
+        let found = match local.filter(usable) {
+            Some(c) => Some(c),
+            None => shared.lookup(&self.store, key)?,
+        };
+        if let Some(c) = &found {
+            shared.note(key, c);
+        }
+        Ok(found)
     }
 
     fn put(&self, key: &CacheKey, chains: &[Chain]) -> Result<(), BackendError> {
+        if let Some(shared) = &self.shared {
+            shared.note(key, chains);
+        }
         Ok(self.store.cache_put(&key.hex(), chains)?)
     }
 }

@@ -15,6 +15,8 @@
 //! <root>/solve/empty, solve/mnt an empty directory and mount points for the solver
 //! <root>/tmp/<pid>-<n>-<what>   work in progress of the process `pid`
 //! <root>/lock, <root>/gc.lock   flock files (metadata updates; prune against users)
+//! <root>/builder-id             this store's id in shared caches (`cache/`, SPEC §10)
+//! <root>/cache-export.lock      flock around writing this store's shared-cache index
 //! ```
 //!
 //! **Architecture Invariant:** only the store knows store paths. Every other module asks
@@ -117,6 +119,16 @@ impl StoreLayout {
 
     pub(crate) fn gc_lock_path(&self) -> PathBuf {
         self.root.join("gc.lock")
+    }
+
+    /// This store's builder id in shared caches.
+    pub(crate) fn builder_id_path(&self) -> PathBuf {
+        self.root.join("builder-id")
+    }
+
+    /// Held while this store writes its index of a shared cache.
+    pub(crate) fn cache_export_lock_path(&self) -> PathBuf {
+        self.root.join("cache-export.lock")
     }
 
     /// `RUN --mount=type=cache` directories, one per cache id.

@@ -163,6 +163,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// This store's builder id in shared caches (SPEC.md §10): 12 hex digits drawn at
+    /// random the first time and kept in the store. It names the tag this store writes its
+    /// cache index to; it never enters a cache key.
+    pub fn builder_id(&self) -> Result<String, StoreError> {
+        let p = self.layout.builder_id_path();
+        if let Some(id) = fs::read_to_string(&p).ok().map(|s| s.trim().to_string()).filter(|s| s.len() == 12) {
+            return Ok(id);
+        }
+        let _g = self.lock()?;
+        if let Some(id) = fs::read_to_string(&p).ok().map(|s| s.trim().to_string()).filter(|s| s.len() == 12) {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 6];
+        let mut f = fs::File::open("/dev/urandom").map_err(io_err("open", std::path::Path::new("/dev/urandom")))?;
+        io::Read::read_exact(&mut f, &mut bytes).map_err(io_err("read", std::path::Path::new("/dev/urandom")))?;
+        let id = hex::encode(bytes);
+        self.write_atomic(&p, id.as_bytes())?;
+        Ok(id)
+    }
+
+    /// Serializes this store's writers of shared-cache indexes (between processes too).
+    pub(crate) fn cache_export_lock(&self) -> Result<super::LockGuard, StoreError> {
+        let p = self.layout.cache_export_lock_path();
+        let f = fs::File::options().create(true).truncate(false).write(true).open(&p).map_err(io_err("open", &p))?;
+        super::sys::flock(&f, libc::LOCK_EX).map_err(io_err("lock", &p))?;
+        Ok(super::LockGuard(f))
+    }
+}
+
 impl std::fmt::Debug for Lazy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Lazy {{ fetcher: {} }}", if self.fetcher.get().is_some() { "set" } else { "none" })

@@ -1,0 +1,112 @@
+//! `--cache-to` and `--cache-from` of `cairn build`, spelled as buildx spells them; the
+//! runtime's `cache` module does the work.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use cairn_runtime::cache::{CacheExport, CacheLocation, CacheMode};
+
+/// `KEY=VALUE,…` fields of one flag value.
+fn fields<'a>(flag: &str, spec: &'a str) -> anyhow::Result<BTreeMap<&'a str, &'a str>> {
+    let mut kv = BTreeMap::new();
+    for part in spec.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .with_context(|| format!("Invalid `{flag} {spec}`: field `{part}` must be KEY=VALUE"))?;
+        kv.insert(k.trim(), v.trim());
+    }
+    Ok(kv)
+}
+
+fn unsupported(flag: &str, spec: &str, kind: &str) -> anyhow::Error {
+    anyhow::anyhow!("Unsupported cache type `{kind}` in `{flag} {spec}` (expected registry or local)")
+}
+
+/// `--cache-from type=registry,ref=REF`, `type=local,src=DIR`, or a bare REF.
+pub fn parse_cache_from(spec: &str) -> anyhow::Result<CacheLocation> {
+    let flag = "--cache-from";
+    if !spec.contains('=') {
+        if spec.is_empty() {
+            bail!("Empty `{flag}`");
+        }
+        return Ok(CacheLocation::Registry(spec.to_string()));
+    }
+    let mut kv = fields(flag, spec)?;
+    let loc = match kv.remove("type").unwrap_or("registry") {
+        "registry" => CacheLocation::Registry(
+            kv.remove("ref").with_context(|| format!("`{flag} {spec}` needs `ref=REF`"))?.to_string(),
+        ),
+        "local" => CacheLocation::Local(PathBuf::from(
+            kv.remove("src").with_context(|| format!("`{flag} {spec}` needs `src=DIR`"))?,
+        )),
+        other => return Err(unsupported(flag, spec, other)),
+    };
+    kv.remove("digest");
+    if let Some(k) = kv.keys().next() {
+        bail!("Unknown field `{k}` in `{flag} {spec}`");
+    }
+    Ok(loc)
+}
+
+/// `--cache-to type=registry,ref=REF[,mode=min|max]` or `type=local,dest=DIR[,mode=…]`,
+/// with `ignore-error=true|false` and `compression=gzip`.
+pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
+    let flag = "--cache-to";
+    let mut kv = fields(flag, spec)?;
+    let location = match kv.remove("type").with_context(|| format!("`{flag} {spec}` has no `type=`"))? {
+        "registry" => CacheLocation::Registry(
+            kv.remove("ref").with_context(|| format!("`{flag} {spec}` needs `ref=REF`"))?.to_string(),
+        ),
+        "local" => CacheLocation::Local(PathBuf::from(
+            kv.remove("dest").with_context(|| format!("`{flag} {spec}` needs `dest=DIR`"))?,
+        )),
+        other => return Err(unsupported(flag, spec, other)),
+    };
+    let mode = match kv.remove("mode") {
+        None | Some("min") => CacheMode::Min,
+        Some("max") => CacheMode::Max,
+        Some(other) => bail!("Invalid `mode={other}` in `{flag} {spec}`: expected min or max"),
+    };
+    let ignore_error = match kv.remove("ignore-error") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => bail!("Invalid `ignore-error={other}` in `{flag} {spec}`: expected true or false"),
+    };
+    match kv.remove("compression") {
+        None | Some("gzip") => {}
+        Some(other) => bail!("Unsupported `compression={other}` in `{flag} {spec}` (cairn writes gzip)"),
+    }
+    if let Some(k) = kv.keys().next() {
+        bail!("Unknown field `{k}` in `{flag} {spec}`");
+    }
+    Ok(CacheExport { location, mode, ignore_error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_flags_parse_as_buildx_spells_them() {
+        let reg = |r: &str| CacheLocation::Registry(r.into());
+        assert_eq!(parse_cache_from("h:5000/c:main").unwrap(), reg("h:5000/c:main"));
+        assert_eq!(parse_cache_from("type=registry,ref=h/c").unwrap(), reg("h/c"));
+        assert_eq!(parse_cache_from("type=local,src=/d").unwrap(), CacheLocation::Local("/d".into()));
+        assert_eq!(
+            parse_cache_to("type=registry,ref=h/c,mode=max").unwrap(),
+            CacheExport { location: reg("h/c"), mode: CacheMode::Max, ignore_error: false }
+        );
+        assert_eq!(
+            parse_cache_to("type=local,dest=/d,ignore-error=true").unwrap(),
+            CacheExport { location: CacheLocation::Local("/d".into()), mode: CacheMode::Min, ignore_error: true }
+        );
+        let e = |r: anyhow::Result<CacheExport>| r.unwrap_err().to_string();
+        assert!(e(parse_cache_to("type=gha")).starts_with("Unsupported cache type `gha`"));
+        assert!(e(parse_cache_to("type=registry")).contains("needs `ref=REF`"));
+        assert!(e(parse_cache_to("type=local,dest=d,mode=all")).contains("`mode=all`"));
+        assert!(e(parse_cache_to("type=local,dest=d,color=red")).contains("Unknown field `color`"));
+        assert!(e(parse_cache_to("ref=x")).contains("has no `type=`"));
+        assert!(parse_cache_from("type=local").unwrap_err().to_string().contains("needs `src=DIR`"));
+    }
+}

@@ -1,0 +1,319 @@
+//! Issue 14, a build cache shared by many machines: two stores (two `CAIRN_ROOT`s) stand
+//! for two machines, one `docker-registry` on 127.0.0.1 for the registry they share.
+//! Machine-independent keys, `--cache-to`/`--cache-from` with `type=registry` and
+//! `type=local`, lazy import (what is downloaded, from the registry's own log), many
+//! writers on one ref, and a corrupted cache blob.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::build_cli::{busybox_archive, cairn_in, counts, executed_steps, setup, stderr, summary, Tmp, BIN};
+
+/// Debian's `docker-registry` on 127.0.0.1 (plain HTTP), killed and reaped on drop.
+struct Registry {
+    child: Child,
+    host: String,
+    dir: PathBuf,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    fn start(t: &Tmp) -> Registry {
+        let bin = "/usr/bin/docker-registry";
+        assert!(Path::new(bin).is_file(), "install Debian's `docker-registry` package");
+        let dir = t.path("registry");
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("log")).unwrap();
+        let child = Command::new(bin)
+            .args(["serve", dir.join("config.yml").to_str().unwrap()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let r = Registry { child, host: format!("127.0.0.1:{port}"), dir };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&r.host).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not start: {}", r.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Digests of the blobs served by GET so far, one per request.
+    fn blob_gets(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:"))
+            .filter_map(|l| l.split("/blobs/").nth(1)?.split([' ', '"', '?']).next().map(str::to_string))
+            .collect()
+    }
+
+    /// The file the registry keeps blob `digest` in.
+    fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir.join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+    }
+}
+
+/// Runs cairn on `store` with no registries file and its own docker config.
+fn cairn_at(t: &Tmp, store: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("CAIRN_ROOT", t.path(store))
+        .env("DOCKER_CONFIG", t.path("docker-config"))
+        .env("CAIRN_REGISTRIES_CONFIG", t.path("none.json"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A store `name` under `t` holding busybox.
+fn machine(t: &Tmp, name: &str) {
+    ok(cairn_at(t, name, &["load", "-i", busybox_archive().to_str().unwrap()]));
+}
+
+/// A rawjson build of `ctx` on `store` with SOURCE_DATE_EPOCH, writing its metadata;
+/// returns the output and the image digest.
+fn build_on(t: &Tmp, store: &str, ctx: &str, reg: Option<&Registry>, extra: &[&str]) -> (Output, String) {
+    let meta = t.path(&format!("{store}-meta.json"));
+    let (m, c) = (meta.to_str().unwrap().to_string(), t.path(ctx).to_str().unwrap().to_string());
+    let mut args = vec!["build", "--progress", "rawjson", "--build-arg", "SOURCE_DATE_EPOCH=1700000000"];
+    args.extend(["--metadata-file", &m]);
+    if let Some(r) = reg {
+        args.extend(["--insecure-registry", &r.host]);
+    }
+    args.extend_from_slice(extra);
+    args.push(&c);
+    let o = ok(cairn_at(t, store, &args));
+    let v: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    (o, v["containerimage.digest"].as_str().unwrap().to_string())
+}
+
+/// The layer digests of the image in the OCI layout directory `dir`.
+fn layout_layers(dir: &Path) -> Vec<String> {
+    let read = |d: &str| -> Value {
+        let hex = d.trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m = read(index["manifests"][0]["digest"].as_str().unwrap());
+    m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+/// How many layers the busybox base has.
+fn base_layers() -> usize {
+    let out =
+        Command::new("tar").args(["-xOf", busybox_archive().to_str().unwrap(), "manifest.json"]).output().unwrap();
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    m[0]["Layers"].as_array().unwrap().len()
+}
+
+/// The cache record names (the keys) of a store.
+fn keys(store: &Path) -> Vec<String> {
+    let mut k: Vec<String> = std::fs::read_dir(store.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    k.sort();
+    k
+}
+
+/// A build of `ctx` into `store` with rawjson progress.
+fn build_in(store: &Path, ctx: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["build", "--progress", "rawjson"];
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    cairn_in(store, &args)
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+const DOCKERFILE: &str = "FROM busybox\n\
+WORKDIR /app\n\
+RUN echo one > /one.txt\n\
+COPY src/ /app/src/\n\
+RUN cat /app/src/*.txt > /app/all.txt && echo built >> /app/all.txt\n\
+COPY extra.txt /app/\n\
+RUN wc -c /app/all.txt > /app/size.txt\n";
+
+fn write_context(t: &Tmp, dir: &str) {
+    t.write(&format!("{dir}/Dockerfile"), DOCKERFILE);
+    t.write(&format!("{dir}/src/a.txt"), "alpha\n");
+    t.write(&format!("{dir}/src/b.txt"), "beta\n");
+    t.write(&format!("{dir}/extra.txt"), "extra\n");
+}
+
+/// SPEC.md §6: no host path, inode or store-local id in a key. Two stores in different
+/// directories, building copies of one context at different paths (written at different
+/// times), record the same keys.
+#[test]
+fn issue14_two_stores_compute_equal_keys() {
+    let a = setup("keys-a");
+    let b = setup("keys-b");
+    write_context(&a, "somewhere/ctx");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_context(&b, "elsewhere/deeper/ctx");
+    ok(build_in(&a.path("store"), &a.path("somewhere/ctx"), &[]));
+    ok(build_in(&b.path("store"), &b.path("elsewhere/deeper/ctx"), &[]));
+    let (ka, kb) = (keys(&a.path("store")), keys(&b.path("store")));
+    assert!(ka.len() >= 6, "every step recorded a key: {ka:?}");
+    assert_eq!(ka, kb, "the two stores computed different keys");
+}
+
+/// Store A builds with `--cache-to type=registry,mode=max`; store B, empty but for the
+/// base, builds the same Dockerfile with `--cache-from`: nothing runs, the image digest is
+/// A's, and B downloads the index and exactly the image's own layers (for its `-o`
+/// output), nothing else; pushing the image mounts them from the cache repository. Then
+/// one source file changes on B: only the steps that depend
+/// on it run.
+#[test]
+fn issue14_registry_cache_hits_on_an_empty_store_lazily() {
+    let t = Tmp::new("cache-reg");
+    let reg = Registry::start(&t);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let to = format!("type=registry,ref={cache},mode=max");
+    let (oa, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to]);
+    assert_eq!(counts(&summary(&oa)).1, 0, "A starts cold");
+    assert!(stderr(&oa).contains("Exported"), "{}", stderr(&oa));
+
+    let gets_before = reg.blob_gets().len();
+    let out = t.path("b-out");
+    let o_arg = format!("type=oci,dest={},tar=false", out.display());
+    let app = format!("{}/team/app:1", reg.host);
+    let (ob, digest_b) =
+        build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache, "-o", &o_arg, "-t", &app, "--push"]);
+    let (executed, cached) = counts(&summary(&ob));
+    assert_eq!((executed, cached), (0, 6), "B hits every step: {}", stderr(&ob));
+    assert_eq!(digest_b, digest_a, "B's image is A's");
+    let layers = layout_layers(&out);
+    let own: Vec<String> = layers[base_layers()..].to_vec();
+    let mut got: Vec<String> = reg.blob_gets()[gets_before..].to_vec();
+    got.sort();
+    let (mut image_gets, other): (Vec<String>, Vec<String>) = got.into_iter().partition(|d| layers.contains(d));
+    let mut want = own.clone();
+    want.sort();
+    image_gets.dedup();
+    assert_eq!(image_gets, want, "B downloads exactly the image's own layers");
+    assert_eq!(other.len(), 1, "and one index: {other:?}");
+    // The push mounts the image's own layers from the cache repository.
+    let mounts = reg.log().lines().filter(|l| l.contains("\"POST /v2/team/app/blobs/uploads/?mount=")).count();
+    assert!(mounts >= own.len(), "{mounts} mounts for {} layers", own.len());
+
+    // One source file changed on B: the COPY of src/ and everything after it run.
+    t.write("ctx-b/src/b.txt", "BETA\n");
+    let (ob2, _) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
+    let ran = executed_steps(&ob2);
+    assert_eq!(ran.len(), 4, "{ran:?}");
+    assert!(ran.iter().all(|s| !s.contains("echo one") && !s.contains("WORKDIR")), "{ran:?}");
+    assert!(ran.iter().any(|s| s.contains("COPY src/")), "{ran:?}");
+}
+
+/// `type=local`: an OCI layout directory holding the same artifact, round trip.
+#[test]
+fn issue14_local_cache_round_trip() {
+    let t = Tmp::new("cache-local");
+    machine(&t, "a");
+    machine(&t, "c");
+    write_context(&t, "ctx");
+    let dir = t.path("cache-dir");
+    let to = format!("type=local,dest={},mode=max", dir.display());
+    let (_, digest_a) = build_on(&t, "a", "ctx", None, &["--cache-to", &to]);
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["artifactType"], "application/vnd.cairn.cache.v1", "{index}");
+    let from = format!("type=local,src={}", dir.display());
+    let (oc, digest_c) = build_on(&t, "c", "ctx", None, &["--cache-from", &from]);
+    assert_eq!(counts(&summary(&oc)).0, 0, "{}", stderr(&oc));
+    assert_eq!(digest_c, digest_a);
+}
+
+/// Four builders with different Dockerfiles export to one ref at once. Each writes its
+/// own index (tag `main.<builder id>`), so none is lost: a fifth, empty store then hits
+/// every step of each of the four builds from that one ref.
+#[test]
+fn issue14_four_concurrent_writers_lose_nothing() {
+    let t = Tmp::new("cache-writers");
+    let reg = Registry::start(&t);
+    let cache = format!("{}/team/cache:main", reg.host);
+    for i in 0..4 {
+        machine(&t, &format!("w{i}"));
+        t.write(
+            &format!("ctx{i}/Dockerfile"),
+            &format!("FROM busybox\nRUN echo builder {i} > /who\nRUN cat /who /who > /twice\n"),
+        );
+    }
+    machine(&t, "e");
+    let to = format!("type=registry,ref={cache},mode=max");
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (t, reg, to) = (&t, &reg, &to);
+            s.spawn(move || build_on(t, &format!("w{i}"), &format!("ctx{i}"), Some(reg), &["--cache-to", to]));
+        }
+    });
+    for i in 0..4 {
+        let (o, _) = build_on(&t, "e", &format!("ctx{i}"), Some(&reg), &["--cache-from", &cache]);
+        assert_eq!(counts(&summary(&o)), (0, 2), "build {i} is a full hit: {}", stderr(&o));
+    }
+}
+
+/// A corrupted and a truncated cache blob in the registry: detected by their digests when
+/// a step needs them, and the steps that made them simply run.
+#[test]
+fn issue14_corrupted_cache_blob_runs_the_step() {
+    let t = Tmp::new("cache-corrupt");
+    let reg = Registry::start(&t);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let out = t.path("a-out");
+    let o_arg = format!("type=oci,dest={},tar=false", out.display());
+    let to = format!("type=registry,ref={cache},mode=max");
+    let (_, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to, "-o", &o_arg]);
+    let layers = layout_layers(&out);
+    let n = base_layers();
+    // Layer n is WORKDIR's, n+1 `RUN echo one`'s.
+    let truncated = reg.blob_file(&layers[n]);
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let corrupted = reg.blob_file(&layers[n + 1]);
+    let mut bytes = std::fs::read(&corrupted).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&corrupted, &bytes).unwrap();
+
+    // B changes the last COPY's source: that step needs the bytes of everything below.
+    t.write("ctx-b/extra.txt", "changed\n");
+    let (ob, digest_b) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
+    let ran = executed_steps(&ob);
+    assert!(ran.iter().any(|s| s.contains("echo one")), "the step of the corrupted blob ran: {ran:?}");
+    assert!(ran.iter().any(|s| s.contains("COPY extra.txt")), "{ran:?}");
+    assert!(stderr(&ob).contains("could not be downloaded intact"), "{}", stderr(&ob));
+    assert_ne!(digest_b, digest_a, "extra.txt differs");
+}
