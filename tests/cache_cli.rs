@@ -4,75 +4,13 @@
 //! `type=local`, lazy import (what is downloaded, from the registry's own log), many
 //! writers on one ref, and a corrupted cache blob.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
 use crate::build_cli::{busybox_archive, cairn_in, counts, executed_steps, setup, stderr, summary, Tmp, BIN};
-
-/// Debian's `docker-registry` on 127.0.0.1 (plain HTTP), killed and reaped on drop.
-struct Registry {
-    child: Child,
-    host: String,
-    dir: PathBuf,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Registry {
-    fn start(t: &Tmp) -> Registry {
-        let bin = "/usr/bin/docker-registry";
-        assert!(Path::new(bin).is_file(), "install Debian's `docker-registry` package");
-        let dir = t.path("registry");
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        );
-        std::fs::write(dir.join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("log")).unwrap();
-        let child = Command::new(bin)
-            .args(["serve", dir.join("config.yml").to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let r = Registry { child, host: format!("127.0.0.1:{port}"), dir };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(&r.host).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "the registry did not start: {}", r.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-    }
-
-    /// Digests of the blobs served by GET so far, one per request.
-    fn blob_gets(&self) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:"))
-            .filter_map(|l| l.split("/blobs/").nth(1)?.split([' ', '"', '?']).next().map(str::to_string))
-            .collect()
-    }
-
-    /// The file the registry keeps blob `digest` in.
-    fn blob_file(&self, digest: &str) -> PathBuf {
-        let hex = digest.trim_start_matches("sha256:");
-        self.dir.join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
-    }
-}
+use crate::registry_fixture::Registry;
 
 /// Runs cairn on `store` with no registries file and its own docker config.
 fn cairn_at(t: &Tmp, store: &str, args: &[&str]) -> Output {
@@ -191,7 +129,7 @@ fn issue14_two_stores_compute_equal_keys() {
 #[test]
 fn issue14_registry_cache_hits_on_an_empty_store_lazily() {
     let t = Tmp::new("cache-reg");
-    let reg = Registry::start(&t);
+    let reg = Registry::start(&t, "registry", None);
     let cache = format!("{}/team/cache:main", reg.host);
     machine(&t, "a");
     machine(&t, "b");
@@ -258,7 +196,7 @@ fn issue14_local_cache_round_trip() {
 #[test]
 fn issue14_four_concurrent_writers_lose_nothing() {
     let t = Tmp::new("cache-writers");
-    let reg = Registry::start(&t);
+    let reg = Registry::start(&t, "registry", None);
     let cache = format!("{}/team/cache:main", reg.host);
     for i in 0..4 {
         machine(&t, &format!("w{i}"));
@@ -286,7 +224,7 @@ fn issue14_four_concurrent_writers_lose_nothing() {
 #[test]
 fn issue14_corrupted_cache_blob_runs_the_step() {
     let t = Tmp::new("cache-corrupt");
-    let reg = Registry::start(&t);
+    let reg = Registry::start(&t, "registry", None);
     let cache = format!("{}/team/cache:main", reg.host);
     machine(&t, "a");
     machine(&t, "b");

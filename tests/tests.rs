@@ -21,6 +21,8 @@ mod mounts_cli;
 /// Registries: push, pull, `FROM` a registry image, lazy layers, login (a local
 /// `docker-registry`).
 mod registry_cli;
+/// The `docker-registry` fixture of the registry and cache tests.
+mod registry_fixture;
 /// Issue 13: hostile and unusual inputs (deep layer chains, special tar entries, a BOM).
 mod reliability_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
