@@ -9,7 +9,7 @@ use cairn_ir::{FileActionKind, FileOp, FileRef};
 use super::OpCx;
 use crate::solve::backend::{Backend, Chain, Scratch};
 use crate::solve::engine::{fail, CacheMap, Inputs, Plan, Read, StepCx, StepError, Tree};
-use crate::solve::fileop::{self, SrcTree};
+use crate::solve::fileop;
 
 impl<B: Backend> OpCx<'_, B> {
     pub(super) fn file<'s>(&'s self, v: usize, f: &'s FileOp, inputs: &'s Inputs<'s>) -> Result<Plan<'s>, StepError> {
@@ -70,11 +70,7 @@ impl<B: Backend> OpCx<'_, B> {
                                 }
                             };
                             let view = self.view(tree)?;
-                            let (filter, strict) = match tree {
-                                Tree::Local(l) => (Some(&l.filter), true),
-                                Tree::Layers(_) => (None, false),
-                            };
-                            let src = SrcTree { root: &view.path, filter, strict };
+                            let src = super::src_tree(&view.path, tree);
                             let warnings =
                                 fileop::copy(&work_root, &src, c).map_err(|e| StepError::msg(e.to_string()))?;
                             warnings.into_iter().for_each(|w| cx.log(format!("warning: {w}")));

@@ -51,6 +51,15 @@ pub struct OpCx<'a, B: Backend> {
     pub cache_locks: mounts::CacheLocks,
 }
 
+/// A tree seen at `root` (its view): a build context through its patterns, strictly inside
+/// it; layers as they are.
+pub(super) fn src_tree<'t>(root: &'t std::path::Path, tree: &'t Tree) -> SrcTree<'t> {
+    match tree {
+        Tree::Local(l) => SrcTree { root, filter: Some(&l.filter), strict: true },
+        Tree::Layers(_) => SrcTree { root, filter: None, strict: false },
+    }
+}
+
 /// Shows each blob download of [`OpCx::layer_dirs`] as a step: `pull sha256:… (size)`,
 /// a line with the bytes so far at most once a second, DONE at the end.
 struct PullProgress<'a> {
@@ -179,6 +188,11 @@ impl<'a, B: Backend> OpCx<'a, B> {
         }
     }
 
+    /// The stat cache serves build contexts (layers are immutable and memoized apart).
+    fn stat_cache_for(&self, tree: &Tree) -> Option<&StatCache> {
+        matches!(tree, Tree::Local(_)).then_some(self.stat)
+    }
+
     /// A memo key of `tree` and `what` when the tree is immutable (a layer chain).
     fn memo_key(tree: &Tree, what: &[u8]) -> Option<String> {
         let Tree::Layers(chain) = tree else { return None };
@@ -199,11 +213,8 @@ impl<'a, B: Backend> OpCx<'a, B> {
             return Ok(hit);
         }
         let view = self.view(tree)?;
-        let (filter, strict, cache) = match tree {
-            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
-            Tree::Layers(_) => (None, false, None),
-        };
-        let src = SrcTree { root: &view.path, filter, strict };
+        let src = src_tree(&view.path, tree);
+        let (filter, cache) = (src.filter, self.stat_cache_for(tree));
         let mut h = blake3::Hasher::new();
         for p in &c.src_paths {
             h.update(&(p.len() as u64).to_le_bytes());
@@ -231,10 +242,8 @@ impl<'a, B: Backend> OpCx<'a, B> {
             return Ok(hit);
         }
         let view = self.view(tree)?;
-        let (filter, strict, cache) = match tree {
-            Tree::Local(l) => (Some(&l.filter), true, Some(self.stat)),
-            Tree::Layers(_) => (None, false, None),
-        };
+        let src = src_tree(&view.path, tree);
+        let (filter, strict, cache) = (src.filter, src.strict, self.stat_cache_for(tree));
         let (hp, rel) =
             fileop::resolve(&view.path, selector, true, strict).map_err(|e| StepError::msg(e.to_string()))?;
         let out = if fs::symlink_metadata(&hp).is_err() {

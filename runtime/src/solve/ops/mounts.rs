@@ -13,7 +13,7 @@ use cairn_ir::{CacheSharing, ExecOp, FileRef, MountKind};
 use super::{OpCx, View};
 use crate::solve::backend::{Backend, Chain, ProcessMount, ProcessMountSource, Scratch};
 use crate::solve::engine::{fail, Inputs, LocalTree, StepError, Tree};
-use crate::solve::fileop::{self, SrcTree};
+use crate::solve::fileop;
 use crate::solve::pattern::Filter;
 
 /// Cache mounts in use, for `Locked` (wait) and `Private` (take another) sharing.
@@ -283,16 +283,12 @@ impl<'a, B: Backend> OpCx<'a, B> {
         match tree {
             Some(tree) => {
                 let view = self.view(tree)?;
-                let (filter, strict) = match tree {
-                    Tree::Local(l) => (Some(&l.filter), true),
-                    Tree::Layers(_) => (None, false),
-                };
-                let src = SrcTree { root: &view.path, filter, strict };
+                let src = super::src_tree(&view.path, tree);
                 let c = copy_selection(selector);
                 fileop::copy(&tmp, &src, &c)
                     .map_err(|e| StepError::msg(format!("Cannot initialise a cache mount from its source: {e}")))?;
                 // The cache root is the source directory itself: its mode and owner too.
-                let (hp, _) = fileop::resolve(&view.path, &c.src_paths[0], true, strict)
+                let (hp, _) = fileop::resolve(&view.path, &c.src_paths[0], true, src.strict)
                     .map_err(|e| StepError::msg(e.to_string()))?;
                 if let Some(md) = fs::metadata(&hp).ok().filter(|md| md.is_dir()) {
                     use std::os::unix::fs::MetadataExt;
