@@ -20,7 +20,14 @@
 //! `TAG.<12 hex>` tag. No two builders ever write one tag, so no entry is lost to a race,
 //! and no conditional update is needed (distribution has none).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod export;
+mod format;
+
+pub use export::export;
+use format::*;
+pub use format::{decode_index, encode_index, CacheLayer, Records};
+
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
@@ -28,15 +35,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use cairn_ir::Digest;
-use cairn_registry::{Descriptor, Reference};
-use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use cairn_registry::Reference;
 
-use crate::image::CommitOptions;
-use crate::oci::{MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
 use crate::registry::Registry;
 use crate::solve::backend::{CacheKey, Chain};
-use crate::store::{BlobFetcher, HashWriter, LayerBlob, RemoteBlob, Store, StoreError};
+use crate::store::{BlobFetcher, HashWriter, RemoteBlob, Store, StoreError};
 
 /// `artifactType` of the cache manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cairn.cache.v1";
@@ -109,181 +112,6 @@ impl From<cairn_registry::RegistryError> for CacheError {
     fn from(e: cairn_registry::RegistryError) -> Self {
         CacheError::Registry(e.to_string())
     }
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// One layer of a result chain: a blob with its diff_id, or an empty layer (a step that
-/// changed nothing; no blob, the importer makes an empty layer).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct CacheLayer {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<Digest>,
-    #[serde(rename = "mediaType", default, skip_serializing_if = "String::is_empty")]
-    pub media_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(rename = "diffID", default, skip_serializing_if = "Option::is_none")]
-    pub diff_id: Option<Digest>,
-    #[serde(rename = "diffSize", default, skip_serializing_if = "Option::is_none")]
-    pub diff_size: Option<u64>,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub empty: bool,
-}
-
-impl CacheLayer {
-    fn empty() -> CacheLayer {
-        CacheLayer { digest: None, media_type: String::new(), size: None, diff_id: None, diff_size: None, empty: true }
-    }
-
-    fn of(b: &LayerBlob) -> CacheLayer {
-        CacheLayer {
-            digest: Some(b.blob),
-            media_type: b.media_type.clone(),
-            size: Some(b.blob_size),
-            diff_id: Some(b.diff_id),
-            diff_size: Some(b.diff_size),
-            empty: false,
-        }
-    }
-
-    /// The blob, when this is a non-empty layer with everything a reader needs.
-    fn blob(&self) -> Option<LayerBlob> {
-        Some(LayerBlob {
-            diff_id: self.diff_id?,
-            diff_size: self.diff_size.unwrap_or(0),
-            blob: self.digest?,
-            blob_size: self.size?,
-            media_type: self.media_type.clone(),
-        })
-    }
-}
-
-/// Records by cache key (hex): the output chains of one vertex, output 0 first, each
-/// bottom layer first.
-pub type Records = BTreeMap<String, Vec<Vec<CacheLayer>>>;
-
-/// The cache index as stored (SPEC.md §10).
-#[derive(Serialize, Deserialize)]
-struct IndexDoc {
-    version: u32,
-    #[serde(rename = "keyVersion")]
-    key_version: String,
-    layers: Vec<CacheLayer>,
-    records: BTreeMap<String, Vec<Vec<usize>>>,
-}
-
-/// The index bytes of `records`: layers deduplicated, in order of first use.
-pub fn encode_index(records: &Records) -> Vec<u8> {
-    let mut layers: Vec<CacheLayer> = Vec::new();
-    let mut at: HashMap<CacheLayer, usize> = HashMap::new();
-    let mut out = BTreeMap::new();
-    for (key, chains) in records {
-        let chains = chains
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|l| {
-                        *at.entry(l.clone()).or_insert_with(|| {
-                            layers.push(l.clone());
-                            layers.len() - 1
-                        })
-                    })
-                    .collect()
-            })
-            .collect();
-        out.insert(key.clone(), chains);
-    }
-    let doc =
-        IndexDoc { version: FORMAT_VERSION, key_version: crate::solve::key::KEY_VERSION.into(), layers, records: out };
-    serde_json::to_vec(&doc).expect("the index serializes")
-}
-
-/// Reads an index. Records under another key version are dropped (their keys cannot
-/// match); an unknown format version is an error naming the one supported.
-pub fn decode_index(bytes: &[u8]) -> Result<Records, CacheError> {
-    let doc: IndexDoc =
-        serde_json::from_slice(bytes).map_err(|e| CacheError::Invalid(format!("Malformed cache index: {e}")))?;
-    if doc.version != FORMAT_VERSION {
-        return Err(CacheError::Invalid(format!(
-            "Cache index version {} is not supported (this cairn reads version {FORMAT_VERSION})",
-            doc.version
-        )));
-    }
-    if doc.key_version != crate::solve::key::KEY_VERSION {
-        return Ok(Records::new());
-    }
-    for l in &doc.layers {
-        if !l.empty && l.blob().is_none() {
-            return Err(CacheError::Invalid("Malformed cache index: a layer has no digest, size or diffID".into()));
-        }
-    }
-    let mut out = Records::new();
-    for (key, chains) in doc.records {
-        let chains = chains
-            .iter()
-            .map(|c| c.iter().map(|&i| doc.layers.get(i).cloned()).collect::<Option<Vec<_>>>())
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| CacheError::Invalid(format!("Malformed cache index: record `{key}` names no layer")))?;
-        out.insert(key, chains);
-    }
-    Ok(out)
-}
-
-/// The distinct blobs of `records`, in order of first use.
-fn blobs_of(records: &Records) -> Vec<LayerBlob> {
-    let mut seen = HashSet::new();
-    records.values().flatten().flatten().filter_map(CacheLayer::blob).filter(|b| seen.insert(b.blob)).collect()
-}
-
-/// The manifest of the cache artifact: config = the index, layers = every blob it names.
-fn manifest_of(index: &[u8], records: &Records) -> Vec<u8> {
-    let layers: Vec<serde_json::Value> = blobs_of(records)
-        .iter()
-        .map(|b| serde_json::json!({"mediaType": b.media_type, "digest": b.blob.to_string(), "size": b.blob_size}))
-        .collect();
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": {"mediaType": MEDIA_CACHE_INDEX, "digest": Digest::of(index).to_string(), "size": index.len()},
-        "layers": layers,
-    });
-    serde_json::to_vec(&m).expect("the manifest serializes")
-}
-
-/// The config descriptor of a cache manifest, or why it is not one.
-fn index_descriptor(manifest: &[u8], what: &str) -> Result<Descriptor, CacheError> {
-    #[derive(Deserialize)]
-    struct M {
-        config: Descriptor,
-    }
-    let m: M = serde_json::from_slice(manifest)
-        .map_err(|e| CacheError::Invalid(format!("`{what}` is not a cache manifest: {e}")))?;
-    if m.config.media_type != MEDIA_CACHE_INDEX {
-        return Err(CacheError::Invalid(format!(
-            "`{what}` is not a cairn cache (its config is `{}`, not `{MEDIA_CACHE_INDEX}`)",
-            m.config.media_type
-        )));
-    }
-    if m.config.size > MAX_INDEX {
-        return Err(CacheError::Invalid(format!("The cache index of `{what}` is larger than {MAX_INDEX} bytes")));
-    }
-    Ok(m.config)
-}
-
-/// The tag builder `id` writes for the ref tag `tag`.
-fn builder_tag(tag: &str, id: &str) -> String {
-    format!("{tag}.{id}")
-}
-
-/// Whether `t` is a tag some builder wrote for `tag`.
-fn is_builder_tag(tag: &str, t: &str) -> bool {
-    t.strip_prefix(tag)
-        .and_then(|r| r.strip_prefix('.'))
-        .is_some_and(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The index under one tag of a registry (`None` when the tag does not exist).
@@ -511,174 +339,10 @@ impl BlobFetcher for CacheFetcher {
     }
 }
 
-/// What `to` should hold from this build: the results it used (`mode=max`), or those
-/// whose layers are all in the final image (`mode=min`), with their layers packed.
-fn collect(
-    store: &Store,
-    cache: &SharedCache,
-    mode: CacheMode,
-    image_layers: &[String],
-    opts: &CommitOptions,
-) -> Records {
-    let used = cache.used.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let in_image: HashSet<&String> = image_layers.iter().collect();
-    let chosen: Vec<(String, Vec<Chain>)> = used
-        .into_iter()
-        .filter(|(_, chains)| mode == CacheMode::Max || chains.iter().flatten().all(|l| in_image.contains(l)))
-        .collect();
-    let mut ids: Vec<String> = chosen.iter().flat_map(|(_, c)| c.iter().flatten().cloned()).collect();
-    ids.sort();
-    ids.dedup();
-    let described: HashMap<String, CacheLayer> =
-        ids.into_par_iter().filter_map(|id| describe(store, &id, opts).map(|d| (id, d))).collect();
-    chosen
-        .into_iter()
-        .filter_map(|(key, chains)| {
-            let chains = chains
-                .iter()
-                .map(|c| c.iter().map(|id| described.get(id).cloned()).collect::<Option<Vec<_>>>())
-                .collect::<Option<Vec<_>>>()?;
-            Some((key, chains))
-        })
-        .collect()
-}
-
-/// A layer as the index records it: empty, or its blob (packed once; a lazy layer's
-/// blob as is). `None` when the layer is gone.
-fn describe(store: &Store, id: &str, opts: &CommitOptions) -> Option<CacheLayer> {
-    if !store.layer_available(id) {
-        return None;
-    }
-    let meta = store.layer_meta(id).ok()?;
-    if meta.imported.is_none() && fs::read_dir(store.layer_path(id)).is_ok_and(|mut d| d.next().is_none()) {
-        return Some(CacheLayer::empty());
-    }
-    crate::image::pack_layer(store, id, opts).ok().map(|b| CacheLayer::of(&b))
-}
-
-/// Writes this build's results to `to` (see the module doc for the registry's tags).
-pub fn export(
-    store: &Store,
-    registry: Option<&Registry>,
-    cache: &SharedCache,
-    to: &CacheExport,
-    image_layers: &[String],
-    opts: &CommitOptions,
-    notice: &dyn Fn(&str),
-) -> Result<(), CacheError> {
-    let records = collect(store, cache, to.mode, image_layers, opts);
-    let _g = store.cache_export_lock()?;
-    match &to.location {
-        CacheLocation::Registry(reference) => {
-            let registry = registry.ok_or_else(|| CacheError::Registry("No registry client is set up".to_string()))?;
-            export_registry(store, registry, reference, records, notice)
-        }
-        CacheLocation::Local(dir) => export_local(store, dir, records, notice),
-    }
-}
-
-fn export_registry(
-    store: &Store,
-    registry: &Registry,
-    reference: &str,
-    records: Records,
-    notice: &dyn Fn(&str),
-) -> Result<(), CacheError> {
-    let r = Reference::parse(reference)?;
-    if r.digest.is_some() {
-        return Err(CacheError::Invalid(format!("`--cache-to` names a tag, not a digest: `{reference}`")));
-    }
-    let tag = builder_tag(r.tag.as_deref().unwrap_or("latest"), &store.builder_id()?);
-    if tag.len() > 128 {
-        return Err(CacheError::Invalid(format!("The cache tag `{tag}` is longer than 128 characters")));
-    }
-    let mine = r.with_tag(&tag);
-    let mut merged = read_registry_tag(registry, &mine).unwrap_or_default().unwrap_or_default();
-    let before: HashSet<Digest> = blobs_of(&merged).iter().map(|b| b.blob).collect();
-    let new = records.len();
-    merged.extend(records);
-    let quiet = |_: &str| {};
-    for b in blobs_of(&merged).iter().filter(|b| !before.contains(&b.blob)) {
-        registry
-            .push_blob(store, &mine, &b.blob, b.blob_size, &quiet)
-            .map_err(|e| CacheError::Registry(e.to_string()))?;
-    }
-    let index = encode_index(&merged);
-    let index_digest = Digest::of(&index);
-    let client = registry.client();
-    if !client.blob_exists(&mine, &index_digest)? {
-        client.upload_blob(&mine, &index_digest, index.len() as u64, &mut &index[..])?;
-    }
-    let manifest = manifest_of(&index, &merged);
-    client.put_manifest(&mine, MEDIA_OCI_MANIFEST, &manifest)?;
-    notice(&format!("Exported {new} cache records to {mine} ({} in its index)", merged.len()));
-    Ok(())
-}
-
-fn export_local(store: &Store, dir: &Path, records: Records, notice: &dyn Fn(&str)) -> Result<(), CacheError> {
-    let io = |action: &'static str, p: &Path| {
-        let path = p.to_path_buf();
-        move |source| CacheError::Store(StoreError::Io { action, path, source })
-    };
-    let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).map_err(io("create", &blobs))?;
-    let mut merged = read_local(dir).ok().flatten().unwrap_or_default();
-    let new = records.len();
-    merged.extend(records);
-    let put = |d: &Digest, from: Option<&Path>, bytes: Option<&[u8]>| -> Result<(), CacheError> {
-        let dest = local_blob(dir, d);
-        if dest.exists() {
-            return Ok(());
-        }
-        let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-        match (from, bytes) {
-            (Some(src), _) => {
-                if fs::hard_link(src, &tmp).is_err() {
-                    fs::copy(src, &tmp).map_err(io("copy", src))?;
-                }
-            }
-            (None, Some(b)) => fs::write(&tmp, b).map_err(io("write", &tmp))?,
-            (None, None) => unreachable!("put needs a source"),
-        }
-        fs::rename(&tmp, &dest).map_err(io("rename into", &dest))
-    };
-    for b in blobs_of(&merged) {
-        if !local_blob(dir, &b.blob).exists() {
-            let src = store.ensure_blob(&b.blob, &|_, _, _| {})?;
-            put(&b.blob, Some(&src), None)?;
-        }
-    }
-    let index = encode_index(&merged);
-    put(&Digest::of(&index), None, Some(&index))?;
-    let manifest = manifest_of(&index, &merged);
-    let md = Digest::of(&manifest);
-    put(&md, None, Some(&manifest))?;
-    let layout = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_OCI_INDEX,
-        "manifests": [{
-            "mediaType": MEDIA_OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
-            "digest": md.to_string(),
-            "size": manifest.len(),
-            "annotations": {crate::oci::ANNOTATION_REF_NAME: LOCAL_REF_NAME},
-        }],
-    });
-    for (name, bytes) in [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ("index.json", serde_json::to_vec(&layout).expect("the index serializes")),
-    ] {
-        let (p, tmp) = (dir.join(name), dir.join(format!(".{name}.tmp{}", std::process::id())));
-        fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
-        fs::rename(&tmp, &p).map_err(io("rename into", &p))?;
-    }
-    notice(&format!("Exported {new} cache records to {} ({} in its index)", dir.display(), merged.len()));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::LayerBlob;
 
     fn layer(n: u8) -> CacheLayer {
         CacheLayer::of(&LayerBlob {
