@@ -281,6 +281,9 @@ impl<'a> Lowerer<'a> {
             let pinned = self.resolver.pinned(&r, &platform).unwrap_or_else(|| r.clone());
             (self.graph.image(&pinned, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
         };
+        // The base's `created` is not this image's (BuildKit clears it too); its history
+        // entries keep their times.
+        config.created = None;
         let has_path = config.config.env.iter().flatten().any(|kv| kv.starts_with("PATH="));
         if !has_path {
             config.config.env.get_or_insert_with(Vec::new).insert(0, format!("PATH={DEFAULT_PATH}"));

@@ -15,6 +15,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// (year, month, day) → days since 1970-01-01, the inverse of [`civil_from_days`].
+#[cfg(test)]
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -46,8 +47,9 @@ pub(crate) fn rfc3339_nanos(t: f64) -> String {
 }
 
 /// Whole seconds of an RFC 3339 time (fractions dropped, offsets applied); `None` when it
-/// is not one.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+/// is not one. (The tests' oracle for [`rfc3339`].)
+#[cfg(test)]
+fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
