@@ -276,6 +276,62 @@ fn copy_parents_and_exclude() {
     );
 }
 
+/// Issue 12: `COPY --parents` with `**` copies every match at any depth and with BuildKit's
+/// `/./` pivot keeps only what follows it; `--chmod` takes symbolic modes (Dockerfile
+/// 1.14), applied to each file's own bits.
+#[test]
+fn issue12_copy_parents_globstar_pivot_and_symbolic_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = setup("parents12");
+    for f in ["src/a.txt", "src/d/b.txt", "src/d/e/c.txt", "src/d/skip.md", "x/y/z/n.txt", "x/y/m.txt"] {
+        t.write(&format!("ctx/{f}"), f);
+    }
+    t.write("ctx/tools/run.sh", "#!/bin/sh\n");
+    t.write("ctx/tools/data.txt", "data");
+    let mode = |p: &str, m: u32| std::fs::set_permissions(t.path(p), std::fs::Permissions::from_mode(m)).unwrap();
+    mode("ctx/tools/run.sh", 0o744);
+    mode("ctx/tools/data.txt", 0o666);
+    t.write(
+        "ctx/Dockerfile",
+        "FROM scratch\n\
+         COPY --parents ./src/**/*.txt /g/\n\
+         COPY --parents ./x/./y/**/*.txt /p/\n\
+         COPY --chmod=a=rX,u+w tools/ /m/\n\
+         COPY --chmod=go-w,u+x tools/data.txt /one\n",
+    );
+    let dest = t.path("rootfs");
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", dest.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut files: Vec<String> =
+        walk(&dest).into_iter().map(|p| p.strip_prefix(&dest).unwrap().display().to_string()).collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "g/src/a.txt",
+            "g/src/d/b.txt",
+            "g/src/d/e/c.txt",
+            "m/data.txt",
+            "m/run.sh",
+            "one",
+            "p/y/m.txt",
+            "p/y/z/n.txt"
+        ],
+    );
+    let bits = |p: &str| std::fs::metadata(dest.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(bits("m/run.sh"), 0o755, "X keeps the executable file executable");
+    assert_eq!(bits("m/data.txt"), 0o644);
+    assert_eq!(bits("one"), 0o744);
+
+    t.write("ctx/Dockerfile", "FROM scratch\nCOPY --chmod=u+q tools/ /m/\n");
+    let (o, _) = build(&t, &[]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success() && e.contains("`--chmod=u+q`: expected an octal mode") && e.contains("Dockerfile:2"),
+        "{e}"
+    );
+}
+
 fn walk(d: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(d).unwrap() {

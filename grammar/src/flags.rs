@@ -51,6 +51,7 @@ const ADD: &[FlagSpec] = &[
     flag("exclude", List),
     flag("checksum", Value),
     flag("keep-git-dir", Bool),
+    flag("unpack", Bool),
 ];
 const HEALTHCHECK: &[FlagSpec] = &[
     flag("interval", Value),
