@@ -155,7 +155,7 @@ impl<'a> Flags<'a> {
     /// parsed text; this keeps a hand-built AST to the same rule).
     fn new(src: &Src, ins: &'a Instruction) -> Result<Flags<'a>, CompileError> {
         if let Some(f) = ins.flags.iter().find(|f| flag_spec(ins.keyword, &f.name).is_none()) {
-            let message = format!("Unknown flag `--{}` for `{}`", f.name, ins.keyword.as_str());
+            let message = cairn_grammar::flags::refused_flag_message(ins.keyword, &f.name);
             return Err(src.err(ErrorKind::Parse(GrammarKind::UnknownFlag), f.span, message));
         }
         Ok(Flags { keyword: ins.keyword, flags: &ins.flags })
