@@ -305,6 +305,38 @@ mod tests {
         compile(&df, text, &CompileOptions::new("Dockerfile"), &NoImages).unwrap().warnings
     }
 
+    /// Issue 12: steps are numbered as BuildKit numbers them: the FROM of an image, then
+    /// RUN, COPY, ADD and WORKDIR; other instructions make no step and no count.
+    #[test]
+    fn issue12_step_counters_as_buildkit() {
+        let text = "FROM busybox AS build\nENV A=1\nRUN a\nLABEL x=y\nWORKDIR /src\nCOPY . .\nUSER 1\nRUN b\n\
+                    FROM scratch\nCOPY --from=build /x /x\nCMD [\"x\"]\n";
+        let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+        let c = compile(&df, text, &CompileOptions::new("Dockerfile"), &NoImages).unwrap();
+        let mut steps: Vec<String> = c
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.meta.group.as_ref().map(|g| format!("[{} {}/{}] {}", g.name, g.step, g.total, n.meta.description))
+            })
+            .collect();
+        steps.sort();
+        steps.dedup();
+        assert_eq!(
+            steps,
+            [
+                "[build 1/5] FROM busybox:latest",
+                "[build 2/5] RUN a",
+                "[build 3/5] WORKDIR /src",
+                "[build 4/5] COPY . .",
+                "[build 5/5] RUN b",
+                "[stage-1 1/1] COPY --from=build /x /x",
+                "[stage-1 1/1] FROM scratch",
+            ]
+        );
+    }
+
     /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;
     /// any other frontend is warned about, saying what cairn does instead.
     #[test]
