@@ -11,7 +11,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --locked -q
+echo "== 0. building cairn in release mode (a few minutes the first time)"
+cargo build --release --locked
 cairn=target/release/cairn
 export CAIRN_ROOT="${CAIRN_ROOT:-$PWD/target/demo-store}"
 out=target/demo-out
@@ -31,3 +32,4 @@ $cairn build --progress plain -t demo:latest -o "type=oci,dest=$out/demo-oci,tar
 echo "== 4. skopeo inspect oci:$out/demo-oci:latest"
 skopeo inspect "oci:$out/demo-oci:latest"
 $cairn images
+echo "== the images above are in the demo's own store: CAIRN_ROOT=$CAIRN_ROOT $cairn images"

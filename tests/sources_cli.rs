@@ -80,6 +80,10 @@ impl Server {
         );
     }
 
+    fn put_bytes(&self, path: &str, body: Vec<u8>) {
+        self.state.lock().unwrap().files.insert(path.to_string(), Served { body, etag: None, last_modified: None });
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -500,4 +504,33 @@ fn git_submodules_are_checked_out() {
         "no git files without --keep-git-dir"
     );
     assert_eq!(git(&out.join("k/vendor/sub"), &["rev-parse", "HEAD"]), git(&sub, &["rev-parse", "HEAD"]));
+}
+
+/// Issue 12: `ADD --unpack=true` unpacks a downloaded archive (BuildKit); without it a
+/// download stays a file, and `--unpack=false` keeps a local archive packed.
+#[test]
+fn issue12_add_unpack_for_downloads_and_local_archives() {
+    let t = setup("http-unpack");
+    t.write("tarsrc/dir/in.txt", "inside\n");
+    let tgz = t.path("ctx/a.tar.gz");
+    std::fs::create_dir_all(tgz.parent().unwrap()).unwrap();
+    let o = Command::new("tar")
+        .args(["-czf", tgz.to_str().unwrap(), "-C", t.path("tarsrc").to_str().unwrap(), "dir"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let srv = Server::start();
+    srv.put_bytes("/a.tar.gz", std::fs::read(&tgz).unwrap());
+    let url = srv.url("/a.tar.gz");
+    t.write(
+        "ctx/Dockerfile",
+        &format!("FROM scratch\nADD --unpack=true {url} /u/\nADD {url} /plain/\nADD --unpack=false a.tar.gz /local/\nADD a.tar.gz /x/\n"),
+    );
+    let out = t.path("out");
+    let (o, _) = build(&t, &["-o", &format!("type=local,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&out.join("u/dir/in.txt")), "inside\n", "--unpack=true unpacks the download");
+    assert!(out.join("plain/a.tar.gz").is_file(), "a download is not unpacked by default");
+    assert!(out.join("local/a.tar.gz").is_file(), "--unpack=false keeps a local archive");
+    assert_eq!(read(&out.join("x/dir/in.txt")), "inside\n", "a local archive unpacks by default");
 }

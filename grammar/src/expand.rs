@@ -198,7 +198,7 @@ impl<'a> Lexer<'a> {
             match self.next() {
                 None => {
                     return Err(ExpandError {
-                        message: "Unterminated single quote: expected a closing `'`".into(),
+                        message: "Unexpected end of statement while looking for matching single-quote".into(),
                         offset: start,
                     })
                 }
@@ -216,7 +216,7 @@ impl<'a> Lexer<'a> {
             match self.peek() {
                 None => {
                     return Err(ExpandError {
-                        message: "Unterminated double quote: expected a closing `\"`".into(),
+                        message: "Unexpected end of statement while looking for matching double-quote".into(),
                         offset: start,
                     })
                 }
@@ -641,8 +641,8 @@ mod tests {
         assert_eq!(x("${empty?}"), "");
         assert!(expand_word("${unset?}", '\\', &env).is_err());
         assert!(expand_word("${v", '\\', &env).unwrap_err().message.contains("missing `}`"));
-        assert!(expand_word("'abc", '\\', &env).unwrap_err().message.contains("single quote"));
-        assert!(expand_word("\"abc", '\\', &env).unwrap_err().message.contains("double quote"));
+        assert!(expand_word("'abc", '\\', &env).unwrap_err().message.contains("matching single-quote"));
+        assert!(expand_word("\"abc", '\\', &env).unwrap_err().message.contains("matching double-quote"));
         assert!(expand_word("${}", '\\', &env).is_err());
         assert!(expand_word("${v:x}", '\\', &env).unwrap_err().message.contains("Unsupported modifier"));
     }

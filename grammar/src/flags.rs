@@ -51,6 +51,7 @@ const ADD: &[FlagSpec] = &[
     flag("exclude", List),
     flag("checksum", Value),
     flag("keep-git-dir", Bool),
+    flag("unpack", Bool),
 ];
 const HEALTHCHECK: &[FlagSpec] = &[
     flag("interval", Value),
@@ -72,6 +73,22 @@ pub fn flags_of(keyword: Keyword) -> &'static [FlagSpec] {
     }
 }
 
+/// Flags BuildKit's Dockerfile frontend has (some only in its labs channel) that cairn
+/// does not implement: refused like unknown flags, but saying so. Every new BuildKit flag
+/// belongs either in the tables above or here.
+const NOT_SUPPORTED: &[(Keyword, &str, &str)] = &[(Keyword::Run, "device", "CDI devices")];
+
+/// The error message for `--name`, which `keyword` does not take (the parser's and the
+/// compiler's, so they say the same).
+pub fn refused_flag_message(keyword: Keyword, name: &str) -> String {
+    match NOT_SUPPORTED.iter().find(|(k, n, _)| *k == keyword && *n == name) {
+        Some((_, _, what)) => {
+            format!("`{} --{name}` ({what}) is a BuildKit flag cairn does not support", keyword.as_str())
+        }
+        None => format!("Unknown flag `--{name}` for `{}`", keyword.as_str()),
+    }
+}
+
 /// The entry for `--name` of `keyword`, if it takes one.
 pub fn flag_spec(keyword: Keyword, name: &str) -> Option<&'static FlagSpec> {
     flags_of(keyword).iter().find(|f| f.name == name)
@@ -88,5 +105,17 @@ mod tests {
         assert!(flag_spec(Keyword::Copy, "checksum").is_none());
         assert_eq!(flag_spec(Keyword::Add, "keep-git-dir").map(|f| f.kind), Some(FlagKind::Bool));
         assert!(flags_of(Keyword::Env).is_empty());
+    }
+
+    #[test]
+    fn not_supported_flags_are_named_and_never_accepted() {
+        for (k, n, _) in NOT_SUPPORTED {
+            assert!(flag_spec(*k, n).is_none(), "--{n}");
+        }
+        assert_eq!(
+            refused_flag_message(Keyword::Run, "device"),
+            "`RUN --device` (CDI devices) is a BuildKit flag cairn does not support"
+        );
+        assert_eq!(refused_flag_message(Keyword::Run, "bogus"), "Unknown flag `--bogus` for `RUN`");
     }
 }

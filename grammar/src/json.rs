@@ -1,5 +1,5 @@
 //! The public JSON shape of the AST (`cairn compile --emit ast --format json`), documented
-//! in README.md:
+//! in docs/ast.md:
 //!
 //! `{"directives": {"escape": "\\", ...}, "instructions": [{"keyword", "start_line",
 //! "end_line", "flags": ["--x=y"], "json": bool, "args": [...] | "pairs": [{"key", "value"}]

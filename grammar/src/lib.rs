@@ -50,5 +50,13 @@ pub fn parse(file: &str, source: &str) -> Result<ast::Dockerfile, Error> {
             }
         }
     }
+    if instructions.is_empty() {
+        // As BuildKit's parser ("file with no instructions"), at the last line.
+        let at = src.trim_end_matches(['\n', '\r']).rfind('\n').map_or(0, |i| i + 1);
+        let line = src[..at].bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+        let span = ast::Span { start: at, end: src.len(), line, col: 1 };
+        let message = "The Dockerfile has no instructions".to_string();
+        return Err(Error::new(ErrorKind::Syntax, message, file, src, span));
+    }
     Ok(ast::Dockerfile { directives, escape, instructions })
 }

@@ -67,7 +67,7 @@ pub(crate) fn parse_instruction(ctx: &Ctx<'_>, offset: usize) -> Result<Instruct
             let span = f.span;
             return Err(Error::new(
                 ErrorKind::UnknownFlag,
-                format!("Unknown flag `--{}` for `{}`", f.name, keyword.as_str()),
+                crate::flags::refused_flag_message(keyword, &f.name),
                 ctx.file,
                 ctx.src,
                 span,
@@ -132,7 +132,7 @@ fn parse_args(
     let r = Rest { ctx, keyword, text: rest, at, kw_at, line_end };
     match keyword {
         Keyword::Run | Keyword::Cmd | Keyword::Entrypoint => command_args(&r),
-        Keyword::Shell => match json_array(rest) {
+        Keyword::Shell => match json_array(rest).map_err(|m| r.syntax(m))? {
             Some(v) if !v.is_empty() => Ok(Args::Exec(v)),
             _ => Err(r.syntax("`SHELL` requires the arguments in JSON form, e.g. `SHELL [\"/bin/sh\", \"-c\"]`")),
         },
@@ -187,7 +187,7 @@ fn command_args(r: &Rest) -> Result<Args, Error> {
         // `CMD` / `ENTRYPOINT` with nothing: an empty shell form, as BuildKit.
         return Ok(Args::Shell(String::new()));
     }
-    Ok(match json_array(r.text) {
+    Ok(match json_array(r.text).map_err(|m| r.syntax(m))? {
         Some(v) => Args::Exec(v),
         None => Args::Shell(r.text.to_string()),
     })
@@ -195,7 +195,7 @@ fn command_args(r: &Rest) -> Result<Args, Error> {
 
 /// VOLUME (at least one path), COPY and ADD (at least a source and a destination).
 fn path_args(r: &Rest) -> Result<Args, Error> {
-    if let Some(v) = json_array(r.text) {
+    if let Some(v) = json_array(r.text).map_err(|m| r.syntax(m))? {
         return Ok(Args::Exec(v));
     }
     let words = split_words(r.ctx, r.text, r.at)?;
@@ -213,7 +213,7 @@ fn arg_args(r: &Rest) -> Result<Args, Error> {
     let (ctx, rest, at) = (r.ctx, r.text, r.at);
     let mut pairs = Vec::new();
     let mut blank = None;
-    each_word(ctx, rest, at, |st, e| {
+    each_word(ctx, rest, |st, e| {
         let w = &rest[st..e];
         let span = ctx.span(at + st, at + e);
         let (key, value) = match w.find('=') {
@@ -226,7 +226,7 @@ fn arg_args(r: &Rest) -> Result<Args, Error> {
         if blank.is_none() {
             pairs.push(KeyValue { key: key.to_string(), value, span });
         }
-    })?;
+    });
     if let Some(span) = blank {
         return Err(Error::new(ErrorKind::Syntax, "`ARG` names can not be blank", ctx.file, ctx.src, span));
     }
@@ -252,7 +252,7 @@ fn healthcheck_args(r: &Rest) -> Result<Args, Error> {
     if cmd.is_empty() {
         return Err(r.missing("a command after `CMD`"));
     }
-    Ok(Args::HealthcheckCmd(Box::new(match json_array(cmd) {
+    Ok(Args::HealthcheckCmd(Box::new(match json_array(cmd).map_err(|m| r.syntax(m))? {
         Some(v) => Args::Exec(v),
         None => Args::Shell(cmd.to_string()),
     })))
@@ -266,13 +266,31 @@ fn split_first_word(s: &str) -> (&str, &str) {
     }
 }
 
-/// A JSON array of strings, or `None` (BuildKit then falls back to the shell form).
-fn json_array(s: &str) -> Option<Vec<String>> {
+/// BuildKit's error for a JSON array holding something else than strings.
+const NOT_STRINGS: &str = "When using JSON array syntax, arrays must be comprised of strings only";
+
+/// A JSON array of strings, or `None` when the text is not a JSON array (BuildKit then
+/// falls back to the shell form); `Err` for a JSON array of something else (`["a", ["b"]]`),
+/// which BuildKit refuses.
+fn json_array(s: &str) -> Result<Option<Vec<String>>, &'static str> {
     let t = s.trim();
     if !t.starts_with('[') || !t.ends_with(']') {
-        return None;
+        return Ok(None);
     }
-    json_array_fast(t).or_else(|| serde_json::from_str::<Vec<String>>(t).ok())
+    if let Some(v) = json_array_fast(t) {
+        return Ok(Some(v));
+    }
+    match serde_json::from_str::<Vec<serde_json::Value>>(t) {
+        Err(_) => Ok(None),
+        Ok(items) => items
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(NOT_STRINGS),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
 }
 
 fn is_json_ws(b: u8) -> bool {
@@ -319,7 +337,7 @@ fn json_array_fast(t: &str) -> Option<Vec<String>> {
 /// Splits on unquoted, unescaped whitespace, keeping quotes and escapes as written.
 pub(crate) fn split_words(ctx: &Ctx<'_>, s: &str, at: usize) -> Result<Vec<Spanned<String>>, Error> {
     let mut words = Vec::new();
-    each_word(ctx, s, at, |st, e| words.push(Spanned { node: s[st..e].to_string(), span: ctx.span(at + st, at + e) }))?;
+    each_word(ctx, s, |st, e| words.push(Spanned { node: s[st..e].to_string(), span: ctx.span(at + st, at + e) }));
     Ok(words)
 }
 
@@ -336,9 +354,9 @@ static WORD_SPECIAL: [bool; 256] = {
 };
 
 /// Calls `word(start, end)` for each word of `s` in order (see [`split_words`]); an
-/// unterminated quote anywhere is an error. Scans bytes: quotes, blanks and both escape
+/// unterminated quote ends with the text. Scans bytes: quotes, blanks and both escape
 /// characters are ASCII.
-fn each_word(ctx: &Ctx<'_>, s: &str, at: usize, mut word: impl FnMut(usize, usize)) -> Result<(), Error> {
+fn each_word(ctx: &Ctx<'_>, s: &str, mut word: impl FnMut(usize, usize)) {
     let b = s.as_bytes();
     let esc = ctx.escape as u8;
     let mut i = 0;
@@ -359,17 +377,12 @@ fn each_word(ctx: &Ctx<'_>, s: &str, at: usize, mut word: impl FnMut(usize, usiz
             } else if c == esc {
                 i += 2;
             } else if c == b'"' || c == b'\'' {
-                let qi = i;
                 i += 1;
                 loop {
+                    // An unterminated quote runs to the end of the line, as in BuildKit's
+                    // parser; the compile step's expansion reports it.
                     if i >= b.len() {
-                        let what = if c == b'"' { "double" } else { "single" };
-                        return Err(ctx.error(
-                            ErrorKind::Syntax,
-                            format!("Unterminated {what} quote: expected a closing `{}`", c as char),
-                            at + qi,
-                            at + s.len(),
-                        ));
+                        break;
                     }
                     if b[i] == esc && c == b'"' {
                         i += 2;
@@ -386,7 +399,6 @@ fn each_word(ctx: &Ctx<'_>, s: &str, at: usize, mut word: impl FnMut(usize, usiz
         }
         word(st, i.min(b.len()));
     }
-    Ok(())
 }
 
 /// ENV and LABEL: `k=v ...` or the legacy `k v` (one pair, value = rest of line). Errors
@@ -396,7 +408,7 @@ fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result
     let mut first = None;
     let mut legacy = false;
     let mut bad = None;
-    each_word(ctx, rest, at, |st, e| {
+    each_word(ctx, rest, |st, e| {
         let w = &rest[st..e];
         if first.is_none() {
             first = Some((st, e));
@@ -415,7 +427,7 @@ fn parse_pairs(ctx: &Ctx<'_>, keyword: Keyword, rest: &str, at: usize) -> Result
             None => format!("Expected `key=value` in `{}`, found `{w}`", keyword.as_str()),
         };
         bad = Some(Error::new(ErrorKind::Syntax, message, ctx.file, ctx.src, span));
-    })?;
+    });
     if let Some(e) = bad {
         return Err(e);
     }

@@ -270,10 +270,12 @@ fn directive_of(line: &str) -> Option<(&str, &str)> {
 }
 
 /// If `line` ends with the escape character (optionally followed by blanks), the line
-/// without it.
+/// without it. As BuildKit's `([^\\])\\[ \t]*$|^\\[ \t]*$`: an escaped escape
+/// character (`trailing\\`) does not continue, unless it is the whole line.
 fn continued(line: &str, escape: char) -> Option<&str> {
     let t = line.trim_end_matches([' ', '\t']);
-    t.strip_suffix(escape)
+    let head = t.strip_suffix(escape)?;
+    (head.is_empty() || !head.ends_with(escape)).then_some(head)
 }
 
 fn is_comment_or_blank(line: &str) -> bool {

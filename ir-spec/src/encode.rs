@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{Definition, Digest, FileRef, Input, Op, Vertex, FORMAT_VERSION};
+use crate::{Definition, Digest, FileRef, Input, Op, Vertex, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// The canonical bytes of any IR value.
 pub fn to_canonical<T: Serialize>(value: &T) -> Vec<u8> {
@@ -65,7 +65,7 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Malformed(m) => write!(f, "Malformed IR file: {m}"),
             LoadError::Version { found, supported } => {
-                write!(f, "Unsupported IR format version {found} (this cairn reads version {supported})")
+                write!(f, "Unsupported IR format version {found} (this cairn reads versions {OLDEST_FORMAT_VERSION} to {supported})")
             }
             LoadError::DigestMismatch { index, stored, computed } => {
                 write!(f, "Vertex {index}: stored digest `{stored}` does not match its content (`{computed}`)")
@@ -98,7 +98,7 @@ pub fn decode_definition(bytes: &[u8]) -> Result<Definition, LoadError> {
 /// Checks every structural rule of SPEC.md: version, digests, topological order (hence
 /// acyclic), inputs exist, output indices and references in range.
 pub fn validate(def: &Definition) -> Result<(), LoadError> {
-    if def.version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&def.version) {
         return Err(LoadError::Version { found: def.version, supported: FORMAT_VERSION });
     }
     let mut seen: HashMap<Digest, u32> = HashMap::new();
@@ -202,6 +202,10 @@ fn validate_op(index: usize, v: &Vertex) -> Result<(), LoadError> {
                 let mut refs = vec![a.base];
                 if let crate::FileActionKind::Copy(c) = &a.kind {
                     refs.push(c.src);
+                    if let Some(m) = &c.mode_str {
+                        crate::chmod::SymbolicMode::parse(m)
+                            .map_err(|e| LoadError::Invalid { index, what: format!("action {ai}: {e}") })?;
+                    }
                 }
                 for r in refs {
                     match r {

@@ -21,6 +21,7 @@
 //! assert!(d.to_string().starts_with("sha256:"));
 //! ```
 
+pub mod chmod;
 pub mod config;
 pub mod definition;
 pub mod digest;
@@ -34,5 +35,9 @@ pub use digest::{Digest, ParseDigestError};
 pub use encode::{decode_definition, encode_definition, validate, vertex_digest, vertex_digest_of, LoadError};
 pub use op::*;
 
-/// The IR format version this crate reads and writes. See SPEC.md, "Compatibility".
-pub const FORMAT_VERSION: u32 = 1;
+/// The IR format version this crate writes. See SPEC.md, "Compatibility".
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest version this crate reads: version 2 only added fields that version 1 files
+/// never use, so they read unchanged.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;

@@ -261,6 +261,11 @@ pub struct CopyAction {
     pub parents: bool,
     /// Clamp all timestamps to this Unix time (SOURCE_DATE_EPOCH).
     pub timestamp: Option<i64>,
+    /// A symbolic mode (`u+x,go-w`, [`crate::chmod`]) applied to every copied entry's
+    /// permission bits instead of `mode` (version 2; omitted from the encoding when absent,
+    /// so a version 1 value encodes as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode_str: Option<String>,
 }
 
 /// `user[:group]` for chown; names are resolved in the destination tree's `/etc/passwd`.

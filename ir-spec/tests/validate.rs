@@ -58,6 +58,47 @@ fn a_valid_chain_loads() {
     assert_eq!(decode_definition(&encode_definition(&d)).unwrap(), d);
 }
 
+/// Version 2 only appended `CopyAction::mode_str`, omitted when absent: a version 1 file
+/// loads, a copy without it encodes (and digests) as in version 1, and a mode that does
+/// not parse is refused at load.
+#[test]
+fn version_1_loads_and_mode_str_is_checked() {
+    let mut d = def(vec![entry(scratch())]);
+    d.version = 1;
+    assert_eq!(decode_definition(&encode_definition(&d)).unwrap(), d);
+
+    let s = entry(scratch());
+    let copy = |mode_str: Option<&str>| CopyAction {
+        src: FileRef::Input(0),
+        src_paths: vec!["/a".into()],
+        dest: "/b".into(),
+        owner: None,
+        mode: None,
+        follow_symlinks: true,
+        dir_contents_only: true,
+        allow_wildcard: false,
+        allow_empty_wildcard: false,
+        include: vec![],
+        exclude: vec![],
+        create_dest_path: true,
+        unpack_archive: false,
+        parents: false,
+        timestamp: None,
+        mode_str: mode_str.map(str::to_string),
+    };
+    let bytes = encode::to_canonical(&copy(None));
+    assert!(!bytes.windows(8).any(|w| w == b"mode_str"), "absent, the field is not encoded");
+    let file = |c: CopyAction| Vertex {
+        inputs: vec![Input { digest: s.digest, index: 0 }],
+        op: Op::File(FileOp { actions: vec![FileAction { base: FileRef::Input(0), kind: FileActionKind::Copy(c) }] }),
+    };
+    let good = def(vec![s.clone(), entry(file(copy(Some("u=rwX,go=rX"))))]);
+    assert_eq!(decode_definition(&encode_definition(&good)).unwrap(), good);
+    let bad = def(vec![s.clone(), entry(file(copy(Some("u+q"))))]);
+    let err = decode_definition(&encode_definition(&bad)).unwrap_err();
+    assert!(matches!(err, LoadError::Invalid { index: 1, .. }) && err.to_string().contains("`u+q`"), "{err}");
+}
+
 #[test]
 fn wrong_version_is_rejected() {
     let mut d = def(vec![entry(scratch())]);

@@ -133,6 +133,51 @@ fn commit_is_deterministic_fills_diff_ids_and_packs_each_layer_once() {
     fs::remove_dir_all(&d).unwrap();
 }
 
+/// Issue 12: `created` is the build time (not a layer's or the base's), base history keeps
+/// its own times, and a commit identical to an image in the store but for the date takes
+/// that image's date (same digest) while any change gives the new build time.
+#[test]
+fn issue12_created_is_the_build_time_and_identical_rebuilds_keep_their_image() {
+    require_root();
+    let d = tmpdir("created");
+    let store = open(&d.join("store"));
+    let layers = two_layers(&store);
+    let mut cfg = config();
+    cfg.created = None;
+    cfg.history[1].created = None;
+    let secs = |s: &str| -> u64 {
+        let o = Command::new("date").args(["-u", "-d", s, "+%s"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    };
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let before = now();
+    let rec = commit_image(&store, &layers, &cfg, &CommitOptions::default()).unwrap();
+    let after = now();
+    let got = store.image_config(&rec).unwrap();
+    let created = got.created.clone().unwrap();
+    assert!((before..=after).contains(&secs(&created)), "{created} is the build time");
+    assert_eq!(got.history[0].created.as_deref(), Some("2024-05-01T12:00:00Z"), "the base's entry keeps its time");
+    assert_eq!(got.history[1].created.as_deref(), Some(created.as_str()), "a new entry gets the image's time");
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = commit_image(&store, &layers, &cfg, &CommitOptions::default()).unwrap();
+    assert_eq!(again, rec, "nothing changed: the image in the store, with its date");
+    let mut changed = cfg.clone();
+    changed.config.cmd = Some(vec!["/bin/other".into()]);
+    let other =
+        store.image_config(&commit_image(&store, &layers, &changed, &CommitOptions::default()).unwrap()).unwrap();
+    assert!(secs(other.created.as_deref().unwrap()) > secs(&created), "a changed config is built now: {other:?}");
+
+    // SOURCE_DATE_EPOCH: the image and the new entries take it; the base's entry keeps its
+    // own time even when it is later (as BuildKit, moby/buildkit#4614).
+    let opts = CommitOptions { source_date_epoch: Some(1_600_000_000), ..Default::default() };
+    let e = store.image_config(&commit_image(&store, &layers, &cfg, &opts).unwrap()).unwrap();
+    assert_eq!(e.created.as_deref(), Some("2020-09-13T12:26:40Z"));
+    assert_eq!(e.history[0].created.as_deref(), Some("2024-05-01T12:00:00Z"));
+    assert_eq!(e.history[1].created.as_deref(), Some("2020-09-13T12:26:40Z"));
+    fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn references_are_normalized_like_docker() {
     require_root();

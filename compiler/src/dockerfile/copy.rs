@@ -8,6 +8,7 @@
 //! and merges the result over the stage, so the layer does not depend on what is below it.
 
 use cairn_grammar::ast::{Heredoc, Instruction};
+use cairn_ir::chmod::SymbolicMode;
 use cairn_ir::{CopyAction, Digest, FileAction, FileActionKind, FileRef, IdOrName, Owner, SourceOp, VertexMeta};
 
 use super::instructions::{CopyCommand, CopySource, Word};
@@ -56,6 +57,12 @@ impl Inputs {
     }
 }
 
+/// `--chmod`'s two forms.
+enum Chmod {
+    Octal(u32),
+    Symbolic(String),
+}
+
 /// What every source of one instruction shares, read from the flags.
 struct Shared {
     /// The copy action before its source is filled in.
@@ -94,10 +101,26 @@ fn shared(
     c: &CopyCommand,
 ) -> Result<Shared, CompileError> {
     let err = |lw: &Lowerer, w: &Word, message: String| lw.err(ErrorKind::Instruction, w.span, message);
+    // Octal, or symbolic (`u+x,go-w`, Dockerfile 1.14) carried as text for the runtime.
     let chmod = c.chmod.last_valid(|w| {
-        let m = u32::from_str_radix(&w.node, 8).ok().filter(|m| *m <= 0o7777);
-        m.ok_or_else(|| err(lw, w, format!("`--chmod={}`: expected an octal mode such as 0755", w.node)))
+        if w.node.bytes().all(|b| b.is_ascii_digit()) {
+            let m = u32::from_str_radix(&w.node, 8).ok().filter(|m| *m <= 0o7777);
+            let message = format!("`--chmod={}`: expected an octal mode between 0 and 07777", w.node);
+            return m.map(Chmod::Octal).ok_or_else(|| err(lw, w, message));
+        }
+        SymbolicMode::parse(&w.node).map(|_| Chmod::Symbolic(w.node.clone())).map_err(|_| {
+            err(
+                lw,
+                w,
+                format!("`--chmod={}`: expected an octal mode such as 0755 or a symbolic one such as u+x,go-w", w.node),
+            )
+        })
     })?;
+    let (mode, mode_str) = match chmod {
+        Some(Chmod::Octal(m)) => (Some(m), None),
+        Some(Chmod::Symbolic(s)) => (None, Some(s)),
+        None => (None, None),
+    };
     let checksum = c.checksum.last_valid(|w| {
         let message = format!("`--checksum={}`: expected `sha256:` followed by 64 hex digits", w.node);
         w.node.parse::<Digest>().map_err(|_| err(lw, w, message))
@@ -119,7 +142,7 @@ fn shared(
         src_paths: Vec::new(),
         dest,
         owner: owner.clone(),
-        mode: chmod,
+        mode,
         follow_symlinks: true,
         dir_contents_only: true,
         allow_wildcard: false,
@@ -130,6 +153,7 @@ fn shared(
         unpack_archive: false,
         parents: c.parents,
         timestamp: None,
+        mode_str,
     };
     Ok(Shared { base, owner_or_root: owner.or(Some(root)), checksum, from })
 }
@@ -171,7 +195,15 @@ fn remote_copy(
         (op, src.to_string(), format!("/{name}"))
     };
     let node = lw.graph.source(op, meta(description));
-    CopyAction { src: inputs.push(node), src_paths: vec![path], owner: sh.owner_or_root.clone(), ..sh.base.clone() }
+    // A download is unpacked only with `--unpack` (BuildKit); a repository never.
+    let unpack_archive = !is_git(src) && c.unpack == Some(true);
+    CopyAction {
+        src: inputs.push(node),
+        src_paths: vec![path],
+        owner: sh.owner_or_root.clone(),
+        unpack_archive,
+        ..sh.base.clone()
+    }
 }
 
 /// A path in the build context or in the `--from` tree.
@@ -180,12 +212,21 @@ fn tree_copy(lw: &mut Lowerer, c: &CopyCommand, src: &str, sh: &Shared, inputs: 
         Some(t) => inputs.push(t),
         None => inputs.context(lw),
     };
+    // `--parents` keeps BuildKit's `/./` pivot: what follows it is the path kept below
+    // the destination.
+    let path = match src.split_once("/./").filter(|_| c.parents) {
+        Some((before, after)) => {
+            let before = clean_path(&format!("/{before}"));
+            format!("{}/./{}", before.trim_end_matches('/'), clean_path(&format!("/{after}")).trim_start_matches('/'))
+        }
+        None => clean_path(&format!("/{src}")),
+    };
     CopyAction {
         src: input,
-        src_paths: vec![clean_path(&format!("/{src}"))],
+        src_paths: vec![path],
         allow_wildcard: has_wildcard(src),
         owner: if sh.from.is_some() { sh.base.owner.clone() } else { sh.owner_or_root.clone() },
-        unpack_archive: c.add && sh.from.is_none(),
+        unpack_archive: c.unpack.unwrap_or(c.add && sh.from.is_none()),
         ..sh.base.clone()
     }
 }

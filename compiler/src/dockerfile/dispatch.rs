@@ -27,6 +27,9 @@ impl Lowerer<'_> {
         let written = trigger.unwrap_or_else(|| self.written(ins));
         let mut cmd = instructions::parse(&self.src, ins, &self.opts.build_args)?;
         cmd.expand(&Expander { src: &self.src, lookup: &|n| st.lookup(n) })?;
+        if matches!(cmd, Command::Run(_) | Command::Copy(_)) {
+            st.step += 1;
+        }
         match cmd {
             Command::Run(r) => run::dispatch_run(self, pc, st, ins, r, &written),
             Command::Copy(c) => copy::dispatch_copy(self, pc, st, ins, c, &written),
@@ -158,6 +161,7 @@ impl Lowerer<'_> {
             st.history(format!("WORKDIR {dir}"), true);
             return;
         }
+        st.step += 1;
         let meta = self.meta(ins, st, written);
         st.root = self.graph.mkdir(st.root, &dir, parse_owner(&st.user()), meta);
         st.history(format!("WORKDIR {dir}"), false);
@@ -185,8 +189,9 @@ impl Lowerer<'_> {
             Some(k) if k.eq_ignore_ascii_case("ONBUILD ") => w[8..].trim_start().to_string(),
             _ => w,
         };
-        st.config.config.on_build.get_or_insert_with(Vec::new).push(t.clone());
-        st.history(format!("ONBUILD {t}"), true);
+        // No history entry: BuildKit writes none for ONBUILD (the triggers write theirs
+        // where they run).
+        st.config.config.on_build.get_or_insert_with(Vec::new).push(t);
     }
 
     /// USER, WORKDIR, STOPSIGNAL: one value, which must not expand to nothing.
@@ -226,6 +231,8 @@ fn dispatch_cmd(st: &mut State, line: CommandLine) {
     let args = argv(st, line);
     st.history(format!("CMD {}", format::go_quote_list(&args)), true);
     st.config.config.cmd = Some(args);
+    // BuildKit sets it on every CMD, whatever the form (Docker's image spec keeps it).
+    st.config.config.args_escaped = Some(true);
     st.cmd_set = true;
 }
 

@@ -89,6 +89,8 @@ pub(crate) struct CopyCommand {
     pub exclude: Vec<Word>,
     pub checksum: FlagValues,
     pub keep_git_dir: bool,
+    /// ADD `--unpack`: `None` when not given (local archives unpack, downloads do not).
+    pub unpack: Option<bool>,
     pub sources: Vec<CopySource>,
     pub dest: Word,
     /// The instruction (heredoc expansion errors point at it).
@@ -153,7 +155,7 @@ impl<'a> Flags<'a> {
     /// parsed text; this keeps a hand-built AST to the same rule).
     fn new(src: &Src, ins: &'a Instruction) -> Result<Flags<'a>, CompileError> {
         if let Some(f) = ins.flags.iter().find(|f| flag_spec(ins.keyword, &f.name).is_none()) {
-            let message = format!("Unknown flag `--{}` for `{}`", f.name, ins.keyword.as_str());
+            let message = cairn_grammar::flags::refused_flag_message(ins.keyword, &f.name);
             return Err(src.err(ErrorKind::Parse(GrammarKind::UnknownFlag), f.span, message));
         }
         Ok(Flags { keyword: ins.keyword, flags: &ins.flags })
@@ -182,11 +184,16 @@ impl<'a> Flags<'a> {
 
     /// A boolean flag: absent is false; `--x`, `--x=true` true; `--x=false` false.
     fn bool(&self, src: &Src, name: &'static str) -> Result<bool, CompileError> {
-        let mut value = false;
+        Ok(self.opt_bool(src, name)?.unwrap_or(false))
+    }
+
+    /// A boolean flag that may be absent (`None`); the last occurrence counts.
+    fn opt_bool(&self, src: &Src, name: &'static str) -> Result<Option<bool>, CompileError> {
+        let mut value = None;
         for f in self.each(name, FlagKind::Bool) {
             value = match f.value.as_deref() {
-                None | Some("true") => true,
-                Some("false") => false,
+                None | Some("true") => Some(true),
+                Some("false") => Some(false),
                 Some(o) => {
                     return Err(src.err(
                         ErrorKind::Instruction,
@@ -312,6 +319,7 @@ fn parse_copy(src: &Src, ins: &Instruction, flags: &Flags) -> Result<CopyCommand
         exclude: flags.list("exclude"),
         checksum: if add { flags.values("checksum") } else { FlagValues::default() },
         keep_git_dir: if add { flags.bool(src, "keep-git-dir")? } else { false },
+        unpack: if add { flags.opt_bool(src, "unpack")? } else { None },
         sources,
         dest,
         span: ins.span,

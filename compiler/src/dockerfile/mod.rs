@@ -121,6 +121,16 @@ pub fn compile(
     resolver: &dyn ImageResolver,
 ) -> Result<Compiled, CompileError> {
     let mut lw = Lowerer::new(df, text, opts, resolver)?;
+    if let Some(d) = df.directives.iter().find(|d| d.name == "syntax") {
+        if !is_dockerfile_frontend(&d.value) {
+            lw.warnings.push(format!(
+                "The `# syntax={}` directive names a frontend other than the Dockerfile's own \
+                 (`docker/dockerfile`): cairn does not run other frontends and builds this file \
+                 as a plain Dockerfile",
+                d.value
+            ));
+        }
+    }
     let platforms = if opts.platforms.is_empty() { vec![opts.build_platform.clone()] } else { opts.platforms.clone() };
     let target = lw.target_index()?;
     for p in platforms {
@@ -139,6 +149,16 @@ pub fn compile(
         lw.warnings.push(format!("One or more build-args [{}] were not consumed", names.join(" ")));
     }
     Ok(Compiled { graph: lw.graph, warnings: lw.warnings })
+}
+
+/// Does a `# syntax=` reference name BuildKit's Dockerfile frontend (`docker/dockerfile`,
+/// `docker/dockerfile-upstream`, any tag or digest, with or without `docker.io/`)? cairn
+/// is that frontend, so such a directive needs nothing more.
+fn is_dockerfile_frontend(reference: &str) -> bool {
+    let r = reference.trim();
+    let r = r.strip_prefix("docker.io/").unwrap_or(r);
+    let repo = r.split(['@', ':']).next().unwrap_or("");
+    matches!(repo, "docker/dockerfile" | "docker/dockerfile-upstream")
 }
 
 /// The Dockerfile being compiled, for errors: its name, text and escape character.
@@ -272,5 +292,71 @@ impl<'a> Lowerer<'a> {
         let description =
             if name == "context" { "load build context".to_string() } else { format!("load build context {name}") };
         self.graph.local(name, exclude, VertexMeta { description, ..VertexMeta::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolver::NoImages;
+
+    fn warnings(text: &str) -> Vec<String> {
+        let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+        compile(&df, text, &CompileOptions::new("Dockerfile"), &NoImages).unwrap().warnings
+    }
+
+    /// Issue 12: steps are numbered as BuildKit numbers them: the FROM of an image, then
+    /// RUN, COPY, ADD and WORKDIR; other instructions make no step and no count.
+    #[test]
+    fn issue12_step_counters_as_buildkit() {
+        let text = "FROM busybox AS build\nENV A=1\nRUN a\nLABEL x=y\nWORKDIR /src\nCOPY . .\nUSER 1\nRUN b\n\
+                    FROM scratch\nCOPY --from=build /x /x\nCMD [\"x\"]\n";
+        let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+        let c = compile(&df, text, &CompileOptions::new("Dockerfile"), &NoImages).unwrap();
+        let mut steps: Vec<String> = c
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.meta.group.as_ref().map(|g| format!("[{} {}/{}] {}", g.name, g.step, g.total, n.meta.description))
+            })
+            .collect();
+        steps.sort();
+        steps.dedup();
+        assert_eq!(
+            steps,
+            [
+                "[build 1/5] FROM busybox:latest",
+                "[build 2/5] RUN a",
+                "[build 3/5] WORKDIR /src",
+                "[build 4/5] COPY . .",
+                "[build 5/5] RUN b",
+                "[stage-1 1/1] COPY --from=build /x /x",
+                "[stage-1 1/1] FROM scratch",
+            ]
+        );
+    }
+
+    /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;
+    /// any other frontend is warned about, saying what cairn does instead.
+    #[test]
+    fn issue12_syntax_directive() {
+        for ok in [
+            "docker/dockerfile:1",
+            "docker/dockerfile:1.7-labs",
+            "docker.io/docker/dockerfile:1.14",
+            "docker/dockerfile",
+            "docker/dockerfile-upstream:master",
+            "docker/dockerfile@sha256:ac85f380a63b13dfcefa89046420e1781752bab202122f8f50032edf31be0021",
+        ] {
+            assert!(is_dockerfile_frontend(ok), "{ok}");
+            assert!(warnings(&format!("# syntax={ok}\nFROM scratch\n")).is_empty(), "{ok}");
+        }
+        for other in ["tonistiigi/dockerfile:master", "example.com/docker/dockerfile:1", "docker/dockerfilex"] {
+            assert!(!is_dockerfile_frontend(other), "{other}");
+        }
+        let w = warnings("# syntax=example.com/my/frontend:2\nFROM scratch\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("`# syntax=example.com/my/frontend:2`") && w[0].contains("plain Dockerfile"), "{w:?}");
     }
 }

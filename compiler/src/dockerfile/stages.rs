@@ -206,14 +206,19 @@ impl<'a> Lowerer<'a> {
         let group = decl.name.clone().unwrap_or_else(|| format!("stage-{i}"));
         let mut cmd = decl.command.clone();
         cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) })?;
-        let total = body.len() as u32 + 1;
+        // Steps are numbered as BuildKit numbers them: the FROM of an image (not scratch,
+        // not an earlier stage), then each RUN, COPY, ADD and WORKDIR (and each ONBUILD
+        // trigger in the total); the other instructions make no step.
+        let base = cmd.base.node.to_ascii_lowercase();
+        let from_image =
+            base != "scratch" && !self.stages[..i].iter().any(|s| s.name.as_deref() == Some(base.as_str()));
+        let total = u32::from(from_image) + body.iter().filter(|ins| makes_step(ins.keyword)).count() as u32;
         let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: group.clone(), step: 1, total })?;
         st.group = group;
         st.total = total;
-        st.step = 1;
+        st.step = u32::from(from_image);
         self.run_triggers(pc, &mut st, from)?;
-        for (k, ins) in body.iter().enumerate() {
-            st.step = k as u32 + 2;
+        for ins in &body {
             self.dispatch(pc, &mut st, ins, None)?;
         }
         Ok(st)
@@ -281,6 +286,9 @@ impl<'a> Lowerer<'a> {
             let pinned = self.resolver.pinned(&r, &platform).unwrap_or_else(|| r.clone());
             (self.graph.image(&pinned, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
         };
+        // The base's `created` is not this image's (BuildKit clears it too); its history
+        // entries keep their times.
+        config.created = None;
         let has_path = config.config.env.iter().flatten().any(|kv| kv.starts_with("PATH="));
         if !has_path {
             config.config.env.get_or_insert_with(Vec::new).insert(0, format!("PATH={DEFAULT_PATH}"));
@@ -308,6 +316,7 @@ impl<'a> Lowerer<'a> {
     /// ONBUILD triggers of the base run first, then are cleared from the image.
     fn run_triggers(&mut self, pc: &mut PlatformCtx, st: &mut State, from: &Instruction) -> Result<(), CompileError> {
         let triggers = st.config.config.on_build.take().unwrap_or_default();
+        st.total += triggers.len() as u32;
         for t in &triggers {
             let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t).map_err(|e| {
                 let message = format!("Invalid ONBUILD trigger `{t}` of the base image: {}", e.message);
@@ -366,4 +375,10 @@ impl<'a> Lowerer<'a> {
         let d = format!("load {}", reference::familiar(&r));
         Ok(self.graph.image(&r, &st.platform, VertexMeta { description: d, ..Default::default() }))
     }
+}
+
+/// Does `keyword` make a numbered step in progress (BuildKit's `prefixCommand` callers)?
+/// WORKDIR counts in the total even when it is `/` and makes no step.
+pub(super) fn makes_step(keyword: Keyword) -> bool {
+    matches!(keyword, Keyword::Run | Keyword::Copy | Keyword::Add | Keyword::Workdir)
 }

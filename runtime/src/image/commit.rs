@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use cairn_ir::{ImageConfig, RootFs};
 use rayon::prelude::*;
 
-use super::created::{parse_rfc3339, rfc3339};
+use super::created::rfc3339;
 use super::{json_err, put_image};
 use crate::layer;
 use crate::oci::MEDIA_OCI_LAYER_GZIP;
@@ -102,7 +102,6 @@ pub fn commit_image(
 ) -> Result<ImageRecord, StoreError> {
     let mut config = config.clone();
     let layers = drop_empty_layers(store, layers, &mut config.history);
-    set_created(store, &layers, &mut config, opts.source_date_epoch);
     let layers = &layers[..];
     let mut unique: Vec<&String> = Vec::new();
     for l in layers {
@@ -118,8 +117,62 @@ pub fn commit_image(
     let blobs: Vec<LayerBlob> = layers.iter().map(|id| by_id[id].clone()).collect();
     config.rootfs =
         RootFs { kind: "layers".to_string(), diff_ids: blobs.iter().map(|b| b.diff_id.to_string()).collect() };
+    let config = set_created(store, layers, config, opts.source_date_epoch, now())?;
     let cfg_bytes = serde_json::to_vec(&config).map_err(json_err("the image config"))?;
     put_image(store, &cfg_bytes, layers, &blobs)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `config` with its `created` filled, and that of every history entry without one (the
+/// entries this build added; those inherited from the base image keep their own times,
+/// as in BuildKit). The time is, in order:
+/// - `SOURCE_DATE_EPOCH` when given;
+/// - a `created` the config already has (a frontend's explicit choice);
+/// - the `created` of an image already in the store that has exactly these layers and
+///   would have exactly this config if it took that image's time: a fully cached
+///   rebuild then gives the same image (and digest) instead of a copy that differs
+///   only in its date. The date stays true: nothing in the image changed since then;
+/// - otherwise `now`, the build time.
+fn set_created(
+    store: &Store,
+    layers: &[String],
+    config: ImageConfig,
+    epoch: Option<u64>,
+    now: i64,
+) -> Result<ImageConfig, StoreError> {
+    let stamped = |stamp: &str| {
+        let mut c = config.clone();
+        c.created = Some(stamp.to_string());
+        for h in &mut c.history {
+            if h.created.is_none() {
+                h.created = Some(stamp.to_string());
+            }
+        }
+        c
+    };
+    if let Some(e) = epoch {
+        return Ok(stamped(&rfc3339(e as i64)));
+    }
+    if let Some(given) = &config.created {
+        return Ok(stamped(given));
+    }
+    for digest in store.record_digests()? {
+        let Some(rec) = store.read_record(&digest)? else { continue };
+        if rec.layers != layers {
+            continue;
+        }
+        let Ok(previous) = store.image_config(&rec) else { continue };
+        let Some(stamp) = previous.created.as_deref() else { continue };
+        let candidate = stamped(stamp);
+        let bytes = serde_json::to_vec(&candidate).map_err(json_err("the image config"))?;
+        if cairn_ir::Digest::of(&bytes) == rec.config_digest {
+            return Ok(candidate);
+        }
+    }
+    Ok(stamped(&rfc3339(now)))
 }
 
 /// `layers` without the layers this store made that hold nothing (a step that changed no
@@ -142,27 +195,4 @@ fn drop_empty_layers(store: &Store, layers: &[String], history: &mut [cairn_ir::
         }
     }
     layers.iter().zip(&empty).filter(|(_, e)| !**e).map(|(l, _)| l.clone()).collect()
-}
-
-/// Fills the config's `created`, and that of every history entry without one: the
-/// `SOURCE_DATE_EPOCH` when given (it replaces a given `created`, and later history times
-/// are clamped to it); otherwise a `created` the config already has (a frontend's choice)
-/// or else the time the top layer was committed. That time is the ctime of the layer's
-/// directory, set by the rename into `layers/` and never changed after, so a fully cached
-/// rebuild gives the same config and image digest (SPEC.md §8).
-fn set_created(store: &Store, layers: &[String], config: &mut ImageConfig, epoch: Option<u64>) {
-    use std::os::unix::fs::MetadataExt;
-    let stamp = match (epoch, &config.created) {
-        (Some(e), _) => Some(rfc3339(e as i64)),
-        (None, Some(given)) => Some(given.clone()),
-        (None, None) => layers.last().and_then(|l| fs::metadata(store.layer_path(l)).ok()).map(|m| rfc3339(m.ctime())),
-    };
-    let Some(stamp) = stamp else { return };
-    config.created = Some(stamp.clone());
-    for h in &mut config.history {
-        let later = epoch.is_some_and(|e| h.created.as_deref().and_then(parse_rfc3339).is_some_and(|t| t > e as i64));
-        if h.created.is_none() || later {
-            h.created = Some(stamp.clone());
-        }
-    }
 }

@@ -46,7 +46,7 @@ pub(crate) fn rfc3339_nanos(t: f64) -> String {
 }
 
 /// Whole seconds of an RFC 3339 time (fractions dropped, offsets applied); `None` when it
-/// is not one.
+/// is not one (`cairn history` reads ages with it; the tests' oracle for [`rfc3339`]).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20

@@ -222,7 +222,11 @@ impl Engine<'_> {
         let entry = &self.graph.def.vertices[v];
         let meta = &entry.meta;
         match &meta.group {
-            Some(g) => format!("[{} {}/{}] {}", g.name, g.step, g.total, meta.description),
+            // As BuildKit: the step right-aligned to the width of the total (`[build  7/24]`).
+            Some(g) => {
+                let w = g.total.to_string().len();
+                format!("[{} {:>w$}/{}] {}", g.name, g.step, g.total, meta.description)
+            }
             None if meta.description.is_empty() => entry.vertex.op.kind().to_string(),
             None => meta.description.clone(),
         }

@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use cairn_ir::chmod::SymbolicMode;
 use cairn_ir::{CopyAction, FileActionKind, IdOrName, Owner};
 
 use super::hash::is_whiteout;
@@ -238,6 +239,8 @@ fn mkdir_parents(dir: &Path, owner: Option<(u32, u32)>, mode: u32) -> Result<(),
 struct CopyCtx<'a> {
     owner: Option<(u32, u32)>,
     mode: Option<u32>,
+    /// `mode_str`, parsed: applied to each entry's own bits (it wins over `mode`).
+    mode_str: Option<SymbolicMode>,
     timestamp: Option<i64>,
     /// (filter, prefix relative to the source tree root) for the tree filter.
     tree_filter: Option<&'a Filter>,
@@ -255,7 +258,11 @@ impl CopyCtx<'_> {
         let (u, g) = self.owner.unwrap_or((md.uid(), md.gid()));
         lchown(dst, u, g)?;
         if !md.file_type().is_symlink() {
-            let bits = self.mode.unwrap_or(md.mode() & 0o7777);
+            let bits = match (&self.mode_str, self.mode) {
+                (Some(m), _) => m.apply(md.mode(), md.is_dir()),
+                (None, Some(m)) => m,
+                (None, None) => md.mode() & 0o7777,
+            };
             fs::set_permissions(dst, fs::Permissions::from_mode(bits)).map_err(io_err(dst))?;
         }
         match self.timestamp {
@@ -352,6 +359,18 @@ pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(P
     for (i, seg) in segs.iter().enumerate() {
         let last = i + 1 == segs.len();
         let mut next = Vec::new();
+        if seg == "**" && c.parents {
+            // Any number of directories (none included), as in `.dockerignore` patterns;
+            // symlinked directories are not entered. Trailing, it selects what it follows.
+            for (dir, rel) in &found {
+                next.push((dir.clone(), rel.clone()));
+                if !last {
+                    subdirs(dir, rel, src.filter, &mut next);
+                }
+            }
+            found = next;
+            continue;
+        }
         for (dir, rel) in &found {
             if !has_wildcard(seg) {
                 let r = join_rel(rel, seg);
@@ -383,7 +402,33 @@ pub fn expand_src(src: &SrcTree, pattern: &str, c: &CopyAction) -> Result<Vec<(P
         found = next;
     }
     found.retain(|(_, rel)| src.filter.is_none_or(|f| f.visible(rel)));
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.dedup_by(|a, b| a.1 == b.1);
     Ok(found)
+}
+
+/// Every directory below `dir` (depth first, sorted), not through symlinks or into what
+/// the tree's filter hides entirely.
+fn subdirs(dir: &Path, rel: &str, filter: Option<&Filter>, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut names: Vec<String> =
+        rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    for n in names {
+        let (p, r) = (dir.join(&n), join_rel(rel, &n));
+        let is_dir = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        if is_dir && filter.is_none_or(|f| f.visible(&r) || f.may_descend(&r)) {
+            out.push((p.clone(), r.clone()));
+            subdirs(&p, &r, filter, out);
+        }
+    }
+}
+
+/// With `--parents`, the part of a source path before BuildKit's `/./` pivot: what
+/// matched paths keep below the destination is relative to it (`/x/./y/*.txt` copies
+/// `y/…`). `None` without a pivot (paths keep their whole path below the tree root).
+fn pivot_of(path: &str) -> Option<&str> {
+    path.find("/./").map(|i| &path[..i])
 }
 
 /// Performs one copy action from `src` into the tree at `root`; returns warnings for the
@@ -397,14 +442,28 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<Vec<String>, F
     } else {
         Some(Filter::new(&c.include, &c.exclude).map_err(|e| FileOpError::Invalid(e.to_string()))?)
     };
-    let ctx = CopyCtx { owner, mode: c.mode, timestamp: c.timestamp, tree_filter: src.filter, copy_filter };
+    let mode_str =
+        c.mode_str.as_deref().map(SymbolicMode::parse).transpose().map_err(|e| FileOpError::Invalid(e.to_string()))?;
+    let ctx = CopyCtx { owner, mode: c.mode, mode_str, timestamp: c.timestamp, tree_filter: src.filter, copy_filter };
     let mut sources = Vec::new();
     for p in &c.src_paths {
         let found = expand_src(src, p, c)?;
         if found.is_empty() && !c.allow_empty_wildcard {
             return Err(FileOpError::Invalid(format!("No source files were specified: `{p}` matches nothing")));
         }
-        sources.extend(found);
+        // The path each source keeps below `dest` with `parents`: relative to the pivot.
+        let pivot = match pivot_of(p).filter(|_| c.parents) {
+            Some(pv) => resolve(src.root, pv, true, src.strict)?.1,
+            None => String::new(),
+        };
+        for (hp, rel) in found {
+            let kept = match rel.strip_prefix(&pivot) {
+                Some(r) if pivot.is_empty() => r.to_string(),
+                Some(r) if r.is_empty() || r.starts_with('/') => r.trim_start_matches('/').to_string(),
+                _ => rel.clone(),
+            };
+            sources.push((hp, rel, kept));
+        }
     }
     let dest_says_dir = c.dest.ends_with('/') || c.dest.ends_with("/.") || clean_segments(&c.dest).is_empty();
     let (dest, _) = resolve(root, &c.dest, true, false)?;
@@ -424,13 +483,14 @@ pub fn copy(root: &Path, src: &SrcTree, c: &CopyAction) -> Result<Vec<String>, F
             mkdir_parents(parent, parent_owner, 0o755)?;
         }
     }
-    for (hp, rel) in sources {
+    for (hp, rel, kept) in sources {
         let md = fs::metadata(&hp).or_else(|_| fs::symlink_metadata(&hp)).map_err(io_err(&hp))?;
         let base_name = Path::new(&rel).file_name().map(|n| n.to_os_string());
-        // `--parents` keeps the whole path below the source root, as BuildKit does
-        // (`COPY --parents packages/*/package.json /app/` gives `/app/packages/a/package.json`).
+        // `--parents` keeps the whole path below the source root (or the `/./` pivot), as
+        // BuildKit does (`COPY --parents packages/*/package.json /app/` gives
+        // `/app/packages/a/package.json`).
         let target_dir = if c.parents {
-            let d = match Path::new(&rel).parent() {
+            let d = match Path::new(&kept).parent() {
                 Some(p) if !p.as_os_str().is_empty() => dest.join(p),
                 _ => dest.clone(),
             };
@@ -544,6 +604,7 @@ pub fn apply(root: &Path, kind: &FileActionKind) -> Result<(), FileOpError> {
                     unpack_archive: false,
                     parents: false,
                     timestamp: None,
+                    mode_str: None,
                 };
                 let tree = SrcTree { root, filter: None, strict: false };
                 expand_src(&tree, path, &c)?.into_iter().map(|(p, _)| p).collect()
@@ -609,6 +670,7 @@ mod tests {
             unpack_archive: false,
             parents: false,
             timestamp: None,
+            mode_str: None,
         }
     }
 

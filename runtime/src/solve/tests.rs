@@ -54,6 +54,7 @@ impl G {
             unpack_archive: false,
             parents: false,
             timestamp: None,
+            mode_str: None,
         };
         let base_ref = if base.is_some() { FileRef::Input(0) } else { FileRef::Scratch };
         let inputs: Vec<Input> = base.into_iter().chain([src]).collect();

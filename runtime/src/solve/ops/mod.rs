@@ -207,8 +207,10 @@ impl<'a, B: Backend> OpCx<'a, B> {
 
     /// Content hash of the paths a copy selects in `tree`.
     fn selection_hash(&self, tree: &Tree, c: &cairn_ir::CopyAction) -> Result<Hash, StepError> {
-        let memo =
-            Self::memo_key(tree, &cairn_ir::encode::to_canonical(&(&c.src_paths, c.follow_symlinks, c.allow_wildcard)));
+        let memo = Self::memo_key(
+            tree,
+            &cairn_ir::encode::to_canonical(&(&c.src_paths, c.follow_symlinks, c.allow_wildcard, c.parents)),
+        );
         if let Some(hit) = memo.as_deref().and_then(|k| self.stat.selection(k)) {
             return Ok(hit);
         }

@@ -399,5 +399,6 @@ fn copy_selection(selector: &str) -> cairn_ir::CopyAction {
         unpack_archive: false,
         parents: false,
         timestamp: None,
+        mode_str: None,
     }
 }

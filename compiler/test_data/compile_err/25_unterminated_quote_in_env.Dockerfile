@@ -1,0 +1,3 @@
+FROM busybox
+# BuildKit parses this; the error comes when ENV expands its value.
+ENV A "unterminated

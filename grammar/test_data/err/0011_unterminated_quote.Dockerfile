@@ -1,3 +1,0 @@
-FROM busybox
-RUN echo "unterminated
-COPY "a b

@@ -1,0 +1,3 @@
+FROM busybox
+
+RUN --device=nvidia.com/gpu=all nvidia-smi
