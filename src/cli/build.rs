@@ -18,6 +18,7 @@ use cairn_runtime::store;
 use super::frontend::{
     self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
 };
+use super::image_opts::{parse_annotation_flag, take_image_options, Annotation, ImageOutputOptions};
 use super::registry::RegistryArgs;
 use super::resources::ResourceArgs;
 use super::ssh::SshArgs;
@@ -66,6 +67,10 @@ pub struct BuildArgs {
     /// `RUN --security=insecure` run unconfined), `network.host`; repeatable
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+    /// Add an annotation to the image: `[TYPE[,TYPE][[PLATFORM]]:]KEY=VALUE`, TYPE one of
+    /// manifest (the default), manifest-descriptor, index, index-descriptor; repeatable
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
     /// Write build result metadata (image and config digests) to FILE as JSON
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
@@ -116,7 +121,10 @@ pub enum OutputSpec {
         dest: PathBuf,
         tar: bool,
         name: Option<String>,
+        options: ImageOutputOptions,
     },
+    /// A docker-archive's layers are plain tars: of the image options only the
+    /// annotations and media types would show, and the archive has no place for them.
     Docker {
         dest: PathBuf,
         name: Option<String>,
@@ -132,15 +140,19 @@ pub enum OutputSpec {
     Image {
         names: Vec<String>,
         push: bool,
+        options: ImageOutputOptions,
     },
 }
 
 impl OutputSpec {
     /// The runtime exporter that writes this output (`None` for an image output: it is
     /// tags and pushes).
-    pub fn exporter(&self) -> Option<Box<dyn Exporter>> {
+    /// `annotations` are the `--annotation` flags, `platform` the build's.
+    pub fn exporter(&self, annotations: &[Annotation], platform: &Platform) -> Option<Box<dyn Exporter>> {
         Some(match self.clone() {
-            OutputSpec::Oci { dest, tar, name } => Box::new(export::OciLayout { dest, tar, name }),
+            OutputSpec::Oci { dest, tar, name, options } => {
+                Box::new(export::OciLayout { dest, tar, name, options: options.resolve(annotations, platform) })
+            }
             OutputSpec::Docker { dest, name } => Box::new(export::DockerArchive { dest, name }),
             OutputSpec::Local { dest } => Box::new(export::RootfsDir { dest }),
             OutputSpec::Tar { dest } => Box::new(export::RootfsTar { dest }),
@@ -171,6 +183,10 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
     let dest = kv.remove("dest").map(PathBuf::from);
     let need_dest = || dest.clone().with_context(|| format!("`--output {spec}` needs `dest=PATH`"));
     let name = kv.remove("name").map(str::to_string);
+    let options = match kind {
+        "oci" | "docker" | "image" | "registry" => take_image_options(&mut kv, spec)?,
+        _ => ImageOutputOptions::default(),
+    };
     let out = match kind {
         "oci" => {
             let tar = match kv.remove("tar") {
@@ -182,7 +198,7 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
             if !tar && dest == Path::new("-") {
                 bail!("`--output {spec}`: a directory cannot go to stdout (`dest=-` needs `tar=true`)");
             }
-            OutputSpec::Oci { dest, tar, name }
+            OutputSpec::Oci { dest, tar, name, options }
         }
         "docker" => OutputSpec::Docker { dest: need_dest()?, name },
         "local" => match need_dest()? {
@@ -204,7 +220,7 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
             if names.is_empty() {
                 bail!("`--output {spec}` needs `name=REF`");
             }
-            OutputSpec::Image { names, push }
+            OutputSpec::Image { names, push, options }
         }
         other => bail!(
             "Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local, tar, image or registry)"
@@ -498,6 +514,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
     };
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
+    let annotations = args.annotations.iter().map(|a| parse_annotation_flag(a)).collect::<anyhow::Result<Vec<_>>>()?;
     let cache_from =
         args.cache_from.iter().map(|c| super::cache::parse_cache_from(c)).collect::<Result<Vec<_>, _>>()?;
     let cache_to = args.cache_to.iter().map(|c| super::cache::parse_cache_to(c)).collect::<Result<Vec<_>, _>>()?;
@@ -530,7 +547,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let mut tags = args.tags.clone();
     let mut push = if args.push { args.tags.clone() } else { Vec::new() };
     for o in &outputs {
-        if let OutputSpec::Image { names, push: p } = o {
+        if let OutputSpec::Image { names, push: p, .. } = o {
             tags.extend(names.iter().cloned());
             if *p {
                 push.extend(names.iter().cloned());
@@ -593,7 +610,25 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
-    let mut exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
+    let mut exports: Vec<Box<dyn Exporter>> =
+        outputs.iter().filter_map(|o| o.exporter(&annotations, &platform)).collect();
+    // The stored (tagged, pushed) image: the last image output's options, and `--annotation`.
+    let image_out = outputs.iter().rev().find_map(|o| match o {
+        OutputSpec::Image { options, .. } => Some(options.clone()),
+        _ => None,
+    });
+    let image_options = image_out.unwrap_or_default().resolve(&annotations, &platform).image;
+    for o in &outputs {
+        if let OutputSpec::Oci { options, .. } | OutputSpec::Image { options, .. } = o {
+            let notice = |m: String| progress.event(progress::Event::Notice { message: m, time: progress::now() });
+            if options.forced_oci {
+                notice("`compression=zstd` has only OCI media types: `oci-mediatypes=false` is ignored".into());
+            }
+            if options.rewrite_timestamp && epoch.is_none() {
+                notice("`rewrite-timestamp=true` has no effect without SOURCE_DATE_EPOCH".into());
+            }
+        }
+    }
     if let Some(docker) = docker {
         exports.push(Box::new(DockerLoad { docker }));
     }
@@ -618,6 +653,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         verify_reproducible: args.verify_reproducible,
         source_date_epoch: epoch,
         commit_image: wants_id,
+        image_options,
         progress,
         cancel: &cancel,
         notice: &|line| progress.event(progress::Event::Notice { message: line.to_string(), time: progress::now() }),
@@ -671,11 +707,11 @@ mod tests {
     fn outputs_parse() {
         assert_eq!(
             parse_output("type=oci,dest=out.tar").unwrap(),
-            OutputSpec::Oci { dest: "out.tar".into(), tar: true, name: None }
+            OutputSpec::Oci { dest: "out.tar".into(), tar: true, name: None, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=oci,dest=dir,tar=false").unwrap(),
-            OutputSpec::Oci { dest: "dir".into(), tar: false, name: None }
+            OutputSpec::Oci { dest: "dir".into(), tar: false, name: None, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=docker,dest=i.tar").unwrap(),
@@ -688,15 +724,15 @@ mod tests {
         assert!(e.contains("needs `name=REF`"), "{e}");
         assert_eq!(
             parse_output("type=registry,name=h:5000/a:1").unwrap(),
-            OutputSpec::Image { names: vec!["h:5000/a:1".into()], push: true }
+            OutputSpec::Image { names: vec!["h:5000/a:1".into()], push: true, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=image,name=a:1;b:2").unwrap(),
-            OutputSpec::Image { names: vec!["a:1".into(), "b:2".into()], push: false }
+            OutputSpec::Image { names: vec!["a:1".into(), "b:2".into()], push: false, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=image,name=a,push=true").unwrap(),
-            OutputSpec::Image { names: vec!["a".into()], push: true }
+            OutputSpec::Image { names: vec!["a".into()], push: true, options: Default::default() }
         );
         let e = parse_output("type=ftp,dest=x").unwrap_err().to_string();
         assert!(e.starts_with("Unsupported output type `ftp`"), "{e}");

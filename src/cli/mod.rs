@@ -6,6 +6,7 @@ pub mod cache;
 pub mod check;
 pub mod compile;
 pub mod frontend;
+pub mod image_opts;
 pub mod inspect;
 pub mod registry;
 pub mod resources;
