@@ -1,7 +1,7 @@
 //! Issue 11, the rest of buildx's dialect: exporter options (`compression=zstd`,
 //! `force-compression`, `oci-mediatypes=false`, `rewrite-timestamp`, `annotation.*`),
 //! `--annotation`, each output read back by skopeo and umoci; zstd images imported and
-//! built upon.
+//! built upon; `--call outline|targets|check`.
 
 use std::path::Path;
 use std::process::Command;
@@ -213,4 +213,49 @@ fn issue11_annotation_flag_with_prefixes() {
     assert!(stderr(&o).contains("is not a platform"), "{}", stderr(&o));
     let o = cairn(&t, &["build", "--annotation", "novalue", t.path("ctx").to_str().unwrap()]);
     assert!(stderr(&o).contains("expected KEY=VALUE"), "{}", stderr(&o));
+}
+
+/// `--call outline|targets|check`: answered from the Dockerfile in buildx's text shape
+/// (and JSON), nothing built; `check` fails on the compiler's warnings.
+#[test]
+fn issue11_call_outline_targets_and_check() {
+    let t = setup("call");
+    t.write(
+        "ctx/Dockerfile",
+        "# syntax=docker/dockerfile:1\n\n# base has the tools\nFROM busybox AS base\n# VERSION the release number\nARG VERSION=1.0\n\
+RUN --mount=type=secret,id=npmrc,required=true echo $VERSION\n\n# release is what ships\nFROM base AS release\nCMD [\"sh\"]\n",
+    );
+    let ctx = t.path("ctx");
+    let ctx = ctx.to_str().unwrap();
+    let out = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = cairn(&t, &["build", "--call", "targets", ctx]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        out(&o),
+        "TARGET            DESCRIPTION\nbase              has the tools\nrelease (default) is what ships\n"
+    );
+    let o = cairn(&t, &["build", "--call", "outline", "--target", "release", ctx]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        out(&o),
+        "TARGET:      release\nDESCRIPTION: is what ships\n\nBUILD ARG   VALUE   DESCRIPTION\n\
+VERSION     1.0     the release number\n\nSECRET   REQUIRED\nnpmrc    true\n\n"
+    );
+    let o = cairn(&t, &["build", "--call", "outline,format=json", ctx]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["args"][0]["location"]["ranges"][0]["start"]["line"], 6, "{v}");
+    assert_eq!(v["secrets"][0]["location"]["ranges"][0]["start"]["line"], 7, "{v}");
+    // Nothing was built: the store has no new image.
+    let o = cairn(&t, &["images"]);
+    assert!(!out(&o).contains("release"), "{}", out(&o));
+    let o = cairn(&t, &["build", "--call", "check", ctx]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(out(&o), "Check complete, no warnings found.\n");
+    let o = cairn(&t, &["build", "--check", "--build-arg", "NOPE=1", ctx]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = out(&o);
+    assert!(text.starts_with("Check complete, 1 warning has been found!\n\nWARNING: "), "{text}");
+    assert!(text.contains("NOPE"), "{text}");
+    let o = cairn(&t, &["build", "--call", "frobnicate", ctx]);
+    assert!(stderr(&o).contains("unknown request `frobnicate`"), "{}", stderr(&o));
 }

@@ -67,6 +67,14 @@ pub struct BuildArgs {
     /// `RUN --security=insecure` run unconfined), `network.host`; repeatable
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+    /// Answer a request about the Dockerfile instead of building: `outline` (the build
+    /// args, secrets and SSH the target uses), `targets` (the stages), `check` (the
+    /// warnings; fails when there are any); `,format=json` for outline and targets
+    #[arg(long = "call", value_name = "REQUEST")]
+    pub call: Option<String>,
+    /// Shorthand for `--call=check`
+    #[arg(long = "check", conflicts_with = "call")]
+    pub check: bool,
     /// Add an annotation to the image: `[TYPE[,TYPE][[PLATFORM]]:]KEY=VALUE`, TYPE one of
     /// manifest (the default), manifest-descriptor, index, index-descriptor; repeatable
     #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
@@ -427,6 +435,36 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: None, _cleanup: Some(tmp) })
 }
 
+/// Writes `text` to stdout (a closed pipe is an error, not a panic).
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("Cannot write to stdout")
+}
+
+/// `--call outline|targets`: answered from the Dockerfile's AST, nothing built.
+fn answer_call(call: super::call::Call, fe: &FrontendArgs, context: &BuildContext) -> anyhow::Result<()> {
+    use super::call::{outline, outline_text, targets, targets_text, CallKind};
+    let (name, text) = match (&fe.file, &context.dockerfile_text) {
+        (None, Some(t)) => ("Dockerfile".to_string(), t.clone()),
+        (f, _) => {
+            let path = f.clone().unwrap_or_else(|| context.dir.join("Dockerfile"));
+            (path.display().to_string(), frontend::read_dockerfile(&path)?)
+        }
+    };
+    let df = cairn_grammar::parse(&name, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let v = match call.kind {
+        CallKind::Outline => outline(&df, &text, fe.target.as_deref())?,
+        _ => targets(&df, &text)?,
+    };
+    let out = match (call.json, call.kind) {
+        (true, _) => format!("{}\n", serde_json::to_string_pretty(&v)?),
+        (false, CallKind::Outline) => outline_text(&v),
+        (false, _) => targets_text(&v),
+    };
+    print_stdout(&out)
+}
+
 /// `--load`: a docker-archive streamed into `docker load`.
 #[derive(Debug)]
 struct DockerLoad {
@@ -537,8 +575,19 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         )?),
         false => None,
     };
+    let call = match (&args.call, args.check) {
+        (Some(c), _) => Some(super::call::parse_call(c)?),
+        (None, true) => Some(super::call::Call { kind: super::call::CallKind::Check, json: false }),
+        (None, false) => None,
+    };
     let dockerfile_stdin = fe.file.as_deref() == Some(Path::new("-"));
     let context = read_context(&fe.context, dockerfile_stdin)?;
+    if call.is_some() && args.ir.is_some() {
+        bail!("`--call` reads a Dockerfile: it cannot be given with `--ir`");
+    }
+    if let Some(c) = call.filter(|c| c.kind != super::call::CallKind::Check) {
+        return answer_call(c, fe, &context);
+    }
     for t in &args.tags {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
@@ -587,6 +636,17 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;
+            if call.is_some() {
+                let text = super::call::check_text(&compiled.warnings);
+                print_stdout(&text)?;
+                if !compiled.warnings.is_empty() {
+                    let n = compiled.warnings.len();
+                    return Err(anyhow::Error::new(super::Reported(anyhow::anyhow!(
+                        "`--call check` found {n} warning(s)"
+                    ))));
+                }
+                return Ok(());
+            }
             for w in &compiled.warnings {
                 progress.event(progress::Event::Warning { message: w.clone(), time: progress::now() });
             }

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod build;
 pub mod cache;
+pub mod call;
 pub mod check;
 pub mod compile;
 pub mod frontend;
