@@ -385,7 +385,8 @@ fn apply_no_cache_filter(def: &mut Definition, stages: &[String]) -> anyhow::Res
     Ok(())
 }
 
-/// The build context: a directory, or `-` (stdin: a tar of the context, or a Dockerfile
+/// The build context: a directory, or `-` (stdin: a tar of the context, plain, gzip or
+/// zstd, or a Dockerfile
 /// with an empty context, as `docker build -`), unpacked into a directory removed at the
 /// end.
 struct BuildContext {
@@ -420,9 +421,11 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     if dockerfile_from_stdin {
         bail!("`-f -` and the context `-` cannot both read stdin");
     }
+    // A compressed tar (gzip, as `tar cz | docker build -`; or zstd) is decompressed.
+    let stdin = std::io::BufReader::new(std::io::stdin());
+    let (mut r, _) = cairn_runtime::compress::decoder(stdin).context("Cannot read the build context from stdin")?;
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-        .context("Cannot read the build context from stdin")?;
+    std::io::Read::read_to_end(&mut r, &mut bytes).context("Cannot read the build context from stdin")?;
     let tmp = temp_dir("stdin-context")?;
     let is_tar = bytes.len() >= 262 && &bytes[257..262] == b"ustar";
     if !is_tar {
