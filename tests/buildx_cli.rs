@@ -269,6 +269,14 @@ fn issue11_stdin_and_stdout() {
     std::fs::write(t.path("oci.tar"), &o.stdout).unwrap();
     let cfg = skopeo_config(&format!("oci-archive:{}", t.path("oci.tar").display()));
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3, "busybox 2 + COPY: {cfg}");
+    // A gzip-compressed tar on stdin, as `tar cz . | docker build -`.
+    let tgz = Command::new("tar").args(["-czf", "-", "-C", ctx.to_str().unwrap(), "."]).output().unwrap();
+    assert_eq!(&tgz.stdout[..2], &[0x1f, 0x8b]);
+    let o = run(&["build", "--progress", "plain", "-o", "-", "-"], &tgz.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(t.path("gz-rootfs.tar"), &o.stdout).unwrap();
+    let x = Command::new("tar").args(["-xOf", t.path("gz-rootfs.tar").to_str().unwrap(), "data.txt"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&x.stdout), "from the tar context\n");
     // A bare Dockerfile on stdin: an empty context.
     let o = run(&["build", "--progress", "plain", "-o", "-", "-"], b"FROM busybox\nRUN echo bare > /bare\n");
     assert!(o.status.success(), "{}", stderr(&o));

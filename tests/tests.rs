@@ -10,6 +10,9 @@ mod buildx_cli;
 mod cache_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
+/// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
+/// annotations) read back by skopeo and umoci, `--annotation`, `--call`.
+mod exporter_cli;
 /// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
 /// `analyze`, `build --timeline` rendered by headless Chromium.
 mod inspect_cli;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use cairn_ir::{Definition, ImageConfig, Platform};
 
 use crate::export::{ExportContext, ExportSource, Exporter};
-use crate::image::{commit_image, CommitOptions};
+use crate::image::{commit_image, convert_image, CommitOptions, ImageOptions, ManifestOptions};
 use crate::registry::{Registry, RegistryOpError};
 use crate::solve::progress::Progress;
 use crate::solve::runtime_backend::RuntimeBackend;
@@ -69,6 +69,10 @@ pub struct BuildRequest<'a> {
     pub source_date_epoch: Option<u64>,
     /// Commit an image even when nothing else needs one (the CLI's `-q`, `--iidfile`).
     pub commit_image: bool,
+    /// How the stored, tagged and pushed image is written (compression, media types,
+    /// annotations); the source date epoch comes from `source_date_epoch`. Exporters may
+    /// write it again with options of their own.
+    pub image_options: ImageOptions,
     pub progress: &'a dyn Progress,
     /// Set by Ctrl-C; the build stops and reports [`SolveError::Cancelled`].
     pub cancel: &'a AtomicBool,
@@ -194,7 +198,9 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     }
     let solved = solved.map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
-    let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
+    let mut image_options = req.image_options.clone();
+    image_options.commit.source_date_epoch = req.source_date_epoch;
+    let commit_opts = image_options.commit;
     let wants_image = req.commit_image
         || !req.tags.is_empty()
         || req.metadata_file.is_some()
@@ -206,8 +212,12 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let mut tags = Vec::new();
     if wants_image {
         let config = &def.outputs[solved.output].config;
-        let rec = commit_image(st, &layers, config, &commit_opts)
+        let mut rec = commit_image(st, &layers, config, &commit_opts)
             .map_err(|source| BuildError::Commit { second: false, source })?;
+        if image_options.manifest != ManifestOptions::default() {
+            rec = convert_image(st, &rec, &image_options)
+                .map_err(|source| BuildError::Commit { second: false, source })?;
+        }
         if req.verify_reproducible {
             verify_reproducible(&req, &backend, &opts, config, &commit_opts, &rec)?;
         }
@@ -215,7 +225,11 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
             tags.push(st.tag_image(t, &rec).map_err(BuildError::Export)?);
         }
         let src = ExportSource { image: Some(&rec), layers: &layers };
-        let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch };
+        let cx = ExportContext {
+            tags: &tags,
+            source_date_epoch: req.source_date_epoch,
+            image_options: Some(&image_options),
+        };
         for e in req.exports.iter().filter(|e| e.needs_image()) {
             e.export(st, &src, &cx).map_err(BuildError::Export)?;
         }
@@ -236,13 +250,15 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         image = Some(rec);
     }
     let src = ExportSource { image: image.as_ref(), layers: &layers };
-    let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch };
+    let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch, image_options: None };
     for e in req.exports.iter().filter(|e| !e.needs_image()) {
         e.export(st, &src, &cx).map_err(BuildError::Export)?;
     }
     if let Some(s) = &shared {
         for to in req.cache_to {
-            match crate::cache::export(st, req.registry.as_deref(), s, to, &layers, &commit_opts, req.notice) {
+            // The cache's layers are gzip, whatever the image's compression.
+            let cache_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
+            match crate::cache::export(st, req.registry.as_deref(), s, to, &layers, &cache_opts, req.notice) {
                 Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
                 r => r.map_err(BuildError::Cache)?,
             }

@@ -15,7 +15,8 @@
 //!   `--cache-from`): the cache artifact, lazy import, export.
 //! - `export`: the `Exporter` trait and its OCI layout, docker-archive and rootfs exporters.
 //! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
-//! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB).
+//! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB); `compress`:
+//!   the layer encodings (gzip, zstd, none) behind one writer and one reader.
 //! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
 //! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
 //! - `inspect`, `analyze`: reading stored images (history, `docker inspect`'s document;
@@ -27,6 +28,7 @@
 pub mod analyze;
 pub mod build;
 pub mod cache;
+pub mod compress;
 pub mod export;
 pub mod gzip;
 pub mod image;

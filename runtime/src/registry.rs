@@ -201,8 +201,32 @@ impl Registry {
         Ok(pushed)
     }
 
-    /// One blob: already there, mounted from another repository, or uploaded.
+    /// One blob: already there, mounted from another repository, or uploaded. A registry's
+    /// server error is tried again a few times (distribution answers 500 to some requests
+    /// about a blob another client is uploading at the same moment).
     pub(crate) fn push_blob(
+        &self,
+        store: &Store,
+        r: &Reference,
+        blob: &Digest,
+        size: u64,
+        notice: &dyn Fn(&str),
+    ) -> Result<(), RegistryOpError> {
+        let mut attempt = 0;
+        loop {
+            match self.push_blob_once(store, r, blob, size, notice) {
+                Err(RegistryOpError::Registry(RegistryError::Http { status, .. }))
+                    if status >= 500 && attempt < UPLOAD_RETRIES =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn push_blob_once(
         &self,
         store: &Store,
         r: &Reference,
@@ -252,6 +276,9 @@ impl BlobFetcher for Registry {
         self.client.fetch_blob(&r, &desc, out, progress).map_err(|e| e.to_string())
     }
 }
+
+/// How often an upload the registry failed with a server error is tried again.
+const UPLOAD_RETRIES: u64 = 3;
 
 /// Whether `reference` names a registry image (not an `oci-layout://` or a bare digest).
 pub fn is_registry_reference(reference: &str) -> bool {

@@ -18,6 +18,7 @@ use cairn_runtime::store;
 use super::frontend::{
     self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
 };
+use super::image_opts::{parse_annotation_flag, take_image_options, Annotation, ImageOutputOptions};
 use super::registry::RegistryArgs;
 use super::resources::ResourceArgs;
 use super::ssh::SshArgs;
@@ -66,6 +67,18 @@ pub struct BuildArgs {
     /// `RUN --security=insecure` run unconfined), `network.host`; repeatable
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
+    /// Answer a request about the Dockerfile instead of building: `outline` (the build
+    /// args, secrets and SSH the target uses), `targets` (the stages), `check` (the
+    /// warnings; fails when there are any); `,format=json` for outline and targets
+    #[arg(long = "call", value_name = "REQUEST")]
+    pub call: Option<String>,
+    /// Shorthand for `--call=check`
+    #[arg(long = "check", conflicts_with = "call")]
+    pub check: bool,
+    /// Add an annotation to the image: `[TYPE[,TYPE][[PLATFORM]]:]KEY=VALUE`, TYPE one of
+    /// manifest (the default), manifest-descriptor, index, index-descriptor; repeatable
+    #[arg(long = "annotation", value_name = "[TYPE:]KEY=VALUE")]
+    pub annotations: Vec<String>,
     /// Write build result metadata (image and config digests) to FILE as JSON
     #[arg(long = "metadata-file", value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
@@ -116,7 +129,10 @@ pub enum OutputSpec {
         dest: PathBuf,
         tar: bool,
         name: Option<String>,
+        options: ImageOutputOptions,
     },
+    /// A docker-archive's layers are plain tars: of the image options only the
+    /// annotations and media types would show, and the archive has no place for them.
     Docker {
         dest: PathBuf,
         name: Option<String>,
@@ -132,15 +148,19 @@ pub enum OutputSpec {
     Image {
         names: Vec<String>,
         push: bool,
+        options: ImageOutputOptions,
     },
 }
 
 impl OutputSpec {
     /// The runtime exporter that writes this output (`None` for an image output: it is
     /// tags and pushes).
-    pub fn exporter(&self) -> Option<Box<dyn Exporter>> {
+    /// `annotations` are the `--annotation` flags, `platform` the build's.
+    pub fn exporter(&self, annotations: &[Annotation], platform: &Platform) -> Option<Box<dyn Exporter>> {
         Some(match self.clone() {
-            OutputSpec::Oci { dest, tar, name } => Box::new(export::OciLayout { dest, tar, name }),
+            OutputSpec::Oci { dest, tar, name, options } => {
+                Box::new(export::OciLayout { dest, tar, name, options: options.resolve(annotations, platform) })
+            }
             OutputSpec::Docker { dest, name } => Box::new(export::DockerArchive { dest, name }),
             OutputSpec::Local { dest } => Box::new(export::RootfsDir { dest }),
             OutputSpec::Tar { dest } => Box::new(export::RootfsTar { dest }),
@@ -171,6 +191,10 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
     let dest = kv.remove("dest").map(PathBuf::from);
     let need_dest = || dest.clone().with_context(|| format!("`--output {spec}` needs `dest=PATH`"));
     let name = kv.remove("name").map(str::to_string);
+    let options = match kind {
+        "oci" | "docker" | "image" | "registry" => take_image_options(&mut kv, spec)?,
+        _ => ImageOutputOptions::default(),
+    };
     let out = match kind {
         "oci" => {
             let tar = match kv.remove("tar") {
@@ -182,7 +206,7 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
             if !tar && dest == Path::new("-") {
                 bail!("`--output {spec}`: a directory cannot go to stdout (`dest=-` needs `tar=true`)");
             }
-            OutputSpec::Oci { dest, tar, name }
+            OutputSpec::Oci { dest, tar, name, options }
         }
         "docker" => OutputSpec::Docker { dest: need_dest()?, name },
         "local" => match need_dest()? {
@@ -204,7 +228,7 @@ pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
             if names.is_empty() {
                 bail!("`--output {spec}` needs `name=REF`");
             }
-            OutputSpec::Image { names, push }
+            OutputSpec::Image { names, push, options }
         }
         other => bail!(
             "Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local, tar, image or registry)"
@@ -361,7 +385,8 @@ fn apply_no_cache_filter(def: &mut Definition, stages: &[String]) -> anyhow::Res
     Ok(())
 }
 
-/// The build context: a directory, or `-` (stdin: a tar of the context, or a Dockerfile
+/// The build context: a directory, or `-` (stdin: a tar of the context, plain, gzip or
+/// zstd, or a Dockerfile
 /// with an empty context, as `docker build -`), unpacked into a directory removed at the
 /// end.
 struct BuildContext {
@@ -396,9 +421,11 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     if dockerfile_from_stdin {
         bail!("`-f -` and the context `-` cannot both read stdin");
     }
+    // A compressed tar (gzip, as `tar cz | docker build -`; or zstd) is decompressed.
+    let stdin = std::io::BufReader::new(std::io::stdin());
+    let (mut r, _) = cairn_runtime::compress::decoder(stdin).context("Cannot read the build context from stdin")?;
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-        .context("Cannot read the build context from stdin")?;
+    std::io::Read::read_to_end(&mut r, &mut bytes).context("Cannot read the build context from stdin")?;
     let tmp = temp_dir("stdin-context")?;
     let is_tar = bytes.len() >= 262 && &bytes[257..262] == b"ustar";
     if !is_tar {
@@ -409,6 +436,36 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     ar.set_preserve_permissions(true);
     ar.unpack(&tmp.0).context("Cannot unpack the build context from stdin")?;
     Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: None, _cleanup: Some(tmp) })
+}
+
+/// Writes `text` to stdout (a closed pipe is an error, not a panic).
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("Cannot write to stdout")
+}
+
+/// `--call outline|targets`: answered from the Dockerfile's AST, nothing built.
+fn answer_call(call: super::call::Call, fe: &FrontendArgs, context: &BuildContext) -> anyhow::Result<()> {
+    use super::call::{outline, outline_text, targets, targets_text, CallKind};
+    let (name, text) = match (&fe.file, &context.dockerfile_text) {
+        (None, Some(t)) => ("Dockerfile".to_string(), t.clone()),
+        (f, _) => {
+            let path = f.clone().unwrap_or_else(|| context.dir.join("Dockerfile"));
+            (path.display().to_string(), frontend::read_dockerfile(&path)?)
+        }
+    };
+    let df = cairn_grammar::parse(&name, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let v = match call.kind {
+        CallKind::Outline => outline(&df, &text, fe.target.as_deref())?,
+        _ => targets(&df, &text)?,
+    };
+    let out = match (call.json, call.kind) {
+        (true, _) => format!("{}\n", serde_json::to_string_pretty(&v)?),
+        (false, CallKind::Outline) => outline_text(&v),
+        (false, _) => targets_text(&v),
+    };
+    print_stdout(&out)
 }
 
 /// `--load`: a docker-archive streamed into `docker load`.
@@ -498,6 +555,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
     };
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
+    let annotations = args.annotations.iter().map(|a| parse_annotation_flag(a)).collect::<anyhow::Result<Vec<_>>>()?;
     let cache_from =
         args.cache_from.iter().map(|c| super::cache::parse_cache_from(c)).collect::<Result<Vec<_>, _>>()?;
     let cache_to = args.cache_to.iter().map(|c| super::cache::parse_cache_to(c)).collect::<Result<Vec<_>, _>>()?;
@@ -520,8 +578,19 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         )?),
         false => None,
     };
+    let call = match (&args.call, args.check) {
+        (Some(c), _) => Some(super::call::parse_call(c)?),
+        (None, true) => Some(super::call::Call { kind: super::call::CallKind::Check, json: false }),
+        (None, false) => None,
+    };
     let dockerfile_stdin = fe.file.as_deref() == Some(Path::new("-"));
     let context = read_context(&fe.context, dockerfile_stdin)?;
+    if call.is_some() && args.ir.is_some() {
+        bail!("`--call` reads a Dockerfile: it cannot be given with `--ir`");
+    }
+    if let Some(c) = call.filter(|c| c.kind != super::call::CallKind::Check) {
+        return answer_call(c, fe, &context);
+    }
     for t in &args.tags {
         cairn_ir::reference::normalize(t).map_err(|e| anyhow::anyhow!("Invalid `--tag {t}`: {e}"))?;
     }
@@ -530,7 +599,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let mut tags = args.tags.clone();
     let mut push = if args.push { args.tags.clone() } else { Vec::new() };
     for o in &outputs {
-        if let OutputSpec::Image { names, push: p } = o {
+        if let OutputSpec::Image { names, push: p, .. } = o {
             tags.extend(names.iter().cloned());
             if *p {
                 push.extend(names.iter().cloned());
@@ -570,6 +639,17 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;
+            if call.is_some() {
+                let text = super::call::check_text(&compiled.warnings);
+                print_stdout(&text)?;
+                if !compiled.warnings.is_empty() {
+                    let n = compiled.warnings.len();
+                    return Err(anyhow::Error::new(super::Reported(anyhow::anyhow!(
+                        "`--call check` found {n} warning(s)"
+                    ))));
+                }
+                return Ok(());
+            }
             for w in &compiled.warnings {
                 progress.event(progress::Event::Warning { message: w.clone(), time: progress::now() });
             }
@@ -593,7 +673,25 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
     }
-    let mut exports: Vec<Box<dyn Exporter>> = outputs.iter().filter_map(OutputSpec::exporter).collect();
+    let mut exports: Vec<Box<dyn Exporter>> =
+        outputs.iter().filter_map(|o| o.exporter(&annotations, &platform)).collect();
+    // The stored (tagged, pushed) image: the last image output's options, and `--annotation`.
+    let image_out = outputs.iter().rev().find_map(|o| match o {
+        OutputSpec::Image { options, .. } => Some(options.clone()),
+        _ => None,
+    });
+    let image_options = image_out.unwrap_or_default().resolve(&annotations, &platform).image;
+    for o in &outputs {
+        if let OutputSpec::Oci { options, .. } | OutputSpec::Image { options, .. } = o {
+            let notice = |m: String| progress.event(progress::Event::Notice { message: m, time: progress::now() });
+            if options.forced_oci {
+                notice("`compression=zstd` has only OCI media types: `oci-mediatypes=false` is ignored".into());
+            }
+            if options.rewrite_timestamp && epoch.is_none() {
+                notice("`rewrite-timestamp=true` has no effect without SOURCE_DATE_EPOCH".into());
+            }
+        }
+    }
     if let Some(docker) = docker {
         exports.push(Box::new(DockerLoad { docker }));
     }
@@ -618,6 +716,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         verify_reproducible: args.verify_reproducible,
         source_date_epoch: epoch,
         commit_image: wants_id,
+        image_options,
         progress,
         cancel: &cancel,
         notice: &|line| progress.event(progress::Event::Notice { message: line.to_string(), time: progress::now() }),
@@ -671,11 +770,11 @@ mod tests {
     fn outputs_parse() {
         assert_eq!(
             parse_output("type=oci,dest=out.tar").unwrap(),
-            OutputSpec::Oci { dest: "out.tar".into(), tar: true, name: None }
+            OutputSpec::Oci { dest: "out.tar".into(), tar: true, name: None, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=oci,dest=dir,tar=false").unwrap(),
-            OutputSpec::Oci { dest: "dir".into(), tar: false, name: None }
+            OutputSpec::Oci { dest: "dir".into(), tar: false, name: None, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=docker,dest=i.tar").unwrap(),
@@ -688,15 +787,15 @@ mod tests {
         assert!(e.contains("needs `name=REF`"), "{e}");
         assert_eq!(
             parse_output("type=registry,name=h:5000/a:1").unwrap(),
-            OutputSpec::Image { names: vec!["h:5000/a:1".into()], push: true }
+            OutputSpec::Image { names: vec!["h:5000/a:1".into()], push: true, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=image,name=a:1;b:2").unwrap(),
-            OutputSpec::Image { names: vec!["a:1".into(), "b:2".into()], push: false }
+            OutputSpec::Image { names: vec!["a:1".into(), "b:2".into()], push: false, options: Default::default() }
         );
         assert_eq!(
             parse_output("type=image,name=a,push=true").unwrap(),
-            OutputSpec::Image { names: vec!["a".into()], push: true }
+            OutputSpec::Image { names: vec!["a".into()], push: true, options: Default::default() }
         );
         let e = parse_output("type=ftp,dest=x").unwrap_err().to_string();
         assert!(e.starts_with("Unsupported output type `ftp`"), "{e}");

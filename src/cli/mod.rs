@@ -3,9 +3,11 @@
 pub mod analyze;
 pub mod build;
 pub mod cache;
+pub mod call;
 pub mod check;
 pub mod compile;
 pub mod frontend;
+pub mod image_opts;
 pub mod inspect;
 pub mod registry;
 pub mod resources;

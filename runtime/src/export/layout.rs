@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_ir::Digest;
 
-use super::{copy_blob, tar_blob, tar_bytes, tar_dir, ExportContext, ExportSource, Exporter};
+use super::{copy_blob, tar_blob, tar_bytes, tar_dir, ExportContext, ExportSource, Exporter, ImageExport};
 use crate::oci::{Descriptor, Index, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
 use crate::output::{check_dir_output, install_dir, Install, OutputFile, SiblingTemp};
 use crate::store::{io_err, normalize_reference, ImageRecord, Store, StoreError};
@@ -72,13 +72,31 @@ pub fn export_oci_layout(
     tar: bool,
     ref_name: Option<&str>,
 ) -> Result<(), StoreError> {
+    export_oci_layout_with(store, rec, dest, tar, ref_name, &ImageExport::default())
+}
+
+/// [`export_oci_layout`] with the index annotations of `opts` in `index.json` and its
+/// descriptor annotations beside the name's (`rec` is already written with its
+/// image options).
+fn export_oci_layout_with(
+    store: &Store,
+    rec: &ImageRecord,
+    dest: &Path,
+    tar: bool,
+    ref_name: Option<&str>,
+    opts: &ImageExport,
+) -> Result<(), StoreError> {
     let (mut desc, blobs) = image_blobs(store, rec)?;
     desc.annotations = ref_annotations(ref_name)?;
+    if !opts.descriptor_annotations.is_empty() {
+        let a = desc.annotations.get_or_insert_with(Default::default);
+        a.extend(opts.descriptor_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let index = Index {
         schema_version: 2,
         media_type: Some(MEDIA_OCI_INDEX.to_string()),
         manifests: vec![desc],
-        annotations: None,
+        annotations: (!opts.index_annotations.is_empty()).then(|| opts.index_annotations.clone()),
     };
     let index_bytes = serde_json::to_vec(&index).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -108,7 +126,7 @@ pub fn export_oci_layout(
     }
 }
 
-/// `-o type=oci,dest=PATH[,tar=true|false][,name=NAME]`.
+/// `-o type=oci,dest=PATH[,tar=true|false][,name=NAME]` and the image options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OciLayout {
     pub dest: PathBuf,
@@ -116,6 +134,8 @@ pub struct OciLayout {
     pub tar: bool,
     /// The name for `index.json`; the first tag when not given.
     pub name: Option<String>,
+    /// Compression, media types, annotations.
+    pub options: ImageExport,
 }
 
 impl Exporter for OciLayout {
@@ -124,6 +144,7 @@ impl Exporter for OciLayout {
     }
     fn export(&self, store: &Store, src: &ExportSource<'_>, cx: &ExportContext<'_>) -> Result<(), StoreError> {
         let n = self.name.clone().or_else(|| cx.tags.first().cloned());
-        export_oci_layout(store, super::image_of(src)?, &self.dest, self.tar, n.as_deref())
+        let rec = self.options.image(store, src, cx)?;
+        export_oci_layout_with(store, &rec, &self.dest, self.tar, n.as_deref(), &self.options)
     }
 }

@@ -15,12 +15,15 @@ pub use docker::{export_docker_archive, export_docker_archive_images, export_doc
 pub use layout::{export_oci_layout, OciLayout};
 pub use rootfs::{export_rootfs_dir, export_rootfs_tar, RootfsDir, RootfsTar};
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
 use tar::{EntryType, Header};
 
+use crate::image::ImageOptions;
 use crate::layer;
 use cairn_ir::Digest;
 
@@ -42,6 +45,42 @@ pub struct ExportContext<'a> {
     pub tags: &'a [String],
     /// Clamp file times to this (root filesystem tars).
     pub source_date_epoch: Option<u64>,
+    /// The options the source's image was written with (an exporter with other
+    /// [`ImageExport`] options writes it again: [`crate::image::convert_image`]).
+    pub image_options: Option<&'a ImageOptions>,
+}
+
+/// The exporter options of an image output (`-o type=oci|docker,…`): compression, media
+/// types and manifest annotations, and the annotations of the index and of the
+/// manifest's descriptor in it (an OCI layout's `index.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageExport {
+    pub image: ImageOptions,
+    pub index_annotations: BTreeMap<String, String>,
+    pub descriptor_annotations: BTreeMap<String, String>,
+}
+
+impl ImageExport {
+    /// The image of `src` as these options write it: the committed one when they are the
+    /// options it was written with, a converted one otherwise.
+    fn image<'a>(
+        &self,
+        store: &Store,
+        src: &ExportSource<'a>,
+        cx: &ExportContext<'_>,
+    ) -> Result<Cow<'a, ImageRecord>, StoreError> {
+        let rec = image_of(src)?;
+        let mut want = self.image.clone();
+        want.commit.source_date_epoch = cx.source_date_epoch;
+        let default = ImageOptions {
+            commit: crate::image::CommitOptions { source_date_epoch: cx.source_date_epoch, ..Default::default() },
+            ..Default::default()
+        };
+        if want == *cx.image_options.unwrap_or(&default) {
+            return Ok(Cow::Borrowed(rec));
+        }
+        Ok(Cow::Owned(crate::image::convert_image(store, rec, &want)?))
+    }
 }
 
 /// One output of a build.

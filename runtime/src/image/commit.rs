@@ -6,14 +6,17 @@
 //! made are dropped, their history entries marked). Nothing is squashed or re-diffed.
 //!
 //! **Packing.** Each layer is written by [`crate::layer::write_layer_tar`] through a
-//! sha256 of the tar (the diff_id) into gzip ([`crate::gzip::ChunkedGzWriter`]: one member
-//! per MiB, compressed on all cores, random-looking data stored) and through a sha256 of
-//! the compressed bytes (the blob digest) into a temp file: one streaming pass, a few MiB
+//! sha256 of the tar (the diff_id) into the compressor ([`crate::compress::Encoder`]:
+//! gzip by default, [`crate::gzip::ChunkedGzWriter`], one member per MiB, compressed on
+//! all cores, random-looking data stored; or zstd, or none) and through a sha256 of the
+//! compressed bytes (the blob digest) into a temp file: one streaming pass, a few MiB
 //! buffered. Layers are packed in parallel on rayon's pool (CPU-bound work). The result is
-//! remembered in the layer's metadata per (`source_date_epoch`, level), so a layer shared
-//! by several images, or a cached layer exported again, is packed once. A layer imported
-//! from an image keeps its original blob and is never re-packed, which keeps the imported
-//! image's diff_ids valid: re-packing an extracted directory would give different bytes.
+//! remembered in the layer's metadata per (`source_date_epoch`, compression, level), so a
+//! layer shared by several images, or a cached layer exported again, is packed once. A
+//! layer imported from an image keeps its original blob and is never re-packed, which
+//! keeps the imported image's diff_ids valid: re-packing an extracted directory would give
+//! different bytes. Only `force-compression` with another compression changes it, and then
+//! by decompressing the original blob into the new compressor (same tar, same diff_id).
 //!
 //! Default gzip level is 1: exports are on the critical path of every build that produces
 //! an image, level 1 is several times faster than level 6 for ~10% larger blobs, and the
@@ -28,22 +31,28 @@ use rayon::prelude::*;
 
 use super::created::rfc3339;
 use super::{json_err, put_image};
+use crate::compress::{Compression, Encoder};
 use crate::layer;
-use crate::oci::MEDIA_OCI_LAYER_GZIP;
 use crate::store::{io_err, EagerWriteback, HashWriter, ImageRecord, LayerBlob, PackedBlob, Store, StoreError};
 
 /// How to pack layers when committing an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CommitOptions {
     /// Clamp file mtimes in layer tars to this time (reproducible builds).
     pub source_date_epoch: Option<u64>,
-    /// gzip level 0–9.
-    pub compression_level: u32,
+    /// How layer blobs are compressed (`-o …,compression=`).
+    pub compression: Compression,
+    /// The compression level (gzip 0–9, zstd 1–22); `None`: the compression's default.
+    pub compression_level: Option<u32>,
+    /// Re-compress imported layers whose blobs have another compression
+    /// (`force-compression=true`); otherwise they are kept as they are.
+    pub force_compression: bool,
 }
 
-impl Default for CommitOptions {
-    fn default() -> CommitOptions {
-        CommitOptions { source_date_epoch: None, compression_level: 1 }
+impl CommitOptions {
+    /// The effective level.
+    pub fn level(&self) -> u32 {
+        self.compression.clamp_level(self.compression_level.unwrap_or(self.compression.default_level()))
     }
 }
 
@@ -51,13 +60,39 @@ impl Default for CommitOptions {
 pub(crate) fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Result<LayerBlob, StoreError> {
     let dir = store.layer_path(id);
     let meta = store.layer_meta(id).unwrap_or_default();
+    let (compression, level) = (opts.compression, opts.level());
+    let same = |p: &&PackedBlob| {
+        p.source_date_epoch == opts.source_date_epoch
+            && p.compression == compression
+            && p.level == level
+            && store.get_blob_path(&p.blob.blob).is_some()
+    };
     // An imported blob is the layer as is; a pull's lazy layer needs no bytes for that.
     if let Some(b) = meta
         .imported
         .as_ref()
         .filter(|b| store.get_blob_path(&b.blob).is_some() || store.remote_blob(&b.blob).is_some())
     {
-        return Ok(b.clone());
+        let kept = !opts.force_compression || Compression::of_media_type(&b.media_type) == Some(compression);
+        if kept {
+            return Ok(b.clone());
+        }
+        if let Some(p) = meta.packed.iter().find(same) {
+            return Ok(p.blob.clone());
+        }
+        // `force-compression`: the original tar, decompressed, into the new compressor.
+        let src = store.ensure_blob(&b.blob, &|_, _, _| {})?;
+        let f = fs::File::open(&src).map_err(io_err("open", &src))?;
+        let (mut r, _) =
+            crate::compress::decoder(io::BufReader::with_capacity(256 * 1024, f)).map_err(io_err("read", &src))?;
+        let lb = pack_with(store, opts, &src, |w| io::copy(&mut r, w).map(|_| ()))?;
+        if lb.diff_id != b.diff_id {
+            return Err(StoreError::Corrupt {
+                path: src,
+                message: format!("the layer's content digest is `{}`, not its diff_id `{}`", lb.diff_id, b.diff_id),
+            });
+        }
+        return remember(store, id, opts, lb);
     }
     if !store.layer_exists(id) {
         return Err(StoreError::NotFound(format!(
@@ -65,29 +100,47 @@ pub(crate) fn pack_layer(store: &Store, id: &str, opts: &CommitOptions) -> Resul
             dir.display()
         )));
     }
-    let level = opts.compression_level.min(9);
-    if let Some(p) = meta.packed.iter().find(|p| {
-        p.source_date_epoch == opts.source_date_epoch && p.level == level && store.get_blob_path(&p.blob.blob).is_some()
-    }) {
+    if let Some(p) = meta.packed.iter().find(same) {
         return Ok(p.blob.clone());
     }
+    let lb = pack_with(store, opts, &dir, |w| layer::write_layer_tar(&dir, w, opts.source_date_epoch))?;
+    store.record_diff_id(&lb.diff_id, id)?;
+    remember(store, id, opts, lb)
+}
+
+/// Records `lb` as layer `id`'s blob packed with `opts`.
+fn remember(store: &Store, id: &str, opts: &CommitOptions, lb: LayerBlob) -> Result<LayerBlob, StoreError> {
+    let (compression, level) = (opts.compression, opts.level());
+    store.update_layer_meta(id, |m| {
+        m.packed.retain(|p| {
+            !(p.source_date_epoch == opts.source_date_epoch && p.compression == compression && p.level == level)
+        });
+        m.packed.push(PackedBlob { source_date_epoch: opts.source_date_epoch, compression, level, blob: lb.clone() });
+    })?;
+    Ok(lb)
+}
+
+/// Writes a layer tar (given by `write_tar`) through a sha256 (the diff_id) and the
+/// compressor of `opts` into a new blob; `what` names the source in errors.
+fn pack_with(
+    store: &Store,
+    opts: &CommitOptions,
+    what: &std::path::Path,
+    write_tar: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<LayerBlob, StoreError> {
     let t = store.temp_file("pack")?;
     let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, EagerWriteback::new(&t.file)));
-    let mut tar_w = HashWriter::new(crate::gzip::ChunkedGzWriter::new(file_w, level));
-    layer::write_layer_tar(&dir, &mut tar_w, opts.source_date_epoch).map_err(io_err("pack layer", &dir))?;
+    let enc = Encoder::new(file_w, opts.compression, opts.level()).map_err(io_err("compress", &t.path))?;
+    let mut tar_w = HashWriter::new(enc);
+    write_tar(&mut tar_w).map_err(io_err("pack layer", what))?;
     let (diff_id, diff_size) = (tar_w.digest(), tar_w.count);
     let mut file_w = tar_w.into_inner().finish().map_err(io_err("compress", &t.path))?;
     file_w.flush().map_err(io_err("write", &t.path))?;
     let (blob, blob_size) = (file_w.digest(), file_w.count);
     drop(file_w);
     store.persist_blob(t, &blob)?;
-    let lb = LayerBlob { diff_id, diff_size, blob, blob_size, media_type: MEDIA_OCI_LAYER_GZIP.to_string() };
-    store.update_layer_meta(id, |m| {
-        m.packed.retain(|p| !(p.source_date_epoch == opts.source_date_epoch && p.level == level));
-        m.packed.push(PackedBlob { source_date_epoch: opts.source_date_epoch, level, blob: lb.clone() });
-    })?;
-    store.record_diff_id(&diff_id, id)?;
-    Ok(lb)
+    let media_type = opts.compression.layer_media_type(true).to_string();
+    Ok(LayerBlob { diff_id, diff_size, blob, blob_size, media_type })
 }
 
 /// Packs `layers` (bottom first, in parallel) and stores the config and an OCI manifest
@@ -119,7 +172,7 @@ pub fn commit_image(
         RootFs { kind: "layers".to_string(), diff_ids: blobs.iter().map(|b| b.diff_id.to_string()).collect() };
     let config = set_created(store, layers, config, opts.source_date_epoch, now())?;
     let cfg_bytes = serde_json::to_vec(&config).map_err(json_err("the image config"))?;
-    put_image(store, &cfg_bytes, layers, &blobs)
+    put_image(store, &cfg_bytes, layers, &blobs, &Default::default())
 }
 
 fn now() -> i64 {

@@ -7,11 +7,10 @@
 //! blob is verified against its digest and every layer against the config's diff_id.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cairn_ir::Digest;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -33,29 +32,17 @@ fn known_blob(store: &Store, id: &str, diff_id: &Digest) -> Option<LayerBlob> {
         .cloned()
 }
 
-/// Opens a layer blob for reading its tar: gzip is decompressed, a plain tar read as is.
-fn open_layer_blob(path: &Path) -> Result<(Box<dyn Read>, &'static str), StoreError> {
+/// Opens a layer blob for reading its tar (gzip and zstd are decompressed, a plain tar
+/// read as is), and the OCI media type of what it is.
+fn open_layer_blob(path: &Path) -> Result<(Box<dyn Read + Send>, &'static str), StoreError> {
     let f = File::open(path).map_err(io_err("open", path))?;
-    let mut r = BufReader::with_capacity(256 * 1024, f);
-    let head = r.fill_buf().map_err(io_err("read", path))?.to_vec();
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return Ok((Box::new(MultiGzDecoder::new(r)), MEDIA_OCI_LAYER_GZIP));
-    }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(StoreError::Invalid(format!(
-            "The layer `{}` is zstd-compressed; cairn imports gzip-compressed and uncompressed layers",
-            path.display()
-        )));
-    }
-    Ok((Box::new(r), MEDIA_OCI_LAYER_TAR))
+    let (r, c) = crate::compress::decoder(BufReader::with_capacity(256 * 1024, f)).map_err(io_err("read", path))?;
+    Ok((r, c.layer_media_type(true)))
 }
 
-/// Opens a file, decompressing it when it starts with the gzip magic.
-pub(crate) fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read>, StoreError> {
-    let f = File::open(p).map_err(io_err("open", p))?;
-    let mut r = BufReader::with_capacity(256 * 1024, f);
-    let gz = r.fill_buf().map_err(io_err("read", p))?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gz { Box::new(MultiGzDecoder::new(r)) } else { Box::new(r) })
+/// Opens a file, decompressing it when it starts with the gzip or zstd magic.
+pub(crate) fn open_maybe_gzip(p: &Path) -> Result<Box<dyn Read + Send>, StoreError> {
+    Ok(open_layer_blob(p)?.0)
 }
 
 /// A reader that copies everything it reads into `sink`.
@@ -220,7 +207,7 @@ pub(crate) fn import_layer(
         // docker-archive layer.tar: gzip it into a blob while extracting, in one pass.
         let t = store.temp_file("import")?;
         let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, &t.file));
-        let gz = GzEncoder::new(file_w, Compression::new(CommitOptions::default().compression_level));
+        let gz = GzEncoder::new(file_w, Compression::new(CommitOptions::default().level()));
         let f = File::open(src).map_err(io_err("open", src))?;
         let mut tee = Tee { inner: BufReader::with_capacity(256 * 1024, f), sink: gz };
         let (new_id, diff_size) = extract_checked(store, &mut tee, src, diff_id, lowers, existing.is_none())?;
@@ -352,5 +339,5 @@ pub(crate) fn import_config_and_layers(
         ids.push(id);
         blobs.push(lb);
     }
-    put_image(store, config, &ids, &blobs)
+    put_image(store, config, &ids, &blobs, &Default::default())
 }

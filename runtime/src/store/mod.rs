@@ -153,6 +153,9 @@ pub struct LayerBlob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackedBlob {
     pub source_date_epoch: Option<u64>,
+    /// Absent in metadata written before zstd: gzip.
+    #[serde(default)]
+    pub compression: crate::oci::Compression,
     pub level: u32,
     pub blob: LayerBlob,
 }
