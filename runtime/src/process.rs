@@ -22,7 +22,7 @@ impl fmt::Debug for SecretBytes {
 }
 
 /// One process to run in the sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessSpec {
     /// Root filesystem layers, bottom first (empty: scratch).
     pub root_lowers: Vec<PathBuf>,
@@ -44,14 +44,14 @@ pub struct ProcessSpec {
     pub secret_env: Vec<(String, SecretBytes)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessMount {
     pub target: String,
     pub readonly: bool,
     pub source: ProcessMountSource,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ProcessMountSource {
     Bind(PathBuf),
     /// Lower dirs bottom first; `upper` = (upper, work) or a read-only stack.

@@ -56,8 +56,8 @@ use cairn_ir::NetworkMode;
 use serde::{Deserialize, Serialize};
 
 use crate::mount;
-use crate::process::SecretBytes;
-use crate::process::{Exit, ProcessMountSource, ProcessSpec, StepResources};
+
+use crate::process::{Exit, ProcessMountSource, ProcessSpec};
 use points::{loopback_up, secrets_tmpfs, write_secret, Created};
 
 const HELPER_ENV: &str = "CAIRN_SANDBOX_HELPER";
@@ -80,44 +80,30 @@ extern "C" fn on_sigterm(_: libc::c_int) {
     }
 }
 
+/// What the helper gets on its stdin: the process to run, plus what only the helper needs.
+/// Derefs to the [`ProcessSpec`], so the helper reads `spec.args`, `spec.mounts`, ….
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HelperSpec {
-    pub root_lowers: Vec<PathBuf>,
-    pub root_upper: PathBuf,
-    pub root_work: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub user: String,
-    pub hostname: String,
-    pub network_none: bool,
-    /// A network namespace of its own with outbound access through slirp4netns (the
-    /// default network); neither this nor `network_none`: the host's network.
-    pub private_net: bool,
-    /// `--security=insecure` (allowed by `--allow security.insecure`): no confinement.
-    pub insecure: bool,
-    pub mounts: Vec<HelperMount>,
+    pub process: ProcessSpec,
     /// A scratch directory the helper may use (mount points, filler layers).
     pub scratch: PathBuf,
-    /// Secrets for the environment (`NAME`, value), set last.
-    pub secret_env: Vec<(String, SecretBytes)>,
-    /// `--ulimit`, `--shm-size`, `--add-host` (pids and memory limits are the parent's).
-    pub resources: StepResources,
+    /// A network namespace of its own with outbound access through slirp4netns (the
+    /// default network, when slirp4netns is installed).
+    pub private_net: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HelperMount {
-    pub target: String,
-    pub readonly: bool,
-    pub kind: HelperMountKind,
+impl std::ops::Deref for HelperSpec {
+    type Target = ProcessSpec;
+    fn deref(&self) -> &ProcessSpec {
+        &self.process
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub enum HelperMountKind {
-    Bind(PathBuf),
-    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
-    Tmpfs { size: u64 },
-    Secret { data: SecretBytes, mode: u32, uid: u32, gid: u32 },
+impl HelperSpec {
+    /// `--network=none`: only `lo`.
+    fn network_none(&self) -> bool {
+        self.network == NetworkMode::None
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -154,38 +140,9 @@ pub fn check_support() -> Result<(), String> {
 pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8])) -> io::Result<Exit> {
     check_support().map_err(io::Error::other)?;
     let hs = HelperSpec {
-        root_lowers: spec.root_lowers.clone(),
-        root_upper: spec.root_upper.clone(),
-        root_work: spec.root_work.clone(),
-        args: spec.args.clone(),
-        env: spec.env.clone(),
-        cwd: spec.cwd.clone(),
-        user: spec.user.clone(),
-        hostname: spec.hostname.clone(),
-        network_none: spec.network == NetworkMode::None,
-        private_net: spec.network == NetworkMode::Default && net::slirp4netns().is_some(),
-        insecure: spec.insecure,
-        mounts: spec
-            .mounts
-            .iter()
-            .map(|m| HelperMount {
-                target: m.target.clone(),
-                readonly: m.readonly,
-                kind: match &m.source {
-                    ProcessMountSource::Bind(p) => HelperMountKind::Bind(p.clone()),
-                    ProcessMountSource::Overlay { lowers, upper } => {
-                        HelperMountKind::Overlay { lowers: lowers.clone(), upper: upper.clone() }
-                    }
-                    ProcessMountSource::Tmpfs { size } => HelperMountKind::Tmpfs { size: *size },
-                    ProcessMountSource::Secret { data, mode, uid, gid } => {
-                        HelperMountKind::Secret { data: data.clone(), mode: *mode, uid: *uid, gid: *gid }
-                    }
-                },
-            })
-            .collect(),
+        process: spec.clone(),
         scratch: scratch.to_path_buf(),
-        secret_env: spec.secret_env.clone(),
-        resources: spec.resources.clone(),
+        private_net: spec.network == NetworkMode::Default && net::slirp4netns().is_some(),
     };
     if spec.network == NetworkMode::Default && !hs.private_net {
         output(b"warning: slirp4netns is not installed, so this step uses the host's network\n");
@@ -360,15 +317,16 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
         Some(bin) => Some(net::fork_slirp(&bin)?),
         None => None,
     };
-    if spec.network_none || spec.private_net {
+    if spec.network_none() || spec.private_net {
         flags |= libc::CLONE_NEWNET;
     }
     // SAFETY: unshare in a single-threaded process.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(errno("cannot create namespaces (unshare)"));
     }
-    let _slirp = match slirp {
-        Some(p) => Some(p.start()?),
+    // slirp4netns configures the namespace while the mounts are set up.
+    let mut slirp = match slirp {
+        Some(p) => Some(p.go()?),
         None => None,
     };
     mount::mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE, None)
@@ -387,7 +345,7 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
             .map_err(|e| format!("cannot mount the root filesystem nodev: {e}"))?;
     }
     let mut created = Created::default();
-    let result = setup_and_run(spec, &root, &empty, &mut created, status);
+    let result = setup_and_run(spec, &root, &empty, &mut created, status, slirp.as_mut());
     let _ = mount::unmount(&root);
     created.clean(&spec.root_upper);
     result
@@ -399,6 +357,7 @@ fn setup_and_run(
     empty: &Path,
     created: &mut Created,
     status: &mut fs::File,
+    slirp: Option<&mut net::Slirp>,
 ) -> Result<Option<Status>, String> {
     let upper = &spec.root_upper;
     // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
@@ -444,7 +403,7 @@ fn setup_and_run(
     for (name, addr) in &spec.resources.extra_hosts {
         hosts.push_str(&format!("{addr}\t{name}\n"));
     }
-    let host_net = !spec.network_none && !spec.private_net;
+    let host_net = !spec.network_none() && !spec.private_net;
     if host_net {
         if let Ok(h) = fs::read_to_string("/etc/hosts") {
             hosts.push_str(&h);
@@ -475,8 +434,8 @@ fn setup_and_run(
             return Err(format!("mount target `{}` must be an absolute path without `..`", m.target));
         }
         let target = root.join(rel);
-        match &m.kind {
-            HelperMountKind::Bind(src) => {
+        match &m.source {
+            ProcessMountSource::Bind(src) => {
                 let is_dir = fs::metadata(src).map(|md| md.is_dir()).unwrap_or(true);
                 created.ensure(root, upper, rel, is_dir)?;
                 mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
@@ -492,20 +451,20 @@ fn setup_and_run(
                     .map_err(|e| format!("cannot make `{}` read-only: {e}", m.target))?;
                 }
             }
-            HelperMountKind::Overlay { lowers, upper: up } => {
+            ProcessMountSource::Overlay { lowers, upper: up } => {
                 created.ensure(root, upper, rel, true)?;
                 let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
                 mount::mount_overlay(lowers, uw, &target, m.readonly, empty)
                     .map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
             }
-            HelperMountKind::Tmpfs { size } => {
+            ProcessMountSource::Tmpfs { size } => {
                 created.ensure(root, upper, rel, true)?;
                 let data = if *size > 0 { format!("mode=1777,size={size}") } else { "mode=1777".to_string() };
                 let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
                 mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
             }
-            HelperMountKind::Secret { data, mode, uid, gid } => {
+            ProcessMountSource::Secret { data, mode, uid, gid } => {
                 let dir = match &secret_dir {
                     Some(d) => d.clone(),
                     None => {
@@ -541,7 +500,10 @@ fn setup_and_run(
     if unsafe { libc::sethostname(h.as_ptr(), hostname.len()) } != 0 {
         return Err(errno("cannot set the hostname"));
     }
-    if spec.network_none || spec.private_net {
+    if let Some(s) = slirp {
+        s.wait_ready()?;
+    }
+    if spec.network_none() || spec.private_net {
         loopback_up()?;
     }
     if CANCELLED.load(Ordering::SeqCst) {

@@ -5,8 +5,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{errno, HelperMountKind, HelperSpec};
+use super::{errno, HelperSpec};
 use crate::mount;
+use crate::process::ProcessMountSource;
 use crate::process::SecretBytes;
 
 /// Mount points the helper had to create in the root filesystem (relative to it), and the
@@ -80,8 +81,8 @@ pub(super) fn secrets_tmpfs(spec: &HelperSpec) -> Result<PathBuf, String> {
     let total: usize = spec
         .mounts
         .iter()
-        .map(|m| match &m.kind {
-            HelperMountKind::Secret { data, .. } => data.0.len() + 4096,
+        .map(|m| match &m.source {
+            ProcessMountSource::Secret { data, .. } => data.0.len() + 4096,
             _ => 0,
         })
         .sum();
