@@ -12,15 +12,16 @@ use cairn_ir::{Definition, Platform};
 use cairn_runtime::build::{self, BuildError, BuildRequest};
 use cairn_runtime::export::{self, Exporter};
 use cairn_runtime::solve::progress::{self, Mode, Progress};
-use cairn_runtime::solve::secrets::Secrets;
 use cairn_runtime::store;
 
 use super::frontend::{
     self, parse_build_args, parse_build_context, ContextSpec, FrontendArgs, FrontendInput, StoreResolver,
 };
-use super::image_opts::{parse_annotation_flag, take_image_options, Annotation, ImageOutputOptions};
+use super::image_opts::parse_annotation_flag;
+use super::outputs::{parse_output, OutputSpec};
 use super::registry::RegistryArgs;
 use super::resources::ResourceArgs;
+use super::secrets::read_secrets;
 use super::ssh::SshArgs;
 
 #[derive(clap::Args, Debug)]
@@ -120,213 +121,6 @@ pub struct BuildArgs {
     /// Write a Gantt chart of the build's steps to FILE (`.svg` or `.html`)
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
-}
-
-/// One `-o` output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputSpec {
-    Oci {
-        dest: PathBuf,
-        tar: bool,
-        name: Option<String>,
-        options: ImageOutputOptions,
-    },
-    /// A docker-archive's layers are plain tars: of the image options only the
-    /// annotations and media types would show, and the archive has no place for them.
-    Docker {
-        dest: PathBuf,
-        name: Option<String>,
-    },
-    Local {
-        dest: PathBuf,
-    },
-    Tar {
-        dest: PathBuf,
-    },
-    /// `type=image,name=…[,push=true]` (stored, and pushed with `push`) or
-    /// `type=registry,name=…` (stored and pushed).
-    Image {
-        names: Vec<String>,
-        push: bool,
-        options: ImageOutputOptions,
-    },
-}
-
-impl OutputSpec {
-    /// The runtime exporter that writes this output (`None` for an image output: it is
-    /// tags and pushes).
-    /// `annotations` are the `--annotation` flags, `platform` the build's.
-    pub fn exporter(&self, annotations: &[Annotation], platform: &Platform) -> Option<Box<dyn Exporter>> {
-        Some(match self.clone() {
-            OutputSpec::Oci { dest, tar, name, options } => {
-                Box::new(export::OciLayout { dest, tar, name, options: options.resolve(annotations, platform) })
-            }
-            OutputSpec::Docker { dest, name } => Box::new(export::DockerArchive { dest, name }),
-            OutputSpec::Local { dest } => Box::new(export::RootfsDir { dest }),
-            OutputSpec::Tar { dest } => Box::new(export::RootfsTar { dest }),
-            OutputSpec::Image { .. } => return None,
-        })
-    }
-}
-
-/// Parses `type=…,dest=…[,tar=…][,name=…]` (a bare path means `type=local,dest=PATH`).
-pub fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
-    if !spec.contains('=') {
-        if spec.is_empty() {
-            bail!("Empty `--output`");
-        }
-        if spec == "-" {
-            return Ok(OutputSpec::Tar { dest: PathBuf::from("-") });
-        }
-        return Ok(OutputSpec::Local { dest: PathBuf::from(spec) });
-    }
-    let mut kv: HashMap<&str, &str> = HashMap::new();
-    for part in spec.split(',') {
-        let (k, v) = part
-            .split_once('=')
-            .with_context(|| format!("Invalid `--output` field `{part}` in `{spec}`: expected KEY=VALUE"))?;
-        kv.insert(k.trim(), v.trim());
-    }
-    let kind = kv.remove("type").with_context(|| format!("`--output {spec}` has no `type=`"))?;
-    let dest = kv.remove("dest").map(PathBuf::from);
-    let need_dest = || dest.clone().with_context(|| format!("`--output {spec}` needs `dest=PATH`"));
-    let name = kv.remove("name").map(str::to_string);
-    let options = match kind {
-        "oci" | "docker" | "image" | "registry" => take_image_options(&mut kv, spec)?,
-        _ => ImageOutputOptions::default(),
-    };
-    let out = match kind {
-        "oci" => {
-            let tar = match kv.remove("tar") {
-                None | Some("true") => true,
-                Some("false") => false,
-                Some(other) => bail!("Invalid `tar={other}` in `--output {spec}`: expected true or false"),
-            };
-            let dest = need_dest()?;
-            if !tar && dest == Path::new("-") {
-                bail!("`--output {spec}`: a directory cannot go to stdout (`dest=-` needs `tar=true`)");
-            }
-            OutputSpec::Oci { dest, tar, name, options }
-        }
-        "docker" => OutputSpec::Docker { dest: need_dest()?, name },
-        "local" => match need_dest()? {
-            d if d == Path::new("-") => {
-                bail!("`--output {spec}`: a directory cannot go to stdout (use `type=tar,dest=-`)")
-            }
-            dest => OutputSpec::Local { dest },
-        },
-        "tar" => OutputSpec::Tar { dest: need_dest()? },
-        "image" | "registry" => {
-            let push = match (kind, kv.remove("push")) {
-                ("registry", None | Some("true")) => true,
-                ("registry", Some(_)) => bail!("`type=registry` always pushes: drop `push=` in `--output {spec}`"),
-                (_, None | Some("false")) => false,
-                (_, Some("true")) => true,
-                (_, Some(other)) => bail!("Invalid `push={other}` in `--output {spec}`: expected true or false"),
-            };
-            let names: Vec<String> = name.iter().flat_map(|n| n.split(';')).map(str::to_string).collect();
-            if names.is_empty() {
-                bail!("`--output {spec}` needs `name=REF`");
-            }
-            OutputSpec::Image { names, push, options }
-        }
-        other => bail!(
-            "Unsupported output type `{other}` in `--output {spec}` (expected oci, docker, local, tar, image or registry)"
-        ),
-    };
-    if let Some(k) = kv.keys().next() {
-        bail!("Unknown field `{k}` in `--output {spec}`");
-    }
-    Ok(out)
-}
-
-/// Where a `--secret` value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    File(PathBuf),
-    Env(String),
-}
-
-/// The largest secret accepted (BuildKit's limit): secrets travel in memory.
-const MAX_SECRET_BYTES: u64 = 500 * 1024;
-
-/// Parses `--secret` as buildx does: `[type=file|env,]id=ID[,src=PATH][,env=VAR]`. With
-/// neither `src` nor `env`, `ID` names an environment variable when one is set and a file
-/// otherwise (BuildKit's rule); without `id`, it is the variable's name or the file's base
-/// name.
-pub fn parse_secret(spec: &str, has_env: impl Fn(&str) -> bool) -> anyhow::Result<(String, SecretSource)> {
-    let (mut id, mut src, mut env, mut typ) = (None, None, None, None);
-    for field in spec.split(',').filter(|f| !f.is_empty()) {
-        let (k, v) = field
-            .split_once('=')
-            .with_context(|| format!("Invalid `--secret {spec}`: field `{field}` must be KEY=VALUE"))?;
-        match k.trim().to_ascii_lowercase().as_str() {
-            "type" => match v {
-                "file" | "env" => typ = Some(v.to_string()),
-                other => bail!("Unsupported secret type `{other}` in `--secret {spec}` (expected file or env)"),
-            },
-            "id" => id = Some(v.to_string()),
-            "src" | "source" => src = Some(v.to_string()),
-            "env" => env = Some(v.to_string()),
-            other => bail!("Unknown field `{other}` in `--secret {spec}` (expected type, id, src or env)"),
-        }
-    }
-    if typ.as_deref() == Some("env") && env.is_none() {
-        env = src.take();
-    }
-    let source = match (env, src) {
-        (Some(e), _) => SecretSource::Env(e),
-        (None, Some(p)) => SecretSource::File(PathBuf::from(p)),
-        (None, None) => {
-            let Some(i) = &id else { bail!("Invalid `--secret {spec}`: expected `id=ID,src=PATH` or `id=ID,env=VAR`") };
-            if typ.as_deref() != Some("file") && has_env(i) {
-                SecretSource::Env(i.clone())
-            } else {
-                SecretSource::File(PathBuf::from(i))
-            }
-        }
-    };
-    let id = match id {
-        Some(i) => i,
-        None => match &source {
-            SecretSource::Env(e) => e.clone(),
-            SecretSource::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        },
-    };
-    if id.is_empty() {
-        bail!("Invalid `--secret {spec}`: the secret id is empty");
-    }
-    Ok((id, source))
-}
-
-/// Reads every `--secret` into memory.
-fn read_secrets(specs: &[String]) -> anyhow::Result<Secrets> {
-    let mut out = Secrets::default();
-    for spec in specs {
-        let (id, source) = parse_secret(spec, |k| std::env::var_os(k).is_some())?;
-        let value = match &source {
-            SecretSource::Env(var) => std::env::var_os(var)
-                .with_context(|| format!("`--secret {spec}`: environment variable `{var}` is not set"))?
-                .into_encoded_bytes(),
-            SecretSource::File(path) => {
-                let md = std::fs::metadata(path)
-                    .with_context(|| format!("`--secret {spec}`: cannot read secret file `{}`", path.display()))?;
-                if !md.is_file() {
-                    bail!("`--secret {spec}`: `{}` is not a regular file", path.display());
-                }
-                if md.len() > MAX_SECRET_BYTES {
-                    bail!("`--secret {spec}`: secret `{id}` is {} bytes, more than the 500 KiB limit", md.len());
-                }
-                std::fs::read(path)
-                    .with_context(|| format!("`--secret {spec}`: cannot read secret file `{}`", path.display()))?
-            }
-        };
-        if value.len() as u64 > MAX_SECRET_BYTES {
-            bail!("`--secret {spec}`: secret `{id}` is {} bytes, more than the 500 KiB limit", value.len());
-        }
-        out.insert(id, value);
-    }
-    Ok(out)
 }
 
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
@@ -765,6 +559,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::secrets::{parse_secret, SecretSource};
 
     #[test]
     fn outputs_parse() {
