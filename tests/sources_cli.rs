@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::build_cli::{build, counts, executed_steps, setup, stderr, Tmp};
+use crate::build_cli::{build, cairn, counts, executed_steps, setup, stderr, Tmp};
 
 // ----------------------------------------------------------------------------- http
 
@@ -533,4 +533,41 @@ fn issue12_add_unpack_for_downloads_and_local_archives() {
     assert!(out.join("plain/a.tar.gz").is_file(), "a download is not unpacked by default");
     assert!(out.join("local/a.tar.gz").is_file(), "--unpack=false keeps a local archive");
     assert_eq!(read(&out.join("x/dir/in.txt")), "inside\n", "a local archive unpacks by default");
+}
+
+/// Issue 11: the build context given as a git URL (`git://…/repo.git#REF:DIR`, as
+/// `docker buildx build URL`) and as the URL of a gzipped tarball.
+#[test]
+fn issue11_contexts_from_a_git_url_and_a_tarball_url() {
+    let t = setup("url-ctx");
+    let base = make_repo(&t);
+    let work = t.path("work");
+    t.write("work/app/Dockerfile", "FROM busybox\nCOPY guide.txt /from-git.txt\n");
+    t.write("work/app/guide.txt", "from the repository\n");
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "app"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let daemon = Daemon::start(&base);
+    let url = format!("git://127.0.0.1:{}/repo.git#main:app", daemon.port);
+    let out = t.path("out-git");
+    let o = cairn(&t, &["build", "--progress", "plain", "-o", &format!("type=local,dest={}", out.display()), &url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&out.join("from-git.txt")), "from the repository\n");
+
+    // A tarball served over HTTP, gzipped.
+    t.write("tarctx/Dockerfile", "FROM busybox\nCOPY hello /from-tar.txt\n");
+    t.write("tarctx/hello", "from the tarball\n");
+    let tgz = t.path("ctx.tar.gz");
+    let ok = Command::new("tar").arg("czf").arg(&tgz).arg("-C").arg(t.path("tarctx")).arg(".").status().unwrap();
+    assert!(ok.success());
+    let server = Server::start();
+    server.put_bytes("/ctx.tar.gz", std::fs::read(&tgz).unwrap());
+    let url = format!("http://127.0.0.1:{}/ctx.tar.gz", server.port);
+    let out = t.path("out-tar");
+    let o = cairn(&t, &["build", "--progress", "plain", "-o", &format!("type=local,dest={}", out.display()), &url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&out.join("from-tar.txt")), "from the tarball\n");
+    let o = cairn(&t, &["build", &format!("http://127.0.0.1:{}/missing.tar", server.port)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("Cannot download the build context"), "{}", stderr(&o));
 }

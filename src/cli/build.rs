@@ -206,6 +206,9 @@ fn temp_dir(what: &str) -> anyhow::Result<TempDir> {
 }
 
 fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<BuildContext> {
+    if let Some(url) = path.to_str().filter(|s| is_remote_context(s)) {
+        return remote_context(url);
+    }
     if path != Path::new("-") {
         if !path.is_dir() {
             bail!("Build context `{}` is not a directory", path.display());
@@ -230,6 +233,33 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     ar.set_preserve_permissions(true);
     ar.unpack(&tmp.0).context("Cannot unpack the build context from stdin")?;
     Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: None, _cleanup: Some(tmp) })
+}
+
+/// A context given as a URL: a git repository (`….git[#REF[:DIR]]`, `git@…`, `git://…`)
+/// or an HTTP(S) tarball, as `docker buildx build URL`.
+fn is_remote_context(s: &str) -> bool {
+    ["https://", "http://", "git://", "git@", "ssh://"].iter().any(|p| s.starts_with(p))
+}
+
+fn is_git_url(s: &str) -> bool {
+    let base = s.split('#').next().unwrap_or(s);
+    !s.starts_with("http") || base.ends_with(".git")
+}
+
+/// Checks out or downloads a URL context into a directory removed at the end.
+fn remote_context(url: &str) -> anyhow::Result<BuildContext> {
+    let tmp = temp_dir("url-context")?;
+    let dir = if is_git_url(url) {
+        let cancel = AtomicBool::new(false);
+        cairn_runtime::solve::checkout_context(url, &tmp.0, &cancel)
+            .map_err(|e| anyhow::anyhow!("Cannot use `{url}` as the build context: {e}"))?
+    } else {
+        let dir = tmp.0.join("context");
+        std::fs::create_dir_all(&dir).with_context(|| format!("Cannot create `{}`", dir.display()))?;
+        cairn_runtime::solve::fetch_context_tarball(url, &dir).map_err(anyhow::Error::msg)?;
+        dir
+    };
+    Ok(BuildContext { dir, dockerfile_text: None, _cleanup: Some(tmp) })
 }
 
 /// Writes `text` to stdout (a closed pipe is an error, not a panic).

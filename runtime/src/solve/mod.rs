@@ -244,5 +244,8 @@ fn step_report(
     StepReport { step, number, location, line, message, tail }
 }
 
+/// Build contexts given as URLs (`cairn build https://…`): a git repository or a tarball.
+pub use ops::{checkout_context, fetch_context_tarball};
+
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use cairn_ir::Op;
 
 pub use mounts::clean_stale_cache_dirs;
+pub use remote::{checkout_context, fetch_context_tarball};
 
 use super::backend::{Backend, Chain, LayerId};
 use super::engine::{fail, Inputs, Ops, Plan, Read, StepError, Tree};

@@ -306,57 +306,103 @@ impl<B: Backend> OpCx<'_, B> {
     ) -> Result<B::Scratch, StepError> {
         let work = self.backend.tmp_path("git");
         let _cleanup = RemoveDir(work.clone());
-        let repo = work.join("repo");
-        fs::create_dir_all(&repo).map_err(fail(format!("Cannot create `{}`", repo.display())))?;
-        let git = |args: &[&str]| run_git(remote, Some(&repo), args, cancel);
-        git(&["-c", "init.defaultBranch=cairn", "init", "-q"])?;
-        git(&["remote", "add", "origin", remote])?;
-        let mut fetched = false;
-        if let Some(refspec) = &r.refspec {
-            git(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", refspec])?;
-            // The ref may have moved since `ls-remote`: then fetch the commit itself.
-            fetched = git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)]).is_ok();
-        }
-        if !fetched && git(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", &r.commit]).is_err() {
-            // Servers that refuse fetching a commit by id: fetch every branch and tag.
-            git(&["fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])?;
-        }
-        git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)])
-            .map_err(|_| StepError::msg(format!("Commit `{}` was not found in `{remote}`", r.commit)))?;
-        git(&["-c", "advice.detachedHead=false", "checkout", "-q", &r.commit])?;
-        let submodules = repo.join(".gitmodules").is_file();
-        if submodules {
-            let update = ["submodule", "update", "-q", "--init", "--recursive"];
-            if git(&[&update[..], &["--depth", "1"]].concat()).is_err() {
-                // A server that refuses a shallow fetch of the recorded commit.
-                git(&update)?;
-            }
-        }
-        if !keep_git_dir {
-            fs::remove_dir_all(repo.join(".git")).map_err(fail("Cannot remove `.git`"))?;
-            if submodules {
-                // Each submodule has a `.git` file pointing into the removed directory.
-                remove_git_files(&repo).map_err(fail("Cannot remove the submodules' `.git` files"))?;
-            }
-        }
-        let tree = if subdir.is_empty() {
-            repo.clone()
-        } else {
-            // Resolved, so a symlinked subdirectory is taken as the directory it names.
-            let found = match (repo.join(subdir).canonicalize(), repo.canonicalize()) {
-                (Ok(p), Ok(root)) if p.starts_with(&root) && p != root && p.is_dir() => Some(p),
-                _ => None,
-            };
-            found.ok_or_else(|| {
-                StepError::msg(format!("`{subdir}` is not a directory of `{remote}` at `{}`", r.commit))
-            })?
-        };
+        let tree = checkout(remote, r, subdir, keep_git_dir, &work, cancel)?;
         let layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
         fs::remove_dir(layer.upper())
             .and_then(|()| fs::rename(&tree, layer.upper()))
             .map_err(fail("Cannot move the checkout into a layer"))?;
         Ok(layer)
     }
+}
+
+/// Checks out commit `r` of `remote` in `work` (created here) and returns the tree: the
+/// repository, or its `subdir`; `.git` dropped unless `keep_git_dir`.
+fn checkout(
+    remote: &str,
+    r: &Resolved,
+    subdir: &str,
+    keep_git_dir: bool,
+    work: &Path,
+    cancel: &AtomicBool,
+) -> Result<PathBuf, StepError> {
+    let repo = work.join("repo");
+    fs::create_dir_all(&repo).map_err(fail(format!("Cannot create `{}`", repo.display())))?;
+    let git = |args: &[&str]| run_git(remote, Some(&repo), args, cancel);
+    git(&["-c", "init.defaultBranch=cairn", "init", "-q"])?;
+    git(&["remote", "add", "origin", remote])?;
+    let mut fetched = false;
+    if let Some(refspec) = &r.refspec {
+        git(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", refspec])?;
+        // The ref may have moved since `ls-remote`: then fetch the commit itself.
+        fetched = git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)]).is_ok();
+    }
+    if !fetched && git(&["fetch", "-q", "--depth", "1", "--no-tags", "origin", &r.commit]).is_err() {
+        // Servers that refuse fetching a commit by id: fetch every branch and tag.
+        git(&["fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"])?;
+    }
+    git(&["rev-parse", "-q", "--verify", &format!("{}^{{commit}}", r.commit)])
+        .map_err(|_| StepError::msg(format!("Commit `{}` was not found in `{remote}`", r.commit)))?;
+    git(&["-c", "advice.detachedHead=false", "checkout", "-q", &r.commit])?;
+    let submodules = repo.join(".gitmodules").is_file();
+    if submodules {
+        let update = ["submodule", "update", "-q", "--init", "--recursive"];
+        if git(&[&update[..], &["--depth", "1"]].concat()).is_err() {
+            // A server that refuses a shallow fetch of the recorded commit.
+            git(&update)?;
+        }
+    }
+    if !keep_git_dir {
+        fs::remove_dir_all(repo.join(".git")).map_err(fail("Cannot remove `.git`"))?;
+        if submodules {
+            // Each submodule has a `.git` file pointing into the removed directory.
+            remove_git_files(&repo).map_err(fail("Cannot remove the submodules' `.git` files"))?;
+        }
+    }
+    let tree = if subdir.is_empty() {
+        repo.clone()
+    } else {
+        // Resolved, so a symlinked subdirectory is taken as the directory it names.
+        let found = match (repo.join(subdir).canonicalize(), repo.canonicalize()) {
+            (Ok(p), Ok(root)) if p.starts_with(&root) && p != root && p.is_dir() => Some(p),
+            _ => None,
+        };
+        found.ok_or_else(|| StepError::msg(format!("`{subdir}` is not a directory of `{remote}` at `{}`", r.commit)))?
+    };
+    Ok(tree)
+}
+
+/// A build context given as a git URL (`https://host/repo.git#REF:SUBDIR`, `git@host:repo`,
+/// `git://…`): the commit `REF` names (HEAD when empty) checked out in `work`, as `ADD`
+/// does; returns the tree's directory.
+pub fn checkout_context(url: &str, work: &Path, cancel: &AtomicBool) -> Result<PathBuf, String> {
+    let (remote, frag) = url.split_once('#').unwrap_or((url, ""));
+    let (reference, subdir) = frag.split_once(':').unwrap_or((frag, ""));
+    let err = |e: StepError| match e {
+        StepError::Cancelled => "Cancelled".to_string(),
+        StepError::Failed { message, .. } => message,
+    };
+    check_remote(remote).map_err(err)?;
+    let subdir = clean_subdir(subdir).ok_or_else(|| format!("Invalid subdirectory `{subdir}` for `{remote}`"))?;
+    let r = resolve_ref(remote, reference, cancel).map_err(err)?;
+    checkout(remote, &r, &subdir, false, work, cancel).map_err(err)
+}
+
+/// A build context given as the URL of a tarball (plain, gzip or zstd), unpacked into
+/// `dest` (an empty directory).
+pub fn fetch_context_tarball(url: &str, dest: &Path) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(10)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(Duration::from_secs(60)))
+        .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let resp = agent.get(url).call().map_err(|e| format!("Cannot download the build context `{url}`: {e}"))?;
+    let body = std::io::BufReader::new(resp.into_body().into_reader());
+    let (reader, _) = crate::compress::decoder(body).map_err(|e| format!("Cannot read `{url}`: {e}"))?;
+    let mut ar = tar::Archive::new(reader);
+    ar.set_preserve_permissions(true);
+    ar.unpack(dest).map_err(|e| format!("Cannot unpack the build context `{url}` (a tar, plain or compressed): {e}"))
 }
 
 /// What identifies an Http source's file.
