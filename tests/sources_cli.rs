@@ -567,6 +567,24 @@ fn issue11_contexts_from_a_git_url_and_a_tarball_url() {
     let o = cairn(&t, &["build", "--progress", "plain", "-o", &format!("type=local,dest={}", out.display()), &url]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(&out.join("from-tar.txt")), "from the tarball\n");
+    // The same tarball as a named context.
+    t.write("named/Dockerfile", "FROM busybox\nCOPY --from=extra hello /named.txt\n");
+    let out = t.path("out-named");
+    let extra = format!("extra={url}");
+    let named = t.path("named");
+    let o = cairn(
+        &t,
+        &[
+            "build",
+            "--build-context",
+            &extra,
+            "-o",
+            &format!("type=local,dest={}", out.display()),
+            named.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&out.join("named.txt")), "from the tarball\n");
     let o = cairn(&t, &["build", &format!("http://127.0.0.1:{}/missing.tar", server.port)]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("Cannot download the build context"), "{}", stderr(&o));

@@ -383,7 +383,16 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let cache_from =
         args.cache_from.iter().map(|c| super::cache::parse_cache_from(c)).collect::<Result<Vec<_>, _>>()?;
     let cache_to = args.cache_to.iter().map(|c| super::cache::parse_cache_to(c)).collect::<Result<Vec<_>, _>>()?;
-    let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
+    // URL contexts are fetched now (a git checkout, a tarball) and kept until the build ends.
+    let mut fetched = Vec::new();
+    for (name, spec) in named.iter_mut() {
+        if let ContextSpec::Url(url) = spec {
+            let c = remote_context(url).with_context(|| format!("`--build-context {name}`"))?;
+            *spec = ContextSpec::Dir(c.dir.clone());
+            fetched.push(c);
+        }
+    }
     let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
     let secrets = read_secrets(&args.secrets)?;
     let network = parse_network(&args.network)?;

@@ -50,6 +50,8 @@ impl FrontendArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextSpec {
     Dir(PathBuf),
+    /// A git repository or a tarball URL, fetched into a directory before the build.
+    Url(String),
     /// `oci-layout://…` or a store reference (from `docker-image://`), as an image source
     /// reference.
     Image(String),
@@ -73,9 +75,11 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
         ContextSpec::Image(reference)
     } else if let Some(r) = value.strip_prefix("docker-image://") {
         ContextSpec::Image(r.to_string())
+    } else if ["https://", "http://", "git://", "git@", "ssh://"].iter().any(|p| value.starts_with(p)) {
+        ContextSpec::Url(value.to_string())
     } else if value.contains("://") {
         bail!(
-            "Unsupported `--build-context {s}`: only directories, `oci-layout://` and `docker-image://` are supported"
+            "Unsupported `--build-context {s}`: expected a directory, a git or HTTP(S) tarball URL, `oci-layout://` or `docker-image://`"
         );
     } else {
         let p = PathBuf::from(value);
@@ -190,7 +194,7 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     opts.dockerignore = read_dockerignore(input.dockerfile, input.context)?;
     for (name, spec) in input.contexts {
         let nc = match spec {
-            ContextSpec::Dir(_) => NamedContext::Local,
+            ContextSpec::Dir(_) | ContextSpec::Url(_) => NamedContext::Local,
             ContextSpec::Image(r) if r.starts_with("oci-layout://") => NamedContext::Image(r.clone()),
             ContextSpec::Image(r) => NamedContext::Image(
                 cairn_ir::reference::normalize(r).map_err(|e| anyhow::anyhow!("`--build-context {name}`: {e}"))?,
@@ -290,7 +294,9 @@ mod tests {
         let (_, s) = parse_build_context(&format!("l=oci-layout://{}:v1", dir.display())).unwrap();
         let canon = dir.canonicalize().unwrap();
         assert_eq!(s, ContextSpec::Image(format!("oci-layout://{}:v1", canon.display())));
-        assert!(parse_build_context("x=https://example.com/a.git").is_err());
+        let (_, s) = parse_build_context("x=https://example.com/a.git#v1:sub").unwrap();
+        assert_eq!(s, ContextSpec::Url("https://example.com/a.git#v1:sub".into()));
+        assert!(parse_build_context("x=ftp://example.com/a.tar").is_err());
         assert!(parse_build_context("noequals").is_err());
         let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();
         assert!(e.contains("`/definitely/not/here` not found"), "{e}");
