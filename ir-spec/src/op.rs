@@ -268,6 +268,32 @@ pub struct CopyAction {
     pub mode_str: Option<String>,
 }
 
+impl CopyAction {
+    /// A plain copy of `src_paths` of `src` to `dest`: symlinks followed, a directory's
+    /// contents, the destination path created, no wildcards, owner, mode or filters. Callers
+    /// change what they need with struct update syntax.
+    pub fn new(src: FileRef, src_paths: Vec<String>, dest: impl Into<String>) -> CopyAction {
+        CopyAction {
+            src,
+            src_paths,
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+            follow_symlinks: true,
+            dir_contents_only: true,
+            allow_wildcard: false,
+            allow_empty_wildcard: false,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            create_dest_path: true,
+            unpack_archive: false,
+            parents: false,
+            timestamp: None,
+            mode_str: None,
+        }
+    }
+}
+
 /// `user[:group]` for chown; names are resolved in the destination tree's `/etc/passwd`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Owner {

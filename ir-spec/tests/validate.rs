@@ -69,22 +69,8 @@ fn version_1_loads_and_mode_str_is_checked() {
 
     let s = entry(scratch());
     let copy = |mode_str: Option<&str>| CopyAction {
-        src: FileRef::Input(0),
-        src_paths: vec!["/a".into()],
-        dest: "/b".into(),
-        owner: None,
-        mode: None,
-        follow_symlinks: true,
-        dir_contents_only: true,
-        allow_wildcard: false,
-        allow_empty_wildcard: false,
-        include: vec![],
-        exclude: vec![],
-        create_dest_path: true,
-        unpack_archive: false,
-        parents: false,
-        timestamp: None,
         mode_str: mode_str.map(str::to_string),
+        ..CopyAction::new(FileRef::Input(0), vec!["/a".into()], "/b")
     };
     let bytes = encode::to_canonical(&copy(None));
     assert!(!bytes.windows(8).any(|w| w == b"mode_str"), "absent, the field is not encoded");

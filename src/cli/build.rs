@@ -206,7 +206,7 @@ fn temp_dir(what: &str) -> anyhow::Result<TempDir> {
 }
 
 fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<BuildContext> {
-    if let Some(url) = path.to_str().filter(|s| is_remote_context(s)) {
+    if let Some(url) = path.to_str().filter(|s| frontend::is_url_context(s)) {
         return remote_context(url);
     }
     if path != Path::new("-") {
@@ -233,12 +233,6 @@ fn read_context(path: &Path, dockerfile_from_stdin: bool) -> anyhow::Result<Buil
     ar.set_preserve_permissions(true);
     ar.unpack(&tmp.0).context("Cannot unpack the build context from stdin")?;
     Ok(BuildContext { dir: tmp.0.clone(), dockerfile_text: None, _cleanup: Some(tmp) })
-}
-
-/// A context given as a URL: a git repository (`….git[#REF[:DIR]]`, `git@…`, `git://…`)
-/// or an HTTP(S) tarball, as `docker buildx build URL`.
-fn is_remote_context(s: &str) -> bool {
-    ["https://", "http://", "git://", "git@", "ssh://"].iter().any(|p| s.starts_with(p))
 }
 
 fn is_git_url(s: &str) -> bool {

@@ -57,6 +57,12 @@ pub enum ContextSpec {
     Image(String),
 }
 
+/// A context given as a URL: a git repository (`….git[#REF[:DIR]]`, `git@…`, `git://…`)
+/// or an HTTP(S) tarball, as buildx takes them.
+pub fn is_url_context(s: &str) -> bool {
+    ["https://", "http://", "git://", "git@", "ssh://"].iter().any(|p| s.starts_with(p))
+}
+
 pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
     let (name, value) =
         s.split_once('=').with_context(|| format!("Invalid `--build-context {s}`: expected NAME=VALUE"))?;
@@ -75,7 +81,7 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
         ContextSpec::Image(reference)
     } else if let Some(r) = value.strip_prefix("docker-image://") {
         ContextSpec::Image(r.to_string())
-    } else if ["https://", "http://", "git://", "git@", "ssh://"].iter().any(|p| value.starts_with(p)) {
+    } else if is_url_context(value) {
         ContextSpec::Url(value.to_string())
     } else if value.contains("://") {
         bail!(

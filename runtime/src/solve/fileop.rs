@@ -589,22 +589,12 @@ pub fn apply(root: &Path, kind: &FileActionKind) -> Result<(), FileOpError> {
         FileActionKind::Rm { path, allow_not_found, allow_wildcard } => {
             let targets: Vec<PathBuf> = if *allow_wildcard && has_wildcard(path) {
                 let c = CopyAction {
-                    src: cairn_ir::FileRef::Scratch,
-                    src_paths: vec![],
-                    dest: String::new(),
-                    owner: None,
-                    mode: None,
                     follow_symlinks: false,
                     dir_contents_only: false,
                     allow_wildcard: true,
                     allow_empty_wildcard: true,
-                    include: vec![],
-                    exclude: vec![],
                     create_dest_path: false,
-                    unpack_archive: false,
-                    parents: false,
-                    timestamp: None,
-                    mode_str: None,
+                    ..CopyAction::new(cairn_ir::FileRef::Scratch, vec![], "")
                 };
                 let tree = SrcTree { root, filter: None, strict: false };
                 expand_src(&tree, path, &c)?.into_iter().map(|(p, _)| p).collect()
@@ -655,22 +645,8 @@ mod tests {
 
     fn cp(src: &[&str], dest: &str) -> CopyAction {
         CopyAction {
-            src: FileRef::Input(0),
-            src_paths: src.iter().map(|s| s.to_string()).collect(),
-            dest: dest.to_string(),
-            owner: None,
-            mode: None,
-            follow_symlinks: true,
-            dir_contents_only: true,
             allow_wildcard: true,
-            allow_empty_wildcard: false,
-            include: vec![],
-            exclude: vec![],
-            create_dest_path: true,
-            unpack_archive: false,
-            parents: false,
-            timestamp: None,
-            mode_str: None,
+            ..CopyAction::new(FileRef::Input(0), src.iter().map(|s| s.to_string()).collect(), dest)
         }
     }
 

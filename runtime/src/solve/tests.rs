@@ -39,22 +39,12 @@ impl G {
     }
     fn copy(&mut self, base: Option<Input>, src: Input, paths: &[&str], dest: &str) -> Input {
         let c = CopyAction {
-            src: FileRef::Input(if base.is_some() { 1 } else { 0 }),
-            src_paths: paths.iter().map(|s| s.to_string()).collect(),
-            dest: dest.into(),
-            owner: None,
-            mode: None,
-            follow_symlinks: true,
-            dir_contents_only: true,
             allow_wildcard: true,
-            allow_empty_wildcard: false,
-            include: vec![],
-            exclude: vec![],
-            create_dest_path: true,
-            unpack_archive: false,
-            parents: false,
-            timestamp: None,
-            mode_str: None,
+            ..CopyAction::new(
+                FileRef::Input(if base.is_some() { 1 } else { 0 }),
+                paths.iter().map(|s| s.to_string()).collect(),
+                dest,
+            )
         };
         let base_ref = if base.is_some() { FileRef::Input(0) } else { FileRef::Scratch };
         let inputs: Vec<Input> = base.into_iter().chain([src]).collect();

@@ -383,22 +383,9 @@ fn add_whiteouts(filter: &Filter, dir: &std::path::Path, rel: &str, wdir: &std::
 
 /// A copy of everything at `selector` (a directory's contents, or one file) into `/`.
 fn copy_selection(selector: &str) -> cairn_ir::CopyAction {
-    cairn_ir::CopyAction {
-        src: FileRef::Input(0),
-        src_paths: vec![if selector.is_empty() { "/".to_string() } else { selector.to_string() }],
-        dest: "/".into(),
-        owner: None,
-        mode: None,
-        follow_symlinks: true,
-        dir_contents_only: true,
-        allow_wildcard: false,
-        allow_empty_wildcard: false,
-        include: Vec::new(),
-        exclude: Vec::new(),
-        create_dest_path: true,
-        unpack_archive: false,
-        parents: false,
-        timestamp: None,
-        mode_str: None,
-    }
+    cairn_ir::CopyAction::new(
+        FileRef::Input(0),
+        vec![if selector.is_empty() { "/".to_string() } else { selector.to_string() }],
+        "/",
+    )
 }
