@@ -40,9 +40,27 @@ pub struct VertexMeta {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressGroup {
+    /// The stage; empty for a Dockerfile of one stage (BuildKit shows `[1/3]` then).
     pub name: String,
     pub step: u32,
     pub total: u32,
+}
+
+impl VertexMeta {
+    /// What progress calls the step, as BuildKit does: `[build  7/24] RUN make` (the step
+    /// right-aligned to the width of the total, the name left out when empty), the bare
+    /// description without a group, or `None` when there is no description either.
+    pub fn label(&self) -> Option<String> {
+        match &self.group {
+            Some(g) => {
+                let w = g.total.to_string().len();
+                let name = if g.name.is_empty() { String::new() } else { format!("{} ", g.name) };
+                Some(format!("[{name}{:>w$}/{}] {}", g.step, g.total, self.description))
+            }
+            None if self.description.is_empty() => None,
+            None => Some(self.description.clone()),
+        }
+    }
 }
 
 /// Index into [`Definition::sources`] and a 1-based inclusive line range.

@@ -162,7 +162,8 @@ fn parse_labels(labels: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// `--no-cache-filter`: every vertex of the named stages runs even when cached.
+/// `--no-cache-filter` for an `--ir` build: every vertex of the named progress groups runs
+/// even when cached (a Dockerfile's stages are filtered by the compiler, by stage name).
 fn apply_no_cache_filter(def: &mut Definition, stages: &[String]) -> anyhow::Result<()> {
     for stage in stages {
         let mut found = false;
@@ -447,7 +448,11 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
     );
     let mut def = match &args.ir {
-        Some(ir) => load_ir(ir)?,
+        Some(ir) => {
+            let mut def = load_ir(ir)?;
+            apply_no_cache_filter(&mut def, &args.no_cache_filter)?;
+            def
+        }
         None => {
             let dockerfile = match (&fe.file, &context.dockerfile_text) {
                 (None, Some(_)) => PathBuf::from("Dockerfile"),
@@ -463,6 +468,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 build_args: &build_args,
                 platforms: vec![platform.clone()],
                 contexts: &named,
+                no_cache_filter: &args.no_cache_filter,
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;
@@ -483,7 +489,6 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
     };
-    apply_no_cache_filter(&mut def, &args.no_cache_filter)?;
     if !labels.is_empty() {
         for out in &mut def.outputs {
             out.config.config.labels.get_or_insert_with(Default::default).extend(labels.iter().cloned());

@@ -53,6 +53,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             build_args: &build_args,
             platforms: frontend::parse_platforms(fe.platform.as_deref())?,
             contexts: &named,
+            no_cache_filter: &[],
         };
         let resolver = frontend::resolver();
         let compiled = frontend::compile(&input, &*resolver)?;

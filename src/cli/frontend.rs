@@ -171,6 +171,8 @@ pub struct FrontendInput<'a> {
     pub build_args: &'a [(String, String)],
     pub platforms: Vec<Platform>,
     pub contexts: &'a [(String, ContextSpec)],
+    /// `--no-cache-filter`: stages whose steps run even when cached.
+    pub no_cache_filter: &'a [String],
 }
 
 /// Reads the Dockerfile at `path`, or stdin for `-`.
@@ -197,6 +199,7 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     opts.build_args = input.build_args.iter().cloned().collect::<BTreeMap<_, _>>();
     opts.platforms = input.platforms.clone();
     opts.network = input.network;
+    opts.no_cache_filter = input.no_cache_filter.to_vec();
     opts.dockerignore = read_dockerignore(input.dockerfile, input.context)?;
     for (name, spec) in input.contexts {
         let nc = match spec {

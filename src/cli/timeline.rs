@@ -66,11 +66,7 @@ impl Progress for Recorder {
 /// The name the engine gives vertex `v`'s step (as `solve::Engine::step_name`).
 fn step_name(def: &Definition, v: usize) -> String {
     let e = &def.vertices[v];
-    match &e.meta.group {
-        Some(g) => format!("[{} {}/{}] {}", g.name, g.step, g.total, e.meta.description),
-        None if e.meta.description.is_empty() => e.vertex.op.kind().to_string(),
-        None => e.meta.description.clone(),
-    }
+    e.meta.label().unwrap_or_else(|| e.vertex.op.kind().to_string())
 }
 
 /// The bars of a build from its events, with dependencies from `def`.
@@ -184,7 +180,9 @@ fn esc(s: &str) -> String {
 
 /// The stage of a step name (`[build 2/5] RUN …` → `build`), `""` for none.
 fn stage_of(name: &str) -> &str {
-    name.strip_prefix('[').and_then(|r| r.split_once(' ')).map_or("", |(s, _)| s)
+    // `[build  7/24]`, `[ 1/10]` (one stage: no name), `[linux/arm64 build 1/2]`.
+    let inside = name.strip_prefix('[').and_then(|r| r.split_once(']')).map_or("", |(s, _)| s);
+    inside.trim_end().rsplit_once(' ').map_or("", |(s, _)| s.trim())
 }
 
 /// The caption: total time, steps, parallel width and the critical path's length.
@@ -338,6 +336,15 @@ pub fn check_path(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage_of_reads_buildkit_labels() {
+        assert_eq!(stage_of("[build  7/24] RUN make"), "build");
+        assert_eq!(stage_of("[ 1/10] RUN make"), "");
+        assert_eq!(stage_of("[1/3] FROM busybox"), "");
+        assert_eq!(stage_of("[linux/arm64 build 1/2] RUN x"), "linux/arm64 build");
+        assert_eq!(stage_of("load build context"), "");
+    }
 
     fn bar(name: &str, start: f64, end: f64, outcome: Outcome, deps: &[usize]) -> Bar {
         Bar { name: name.into(), start, end, outcome, deps: deps.to_vec() }

@@ -89,6 +89,8 @@ pub struct CompileOptions {
     /// The network of a RUN without `--network` (`cairn build --network`; BuildKit's
     /// `default`, `none` or `host`). It is part of the op, so of the digest.
     pub network: cairn_ir::NetworkMode,
+    /// `--no-cache-filter`: the stages (by `AS` name) whose steps run even when cached.
+    pub no_cache_filter: Vec<String>,
 }
 
 impl CompileOptions {
@@ -102,6 +104,7 @@ impl CompileOptions {
             dockerignore: Vec::new(),
             contexts: BTreeMap::new(),
             network: cairn_ir::NetworkMode::Default,
+            no_cache_filter: Vec::new(),
         }
     }
 }
@@ -133,6 +136,7 @@ pub fn compile(
     }
     let platforms = if opts.platforms.is_empty() { vec![opts.build_platform.clone()] } else { opts.platforms.clone() };
     let target = lw.target_index()?;
+    lw.check_no_cache_filter()?;
     for p in platforms {
         let mut pc = lw.platform_ctx(p.clone())?;
         let st = lw.lower_stage(&mut pc, target)?;
@@ -223,11 +227,12 @@ impl<'a> Lowerer<'a> {
     }
 
     fn meta(&self, ins: &Instruction, st: &State, description: String) -> VertexMeta {
+        let description = if st.in_trigger { format!("ONBUILD {description}") } else { description };
         VertexMeta {
             description,
             group: Some(ProgressGroup { name: st.group.clone(), step: st.step, total: st.total }),
             locations: vec![location(ins)],
-            ignore_cache: false,
+            ignore_cache: st.ignore_cache,
         }
     }
 
@@ -313,14 +318,8 @@ mod tests {
                     FROM scratch\nCOPY --from=build /x /x\nCMD [\"x\"]\n";
         let df = cairn_grammar::parse("Dockerfile", text).unwrap();
         let c = compile(&df, text, &CompileOptions::new("Dockerfile"), &NoImages).unwrap();
-        let mut steps: Vec<String> = c
-            .graph
-            .nodes
-            .iter()
-            .filter_map(|n| {
-                n.meta.group.as_ref().map(|g| format!("[{} {}/{}] {}", g.name, g.step, g.total, n.meta.description))
-            })
-            .collect();
+        let mut steps: Vec<String> =
+            c.graph.nodes.iter().filter(|n| n.meta.group.is_some()).filter_map(|n| n.meta.label()).collect();
         steps.sort();
         steps.dedup();
         assert_eq!(
@@ -335,6 +334,74 @@ mod tests {
                 "[stage-1 1/1] FROM scratch",
             ]
         );
+    }
+
+    /// The progress labels of a compile, sorted, and the vertices that ignore the cache.
+    fn labels(text: &str, opts: &CompileOptions, images: &dyn ImageResolver) -> (Vec<String>, Vec<String>) {
+        let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+        let c = compile(&df, text, opts, images).unwrap();
+        let mut all: Vec<String> = c.graph.nodes.iter().filter_map(|n| n.meta.label()).collect();
+        let mut ignored: Vec<String> =
+            c.graph.nodes.iter().filter(|n| n.meta.ignore_cache).filter_map(|n| n.meta.label()).collect();
+        for v in [&mut all, &mut ignored] {
+            v.sort();
+            v.dedup();
+        }
+        (all, ignored)
+    }
+
+    /// Issue 12: a Dockerfile of one stage shows no stage name (`[1/3]`), named or not, as
+    /// BuildKit; the base's ONBUILD triggers show as `ONBUILD …` steps; steps are padded
+    /// to the width of the total.
+    #[test]
+    fn issue12_single_stage_labels_and_onbuild_triggers() {
+        let mut base = cairn_ir::ImageConfig::default();
+        base.config.on_build = Some(vec!["RUN make".into()]);
+        let images = crate::resolver::StaticImages(vec![("docker.io/library/app:latest".into(), base)]);
+        let mut text = "FROM app AS only
+"
+        .to_string();
+        for i in 0..9 {
+            text.push_str(&format!(
+                "RUN s{i}
+"
+            ));
+        }
+        let (all, _) = labels(&text, &CompileOptions::new("Dockerfile"), &images);
+        assert_eq!(all[0], "[ 1/11] FROM app:latest");
+        assert_eq!(all[1], "[ 2/11] ONBUILD RUN make");
+        assert_eq!(all[2], "[ 3/11] RUN s0");
+        assert_eq!(all[10], "[11/11] RUN s8");
+        // Two stages: named as before.
+        let (all, _) = labels(
+            "FROM scratch
+FROM app
+RUN x
+",
+            &CompileOptions::new("Dockerfile"),
+            &images,
+        );
+        assert!(all.contains(&"[stage-1 2/3] ONBUILD RUN make".to_string()), "{all:?}");
+    }
+
+    /// Issue 11: `--no-cache-filter` names stages by their `AS` name (as BuildKit's
+    /// IsNoCache); a name that is no stage is an error.
+    #[test]
+    fn issue11_no_cache_filter_by_stage_name() {
+        let text = "FROM busybox AS deps
+RUN a
+FROM busybox AS app
+RUN b
+COPY --from=deps /a /a
+";
+        let mut opts = CompileOptions::new("Dockerfile");
+        opts.no_cache_filter = vec!["DEPS".into()];
+        let (_, ignored) = labels(text, &opts, &NoImages);
+        assert_eq!(ignored, ["[deps 2/2] RUN a"]);
+        opts.no_cache_filter = vec!["nope".into()];
+        let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+        let e = compile(&df, text, &opts, &NoImages).unwrap_err();
+        assert!(e.to_string().contains("`--no-cache-filter nope`: no stage named `nope`"), "{e}");
     }
 
     /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;

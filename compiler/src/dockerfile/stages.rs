@@ -99,6 +99,18 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// Every `--no-cache-filter` name is a stage of the file.
+    pub(super) fn check_no_cache_filter(&self) -> Result<(), CompileError> {
+        for f in &self.opts.no_cache_filter {
+            let f = f.to_ascii_lowercase();
+            if !self.stages.iter().any(|s| s.name.as_deref() == Some(&f)) {
+                let message = format!("`--no-cache-filter {f}`: no stage named `{f}`");
+                return Err(CompileError::general(ErrorKind::Stage, &self.opts.file, message));
+            }
+        }
+        Ok(())
+    }
+
     /// Automatic platform args, then the global ARGs (build args override defaults).
     pub(super) fn platform_ctx(&mut self, target: Platform) -> Result<PlatformCtx, CompileError> {
         let b = &self.opts.build_platform;
@@ -203,7 +215,13 @@ impl<'a> Lowerer<'a> {
     fn lower_stage_inner(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<State, CompileError> {
         let decl = &self.stages[i];
         let (from, body) = (decl.from, decl.body.clone());
-        let group = decl.name.clone().unwrap_or_else(|| format!("stage-{i}"));
+        let group = match &decl.name {
+            _ if self.stages.len() == 1 => String::new(),
+            Some(name) => name.clone(),
+            None => format!("stage-{i}"),
+        };
+        let ignore_cache =
+            decl.name.as_ref().is_some_and(|n| self.opts.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
         let mut cmd = decl.command.clone();
         cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) })?;
         // Steps are numbered as BuildKit numbers them: the FROM of an image (not scratch,
@@ -215,9 +233,18 @@ impl<'a> Lowerer<'a> {
         let total = u32::from(from_image) + body.iter().filter(|ins| makes_step(ins.keyword)).count() as u32;
         let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: group.clone(), step: 1, total })?;
         st.group = group;
+        st.ignore_cache = ignore_cache;
         st.total = total;
         st.step = u32::from(from_image);
+        let base = st.root;
         self.run_triggers(pc, &mut st, from)?;
+        // The base's triggers count in the total of every step, its FROM's too (BuildKit
+        // counts them before it names any step); only an image's own FROM vertex is new here.
+        if from_image && st.total != total {
+            if let Some(g) = self.graph.nodes[base.node].meta.group.as_mut() {
+                g.total = st.total;
+            }
+        }
         for ins in &body {
             self.dispatch(pc, &mut st, ins, None)?;
         }
@@ -309,6 +336,8 @@ impl<'a> Lowerer<'a> {
             group: String::new(),
             step: 1,
             total,
+            ignore_cache: false,
+            in_trigger: false,
             last_run_env: None,
         })
     }
@@ -317,6 +346,7 @@ impl<'a> Lowerer<'a> {
     fn run_triggers(&mut self, pc: &mut PlatformCtx, st: &mut State, from: &Instruction) -> Result<(), CompileError> {
         let triggers = st.config.config.on_build.take().unwrap_or_default();
         st.total += triggers.len() as u32;
+        st.in_trigger = true;
         for t in &triggers {
             let parsed = cairn_grammar::parse(&format!("{} (ONBUILD trigger)", self.opts.file), t).map_err(|e| {
                 let message = format!("Invalid ONBUILD trigger `{t}` of the base image: {}", e.message);
@@ -335,6 +365,7 @@ impl<'a> Lowerer<'a> {
                 self.dispatch(pc, st, &ins, Some(t.to_string()))?;
             }
         }
+        st.in_trigger = false;
         Ok(())
     }
 

@@ -49,9 +49,15 @@ pub(super) struct State {
     /// ARGs declared in this stage with a value, in order.
     pub args: Vec<(String, String)>,
     pub platform: Platform,
+    /// The progress group: the stage's name (`stage-N` when it has none), empty when the
+    /// Dockerfile has one stage, as BuildKit.
     pub group: String,
     pub step: u32,
     pub total: u32,
+    /// `--no-cache-filter` names this stage: its steps run even when cached.
+    pub ignore_cache: bool,
+    /// The base image's ONBUILD triggers are being dispatched (progress shows `ONBUILD `).
+    pub in_trigger: bool,
     /// The environment of the stage's last RUN, shared by the next ones until ENV or ARG
     /// changes it (every change of `config.config.env` or `args` resets it to `None`).
     pub last_run_env: Option<Arc<[String]>>,

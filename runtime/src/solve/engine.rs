@@ -220,16 +220,7 @@ impl Engine<'_> {
     /// `[stage n/m] description`, the description, or the op's kind.
     pub fn step_name(&self, v: usize) -> String {
         let entry = &self.graph.def.vertices[v];
-        let meta = &entry.meta;
-        match &meta.group {
-            // As BuildKit: the step right-aligned to the width of the total (`[build  7/24]`).
-            Some(g) => {
-                let w = g.total.to_string().len();
-                format!("[{} {:>w$}/{}] {}", g.name, g.step, g.total, meta.description)
-            }
-            None if meta.description.is_empty() => entry.vertex.op.kind().to_string(),
-            None => meta.description.clone(),
-        }
+        entry.meta.label().unwrap_or_else(|| entry.vertex.op.kind().to_string())
     }
 
     /// Whether cache lookups are allowed for `v` (not with `--no-cache` or `ignore_cache`).
