@@ -325,3 +325,59 @@ fn issue11_closed_pipe_ends_quietly() {
     assert_ne!(o.status.code(), Some(101), "{err}");
     assert!(err.is_empty(), "quietly: {err}");
 }
+
+/// Issue 11: `--build-context NAME=target:STAGE` (bake's scheme) makes NAME a stage of the
+/// same Dockerfile, for FROM and `--from`; a context named like a stage replaces it.
+#[test]
+fn issue11_build_context_target_stage() {
+    let t = setup("target-context");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox AS dev\nRUN echo dev > /which\n\nFROM busybox AS prod\nRUN echo prod > /which\n\n\
+         FROM base\nCOPY --from=other /which /other\n",
+    );
+    let ctx = t.path("ctx");
+    let out = t.path("out");
+    let dest = format!("type=local,dest={}", out.display());
+    let o = cairn(
+        &t,
+        &[
+            "build",
+            "--build-context",
+            "base=target:prod",
+            "--build-context",
+            "other=target:dev",
+            "-o",
+            &dest,
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("which")).unwrap(), "prod\n");
+    assert_eq!(std::fs::read_to_string(out.join("other")).unwrap(), "dev\n");
+    // `dev` replaced by the `prod` stage: both files say prod, and dev's RUN never runs.
+    let o = cairn(
+        &t,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--build-context",
+            "base=target:prod",
+            "--build-context",
+            "other=target:dev",
+            "--build-context",
+            "dev=target:prod",
+            "-o",
+            &dest,
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join("other")).unwrap(), "prod\n");
+    assert!(!stderr(&o).contains("echo dev"), "{}", stderr(&o));
+    let o = cairn(&t, &["build", "--build-context", "base=target:nope", ctx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Dockerfile:7:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no stage named `nope`"), "{}", stderr(&o));
+}

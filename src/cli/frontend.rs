@@ -55,6 +55,8 @@ pub enum ContextSpec {
     /// `oci-layout://…` or a store reference (from `docker-image://`), as an image source
     /// reference.
     Image(String),
+    /// `target:STAGE`: a stage of the same Dockerfile (buildx bake's scheme).
+    Stage(String),
 }
 
 /// A context given as a URL: a git repository (`….git[#REF[:DIR]]`, `git@…`, `git://…`)
@@ -79,13 +81,18 @@ pub fn parse_build_context(s: &str) -> anyhow::Result<(String, ContextSpec)> {
             reference.push_str(&r);
         }
         ContextSpec::Image(reference)
+    } else if let Some(stage) = value.strip_prefix("target:") {
+        if stage.is_empty() {
+            bail!("Invalid `--build-context {s}`: `target:` needs a stage name");
+        }
+        ContextSpec::Stage(stage.to_string())
     } else if let Some(r) = value.strip_prefix("docker-image://") {
         ContextSpec::Image(r.to_string())
     } else if is_url_context(value) {
         ContextSpec::Url(value.to_string())
     } else if value.contains("://") {
         bail!(
-            "Unsupported `--build-context {s}`: expected a directory, a git or HTTP(S) tarball URL, `oci-layout://` or `docker-image://`"
+            "Unsupported `--build-context {s}`: expected a directory, a git or HTTP(S) tarball URL, `oci-layout://`, `docker-image://` or `target:STAGE`"
         );
     } else {
         let p = PathBuf::from(value);
@@ -204,6 +211,7 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     for (name, spec) in input.contexts {
         let nc = match spec {
             ContextSpec::Dir(_) | ContextSpec::Url(_) => NamedContext::Local,
+            ContextSpec::Stage(t) => NamedContext::Stage(t.clone()),
             ContextSpec::Image(r) if r.starts_with("oci-layout://") => NamedContext::Image(r.clone()),
             ContextSpec::Image(r) => NamedContext::Image(
                 cairn_ir::reference::normalize(r).map_err(|e| anyhow::anyhow!("`--build-context {name}`: {e}"))?,
@@ -305,6 +313,9 @@ mod tests {
         assert_eq!(s, ContextSpec::Image(format!("oci-layout://{}:v1", canon.display())));
         let (_, s) = parse_build_context("x=https://example.com/a.git#v1:sub").unwrap();
         assert_eq!(s, ContextSpec::Url("https://example.com/a.git#v1:sub".into()));
+        let (_, s) = parse_build_context("base=target:build").unwrap();
+        assert_eq!(s, ContextSpec::Stage("build".into()));
+        assert!(parse_build_context("base=target:").unwrap_err().to_string().contains("needs a stage name"));
         assert!(parse_build_context("x=ftp://example.com/a.tar").is_err());
         assert!(parse_build_context("noequals").is_err());
         let e = parse_build_context("x=/definitely/not/here").unwrap_err().to_string();

@@ -69,6 +69,8 @@ pub enum NamedContext {
     Local,
     /// An image: a normalized reference or `oci-layout://PATH[:TAG|@DIGEST]`.
     Image(String),
+    /// `target:STAGE` (buildx bake's scheme): a stage of this Dockerfile.
+    Stage(String),
 }
 
 /// What to compile and how.
@@ -402,6 +404,51 @@ COPY --from=deps /a /a
         let df = cairn_grammar::parse("Dockerfile", text).unwrap();
         let e = compile(&df, text, &opts, &NoImages).unwrap_err();
         assert!(e.to_string().contains("`--no-cache-filter nope`: no stage named `nope`"), "{e}");
+    }
+
+    /// Issue 11: `--build-context NAME=target:STAGE` makes NAME another stage of the file,
+    /// for FROM and `--from`; a context named like a stage replaces the stage, body and
+    /// all (BuildKit); an unknown or circular target is an error at the line.
+    #[test]
+    fn issue11_target_contexts_and_contexts_replacing_stages() {
+        let text = "FROM scratch AS one\nCOPY a /a\nFROM scratch AS two\nCOPY b /b\n\
+                    FROM base\nCOPY --from=other /b /c\n";
+        let compile_with = |contexts: &[(&str, NamedContext)]| {
+            let mut opts = CompileOptions::new("Dockerfile");
+            opts.contexts = contexts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let df = cairn_grammar::parse("Dockerfile", text).unwrap();
+            compile(&df, text, &opts, &NoImages)
+        };
+        let copies = |c: &Compiled| -> Vec<String> {
+            let mut v: Vec<String> = c
+                .graph
+                .nodes
+                .iter()
+                .filter(|n| n.meta.description.starts_with("COPY"))
+                .map(|n| n.meta.description.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        let c =
+            compile_with(&[("base", NamedContext::Stage("one".into())), ("other", NamedContext::Stage("TWO".into()))])
+                .unwrap();
+        assert_eq!(copies(&c), ["COPY --from=other /b /c", "COPY a /a", "COPY b /b"]);
+        // `two` replaced by an image: its COPY is gone.
+        let c = compile_with(&[
+            ("base", NamedContext::Stage("one".into())),
+            ("other", NamedContext::Stage("two".into())),
+            ("two", NamedContext::Image("docker.io/library/busybox:latest".into())),
+        ])
+        .unwrap();
+        assert_eq!(copies(&c), ["COPY --from=other /b /c", "COPY a /a"]);
+        let e = compile_with(&[("base", NamedContext::Stage("nope".into()))]).unwrap_err();
+        assert!(e.to_string().contains("`--build-context base=target:nope`: no stage named `nope`"), "{e}");
+        assert_eq!(e.line, 5);
+        let e =
+            compile_with(&[("one", NamedContext::Stage("one".into())), ("base", NamedContext::Stage("one".into()))])
+                .unwrap_err();
+        assert!(e.to_string().contains("Circular dependency"), "{e}");
     }
 
     /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;

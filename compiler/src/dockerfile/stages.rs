@@ -99,6 +99,15 @@ impl<'a> Lowerer<'a> {
         })
     }
 
+    /// The stage a `--build-context NAME=target:STAGE` names.
+    fn context_stage(&self, target: &str, name: &str, span: Span) -> Result<usize, CompileError> {
+        let t = target.to_ascii_lowercase();
+        self.stages.iter().position(|s| s.name.as_deref() == Some(t.as_str())).ok_or_else(|| {
+            let message = format!("`--build-context {name}=target:{target}`: no stage named `{target}`");
+            self.err(ErrorKind::Stage, span, message)
+        })
+    }
+
     /// Every `--no-cache-filter` name is a stage of the file.
     pub(super) fn check_no_cache_filter(&self) -> Result<(), CompileError> {
         for f in &self.opts.no_cache_filter {
@@ -215,6 +224,16 @@ impl<'a> Lowerer<'a> {
     fn lower_stage_inner(&mut self, pc: &mut PlatformCtx, i: usize) -> Result<State, CompileError> {
         let decl = &self.stages[i];
         let (from, body) = (decl.from, decl.body.clone());
+        // A build context named like the stage replaces it, body and all (BuildKit).
+        if let Some(name) = decl.name.clone().filter(|n| self.opts.contexts.contains_key(n)) {
+            let mut cmd = decl.command.clone();
+            cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) })?;
+            cmd.base.node = name.clone();
+            let group = ProgressGroup { name: name.clone(), step: 1, total: 1 };
+            let mut st = self.stage_base(pc, i, from, &cmd, group)?;
+            st.group = name;
+            return Ok(st);
+        }
         let group = match &decl.name {
             _ if self.stages.len() == 1 => String::new(),
             Some(name) => name.clone(),
@@ -277,7 +296,11 @@ impl<'a> Lowerer<'a> {
         let lower = base.to_ascii_lowercase();
         // Only earlier stages can be a base (as in BuildKit); a later stage of the same
         // name as an image does not shadow the image.
-        if let Some(j) = self.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
+        let stage = match self.opts.contexts.get(base) {
+            Some(NamedContext::Stage(t)) => Some(self.context_stage(t, base, cmd.base.span)?),
+            _ => self.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str())),
+        };
+        if let Some(j) = stage {
             let mut s = (*self.lower_stage(pc, j)?).clone();
             s.cmd_set = false;
             s.args.clear();
@@ -303,6 +326,7 @@ impl<'a> Lowerer<'a> {
                     let config = self.image_config(&r, &platform, from.span)?;
                     (self.graph.image(&r, &platform, meta(format!("FROM {r}"))), config)
                 }
+                NamedContext::Stage(_) => unreachable!("handled with the stages above"),
             }
         } else {
             let r = reference::normalize(base)
@@ -384,6 +408,10 @@ impl<'a> Lowerer<'a> {
         }
         if let Some(ctx) = self.opts.contexts.get(name).cloned() {
             return Ok(match ctx {
+                NamedContext::Stage(t) => {
+                    let j = self.context_stage(&t, name, span)?;
+                    self.lower_stage(pc, j)?.root
+                }
                 NamedContext::Local => self.local_node(name),
                 NamedContext::Image(r) => self.graph.image(
                     &r,
