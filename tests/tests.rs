@@ -13,6 +13,9 @@ mod compile_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
 /// annotations) read back by skopeo and umoci, `--annotation`, `--call`.
 mod exporter_cli;
+/// Issue 13, faults: kill -9 during store commands, concurrent rmi/tag/build, a full
+/// store filesystem.
+mod faults_cli;
 /// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
 /// `analyze`, `build --timeline` rendered by headless Chromium.
 mod inspect_cli;
