@@ -31,6 +31,9 @@ mod reliability_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
 /// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
 mod repro_cli;
+/// Issue 10, rootless builds: cairn run by users the test makes, with and without
+/// subordinate ids; ownership in the exported layers checked with tar and skopeo.
+mod rootless_cli;
 /// RUN-step confinement: capabilities, seccomp, masked paths, `--allow security.insecure`.
 mod sandbox_cli;
 /// A reader of BuildKit's `SolveStatus` stream (`--progress rawjson`), used by the

@@ -33,13 +33,17 @@
 //! file read-only on the target; the empty mount point is removed from the upper like any
 //! other. Env secrets are added to the command's environment by PID 1 right before exec.
 //!
-//! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
+//! Root, or a user namespace where cairn is root (rootless, `rootless.rs`), is required;
+//! [`check_support`] says what is missing. In a user namespace a step's `/sys` is the
+//! host's, bound read-only, when its network namespace is the host's (sysfs cannot be
+//! mounted then), and no device node can be made; `/dev` is bound from the host anyway.
 
 mod cgroup;
 mod confine;
 pub mod net;
 mod pid1;
 mod points;
+pub mod rootless;
 mod user;
 
 use std::ffi::CString;
@@ -123,7 +127,10 @@ pub fn ulimit_known(name: &str) -> Option<()> {
 pub fn check_support() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err("cairn's sandbox needs root to create namespaces and overlay mounts (run cairn as root; rootless mode with user namespaces is not implemented)".into());
+        return Err(match rootless::unavailable() {
+            Some(why) => format!("rootless cairn runs its builds in a user namespace, but {why}"),
+            None => "cairn's sandbox needs root, or a user namespace in which cairn is root".into(),
+        });
     }
     let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
@@ -146,6 +153,18 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     };
     if spec.network == NetworkMode::Default && !hs.private_net {
         output(b"warning: slirp4netns is not installed, so this step uses the host's network\n");
+    }
+    if hs.private_net && rootless::in_user_namespace() {
+        // slirp4netns opens the tun device as the user (udev makes it 0666 on Debian).
+        if let Err(e) = fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+            return Err(io::Error::other(format!(
+                "rootless: the step's network (slirp4netns) needs /dev/net/tun usable by the user running cairn, and opening it failed ({e}); make it mode 0666 as Debian's udev does (`chmod 0666 /dev/net/tun`), or build with `--network=none`"
+            )));
+        }
+    }
+    static SINGLE_SAID: AtomicBool = AtomicBool::new(false);
+    if rootless::single_id() && !SINGLE_SAID.swap(true, Ordering::SeqCst) {
+        output(format!("warning: {}\n", rootless::SINGLE_ID_NOTE).as_bytes());
     }
     let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
     let (out_r, out_w) = pipe()?;
@@ -393,8 +412,20 @@ fn setup_and_run(
     // /sys read-only (read-write only for an insecure step), as runc mounts it.
     created.ensure(root, upper, Path::new("sys"), true)?;
     let ro = if spec.insecure { 0 } else { libc::MS_RDONLY };
-    mount::mount("sysfs", &root.join("sys"), "sysfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | ro, None)
-        .map_err(|e| format!("cannot mount /sys: {e}"))?;
+    let sys_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    match mount::mount("sysfs", &root.join("sys"), "sysfs", sys_flags | ro, None) {
+        Ok(()) => {}
+        // In a user namespace sysfs mounts only over a network namespace of that user
+        // namespace: with the host's network, bind the host's /sys, read-only.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && rootless::in_user_namespace() => {
+            mount::mount("/sys", &root.join("sys"), "", libc::MS_BIND, None)
+                .and_then(|()| {
+                    mount::mount("none", &root.join("sys"), "", libc::MS_BIND | libc::MS_REMOUNT | sys_flags | ro, None)
+                })
+                .map_err(|e| format!("cannot bind the host's /sys: {e}"))?
+        }
+        Err(e) => return Err(format!("cannot mount /sys: {e}")),
+    }
     // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
     let hostname = sandbox_hostname(spec).to_string();
     let hosts_src = spec.scratch.join("hosts");

@@ -72,14 +72,15 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
     }
     // SAFETY: plain id syscalls; order: groups, gid, uid.
     unsafe {
-        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 {
+        // A single-id user namespace denies setgroups (rootless without subordinate ids).
+        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 && !super::rootless::single_id() {
             return errno("setgroups");
         }
         if libc::setgid(ids.gid) != 0 {
-            return errno(&format!("setgid({})", ids.gid));
+            return unmapped(&format!("setgid({})", ids.gid));
         }
         if libc::setuid(ids.uid) != 0 {
-            return errno(&format!("setuid({})", ids.uid));
+            return unmapped(&format!("setuid({})", ids.uid));
         }
     }
     if !spec.insecure {
@@ -166,6 +167,15 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
     // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
     format!("cannot run `{arg0}`: {}", io::Error::last_os_error())
+}
+
+/// `EINVAL` from setuid/setgid in a user namespace: the id is not mapped; say so.
+fn unmapped(what: &str) -> String {
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) && super::rootless::in_user_namespace() {
+        return format!("{what}: {e}: the id is not mapped in cairn's user namespace (rootless)");
+    }
+    format!("{what}: {e}")
 }
 
 /// Waits for `cmd` (reaping every other child too), reports its end on fd 3, exits.
