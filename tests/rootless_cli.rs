@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use crate::build_cli::{busybox_archive, stderr, Tmp, BIN};
 
 /// The user with subordinate ids, and the one without.
-const SUB_USER: &str = "cairn-rootless";
+pub(crate) const SUB_USER: &str = "cairn-rootless";
 const SINGLE_USER: &str = "cairn-single";
 
 /// useradd and /etc/sub[ug]id edits, one at a time in this process; `useradd` itself
@@ -40,7 +40,7 @@ fn subordinate(file: &str, user: &str) -> Option<(u32, u32)> {
 
 /// Makes `user` if missing (idempotent); with 65,536 subordinate ids when `sub`, with none
 /// otherwise. Returns its uid.
-fn ensure_user(user: &str, sub: bool) -> u32 {
+pub(crate) fn ensure_user(user: &str, sub: bool) -> u32 {
     let _g = USERS.lock().unwrap_or_else(|e| e.into_inner());
     let exists = Command::new("id").arg(user).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
     if !exists {
@@ -65,7 +65,7 @@ fn ensure_user(user: &str, sub: bool) -> u32 {
 /// slirp4netns opens /dev/net/tun as the user. Debian's udev makes it 0666; a machine
 /// without udev (this VM) leaves the kernel's 0600, which only root can use: give it the
 /// mode a standard Debian system has (cairn's error says the same otherwise).
-fn tun_for_users() {
+pub(crate) fn tun_for_users() {
     let tun = Path::new("/dev/net/tun");
     if tun.exists() && std::fs::metadata(tun).unwrap().mode() & 0o006 != 0o006 {
         run(Command::new("chmod").args(["0666", "/dev/net/tun"]));
@@ -73,7 +73,7 @@ fn tun_for_users() {
 }
 
 /// A test directory owned by `user`, with `home/` as its HOME and busybox's archive in it.
-fn user_dir(name: &str, user: &str) -> Tmp {
+pub(crate) fn user_dir(name: &str, user: &str) -> Tmp {
     let t = Tmp::new(name);
     std::fs::create_dir_all(t.path("home")).unwrap();
     std::fs::copy(busybox_archive(), t.path("busybox.tar")).unwrap();
@@ -82,7 +82,7 @@ fn user_dir(name: &str, user: &str) -> Tmp {
 }
 
 /// Runs cairn as `user` with a clean environment whose HOME is the test's.
-fn cairn_as(user: &str, t: &Tmp, args: &[&str]) -> Output {
+pub(crate) fn cairn_as(user: &str, t: &Tmp, args: &[&str]) -> Output {
     Command::new("setpriv")
         .args(["--reuid", user, "--regid", user, "--init-groups", "--"])
         .arg("env")

@@ -8,6 +8,9 @@ mod buildx_cli;
 /// Issue 14, a build cache shared through registries: machine-independent keys,
 /// `--cache-to`/`--cache-from` (registry and local), lazy import, many writers.
 mod cache_cli;
+/// Issue 10, `--cgroup-parent`: step cgroups below a given cgroup, errors when it is
+/// missing or not writable.
+mod cgroup_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,

@@ -88,7 +88,7 @@ pub struct Ulimit {
 }
 
 /// Resources and host details of every step of a build (`--ulimit`, `--shm-size`,
-/// `--add-host`, `--pids-limit`, `--memory`).
+/// `--add-host`, `--pids-limit`, `--memory`, `--cgroup-parent`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResources {
     pub ulimits: Vec<Ulimit>,
@@ -100,6 +100,10 @@ pub struct StepResources {
     pub pids_max: Option<u64>,
     /// Most memory a step may use, in bytes (a cgroup memory limit).
     pub memory_max: Option<u64>,
+    /// `--cgroup-parent`: the cgroup (a path from the cgroup tree's root) the step cgroups
+    /// are made in.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
 }
 
 impl StepResources {

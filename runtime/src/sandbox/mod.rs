@@ -118,6 +118,11 @@ enum Status {
     Signal(i32),
 }
 
+/// Checks `--cgroup-parent PATH`: the cgroup exists and cairn may write it.
+pub fn check_cgroup_parent(path: &str) -> Result<(), String> {
+    cgroup::check_parent(path)
+}
+
 /// Whether `name` is a `--ulimit` the sandbox knows (docker's names).
 pub fn ulimit_known(name: &str) -> Option<()> {
     pid1::rlimit_resource(name).map(|_| ())
@@ -194,7 +199,23 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     static STEP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = STEP_SEQ.fetch_add(1, Ordering::Relaxed);
     let name = format!("{}-{n}", std::process::id());
-    let step_cgroup = cgroup::StepCgroup::create(&name, spec.resources.pids_max, spec.resources.memory_max);
+    let r = &spec.resources;
+    let step_cgroup = match cgroup::StepCgroup::create(&name, r.pids_max, r.memory_max, r.cgroup_parent.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(e));
+        }
+    };
+    static NO_CGROUP_SAID: AtomicBool = AtomicBool::new(false);
+    if step_cgroup.is_none()
+        && (r.pids_max.is_some() || r.memory_max.is_some())
+        && rootless::in_user_namespace()
+        && !NO_CGROUP_SAID.swap(true, Ordering::SeqCst)
+    {
+        output(b"warning: rootless cairn found no writable cgroup (none delegated to the user), so steps run without the pids and memory limits; give a delegated one with `--cgroup-parent`\n");
+    }
     if let Some(cg) = &step_cgroup {
         if let Err(e) = cg.add(child.id()) {
             let _ = child.kill();
