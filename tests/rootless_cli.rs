@@ -248,3 +248,68 @@ fn issue10_rootless_without_subordinate_ids_maps_one_id_and_says_what_fails() {
     assert!(err.contains("Dockerfile:2"), "the failing step is named: {err}");
     assert!(err.contains("cannot chown to 1000:1000") && err.contains("without subordinate ids"), "{err}");
 }
+
+/// Gives root a subordinate range if it has none (idempotent), returns its first uid.
+fn ensure_root_range() -> u32 {
+    let _g = USERS.lock().unwrap_or_else(|e| e.into_inner());
+    if subordinate("/etc/subuid", "root").is_none() || subordinate("/etc/subgid", "root").is_none() {
+        run(Command::new("usermod").args([
+            "--add-subuids",
+            "1000000-1065535",
+            "--add-subgids",
+            "1000000-1065535",
+            "root",
+        ]));
+    }
+    subordinate("/etc/subuid", "root").unwrap().0
+}
+
+#[test]
+fn issue10_userns_auto_as_root_maps_steps_and_keeps_layer_ownership() {
+    let base = ensure_root_range();
+    let t = crate::build_cli::setup("userns-auto");
+    t.write("ctx/f.txt", "hi\n");
+    t.write(
+        "ctx/Dockerfile",
+        r#"FROM busybox
+RUN mkdir -p /data/gone /home/app && echo x > /data/gone/a && echo "app:x:1000:1000::/home/app:/bin/sh" >> /etc/passwd \
+ && chown 1000:1000 /home/app
+COPY --chown=1000:1000 f.txt /home/app/f.txt
+USER app
+RUN id -u > /home/app/id.txt && echo more >> /home/app/f.txt
+USER root
+RUN --mount=type=cache,target=/cache,uid=1000 echo c >> /cache/c && stat -c %u /cache > /cache-owner \
+ && cat /proc/self/uid_map > /map && echo again >> /etc/passwd && rm -rf /data/gone
+"#,
+    );
+    let o = crate::build_cli::cairn(
+        &t,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--userns",
+            "auto",
+            "-o",
+            &format!("type=oci,dest={}", t.path("out.tar").display()),
+            t.path("ctx").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = t.path("unpacked");
+    let layers = layer_listings(&t.path("out.tar"), &dir);
+    // The step's namespace is not the identity: its root is root's first subordinate id.
+    let map: Vec<String> = read_in_layer(&dir, 5, "map").split_whitespace().map(str::to_string).collect();
+    assert_eq!(map, ["0", &base.to_string(), "65536"]);
+    assert_eq!(read_in_layer(&dir, 4, "home/app/id.txt").trim(), "1000");
+    assert_eq!(read_in_layer(&dir, 5, "cache-owner").trim(), "1000");
+    // Ownership in the layers is the image's own, also for files copied up and changed.
+    assert_eq!(owner(&layers[2], "home/app/"), Some("1000/1000"), "{}", layers[2]);
+    assert_eq!(owner(&layers[4], "home/app/f.txt"), Some("1000/1000"), "{}", layers[4]);
+    assert_eq!(read_in_layer(&dir, 4, "home/app/f.txt"), "hi\nmore\n");
+    assert_eq!(owner(&layers[5], "etc/passwd"), Some("0/0"), "{}", layers[5]);
+    assert!(layers[5].contains("data/.wh.gone"), "{}", layers[5]);
+    // And on disk: nothing in the store belongs to a subordinate id.
+    let found = run(Command::new("find").arg(t.path("store")).arg("-uid").arg(format!("+{}", base - 1)));
+    assert!(found.stdout.is_empty(), "files owned by mapped ids: {}", String::from_utf8_lossy(&found.stdout));
+}

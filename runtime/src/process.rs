@@ -104,6 +104,9 @@ pub struct StepResources {
     /// are made in.
     #[serde(default)]
     pub cgroup_parent: Option<String>,
+    /// `--userns=auto`: steps run in a user namespace of root's subordinate ids.
+    #[serde(default)]
+    pub userns: bool,
 }
 
 impl StepResources {

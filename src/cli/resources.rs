@@ -30,6 +30,10 @@ pub struct ResourceArgs {
     /// (`/ci/builds`); it must exist and be writable
     #[arg(long = "cgroup-parent", value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// `auto`: as root, RUN steps run in a user namespace whose root is one of root's
+    /// subordinate ids (/etc/subuid); `host` (the default): they do not
+    #[arg(long = "userns", value_name = "auto|host", value_parser = ["auto", "host"])]
+    pub userns: Option<String>,
 }
 
 /// `64m`, `1g`, `512k`, `100` (bytes), as docker reads sizes.
@@ -95,6 +99,7 @@ impl ResourceArgs {
                 }
                 None => None,
             },
+            userns: self.userns.as_deref() == Some("auto"),
         })
     }
 }

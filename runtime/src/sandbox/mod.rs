@@ -40,6 +40,7 @@
 
 mod cgroup;
 mod confine;
+pub mod idmap;
 pub mod net;
 mod pid1;
 mod points;
@@ -94,6 +95,8 @@ pub struct HelperSpec {
     /// A network namespace of its own with outbound access through slirp4netns (the
     /// default network, when slirp4netns is installed).
     pub private_net: bool,
+    /// `--userns=auto`: the ids the step's user namespace maps (the helper is real root).
+    pub idmap: Option<idmap::IdMap>,
 }
 
 impl std::ops::Deref for HelperSpec {
@@ -151,10 +154,22 @@ pub fn check_support() -> Result<(), String> {
 /// caller removes it afterwards).
 pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8])) -> io::Result<Exit> {
     check_support().map_err(io::Error::other)?;
+    let idmap =
+        match spec.resources.userns {
+            false => None,
+            true if rootless::in_user_namespace() => return Err(io::Error::other(
+                "`--userns=auto` is for cairn run as root: rootless, every step already runs in cairn's user namespace",
+            )),
+            true => {
+                static RANGE: std::sync::OnceLock<Result<idmap::IdMap, String>> = std::sync::OnceLock::new();
+                Some(RANGE.get_or_init(idmap::root_range).clone().map_err(io::Error::other)?)
+            }
+        };
     let hs = HelperSpec {
         process: spec.clone(),
         scratch: scratch.to_path_buf(),
         private_net: spec.network == NetworkMode::Default && net::slirp4netns().is_some(),
+        idmap,
     };
     if spec.network == NetworkMode::Default && !hs.private_net {
         output(b"warning: slirp4netns is not installed, so this step uses the host's network\n");
@@ -352,6 +367,11 @@ fn errno(what: &str) -> String {
 fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, String> {
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
+    // Made before the unshare: the forked child would be PID 1 of the new PID namespace.
+    let userns = match &spec.idmap {
+        Some(m) => Some((idmap::userns(m)?, *m)),
+        None => None,
+    };
     // Forked before the unshare: slirp4netns runs in the host's network namespace.
     let slirp = match net::slirp4netns().filter(|_| spec.private_net) {
         Some(bin) => Some(net::fork_slirp(&bin)?),
@@ -376,8 +396,24 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
     for d in [&root, &empty] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
     }
-    mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
-        .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
+    let mut views = match &userns {
+        Some((fd, m)) => {
+            idmap::become_mapped_root(m)?;
+            Some(idmap::Views { userns: fd, scratch: spec.scratch.join("idmap"), n: 0 })
+        }
+        None => None,
+    };
+    match views.as_mut() {
+        None => {
+            mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
+        }
+        Some(v) => {
+            let (lowers, uw) = v.overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)))?;
+            let uw = uw.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
+            mount::mount_overlay(&lowers, uw, &root, false, &empty)
+        }
+    }
+    .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
     if !spec.insecure {
         // Device nodes in the root (an image's, or made by `mknod`) cannot be opened: the
         // device cgroup's job under runc. /dev gets its own mount with the default nodes.
@@ -385,7 +421,7 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
             .map_err(|e| format!("cannot mount the root filesystem nodev: {e}"))?;
     }
     let mut created = Created::default();
-    let result = setup_and_run(spec, &root, &empty, &mut created, status, slirp.as_mut());
+    let result = setup_and_run(spec, &root, &empty, &mut created, status, slirp.as_mut(), views.as_mut());
     let _ = mount::unmount(&root);
     created.clean(&spec.root_upper);
     result
@@ -398,13 +434,17 @@ fn setup_and_run(
     created: &mut Created,
     status: &mut fs::File,
     slirp: Option<&mut net::Slirp>,
+    mut views: Option<&mut idmap::Views>,
 ) -> Result<Option<Status>, String> {
     let upper = &spec.root_upper;
+    // `--userns=auto`: fresh tmpfs mounts belong to the namespace's root.
+    let owner = spec.idmap.map_or(String::new(), |m| format!(",uid={},gid={}", m.uid, m.gid));
+    let (base_uid, base_gid) = spec.idmap.map_or((0, 0), |m| (m.uid, m.gid));
     // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
     created.ensure(root, upper, Path::new("proc"), true)?;
     created.ensure(root, upper, Path::new("dev"), true)?;
     let dev = root.join("dev");
-    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some("mode=755,size=65536k"))
+    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some(&format!("mode=755,size=65536k{owner}")))
         .map_err(|e| format!("cannot mount /dev: {e}"))?;
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let t = dev.join(name);
@@ -421,7 +461,7 @@ fn setup_and_run(
     ] {
         let _ = std::os::unix::fs::symlink(target, dev.join(name));
     }
-    let shm = format!("mode=1777,size={}", spec.resources.shm_size.unwrap_or(64 << 20));
+    let shm = format!("mode=1777,size={}{owner}", spec.resources.shm_size.unwrap_or(64 << 20));
     for (name, fstype, data) in
         [("shm", "tmpfs", shm.as_str()), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
     {
@@ -490,8 +530,11 @@ fn setup_and_run(
             ProcessMountSource::Bind(src) => {
                 let is_dir = fs::metadata(src).map(|md| md.is_dir()).unwrap_or(true);
                 created.ensure(root, upper, rel, is_dir)?;
-                mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
-                    .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?;
+                match views.as_deref() {
+                    Some(v) => idmap::bind_idmapped(src, &target, v.userns)?,
+                    None => mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
+                        .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?,
+                }
                 if m.readonly {
                     mount::mount(
                         "none",
@@ -506,12 +549,20 @@ fn setup_and_run(
             ProcessMountSource::Overlay { lowers, upper: up } => {
                 created.ensure(root, upper, rel, true)?;
                 let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
-                mount::mount_overlay(lowers, uw, &target, m.readonly, empty)
-                    .map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
+                let r = match views.as_deref_mut() {
+                    None => mount::mount_overlay(lowers, uw, &target, m.readonly, empty),
+                    Some(v) => {
+                        let (lowers, uw) = v.overlay(lowers, uw)?;
+                        let uw = uw.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
+                        mount::mount_overlay(&lowers, uw, &target, m.readonly, empty)
+                    }
+                };
+                r.map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
             }
             ProcessMountSource::Tmpfs { size } => {
                 created.ensure(root, upper, rel, true)?;
-                let data = if *size > 0 { format!("mode=1777,size={size}") } else { "mode=1777".to_string() };
+                let data =
+                    if *size > 0 { format!("mode=1777,size={size}{owner}") } else { format!("mode=1777{owner}") };
                 let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
                 mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
@@ -526,7 +577,7 @@ fn setup_and_run(
                     }
                 };
                 let file = dir.join(n.to_string());
-                write_secret(&file, data, *mode, *uid, *gid)
+                write_secret(&file, data, *mode, uid + base_uid, gid + base_gid)
                     .map_err(|e| format!("cannot write the secret for `{}`: {e}", m.target))?;
                 created.ensure(root, upper, rel, false)?;
                 mount::mount(&file.display().to_string(), &target, "", libc::MS_BIND, None)
@@ -570,7 +621,7 @@ fn setup_and_run(
     if pid == 0 {
         // SAFETY: back to the default action; the handler belongs to the helper.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
-        let err = pid1::child(spec, root);
+        let err = pid1::child(spec, root, views.as_deref().map(|v| v.userns));
         let _ = writeln!(status, "{}", serde_json::to_string(&Status::Error(err)).unwrap_or_default());
         // SAFETY: leaving the child without running destructors.
         unsafe { libc::_exit(SETUP_FAILED) };

@@ -14,7 +14,7 @@ use super::{confine, errno, sandbox_hostname, user, HelperSpec, Status};
 use crate::mount;
 
 /// PID 1: mounts /proc, enters the root, becomes the user, execs. Returns only on error.
-pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
+pub(super) fn child(spec: &HelperSpec, root: &Path, userns: Option<&std::os::fd::OwnedFd>) -> String {
     // Die with the helper (Ctrl-C kills the helper; the kernel then kills the namespace).
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -63,6 +63,13 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
         // SAFETY: a valid rlimit for a known resource.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
             return errno(&format!("cannot set ulimit `{}`", u.name));
+        }
+    }
+    // `--userns=auto`: from here on root is the namespace's (ulimits are set, as they
+    // need the host's CAP_SYS_RESOURCE to raise a hard limit).
+    if let Some(fd) = userns {
+        if let Err(e) = super::idmap::enter(fd) {
+            return e;
         }
     }
     if !spec.insecure {
