@@ -69,6 +69,14 @@ pub enum ProcessMountSource {
         uid: u32,
         gid: u32,
     },
+    /// An SSH agent's socket (`RUN --mount=type=ssh`): the step gets a socket of its own
+    /// with this mode and owner, forwarded to `agent`.
+    Socket {
+        agent: PathBuf,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// How a process ended.

@@ -187,11 +187,7 @@ impl Views<'_> {
 
     /// Idmapped views of an overlay's lowers and of its upper and work (one view of their
     /// common parent: overlayfs wants both on one mount).
-    pub fn overlay(
-        &mut self,
-        lowers: &[PathBuf],
-        upper_work: Option<(&Path, &Path)>,
-    ) -> Result<Stack, String> {
+    pub fn overlay(&mut self, lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>) -> Result<Stack, String> {
         let ls = lowers.iter().map(|l| self.dir(l)).collect::<Result<Vec<_>, _>>()?;
         let uw = match upper_work {
             None => None,

@@ -33,11 +33,17 @@
 //! file read-only on the target; the empty mount point is removed from the upper like any
 //! other. Env secrets are added to the command's environment by PID 1 right before exec.
 //!
+//! SSH agents (`RUN --mount=type=ssh`) reach the step through a socket of its own with the
+//! mount's mode and owner, forwarded by a process the helper forks (`agent.rs`).
+//! `--userns=auto` runs the step in a user namespace of root's subordinate ids over
+//! idmapped layers (`idmap.rs`).
+//!
 //! Root, or a user namespace where cairn is root (rootless, `rootless.rs`), is required;
 //! [`check_support`] says what is missing. In a user namespace a step's `/sys` is the
 //! host's, bound read-only, when its network namespace is the host's (sysfs cannot be
 //! mounted then), and no device node can be made; `/dev` is bound from the host anyway.
 
+mod agent;
 mod cgroup;
 mod confine;
 pub mod idmap;
@@ -45,6 +51,7 @@ pub mod net;
 mod pid1;
 mod points;
 pub mod rootless;
+mod sysmounts;
 mod user;
 
 use std::ffi::CString;
@@ -372,6 +379,9 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
         Some(m) => Some((idmap::userns(m)?, *m)),
         None => None,
     };
+    // Forked before the unshare too, outside the step's namespaces.
+    let base = spec.idmap.map_or((0, 0), |m| (m.uid, m.gid));
+    let _agents = agent::start(&spec.scratch, &spec.mounts, base)?;
     // Forked before the unshare: slirp4netns runs in the host's network namespace.
     let slirp = match net::slirp4netns().filter(|_| spec.private_net) {
         Some(bin) => Some(net::fork_slirp(&bin)?),
@@ -440,81 +450,7 @@ fn setup_and_run(
     // `--userns=auto`: fresh tmpfs mounts belong to the namespace's root.
     let owner = spec.idmap.map_or(String::new(), |m| format!(",uid={},gid={}", m.uid, m.gid));
     let (base_uid, base_gid) = spec.idmap.map_or((0, 0), |m| (m.uid, m.gid));
-    // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
-    created.ensure(root, upper, Path::new("proc"), true)?;
-    created.ensure(root, upper, Path::new("dev"), true)?;
-    let dev = root.join("dev");
-    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some(&format!("mode=755,size=65536k{owner}")))
-        .map_err(|e| format!("cannot mount /dev: {e}"))?;
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let t = dev.join(name);
-        fs::File::create(&t).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
-        mount::mount(&format!("/dev/{name}"), &t, "", libc::MS_BIND, None)
-            .map_err(|e| format!("cannot bind /dev/{name}: {e}"))?;
-    }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        let _ = std::os::unix::fs::symlink(target, dev.join(name));
-    }
-    let shm = format!("mode=1777,size={}{owner}", spec.resources.shm_size.unwrap_or(64 << 20));
-    for (name, fstype, data) in
-        [("shm", "tmpfs", shm.as_str()), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
-    {
-        let d = dev.join(name);
-        let _ = fs::create_dir(&d);
-        mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data))
-            .map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
-    }
-    // /sys read-only (read-write only for an insecure step), as runc mounts it.
-    created.ensure(root, upper, Path::new("sys"), true)?;
-    let ro = if spec.insecure { 0 } else { libc::MS_RDONLY };
-    let sys_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    match mount::mount("sysfs", &root.join("sys"), "sysfs", sys_flags | ro, None) {
-        Ok(()) => {}
-        // In a user namespace sysfs mounts only over a network namespace of that user
-        // namespace: with the host's network, bind the host's /sys, read-only.
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) && rootless::in_user_namespace() => {
-            mount::mount("/sys", &root.join("sys"), "", libc::MS_BIND, None)
-                .and_then(|()| {
-                    mount::mount("none", &root.join("sys"), "", libc::MS_BIND | libc::MS_REMOUNT | sys_flags | ro, None)
-                })
-                .map_err(|e| format!("cannot bind the host's /sys: {e}"))?
-        }
-        Err(e) => return Err(format!("cannot mount /sys: {e}")),
-    }
-    // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
-    let hostname = sandbox_hostname(spec).to_string();
-    let hosts_src = spec.scratch.join("hosts");
-    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
-    for (name, addr) in &spec.resources.extra_hosts {
-        hosts.push_str(&format!("{addr}\t{name}\n"));
-    }
-    let host_net = !spec.network_none() && !spec.private_net;
-    if host_net {
-        if let Ok(h) = fs::read_to_string("/etc/hosts") {
-            hosts.push_str(&h);
-        }
-    }
-    fs::write(&hosts_src, hosts).map_err(|e| format!("cannot write hosts file: {e}"))?;
-    let resolv_src = spec.scratch.join("resolv.conf");
-    let resolv = match (host_net, spec.private_net) {
-        (true, _) => fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        // slirp4netns forwards DNS at 10.0.2.3 to the host's resolvers.
-        (false, true) => "nameserver 10.0.2.3\n".to_string(),
-        (false, false) => String::new(),
-    };
-    fs::write(&resolv_src, resolv).map_err(|e| format!("cannot write resolv.conf: {e}"))?;
-    for (rel, src) in [("etc/hosts", &hosts_src), ("etc/resolv.conf", &resolv_src)] {
-        created.ensure(root, upper, Path::new(rel), false)?;
-        mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None)
-            .map_err(|e| format!("cannot bind /{rel}: {e}"))?;
-    }
+    let hostname = sysmounts::system_mounts(spec, root, created, &owner)?;
     // The step's mounts, in order.
     let mut secret_dir: Option<PathBuf> = None;
     for (n, m) in spec.mounts.iter().enumerate() {
@@ -566,6 +502,12 @@ fn setup_and_run(
                 let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
                 mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
+            }
+            ProcessMountSource::Socket { .. } => {
+                created.ensure(root, upper, rel, false)?;
+                let sock = agent::socket_path(&spec.scratch, n);
+                mount::mount(&sock.display().to_string(), &target, "", libc::MS_BIND, None)
+                    .map_err(|e| format!("cannot mount the SSH agent socket at `{}`: {e}", m.target))?;
             }
             ProcessMountSource::Secret { data, mode, uid, gid } => {
                 let dir = match &secret_dir {
