@@ -97,23 +97,25 @@ pub(crate) fn cairn_as(user: &str, t: &Tmp, args: &[&str]) -> Output {
         .expect("run cairn through setpriv")
 }
 
-/// The entries (`tar tv` lines) of every layer of the OCI archive at `oci`, bottom first.
+/// The layer blobs of the (unpacked) OCI layout at `dir`, bottom first.
+fn layer_blobs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let json =
+        |p: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let blob = |d: &serde_json::Value| dir.join("blobs/sha256").join(d.as_str().unwrap().trim_start_matches("sha256:"));
+    let index = json(dir.join("index.json"));
+    let manifest = json(blob(&index["manifests"][0]["digest"]));
+    manifest["layers"].as_array().unwrap().iter().map(|l| blob(&l["digest"])).collect()
+}
+
+/// Unpacks the OCI archive `oci` into `dir`; returns every layer's `tar tv` listing.
 fn layer_listings(oci: &Path, dir: &Path) -> Vec<String> {
     std::fs::create_dir_all(dir).unwrap();
     run(Command::new("tar").arg("xf").arg(oci).arg("-C").arg(dir));
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let blob = |d: &str| dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap())
-            .unwrap();
-    manifest["layers"]
-        .as_array()
-        .unwrap()
+    layer_blobs(dir)
         .iter()
-        .map(|l| {
-            let o =
-                run(Command::new("tar").arg("tvzf").arg(blob(l["digest"].as_str().unwrap())).arg("--numeric-owner"));
-            String::from_utf8_lossy(&o.stdout).into_owned()
+        .map(|b| {
+            String::from_utf8_lossy(&run(Command::new("tar").arg("tvzf").arg(b).arg("--numeric-owner")).stdout)
+                .into_owned()
         })
         .collect()
 }
@@ -126,14 +128,9 @@ fn owner<'a>(listing: &'a str, path: &str) -> Option<&'a str> {
     })
 }
 
-fn read_in_layer(oci_dir: &Path, listing_index: usize, path: &str) -> String {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(oci_dir.join("index.json")).unwrap()).unwrap();
-    let blob = |d: &str| oci_dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap())
-            .unwrap();
-    let layer = blob(manifest["layers"][listing_index]["digest"].as_str().unwrap());
-    let o = run(Command::new("tar").arg("xzf").arg(layer).arg("-O").arg(path));
+/// The content of `path` in layer `n` of the layout at `dir`.
+fn read_in_layer(dir: &Path, n: usize, path: &str) -> String {
+    let o = run(Command::new("tar").arg("xzf").arg(&layer_blobs(dir)[n]).arg("-O").arg(path));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

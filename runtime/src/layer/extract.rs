@@ -135,7 +135,7 @@ pub(crate) fn apply_metadata(
 ) -> io::Result<()> {
     let root = sys::is_root();
     // Root inside a user namespace (rootless) cannot set `trusted.*` attributes either.
-    let any_xattr = root && !crate::sandbox::rootless::in_user_namespace();
+    let any_xattr = root && !crate::store::userns::in_user_namespace();
     if let Err(e) = sys::lchown(p, uid, gid) {
         if root || e.kind() != io::ErrorKind::PermissionDenied {
             return Err(ctx(p, e));

@@ -46,7 +46,7 @@ use crate::store::sys;
 /// namespace (rootless, where `trusted.*` is out of reach) `user.overlay.opaque`, the one
 /// overlayfs uses when mounted with `userxattr` (`mount.rs` adds it there).
 pub(crate) fn opaque_xattr() -> &'static [u8] {
-    if crate::sandbox::rootless::in_user_namespace() {
+    if crate::store::userns::in_user_namespace() {
         b"user.overlay.opaque"
     } else {
         b"trusted.overlay.opaque"

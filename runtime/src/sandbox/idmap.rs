@@ -46,13 +46,7 @@ pub fn root_range() -> Result<IdMap, String> {
 /// A user namespace with `map`, as a descriptor: a child unshares it and waits while this
 /// (real root) process writes its maps and opens it.
 pub fn userns(map: &IdMap) -> Result<OwnedFd, String> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(errno("cannot create a pipe"));
-    }
-    // SAFETY: fresh descriptors we own.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = super::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
     // SAFETY: the helper is single-threaded; the child only makes syscalls and exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {

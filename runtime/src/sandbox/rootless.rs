@@ -28,11 +28,14 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
+
+// The store and layer code decide on them too (and may not import the sandbox).
+pub use crate::store::userns::{explain_chown, in_user_namespace, single_id, uid_map, SINGLE_ID_NOTE};
 
 /// Why this non-root process stayed outside a user namespace (the sandbox reports it).
 static UNAVAILABLE: OnceLock<String> = OnceLock::new();
@@ -42,47 +45,6 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 /// Why a non-root cairn could not make its user namespace, if it could not.
 pub fn unavailable() -> Option<&'static str> {
     UNAVAILABLE.get().map(String::as_str)
-}
-
-/// The lines of this process's `uid_map`: (inside, outside, count).
-pub fn uid_map() -> Vec<(u32, u32, u32)> {
-    let text = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let v: Vec<u32> = l.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-            (v.len() == 3).then(|| (v[0], v[1], v[2]))
-        })
-        .collect()
-}
-
-/// Whether this process is in a user namespace other than the initial one (whose map is
-/// the identity over every id). Then `trusted.*` xattrs are out of reach.
-pub fn in_user_namespace() -> bool {
-    static V: OnceLock<bool> = OnceLock::new();
-    *V.get_or_init(|| uid_map() != [(0, 0, u32::MAX)])
-}
-
-/// Whether this process is in a user namespace that maps one id only (rootless without
-/// subordinate ids).
-pub fn single_id() -> bool {
-    in_user_namespace() && uid_map().iter().map(|m| u64::from(m.2)).sum::<u64>() == 1
-}
-
-/// What a single-id namespace cannot do, said once where it matters.
-pub const SINGLE_ID_NOTE: &str = "cairn runs rootless without subordinate ids, so only uid and gid 0 exist in its user namespace: `COPY --chown`, `USER` and `chown` to any other id fail; give the user a range in /etc/subuid and /etc/subgid (`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER`) and install `uidmap`";
-
-/// A `chown` error; `EINVAL` in a user namespace means the id is outside the map: say so.
-pub fn explain_chown(e: io::Error, uid: u32, gid: u32) -> io::Error {
-    if e.raw_os_error() != Some(libc::EINVAL) || !in_user_namespace() {
-        return e;
-    }
-    let note = if single_id() {
-        SINGLE_ID_NOTE.to_string()
-    } else {
-        let n: u64 = uid_map().iter().map(|m| u64::from(m.2)).sum();
-        format!("cairn runs rootless and its user namespace maps ids 0 to {}", n.saturating_sub(1))
-    };
-    io::Error::new(e.kind(), format!("cannot chown to {uid}:{gid}: {note}"))
 }
 
 /// A range of subordinate ids: (first, count).
@@ -146,16 +108,6 @@ fn plan(uid: u32, gid: u32) -> Plan {
     }
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: freshly created descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 fn read_exact(fd: &OwnedFd, buf: &mut [u8]) -> bool {
     // SAFETY: reading into a buffer of its own length.
     unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) == buf.len() as isize }
@@ -188,7 +140,7 @@ pub fn enter(store_root: impl FnOnce() -> PathBuf) {
     }
     let store = std::env::var_os("CAIRN_ROOT").filter(|v| !v.is_empty()).map_or_else(store_root, PathBuf::from);
     let plan = plan(uid, gid);
-    let (Ok((ready_r, ready_w)), Ok((go_r, go_w))) = (pipe(), pipe()) else {
+    let (Ok((ready_r, ready_w)), Ok((go_r, go_w))) = (super::pipe(), super::pipe()) else {
         let _ = UNAVAILABLE.set("cannot create a pipe".into());
         return;
     };
