@@ -18,6 +18,9 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 # RUN steps get a network namespace of their own through slirp4netns.
 command -v slirp4netns >/dev/null || need+=(slirp4netns)
+# Rootless builds map subordinate ids with newuidmap/newgidmap; setpriv runs cairn as a user.
+command -v newuidmap >/dev/null || need+=(uidmap)
+command -v setpriv >/dev/null || need+=(util-linux)
 # The SSH forwarding test starts ssh-agent and builds a static C client.
 command -v ssh-agent >/dev/null || need+=(openssh-client)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)

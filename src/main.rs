@@ -11,6 +11,9 @@ fn main() {
     // The sandbox re-executes this binary to create namespaces in a fresh,
     // single-threaded process (see runtime/src/sandbox).
     cli::maybe_run_sandbox_helper();
+    // Not root: go on in a user namespace where cairn is root (rootless; see
+    // runtime/src/sandbox/rootless.rs). Before anything could start a thread.
+    cairn_runtime::sandbox::rootless::enter(cairn_runtime::store::default_root);
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         // `--help` and `--version` exit 0; usage errors with docker's and buildx's code.

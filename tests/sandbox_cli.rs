@@ -212,3 +212,38 @@ fn issue10_ssh_mount_reaches_an_agent() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--ssh deploy"), "{}", stderr(&o));
 }
+
+/// Issue 10: the step's agent socket has the mount's `mode`, `uid` and `gid` (default 0600
+/// and root, as BuildKit), forwarded to the agent: a `USER` step reaches the agent when the
+/// socket is its own and is refused when it is root's.
+#[test]
+fn issue10_ssh_mount_socket_has_the_mounts_mode_and_owner() {
+    use std::process::Command;
+    let t = setup("ssh-owner");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/agent-list.c");
+    std::fs::create_dir_all(t.path("ctx")).unwrap();
+    let gcc = Command::new("gcc").args(["-static", "-O2", "-o"]).arg(t.path("ctx/agent-list")).arg(&src).status();
+    assert!(gcc.expect("gcc (and libc6-dev) build the test's agent client").success());
+    let key = t.path("id_test");
+    let kg = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status();
+    assert!(kg.expect("install Debian's openssh-client").success());
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox\nCOPY agent-list /agent-list\n\
+RUN mkdir -m 777 /out && echo 'app:x:1000:1000::/:/bin/sh' >> /etc/passwd\n\
+RUN --mount=type=ssh,id=deploy stat -c '%a %u %g' /run/buildkit/ssh_agent.0 > /out/root-st && /agent-list > /out/root\n\
+USER app\n\
+RUN --mount=type=ssh,id=deploy,uid=1000,gid=1000,mode=0660 stat -c '%a %u %g' /run/buildkit/ssh_agent.0 > /out/app-st && /agent-list > /out/app\n\
+RUN --mount=type=ssh,id=deploy (/agent-list || echo refused) > /out/refused 2>&1\n",
+    );
+    let out = t.path("rootfs");
+    let ssh = format!("deploy={}", key.display());
+    let (o, _) = build(&t, &["--ssh", &ssh, "-o", &format!("type=local,dest={}", out.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |f: &str| std::fs::read_to_string(out.join("out").join(f)).unwrap();
+    assert_eq!(read("root-st"), "600 0 0\n");
+    assert_eq!(read("root"), "identities: 1\n");
+    assert_eq!(read("app-st"), "660 1000 1000\n");
+    assert_eq!(read("app"), "identities: 1\n");
+    assert!(read("refused").contains("refused"), "{}", read("refused"));
+}

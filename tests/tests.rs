@@ -8,6 +8,9 @@ mod buildx_cli;
 /// Issue 14, a build cache shared through registries: machine-independent keys,
 /// `--cache-to`/`--cache-from` (registry and local), lazy import, many writers.
 mod cache_cli;
+/// Issue 10, `--cgroup-parent`: step cgroups below a given cgroup, errors when it is
+/// missing or not writable.
+mod cgroup_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
@@ -34,6 +37,9 @@ mod reliability_cli;
 /// Reproducible images (SOURCE_DATE_EPOCH, `--verify-reproducible`), `created`, empty
 /// layers, `cairn save`, COPY `--link`/`--parents`/`--exclude`.
 mod repro_cli;
+/// Issue 10, rootless builds: cairn run by users the test makes, with and without
+/// subordinate ids; ownership in the exported layers checked with tar and skopeo.
+mod rootless_cli;
 /// RUN-step confinement: capabilities, seccomp, masked paths, `--allow security.insecure`.
 mod sandbox_cli;
 /// A reader of BuildKit's `SolveStatus` stream (`--progress rawjson`), used by the

@@ -448,7 +448,7 @@ mod tests {
         write(&l[2].dir, "opt/sh-copy", 100);
         // layer 3: an opaque /etc with one new file.
         write(&l[3].dir, "etc/new", 5);
-        sys::set_xattr(&l[3].dir.join("etc"), layer::OPAQUE_XATTR, b"y").unwrap();
+        sys::set_xattr(&l[3].dir.join("etc"), layer::opaque_xattr(), b"y").unwrap();
         let a = analyze_layers(&l, 1).unwrap();
         assert_eq!(a.layers.iter().map(|r| r.size).collect::<Vec<_>>(), vec![100, 1510, 120, 5]);
         assert_eq!(a.layers[1].added.len(), 3);

@@ -92,6 +92,9 @@ fn options(lowers: &[String], upper_work: Option<(&Path, &Path)>, empty: &str) -
     // No index and no xino: layers are stacked in many combinations, and an index would
     // tie an upper to one particular stack.
     data.push_str(",index=off,xino=off");
+    if crate::sandbox::rootless::in_user_namespace() {
+        data.push_str(",userxattr");
+    }
     (data.len() <= MAX_OPTIONS).then_some(data)
 }
 
@@ -247,6 +250,15 @@ fn mount_overlay_fsconfig(
     }
     set("index", &c("off")?)?;
     set("xino", &c("off")?)?;
+    if crate::sandbox::rootless::in_user_namespace() {
+        // A flag: no value (FSCONFIG_SET_FLAG).
+        let k = c("userxattr")?;
+        // SAFETY: valid descriptor and C string.
+        if unsafe { libc::syscall(libc::SYS_fsconfig, fs_fd.as_raw_fd(), 0, k.as_ptr(), std::ptr::null::<u8>(), 0) } < 0
+        {
+            return Err(last());
+        }
+    }
     let fail = |e: io::Error| {
         io::Error::new(
             e.kind(),

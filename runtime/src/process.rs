@@ -69,6 +69,14 @@ pub enum ProcessMountSource {
         uid: u32,
         gid: u32,
     },
+    /// An SSH agent's socket (`RUN --mount=type=ssh`): the step gets a socket of its own
+    /// with this mode and owner, forwarded to `agent`.
+    Socket {
+        agent: PathBuf,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// How a process ended.
@@ -88,7 +96,7 @@ pub struct Ulimit {
 }
 
 /// Resources and host details of every step of a build (`--ulimit`, `--shm-size`,
-/// `--add-host`, `--pids-limit`, `--memory`).
+/// `--add-host`, `--pids-limit`, `--memory`, `--cgroup-parent`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepResources {
     pub ulimits: Vec<Ulimit>,
@@ -100,6 +108,13 @@ pub struct StepResources {
     pub pids_max: Option<u64>,
     /// Most memory a step may use, in bytes (a cgroup memory limit).
     pub memory_max: Option<u64>,
+    /// `--cgroup-parent`: the cgroup (a path from the cgroup tree's root) the step cgroups
+    /// are made in.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
+    /// `--userns=auto`: steps run in a user namespace of root's subordinate ids.
+    #[serde(default)]
+    pub userns: bool,
 }
 
 impl StepResources {

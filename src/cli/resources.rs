@@ -1,5 +1,6 @@
 //! The flags that set what every RUN step may use and see: `--ulimit`, `--shm-size`,
-//! `--add-host` (as buildx spells them), and cairn's `--pids-limit` and `--memory`.
+//! `--add-host`, `--cgroup-parent` (as buildx spells them), and cairn's `--pids-limit` and
+//! `--memory`.
 
 use anyhow::{bail, Context};
 use cairn_runtime::process::{StepResources, Ulimit};
@@ -25,6 +26,14 @@ pub struct ResourceArgs {
     /// Most memory one RUN step may use (`512m`, `2g`, bytes; a cgroup limit; default: none)
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
+    /// The cgroup RUN steps' cgroups are made in, a path from the cgroup tree's root
+    /// (`/ci/builds`); it must exist and be writable
+    #[arg(long = "cgroup-parent", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// `auto`: as root, RUN steps run in a user namespace whose root is one of root's
+    /// subordinate ids (/etc/subuid); `host` (the default): they do not
+    #[arg(long = "userns", value_name = "auto|host", value_parser = ["auto", "host"])]
+    pub userns: Option<String>,
 }
 
 /// `64m`, `1g`, `512k`, `100` (bytes), as docker reads sizes.
@@ -83,6 +92,14 @@ impl ResourceArgs {
             extra_hosts,
             pids_max: Some(self.pids_limit.unwrap_or(DEFAULT_PIDS_LIMIT)),
             memory_max: self.memory.as_deref().map(|s| parse_size("--memory", s)).transpose()?,
+            cgroup_parent: match &self.cgroup_parent {
+                Some(p) => {
+                    cairn_runtime::sandbox::check_cgroup_parent(p).map_err(anyhow::Error::msg)?;
+                    Some(p.clone())
+                }
+                None => None,
+            },
+            userns: self.userns.as_deref() == Some("auto"),
         })
     }
 }

@@ -38,7 +38,7 @@ fn make_dir(p: &Path) -> io::Result<()> {
             fs::create_dir(p)?;
             fs::set_permissions(p, fs::Permissions::from_mode(0o755))?;
             if was_whiteout {
-                sys::set_xattr(p, OPAQUE_XATTR, b"y")?;
+                sys::set_xattr(p, opaque_xattr(), b"y")?;
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -134,6 +134,8 @@ pub(crate) fn apply_metadata(
     mtime: Option<(i64, i64)>,
 ) -> io::Result<()> {
     let root = sys::is_root();
+    // Root inside a user namespace (rootless) cannot set `trusted.*` attributes either.
+    let any_xattr = root && !crate::store::userns::in_user_namespace();
     if let Err(e) = sys::lchown(p, uid, gid) {
         if root || e.kind() != io::ErrorKind::PermissionDenied {
             return Err(ctx(p, e));
@@ -145,7 +147,7 @@ pub(crate) fn apply_metadata(
     for (k, v) in xattrs.iter().filter(|(k, _)| exported_xattr(k)) {
         if let Err(e) = sys::set_xattr(p, k, v) {
             let ignorable =
-                e.raw_os_error() == Some(libc::ENOTSUP) || (!root && e.kind() == io::ErrorKind::PermissionDenied);
+                e.raw_os_error() == Some(libc::ENOTSUP) || (!any_xattr && e.kind() == io::ErrorKind::PermissionDenied);
             if !ignorable {
                 return Err(ctx(
                     p,
@@ -212,7 +214,7 @@ pub fn extract_layer_tar_with(reader: impl Read, dir: &Path, lowers: &[PathBuf])
         let target = dir.join(rel_path(&comps));
         let parent = target.parent().unwrap_or(dir).to_path_buf();
         if base == OPAQUE_MARKER.as_bytes() {
-            sys::set_xattr(&parent, OPAQUE_XATTR, b"y").map_err(|err| ctx(&parent, err)).map_err(in_entry)?;
+            sys::set_xattr(&parent, opaque_xattr(), b"y").map_err(|err| ctx(&parent, err)).map_err(in_entry)?;
             continue;
         }
         if base.starts_with(b".wh..wh.") {

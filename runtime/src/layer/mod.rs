@@ -42,8 +42,16 @@ use tar::{EntryType, Header};
 
 use crate::store::sys;
 
-/// The overlayfs xattr marking an opaque directory.
-pub(crate) const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+/// The overlayfs xattr marking an opaque directory: `trusted.overlay.opaque`, or in a user
+/// namespace (rootless, where `trusted.*` is out of reach) `user.overlay.opaque`, the one
+/// overlayfs uses when mounted with `userxattr` (`mount.rs` adds it there).
+pub(crate) fn opaque_xattr() -> &'static [u8] {
+    if crate::store::userns::in_user_namespace() {
+        b"user.overlay.opaque"
+    } else {
+        b"trusted.overlay.opaque"
+    }
+}
 /// Marker file of an opaque directory in a layer tar.
 pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Prefix of a whiteout marker file in a layer tar.
@@ -65,7 +73,7 @@ pub(crate) fn is_whiteout(md: &Metadata) -> bool {
 
 /// Whether the directory at `p` is marked opaque.
 pub(crate) fn is_opaque(p: &Path) -> io::Result<bool> {
-    Ok(sys::get_xattr(p, OPAQUE_XATTR)?.is_some_and(|v| v == b"y"))
+    Ok(sys::get_xattr(p, opaque_xattr())?.is_some_and(|v| v == b"y"))
 }
 
 /// Whether an extended attribute belongs in a tar (or a copy) of the file.

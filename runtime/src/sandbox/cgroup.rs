@@ -9,7 +9,13 @@
 //! "no internal processes" rule; then the step runs without these limits). cgroup v1
 //! (Debian hosts with the hybrid layout): `cairn/<name>` below the current cgroup of the
 //! `pids` and `memory` hierarchies. A limit that cannot be set is skipped, not fatal:
-//! confinement does not depend on it.
+//! confinement does not depend on it. Rootless, the host's cgroup tree is writable only
+//! where it was delegated to the user; without such a cgroup steps run without the limits
+//! (the sandbox warns once).
+//!
+//! `--cgroup-parent P` (buildx's flag): the step cgroups are `cairn-<name>` directly below
+//! `P`, a path from the root of the cgroup v2 tree (or of each v1 hierarchy used), which
+//! must exist and be writable; then a failure to make the step's cgroup is an error.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,10 +50,93 @@ fn is_cgroup2(p: &Path) -> bool {
     }
 }
 
+/// The cgroups `--cgroup-parent P` names, with their controller: `P` below the root of the
+/// cgroup v2 tree, or of the `pids` and `memory` hierarchies on cgroup v1. Each must exist
+/// and be writable; the error says which is not and what to do.
+fn parent_dirs(p: &str) -> Result<Vec<(&'static str, PathBuf)>, String> {
+    let rel = Path::new(p.trim_start_matches('/'));
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+        return Err(format!("Invalid `--cgroup-parent {p}`: expected a cgroup path such as /ci/builds (without `..`)"));
+    }
+    let dirs = if is_cgroup2(Path::new(ROOT)) {
+        vec![("", Path::new(ROOT).join(rel))]
+    } else {
+        ["pids", "memory"].into_iter().map(|c| (c, Path::new(ROOT).join(c).join(rel))).collect()
+    };
+    for (_, d) in &dirs {
+        if !d.is_dir() {
+            return Err(format!(
+                "`--cgroup-parent {p}`: the cgroup `{}` does not exist (create it first: `mkdir {}`)",
+                d.display(),
+                d.display()
+            ));
+        }
+        let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).map_err(|_| format!("bad path `{p}`"))?;
+        // SAFETY: a valid C string.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            return Err(format!(
+                "`--cgroup-parent {p}`: the cgroup `{}` is not writable by cairn ({}); delegate it to the user running cairn (`chown -R USER {}`)",
+                d.display(),
+                std::io::Error::last_os_error(),
+                d.display()
+            ));
+        }
+    }
+    Ok(dirs)
+}
+
+/// Checks a `--cgroup-parent` before the build starts.
+pub fn check_parent(p: &str) -> Result<(), String> {
+    parent_dirs(p).map(|_| ())
+}
+
+/// Writes the limits a cgroup of controller `ctrl` (`""`: cgroup v2) can hold; a limit
+/// that cannot be set is skipped.
+fn set_limits(ctrl: &str, dir: &Path, pids_max: Option<u64>, memory_max: Option<u64>) {
+    let (pids_file, memory_file) = match ctrl {
+        "" => (Some("pids.max"), Some("memory.max")),
+        "pids" => (Some("pids.max"), None),
+        _ => (None, Some("memory.limit_in_bytes")),
+    };
+    if let (Some(f), Some(n)) = (pids_file, pids_max) {
+        let _ = fs::write(dir.join(f), n.to_string());
+    }
+    if let (Some(f), Some(n)) = (memory_file, memory_max) {
+        let _ = fs::write(dir.join(f), n.to_string());
+        if ctrl.is_empty() {
+            let _ = fs::write(dir.join("memory.swap.max"), "0");
+        }
+    }
+}
+
 impl StepCgroup {
-    /// Makes the step's cgroup(s) with the limits that can be set; `None` when neither
-    /// limit is asked for or no cgroup can be made here.
-    pub fn create(name: &str, pids_max: Option<u64>, memory_max: Option<u64>) -> Option<StepCgroup> {
+    /// The step's cgroup(s) below `--cgroup-parent` when given (an error when they cannot
+    /// be made there), else below this process's own cgroup when a limit is asked for and
+    /// one can be made (`None` otherwise).
+    pub fn create(
+        name: &str,
+        pids_max: Option<u64>,
+        memory_max: Option<u64>,
+        parent: Option<&str>,
+    ) -> Result<Option<StepCgroup>, String> {
+        let Some(p) = parent else { return Ok(Self::create_below_own(name, pids_max, memory_max)) };
+        let mut cg = StepCgroup { dirs: Vec::new() };
+        for (ctrl, base) in parent_dirs(p)? {
+            if ctrl.is_empty() {
+                // Allowed only where the "no internal processes" rule permits.
+                let _ = fs::write(base.join("cgroup.subtree_control"), "+pids +memory");
+            }
+            let dir = base.join(format!("cairn-{name}"));
+            fs::create_dir(&dir).map_err(|e| {
+                format!("`--cgroup-parent {p}`: cannot create the step's cgroup `{}`: {e}", dir.display())
+            })?;
+            set_limits(ctrl, &dir, pids_max, memory_max);
+            cg.dirs.push(dir);
+        }
+        Ok(Some(cg))
+    }
+
+    fn create_below_own(name: &str, pids_max: Option<u64>, memory_max: Option<u64>) -> Option<StepCgroup> {
         if pids_max.is_none() && memory_max.is_none() {
             return None;
         }
@@ -59,27 +148,17 @@ impl StepCgroup {
             let _ = fs::write(parent.join("cgroup.subtree_control"), "+pids +memory");
             let dir = parent.join(name);
             fs::create_dir(&dir).ok()?;
-            if let Some(n) = pids_max {
-                let _ = fs::write(dir.join("pids.max"), n.to_string());
-            }
-            if let Some(n) = memory_max {
-                let _ = fs::write(dir.join("memory.max"), n.to_string());
-                let _ = fs::write(dir.join("memory.swap.max"), "0");
-            }
+            set_limits("", &dir, pids_max, memory_max);
             dirs.push(dir);
         } else {
-            for (ctrl, limit, file) in [("pids", pids_max, "pids.max"), ("memory", memory_max, "memory.limit_in_bytes")]
-            {
-                let (Some(n), Some(own)) = (limit, own_path(ctrl)) else { continue };
+            for (ctrl, limit) in [("pids", pids_max), ("memory", memory_max)] {
+                let (Some(_), Some(own)) = (limit, own_path(ctrl)) else { continue };
                 let dir = Path::new(ROOT).join(ctrl).join(own.trim_start_matches('/')).join("cairn").join(name);
                 if fs::create_dir_all(&dir).is_err() {
                     continue;
                 }
-                if fs::write(dir.join(file), n.to_string()).is_ok() {
-                    dirs.push(dir);
-                } else {
-                    let _ = fs::remove_dir(&dir);
-                }
+                set_limits(ctrl, &dir, pids_max, memory_max);
+                dirs.push(dir);
             }
         }
         (!dirs.is_empty()).then_some(StepCgroup { dirs })

@@ -33,13 +33,25 @@
 //! file read-only on the target; the empty mount point is removed from the upper like any
 //! other. Env secrets are added to the command's environment by PID 1 right before exec.
 //!
-//! Root is required (user-namespace mode is not implemented); [`check_support`] says so.
+//! SSH agents (`RUN --mount=type=ssh`) reach the step through a socket of its own with the
+//! mount's mode and owner, forwarded by a process the helper forks (`agent.rs`).
+//! `--userns=auto` runs the step in a user namespace of root's subordinate ids over
+//! idmapped layers (`idmap.rs`).
+//!
+//! Root, or a user namespace where cairn is root (rootless, `rootless.rs`), is required;
+//! [`check_support`] says what is missing. In a user namespace a step's `/sys` is the
+//! host's, bound read-only, when its network namespace is the host's (sysfs cannot be
+//! mounted then), and no device node can be made; `/dev` is bound from the host anyway.
 
+mod agent;
 mod cgroup;
 mod confine;
+pub mod idmap;
 pub mod net;
 mod pid1;
 mod points;
+pub mod rootless;
+mod sysmounts;
 mod user;
 
 use std::ffi::CString;
@@ -90,6 +102,8 @@ pub struct HelperSpec {
     /// A network namespace of its own with outbound access through slirp4netns (the
     /// default network, when slirp4netns is installed).
     pub private_net: bool,
+    /// `--userns=auto`: the ids the step's user namespace maps (the helper is real root).
+    pub idmap: Option<idmap::IdMap>,
 }
 
 impl std::ops::Deref for HelperSpec {
@@ -114,6 +128,11 @@ enum Status {
     Signal(i32),
 }
 
+/// Checks `--cgroup-parent PATH`: the cgroup exists and cairn may write it.
+pub fn check_cgroup_parent(path: &str) -> Result<(), String> {
+    cgroup::check_parent(path)
+}
+
 /// Whether `name` is a `--ulimit` the sandbox knows (docker's names).
 pub fn ulimit_known(name: &str) -> Option<()> {
     pid1::rlimit_resource(name).map(|_| ())
@@ -123,7 +142,10 @@ pub fn ulimit_known(name: &str) -> Option<()> {
 pub fn check_support() -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Err("cairn's sandbox needs root to create namespaces and overlay mounts (run cairn as root; rootless mode with user namespaces is not implemented)".into());
+        return Err(match rootless::unavailable() {
+            Some(why) => format!("rootless cairn runs its builds in a user namespace, but {why}"),
+            None => "cairn's sandbox needs root, or a user namespace in which cairn is root".into(),
+        });
     }
     let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
@@ -139,13 +161,37 @@ pub fn check_support() -> Result<(), String> {
 /// caller removes it afterwards).
 pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut dyn FnMut(&[u8])) -> io::Result<Exit> {
     check_support().map_err(io::Error::other)?;
+    let idmap =
+        match spec.resources.userns {
+            false => None,
+            true if rootless::in_user_namespace() => return Err(io::Error::other(
+                "`--userns=auto` is for cairn run as root: rootless, every step already runs in cairn's user namespace",
+            )),
+            true => {
+                static RANGE: std::sync::OnceLock<Result<idmap::IdMap, String>> = std::sync::OnceLock::new();
+                Some(RANGE.get_or_init(idmap::root_range).clone().map_err(io::Error::other)?)
+            }
+        };
     let hs = HelperSpec {
         process: spec.clone(),
         scratch: scratch.to_path_buf(),
         private_net: spec.network == NetworkMode::Default && net::slirp4netns().is_some(),
+        idmap,
     };
     if spec.network == NetworkMode::Default && !hs.private_net {
         output(b"warning: slirp4netns is not installed, so this step uses the host's network\n");
+    }
+    if hs.private_net && rootless::in_user_namespace() {
+        // slirp4netns opens the tun device as the user (udev makes it 0666 on Debian).
+        if let Err(e) = fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+            return Err(io::Error::other(format!(
+                "rootless: the step's network (slirp4netns) needs /dev/net/tun usable by the user running cairn, and opening it failed ({e}); make it mode 0666 as Debian's udev does (`chmod 0666 /dev/net/tun`), or build with `--network=none`"
+            )));
+        }
+    }
+    static SINGLE_SAID: AtomicBool = AtomicBool::new(false);
+    if rootless::single_id() && !SINGLE_SAID.swap(true, Ordering::SeqCst) {
+        output(format!("warning: {}\n", rootless::SINGLE_ID_NOTE).as_bytes());
     }
     let json = serde_json::to_vec(&hs).map_err(io::Error::other)?;
     let (out_r, out_w) = pipe()?;
@@ -175,7 +221,23 @@ pub fn run(spec: &ProcessSpec, scratch: &Path, cancel: &AtomicBool, output: &mut
     static STEP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = STEP_SEQ.fetch_add(1, Ordering::Relaxed);
     let name = format!("{}-{n}", std::process::id());
-    let step_cgroup = cgroup::StepCgroup::create(&name, spec.resources.pids_max, spec.resources.memory_max);
+    let r = &spec.resources;
+    let step_cgroup = match cgroup::StepCgroup::create(&name, r.pids_max, r.memory_max, r.cgroup_parent.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(e));
+        }
+    };
+    static NO_CGROUP_SAID: AtomicBool = AtomicBool::new(false);
+    if step_cgroup.is_none()
+        && (r.pids_max.is_some() || r.memory_max.is_some())
+        && rootless::in_user_namespace()
+        && !NO_CGROUP_SAID.swap(true, Ordering::SeqCst)
+    {
+        output(b"warning: rootless cairn found no writable cgroup (none delegated to the user), so steps run without the pids and memory limits; give a delegated one with `--cgroup-parent`\n");
+    }
     if let Some(cg) = &step_cgroup {
         if let Err(e) = cg.add(child.id()) {
             let _ = child.kill();
@@ -312,6 +374,14 @@ fn errno(what: &str) -> String {
 fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, String> {
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID | libc::CLONE_NEWCGROUP;
+    // Made before the unshare: the forked child would be PID 1 of the new PID namespace.
+    let userns = match &spec.idmap {
+        Some(m) => Some((idmap::userns(m)?, *m)),
+        None => None,
+    };
+    // Forked before the unshare too, outside the step's namespaces.
+    let base = spec.idmap.map_or((0, 0), |m| (m.uid, m.gid));
+    let _agents = agent::start(&spec.scratch, &spec.mounts, base)?;
     // Forked before the unshare: slirp4netns runs in the host's network namespace.
     let slirp = match net::slirp4netns().filter(|_| spec.private_net) {
         Some(bin) => Some(net::fork_slirp(&bin)?),
@@ -336,8 +406,24 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
     for d in [&root, &empty] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
     }
-    mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
-        .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
+    let mut views = match &userns {
+        Some((fd, m)) => {
+            idmap::become_mapped_root(m)?;
+            Some(idmap::Views { userns: fd, scratch: spec.scratch.join("idmap"), n: 0 })
+        }
+        None => None,
+    };
+    match views.as_mut() {
+        None => {
+            mount::mount_overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)), &root, false, &empty)
+        }
+        Some(v) => {
+            let (lowers, uw) = v.overlay(&spec.root_lowers, Some((&spec.root_upper, &spec.root_work)))?;
+            let uw = uw.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
+            mount::mount_overlay(&lowers, uw, &root, false, &empty)
+        }
+    }
+    .map_err(|e| format!("cannot mount the root filesystem: {e}"))?;
     if !spec.insecure {
         // Device nodes in the root (an image's, or made by `mknod`) cannot be opened: the
         // device cgroup's job under runc. /dev gets its own mount with the default nodes.
@@ -345,7 +431,7 @@ fn helper(spec: &HelperSpec, status: &mut fs::File) -> Result<Option<Status>, St
             .map_err(|e| format!("cannot mount the root filesystem nodev: {e}"))?;
     }
     let mut created = Created::default();
-    let result = setup_and_run(spec, &root, &empty, &mut created, status, slirp.as_mut());
+    let result = setup_and_run(spec, &root, &empty, &mut created, status, slirp.as_mut(), views.as_mut());
     let _ = mount::unmount(&root);
     created.clean(&spec.root_upper);
     result
@@ -358,71 +444,13 @@ fn setup_and_run(
     created: &mut Created,
     status: &mut fs::File,
     slirp: Option<&mut net::Slirp>,
+    mut views: Option<&mut idmap::Views>,
 ) -> Result<Option<Status>, String> {
     let upper = &spec.root_upper;
-    // /proc is mounted by PID 1 (it must see its own namespace); /dev, hosts, resolv.conf here.
-    created.ensure(root, upper, Path::new("proc"), true)?;
-    created.ensure(root, upper, Path::new("dev"), true)?;
-    let dev = root.join("dev");
-    mount::mount("tmpfs", &dev, "tmpfs", libc::MS_NOSUID, Some("mode=755,size=65536k"))
-        .map_err(|e| format!("cannot mount /dev: {e}"))?;
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let t = dev.join(name);
-        fs::File::create(&t).map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
-        mount::mount(&format!("/dev/{name}"), &t, "", libc::MS_BIND, None)
-            .map_err(|e| format!("cannot bind /dev/{name}: {e}"))?;
-    }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        let _ = std::os::unix::fs::symlink(target, dev.join(name));
-    }
-    let shm = format!("mode=1777,size={}", spec.resources.shm_size.unwrap_or(64 << 20));
-    for (name, fstype, data) in
-        [("shm", "tmpfs", shm.as_str()), ("pts", "devpts", "newinstance,ptmxmode=0666,mode=0620")]
-    {
-        let d = dev.join(name);
-        let _ = fs::create_dir(&d);
-        mount::mount(fstype, &d, fstype, libc::MS_NOSUID | libc::MS_NOEXEC, Some(data))
-            .map_err(|e| format!("cannot mount /dev/{name}: {e}"))?;
-    }
-    // /sys read-only (read-write only for an insecure step), as runc mounts it.
-    created.ensure(root, upper, Path::new("sys"), true)?;
-    let ro = if spec.insecure { 0 } else { libc::MS_RDONLY };
-    mount::mount("sysfs", &root.join("sys"), "sysfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | ro, None)
-        .map_err(|e| format!("cannot mount /sys: {e}"))?;
-    // hosts and resolv.conf: the host's (host network) or a loopback-only hosts file.
-    let hostname = sandbox_hostname(spec).to_string();
-    let hosts_src = spec.scratch.join("hosts");
-    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
-    for (name, addr) in &spec.resources.extra_hosts {
-        hosts.push_str(&format!("{addr}\t{name}\n"));
-    }
-    let host_net = !spec.network_none() && !spec.private_net;
-    if host_net {
-        if let Ok(h) = fs::read_to_string("/etc/hosts") {
-            hosts.push_str(&h);
-        }
-    }
-    fs::write(&hosts_src, hosts).map_err(|e| format!("cannot write hosts file: {e}"))?;
-    let resolv_src = spec.scratch.join("resolv.conf");
-    let resolv = match (host_net, spec.private_net) {
-        (true, _) => fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        // slirp4netns forwards DNS at 10.0.2.3 to the host's resolvers.
-        (false, true) => "nameserver 10.0.2.3\n".to_string(),
-        (false, false) => String::new(),
-    };
-    fs::write(&resolv_src, resolv).map_err(|e| format!("cannot write resolv.conf: {e}"))?;
-    for (rel, src) in [("etc/hosts", &hosts_src), ("etc/resolv.conf", &resolv_src)] {
-        created.ensure(root, upper, Path::new(rel), false)?;
-        mount::mount(&src.display().to_string(), &root.join(rel), "", libc::MS_BIND, None)
-            .map_err(|e| format!("cannot bind /{rel}: {e}"))?;
-    }
+    // `--userns=auto`: fresh tmpfs mounts belong to the namespace's root.
+    let owner = spec.idmap.map_or(String::new(), |m| format!(",uid={},gid={}", m.uid, m.gid));
+    let (base_uid, base_gid) = spec.idmap.map_or((0, 0), |m| (m.uid, m.gid));
+    let hostname = sysmounts::system_mounts(spec, root, created, &owner)?;
     // The step's mounts, in order.
     let mut secret_dir: Option<PathBuf> = None;
     for (n, m) in spec.mounts.iter().enumerate() {
@@ -438,8 +466,11 @@ fn setup_and_run(
             ProcessMountSource::Bind(src) => {
                 let is_dir = fs::metadata(src).map(|md| md.is_dir()).unwrap_or(true);
                 created.ensure(root, upper, rel, is_dir)?;
-                mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
-                    .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?;
+                match views.as_deref() {
+                    Some(v) => idmap::bind_idmapped(src, &target, v.userns)?,
+                    None => mount::mount(&src.display().to_string(), &target, "", libc::MS_BIND | libc::MS_REC, None)
+                        .map_err(|e| format!("cannot bind `{}` at `{}`: {e}", src.display(), m.target))?,
+                }
                 if m.readonly {
                     mount::mount(
                         "none",
@@ -454,15 +485,29 @@ fn setup_and_run(
             ProcessMountSource::Overlay { lowers, upper: up } => {
                 created.ensure(root, upper, rel, true)?;
                 let uw = up.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
-                mount::mount_overlay(lowers, uw, &target, m.readonly, empty)
-                    .map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
+                let r = match views.as_deref_mut() {
+                    None => mount::mount_overlay(lowers, uw, &target, m.readonly, empty),
+                    Some(v) => {
+                        let (lowers, uw) = v.overlay(lowers, uw)?;
+                        let uw = uw.as_ref().map(|(u, w)| (u.as_path(), w.as_path()));
+                        mount::mount_overlay(&lowers, uw, &target, m.readonly, empty)
+                    }
+                };
+                r.map_err(|e| format!("cannot mount at `{}`: {e}", m.target))?;
             }
             ProcessMountSource::Tmpfs { size } => {
                 created.ensure(root, upper, rel, true)?;
-                let data = if *size > 0 { format!("mode=1777,size={size}") } else { "mode=1777".to_string() };
+                let data =
+                    if *size > 0 { format!("mode=1777,size={size}{owner}") } else { format!("mode=1777{owner}") };
                 let ro = if m.readonly { libc::MS_RDONLY } else { 0 };
                 mount::mount("tmpfs", &target, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV | ro, Some(&data))
                     .map_err(|e| format!("cannot mount a tmpfs at `{}`: {e}", m.target))?;
+            }
+            ProcessMountSource::Socket { .. } => {
+                created.ensure(root, upper, rel, false)?;
+                let sock = agent::socket_path(&spec.scratch, n);
+                mount::mount(&sock.display().to_string(), &target, "", libc::MS_BIND, None)
+                    .map_err(|e| format!("cannot mount the SSH agent socket at `{}`: {e}", m.target))?;
             }
             ProcessMountSource::Secret { data, mode, uid, gid } => {
                 let dir = match &secret_dir {
@@ -474,7 +519,7 @@ fn setup_and_run(
                     }
                 };
                 let file = dir.join(n.to_string());
-                write_secret(&file, data, *mode, *uid, *gid)
+                write_secret(&file, data, *mode, uid + base_uid, gid + base_gid)
                     .map_err(|e| format!("cannot write the secret for `{}`: {e}", m.target))?;
                 created.ensure(root, upper, rel, false)?;
                 mount::mount(&file.display().to_string(), &target, "", libc::MS_BIND, None)
@@ -518,7 +563,7 @@ fn setup_and_run(
     if pid == 0 {
         // SAFETY: back to the default action; the handler belongs to the helper.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
-        let err = pid1::child(spec, root);
+        let err = pid1::child(spec, root, views.as_deref().map(|v| v.userns));
         let _ = writeln!(status, "{}", serde_json::to_string(&Status::Error(err)).unwrap_or_default());
         // SAFETY: leaving the child without running destructors.
         unsafe { libc::_exit(SETUP_FAILED) };

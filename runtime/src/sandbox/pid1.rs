@@ -14,7 +14,7 @@ use super::{confine, errno, sandbox_hostname, user, HelperSpec, Status};
 use crate::mount;
 
 /// PID 1: mounts /proc, enters the root, becomes the user, execs. Returns only on error.
-pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
+pub(super) fn child(spec: &HelperSpec, root: &Path, userns: Option<&std::os::fd::OwnedFd>) -> String {
     // Die with the helper (Ctrl-C kills the helper; the kernel then kills the namespace).
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -65,6 +65,13 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
             return errno(&format!("cannot set ulimit `{}`", u.name));
         }
     }
+    // `--userns=auto`: from here on root is the namespace's (ulimits are set, as they
+    // need the host's CAP_SYS_RESOURCE to raise a hard limit).
+    if let Some(fd) = userns {
+        if let Err(e) = super::idmap::enter(fd) {
+            return e;
+        }
+    }
     if !spec.insecure {
         if let Err(e) = confine::drop_bounding_set() {
             return e;
@@ -72,14 +79,15 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
     }
     // SAFETY: plain id syscalls; order: groups, gid, uid.
     unsafe {
-        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 {
+        // A single-id user namespace denies setgroups (rootless without subordinate ids).
+        if libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) != 0 && !super::rootless::single_id() {
             return errno("setgroups");
         }
         if libc::setgid(ids.gid) != 0 {
-            return errno(&format!("setgid({})", ids.gid));
+            return unmapped(&format!("setgid({})", ids.gid));
         }
         if libc::setuid(ids.uid) != 0 {
-            return errno(&format!("setuid({})", ids.uid));
+            return unmapped(&format!("setuid({})", ids.uid));
         }
     }
     if !spec.insecure {
@@ -166,6 +174,15 @@ pub(super) fn child(spec: &HelperSpec, root: &Path) -> String {
     // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(exe_c.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
     format!("cannot run `{arg0}`: {}", io::Error::last_os_error())
+}
+
+/// `EINVAL` from setuid/setgid in a user namespace: the id is not mapped; say so.
+fn unmapped(what: &str) -> String {
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) && super::rootless::in_user_namespace() {
+        return format!("{what}: {e}: the id is not mapped in cairn's user namespace (rootless)");
+    }
+    format!("{what}: {e}")
 }
 
 /// Waits for `cmd` (reaping every other child too), reports its end on fd 3, exits.

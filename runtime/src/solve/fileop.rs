@@ -178,7 +178,9 @@ impl Ids {
 }
 
 fn lchown(p: &Path, uid: u32, gid: u32) -> Result<(), FileOpError> {
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(io_err(p))
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+        .map_err(|e| crate::sandbox::rootless::explain_chown(e, uid, gid))
+        .map_err(io_err(p))
 }
 
 fn set_mtime(p: &Path, secs: i64) -> Result<(), FileOpError> {

@@ -30,6 +30,7 @@ mod io_util;
 mod layout;
 mod remote;
 pub(crate) mod sys;
+pub mod userns;
 
 pub use gc::{DiskUsage, PruneReport, Usage};
 pub use images::ImageRecord;

@@ -35,7 +35,7 @@ pub(crate) fn is_root() -> bool {
 pub(crate) fn lchown(p: &Path, uid: u32, gid: u32) -> io::Result<()> {
     let c = cpath(p)?;
     // SAFETY: valid C string.
-    check(unsafe { libc::lchown(c.as_ptr(), uid, gid) })
+    check(unsafe { libc::lchown(c.as_ptr(), uid, gid) }).map_err(|e| super::userns::explain_chown(e, uid, gid))
 }
 
 /// Sets atime and mtime of `p` itself (never a symlink's target).

@@ -172,9 +172,9 @@ impl<'a, B: Backend> OpCx<'a, B> {
                     None if *required => return Err(super::exec::missing_secret(sid)),
                     None => continue,
                 },
-                // The agent's socket itself, bound in (never keyed, like a secret).
-                MountKind::Ssh { id: sid, required, .. } => match self.opts.ssh.get(sid) {
-                    Some(sock) => ProcessMountSource::Bind(sock.clone()),
+                // A socket forwarded to the agent (never keyed, like a secret).
+                MountKind::Ssh { id: sid, required, mode, uid, gid } => match self.opts.ssh.get(sid) {
+                    Some(sock) => ProcessMountSource::Socket { agent: sock.clone(), mode: *mode, uid: *uid, gid: *gid },
                     None if *required => {
                         return Err(StepError::msg(format!(
                             "SSH mount `{sid}` is required but no agent was given for it (use `--ssh {sid}` for $SSH_AUTH_SOCK, or `--ssh {sid}=SOCKET|KEYFILE`)"
