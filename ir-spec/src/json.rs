@@ -230,8 +230,10 @@ mod tests {
         let e = decode_definition_json(def(&[&a, &b], r#"{"vertex": 1, "index": 0}"#).as_bytes()).unwrap_err();
         assert_eq!(e, LoadError::Cycle { vertices: vec![0, 1] });
         assert_eq!(e.to_string(), "The Definition has a cycle: vertex 0 → 1 → 0");
-        let e = decode_definition_json(def(&[&mkdir_on(r#"{"vertex": 7, "index": 0}"#)], r#"{"vertex": 0, "index": 0}"#).as_bytes())
-            .unwrap_err();
+        let e = decode_definition_json(
+            def(&[&mkdir_on(r#"{"vertex": 7, "index": 0}"#)], r#"{"vertex": 0, "index": 0}"#).as_bytes(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "Vertex 0: input names vertex 7, and there are only 1");
         let e = decode_definition_json(def(&[SCRATCH], r#"{"vertex": 3, "index": 0}"#).as_bytes()).unwrap_err();
         assert_eq!(e.to_string(), "Vertex 1: input names vertex 3, and there are only 1");

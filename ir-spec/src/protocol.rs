@@ -30,7 +30,7 @@ pub enum HostMessage {
     /// The first line: what to build.
     Request(BuildRequest),
     /// The answer to a [`ResolveImageConfig`] with the same `id`.
-    ImageConfig(ImageConfigAnswer),
+    ImageConfig(Box<ImageConfigAnswer>),
 }
 
 /// A line a frontend writes on its stdout.
@@ -161,14 +161,14 @@ mod tests {
                 platform: None
             })
         );
-        let r = HostMessage::ImageConfig(ImageConfigAnswer {
+        let r = HostMessage::ImageConfig(Box::new(ImageConfigAnswer {
             id: 1,
             reference: "docker.io/library/busybox:latest".into(),
             digest: None,
             platform: None,
             config: None,
             error: Some("not found".into()),
-        });
+        }));
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
             line,

@@ -53,6 +53,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             build_args: &build_args,
             platforms: frontend::parse_platforms(fe.platform.as_deref())?,
             contexts: &named,
+            args: fe,
+            frontend_network: false,
         };
         let resolver = frontend::resolver();
         let compiled = frontend::compile(&input, &*resolver)?;

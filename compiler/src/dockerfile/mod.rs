@@ -121,16 +121,8 @@ pub fn compile(
     resolver: &dyn ImageResolver,
 ) -> Result<Compiled, CompileError> {
     let mut lw = Lowerer::new(df, text, opts, resolver)?;
-    if let Some(d) = df.directives.iter().find(|d| d.name == "syntax") {
-        if !is_dockerfile_frontend(&d.value) {
-            lw.warnings.push(format!(
-                "The `# syntax={}` directive names a frontend other than the Dockerfile's own \
-                 (`docker/dockerfile`): cairn does not run other frontends and builds this file \
-                 as a plain Dockerfile",
-                d.value
-            ));
-        }
-    }
+    // `# syntax=` is the caller's business: it chose this frontend (the CLI runs another
+    // one when the directive names it, see `is_dockerfile_frontend`).
     let platforms = if opts.platforms.is_empty() { vec![opts.build_platform.clone()] } else { opts.platforms.clone() };
     let target = lw.target_index()?;
     for p in platforms {
@@ -153,8 +145,9 @@ pub fn compile(
 
 /// Does a `# syntax=` reference name BuildKit's Dockerfile frontend (`docker/dockerfile`,
 /// `docker/dockerfile-upstream`, any tag or digest, with or without `docker.io/`)? cairn
-/// is that frontend, so such a directive needs nothing more.
-fn is_dockerfile_frontend(reference: &str) -> bool {
+/// is that frontend, so such a directive needs nothing more; the CLI runs the frontend any
+/// other directive names (SPEC.md §11).
+pub fn is_dockerfile_frontend(reference: &str) -> bool {
     let r = reference.trim();
     let r = r.strip_prefix("docker.io/").unwrap_or(r);
     let repo = r.split(['@', ':']).next().unwrap_or("");
@@ -337,8 +330,9 @@ mod tests {
         );
     }
 
-    /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;
-    /// any other frontend is warned about, saying what cairn does instead.
+    /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently; the
+    /// CLI chooses another frontend for any other reference (issue 17), so the compiler
+    /// never warns about one.
     #[test]
     fn issue12_syntax_directive() {
         for ok in [
@@ -355,8 +349,6 @@ mod tests {
         for other in ["tonistiigi/dockerfile:master", "example.com/docker/dockerfile:1", "docker/dockerfilex"] {
             assert!(!is_dockerfile_frontend(other), "{other}");
         }
-        let w = warnings("# syntax=example.com/my/frontend:2\nFROM scratch\n");
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("`# syntax=example.com/my/frontend:2`") && w[0].contains("plain Dockerfile"), "{w:?}");
+        assert!(warnings("# syntax=example.com/my/frontend:2\nFROM scratch\n").is_empty());
     }
 }
