@@ -13,6 +13,9 @@ mod compile_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
 /// annotations) read back by skopeo and umoci, `--annotation`, `--call`.
 mod exporter_cli;
+/// Issue 17, external frontends: the Python example, `# syntax=`, hostile frontends,
+/// confinement, the protocol's JSON Schemas, `--ir` JSON.
+mod frontend_cli;
 /// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
 /// `analyze`, `build --timeline` rendered by headless Chromium.
 mod inspect_cli;

@@ -126,7 +126,7 @@ pub struct BuildArgs {
 
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
     let bytes = std::fs::read(path).with_context(|| format!("Cannot read IR file `{}`", path.display()))?;
-    cairn_ir::decode_definition(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
+    cairn_ir::decode_definition_auto(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
 }
 
 /// SOURCE_DATE_EPOCH from `--build-arg` or the environment.
