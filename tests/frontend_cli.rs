@@ -93,6 +93,15 @@ fn issue17_python_frontend_builds_caches_and_reports_errors_at_the_line() {
         check_schema(m);
     }
 
+    // `cairn compile` runs the frontend too and prints its Definition.
+    let (spec, ctx) = (t.path("ctx/image.spec"), t.path("ctx"));
+    let o = cairn_env(&t, &["compile", "--format", "json", "-f", spec.to_str().unwrap(), ctx.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let def: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let descriptions: Vec<&str> =
+        def["vertices"].as_array().unwrap().iter().map(|v| v["meta"]["description"].as_str().unwrap()).collect();
+    assert!(descriptions.contains(&"COPY hello.txt /srv/hello.txt"), "{descriptions:?}");
+
     // A second build is all cached.
     let o = build_spec(&t, "image.spec", &["-t", "spec:1"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -208,8 +217,21 @@ fn issue17_hostile_frontends_fail_clearly() {
     let err = hostile(&t, "sys.stdin.readline()\nsys.stdout.write('x' * 100_000_000)\n", &[], &[]);
     assert!(err.contains("wrote more than 67108864 bytes on stdout"), "{err}");
 
-    let err = hostile(&t, "import time\ntime.sleep(600)\n", &["--frontend-timeout", "1"], &[]);
-    assert!(err.contains("did not finish within 1 s"), "{err}");
+    // A hung frontend is killed with what it started (its process group). A shell
+    // script, which starts its child at once.
+    let pidfile = t.path("sleep.pid");
+    let exe = install(&t, "hang", &format!("#!/bin/sh\nsleep 600 &\necho $! > {}\nwait\n", pidfile.display()));
+    let ctx = t.path("ctx");
+    let o = cairn_env(
+        &t,
+        &["build", "--frontend", exe.to_str().unwrap(), "--frontend-timeout", "2", ctx.to_str().unwrap()],
+        &[],
+    );
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("did not finish within 2 s"), "{err}");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z "), "the frontend's child `sleep` is still running: {stat}");
     let err = hostile(&t, "import time\ntime.sleep(600)\n", &[], &[("CAIRN_FRONTEND_TIMEOUT", "0.5")]);
     assert!(err.contains("did not finish within 0.5 s"), "{err}");
 

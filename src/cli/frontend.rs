@@ -211,12 +211,9 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
             let file = input.args.file.as_deref().filter(|f| *f != Path::new("-"));
             return run_external(input, &exe, file, resolver);
         }
-        return compile_dockerfile(input, resolver);
+        return compile_text(input, text_of(input)?, resolver);
     }
-    let text = match input.text {
-        Some(t) => t.to_string(),
-        None => read_dockerfile(input.dockerfile)?,
-    };
+    let text = text_of(input)?;
     if let Some((value, line)) = select::syntax_directive(input.dockerfile, &text)? {
         let origin = select::Origin::Directive { file: input.dockerfile, line };
         if let Frontend::External(exe) = select::resolve(&value, &origin, path_var.as_deref())? {
@@ -229,13 +226,12 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
     compile_text(input, text, resolver)
 }
 
-/// The built-in Dockerfile frontend.
-fn compile_dockerfile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
-    let text = match input.text {
-        Some(t) => t.to_string(),
-        None => read_dockerfile(input.dockerfile)?,
-    };
-    compile_text(input, text, resolver)
+/// The file's text: given (stdin), or read.
+fn text_of(input: &FrontendInput) -> anyhow::Result<String> {
+    match input.text {
+        Some(t) => Ok(t.to_string()),
+        None => read_dockerfile(input.dockerfile),
+    }
 }
 
 /// Runs an external frontend (SPEC.md §11) on `file` and the context.
@@ -284,6 +280,7 @@ fn run_external(
     Ok(Compiled { graph: cairn_compiler::graph::Graph::from_definition(&out.definition), warnings: out.warnings })
 }
 
+/// The built-in Dockerfile frontend on `text`.
 fn compile_text(input: &FrontendInput, text: String, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
     // `./Dockerfile` reads better as `Dockerfile` in errors and progress.
     let shown = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile);

@@ -27,7 +27,9 @@ pub struct Confinement {
     pub network: bool,
 }
 
-/// Starts `exe` with piped stdin, stdout and stderr, confined as `c` says.
+/// Starts `exe` with piped stdin, stdout and stderr, confined as `c` says. The process
+/// dies with the calling *thread* (`PR_SET_PDEATHSIG` follows the thread that forked), so
+/// call this from the thread that waits for it.
 pub fn spawn(exe: &Path, c: &Confinement) -> io::Result<Child> {
     let mut paths = Vec::new();
     for p in &c.read_only {
