@@ -107,6 +107,12 @@ fn issue17_python_frontend_builds_caches_and_reports_errors_at_the_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(counts(&summary(&o)), (0, 2), "{}", stderr(&o));
 
+    // A warning from the frontend is shown as one, at its place, and the build goes on.
+    t.write("ctx/root.spec", &SPEC.replace("user: 1000\n", ""));
+    let o = build_spec(&t, "root.spec", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("root.spec:3:1: The image runs as root: give it a `user`"), "{}", stderr(&o));
+
     // An error in the spec: the frontend's diagnostic, shown at the spec's file and line.
     t.write("ctx/bad.spec", "# syntax=spec\nbase: busybox\n\n  pakages: curl\n");
     let o = build_spec(&t, "bad.spec", &[]);

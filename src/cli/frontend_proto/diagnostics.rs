@@ -8,12 +8,13 @@ use std::path::Path;
 
 use cairn_ir::protocol::{Diagnostic, Severity};
 
-/// One diagnostic as text (several lines when the source line is shown).
-pub fn render(d: &Diagnostic, context: &Path, allowed: &[&Path]) -> String {
+/// One diagnostic as text (several lines when the source line is shown), its severity
+/// said after the location when `label` (errors never say it: they are what fails).
+pub fn render(d: &Diagnostic, context: &Path, allowed: &[&Path], label: bool) -> String {
     let label = match d.severity {
-        Severity::Error => "",
-        Severity::Warning => "warning: ",
-        Severity::Info => "info: ",
+        Severity::Warning if label => "warning: ",
+        Severity::Info if label => "info: ",
+        _ => "",
     };
     let message = d.message.trim_end();
     let Some(file) = &d.file else {
@@ -69,13 +70,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cairn-diag-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("image.spec"), "base busybox\n  pakages curl\n").unwrap();
-        let got = render(&diag(Some("image.spec"), Some(2), Some(3)), &dir, &[]);
+        let got = render(&diag(Some("image.spec"), Some(2), Some(3)), &dir, &[], false);
         assert_eq!(got, "image.spec:2:3: Unknown key `pakages`\n2 |   pakages curl\n  |   ^");
-        assert_eq!(render(&diag(Some("image.spec"), None, None), &dir, &[]), "image.spec: Unknown key `pakages`");
-        assert_eq!(render(&diag(None, Some(1), None), &dir, &[]), "Unknown key `pakages`");
+        assert_eq!(
+            render(&diag(Some("image.spec"), None, None), &dir, &[], false),
+            "image.spec: Unknown key `pakages`"
+        );
+        assert_eq!(render(&diag(None, Some(1), None), &dir, &[], false), "Unknown key `pakages`");
+        let warning = Diagnostic { severity: Severity::Warning, ..diag(Some("image.spec"), Some(1), None) };
+        assert_eq!(render(&warning, &dir, &[], true), "image.spec:1: warning: Unknown key `pakages`\n1 | base busybox");
         // A file outside the context is named, never shown.
         assert_eq!(
-            render(&diag(Some("/etc/passwd"), Some(1), Some(1)), &dir, &[]),
+            render(&diag(Some("/etc/passwd"), Some(1), Some(1)), &dir, &[], false),
             "/etc/passwd:1:1: Unknown key `pakages`"
         );
         std::fs::remove_dir_all(&dir).unwrap();

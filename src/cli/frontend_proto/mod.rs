@@ -20,7 +20,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use cairn_compiler::resolver::ImageResolver;
 use cairn_ir::protocol::{
-    BuildRequest, FrontendMessage, HostMessage, ImageConfigAnswer, ResolveImageConfig, Severity, PROTOCOL_VERSION,
+    BuildRequest, Diagnostic, FrontendMessage, HostMessage, ImageConfigAnswer, ResolveImageConfig, Severity,
+    PROTOCOL_VERSION,
 };
 use cairn_ir::{Definition, Platform};
 
@@ -114,16 +115,17 @@ pub fn run(inv: &Invocation, resolver: &dyn ImageResolver) -> anyhow::Result<Out
     }
     let context = Path::new(&req.context);
     let allowed: Vec<&Path> = req.file.iter().map(Path::new).collect();
-    let render = |d| diagnostics::render(d, context, &allowed);
-    let errors: Vec<String> = result.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(render).collect();
-    let warnings: Vec<String> =
-        result.diagnostics.iter().filter(|d| d.severity != Severity::Error).map(render).collect();
-    if !errors.is_empty() {
-        // Warnings too: they often explain the error.
-        let mut all = errors;
-        all.extend(warnings);
+    let render = |d, label| diagnostics::render(d, context, &allowed, label);
+    let is_error = |d: &&Diagnostic| d.severity == Severity::Error;
+    if result.diagnostics.iter().any(|d| is_error(&d)) {
+        // Errors first, then the rest: warnings often explain an error.
+        let errors = result.diagnostics.iter().filter(is_error);
+        let others = result.diagnostics.iter().filter(|d| !is_error(d));
+        let all: Vec<String> = errors.chain(others).map(|d| render(d, true)).collect();
         bail!("{}", all.join("\n"));
     }
+    // Shown as warnings by the caller, which says so itself.
+    let warnings = result.diagnostics.iter().map(|d| render(d, d.severity == Severity::Info)).collect();
     let Some(def) = result.definition else {
         bail!("Frontend `{name}` returned neither a Definition nor an error diagnostic");
     };
