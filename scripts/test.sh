@@ -24,6 +24,8 @@ command -v setpriv >/dev/null || need+=(util-linux)
 # The SSH forwarding test starts ssh-agent and builds a static C client.
 command -v ssh-agent >/dev/null || need+=(openssh-client)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
+# The example frontend (examples/frontends/) and the hostile ones in the tests are Python.
+command -v python3 >/dev/null || need+=(python3)
 # `build --timeline` pictures are rendered by headless Chromium in the tests.
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

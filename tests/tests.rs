@@ -19,6 +19,9 @@ mod exporter_cli;
 /// Issue 13, faults: kill -9 during store commands, concurrent rmi/tag/build, a full
 /// store filesystem.
 mod faults_cli;
+/// Issue 17, external frontends: the Python example, `# syntax=`, hostile frontends,
+/// confinement, the protocol's JSON Schemas, `--ir` JSON.
+mod frontend_cli;
 /// Looking inside images and builds: `history`, `inspect`, `images` filters and formats,
 /// `analyze`, `build --timeline` rendered by headless Chromium.
 mod inspect_cli;

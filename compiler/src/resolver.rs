@@ -20,6 +20,13 @@ pub trait ImageResolver {
         let _ = (reference, platform);
         None
     }
+
+    /// The manifest digest (`sha256:…`) `reference` resolves to, when the resolver knows
+    /// it (for frontends that ask for an image's config, SPEC.md §11).
+    fn digest(&self, reference: &str, platform: &Platform) -> Option<String> {
+        let _ = (reference, platform);
+        None
+    }
 }
 
 /// Knows no image: every base config is empty (with a warning).

@@ -29,6 +29,14 @@ mod scanner;
 
 pub use error::{Error, ErrorKind};
 
+/// The leading parser directives of `source` (`# syntax=…`, `# escape=…`, `# check=…`)
+/// without parsing the rest, which need not be a Dockerfile: `# syntax=` chooses the
+/// frontend that reads the file.
+pub fn directives(file: &str, source: &str) -> Result<Vec<ast::Directive>, Error> {
+    let src = source.strip_prefix('\u{feff}').unwrap_or(source);
+    Ok(scanner::Scanner::new(file, src).directives()?.0)
+}
+
 /// Parses a whole Dockerfile. `file` is only used in error messages.
 pub fn parse(file: &str, source: &str) -> Result<ast::Dockerfile, Error> {
     let src = source.strip_prefix('\u{feff}').unwrap_or(source);

@@ -58,6 +58,9 @@ pub enum LoadError {
     OutOfRange { index: usize, what: String },
     /// A structural rule of SPEC.md is broken (e.g. exec without a root mount).
     Invalid { index: usize, what: String },
+    /// Vertices that name each other's positions in a circle (JSON form only: by digest,
+    /// a cycle cannot even be written down).
+    Cycle { vertices: Vec<usize> },
 }
 
 impl fmt::Display for LoadError {
@@ -78,6 +81,10 @@ impl fmt::Display for LoadError {
             }
             LoadError::OutOfRange { index, what } => write!(f, "Vertex {index}: {what}"),
             LoadError::Invalid { index, what } => write!(f, "Vertex {index}: {what}"),
+            LoadError::Cycle { vertices } => {
+                let path: Vec<String> = vertices.iter().chain(vertices.first()).map(|v| v.to_string()).collect();
+                write!(f, "The Definition has a cycle: vertex {}", path.join(" → "))
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod definition;
 pub mod digest;
 pub mod encode;
+pub mod json;
 pub mod op;
 pub mod reference;
 
@@ -33,7 +34,9 @@ pub use config::*;
 pub use definition::*;
 pub use digest::{Digest, ParseDigestError};
 pub use encode::{decode_definition, encode_definition, validate, vertex_digest, vertex_digest_of, LoadError};
+pub use json::{decode_definition_auto, decode_definition_json, encode_definition_json};
 pub use op::*;
+pub mod protocol;
 
 /// The IR format version this crate writes. See SPEC.md, "Compatibility".
 pub const FORMAT_VERSION: u32 = 2;

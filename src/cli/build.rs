@@ -65,7 +65,8 @@ pub struct BuildArgs {
     #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
     pub secrets: Vec<String>,
     /// Extra privileges for the build, as buildx spells them: `security.insecure` (lets
-    /// `RUN --security=insecure` run unconfined), `network.host`; repeatable
+    /// `RUN --security=insecure` run unconfined), `network.host`; and `frontend.network`
+    /// (an external frontend keeps the network); repeatable
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
     /// Answer a request about the Dockerfile instead of building: `outline` (the build
@@ -125,7 +126,7 @@ pub struct BuildArgs {
 
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
     let bytes = std::fs::read(path).with_context(|| format!("Cannot read IR file `{}`", path.display()))?;
-    cairn_ir::decode_definition(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
+    cairn_ir::decode_definition_auto(&bytes).with_context(|| format!("Cannot load IR file `{}`", path.display()))
 }
 
 /// SOURCE_DATE_EPOCH from `--build-arg` or the environment.
@@ -392,12 +393,15 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let secrets = read_secrets(&args.secrets)?;
     let network = parse_network(&args.network)?;
     let labels = parse_labels(&args.labels)?;
-    let (mut allow_insecure, mut allow_network_host) = (false, false);
+    let (mut allow_insecure, mut allow_network_host, mut frontend_network) = (false, false, false);
     for a in &args.allow {
         match a.as_str() {
             "security.insecure" => allow_insecure = true,
             "network.host" => allow_network_host = true,
-            other => bail!("Unknown entitlement `--allow {other}` (expected security.insecure or network.host)"),
+            "frontend.network" => frontend_network = true,
+            other => bail!(
+                "Unknown entitlement `--allow {other}` (expected security.insecure, network.host or frontend.network)"
+            ),
         }
     }
     let docker = match args.load {
@@ -469,6 +473,8 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 platforms: vec![platform.clone()],
                 contexts: &named,
                 no_cache_filter: &args.no_cache_filter,
+                args: fe,
+                frontend_network,
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;

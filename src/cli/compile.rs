@@ -54,6 +54,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             platforms: frontend::parse_platforms(fe.platform.as_deref())?,
             contexts: &named,
             no_cache_filter: &[],
+            args: fe,
+            frontend_network: false,
         };
         let resolver = frontend::resolver();
         let compiled = frontend::compile(&input, &*resolver)?;

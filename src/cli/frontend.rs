@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use cairn_compiler::dockerfile::{CompileOptions, Compiled, NamedContext};
 use cairn_compiler::resolver::{ImageResolver, ResolveError};
+use cairn_ir::protocol as proto;
 use cairn_ir::Platform;
 use cairn_runtime::registry::Registry;
 use cairn_runtime::store::{ImageRecord, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use super::frontend_proto::{self, select, select::Frontend};
 
 /// The flags `build` and `compile` share.
 #[derive(clap::Args, Debug)]
@@ -34,6 +37,17 @@ pub struct FrontendArgs {
     /// `NAME=docker-image://REF`
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
+    /// The frontend that reads the file: NAME (the executable `cairn-frontend-NAME` on
+    /// PATH), a PATH, or `dockerfile` (the built-in one: the default, unless the file
+    /// starts with a `# syntax=` directive naming another)
+    #[arg(long, value_name = "NAME|PATH")]
+    pub frontend: Option<String>,
+    /// An option for an external frontend, `KEY=VALUE`; repeatable
+    #[arg(long = "frontend-opt", value_name = "KEY=VALUE")]
+    pub frontend_opts: Vec<String>,
+    /// Seconds an external frontend may run (default 60; or CAIRN_FRONTEND_TIMEOUT)
+    #[arg(long = "frontend-timeout", value_name = "SECONDS")]
+    pub frontend_timeout: Option<f64>,
     /// The build context directory
     #[arg(default_value = ".")]
     pub context: PathBuf,
@@ -180,6 +194,10 @@ pub struct FrontendInput<'a> {
     pub contexts: &'a [(String, ContextSpec)],
     /// `--no-cache-filter`: stages whose steps run even when cached.
     pub no_cache_filter: &'a [String],
+    /// `--frontend`, `--frontend-opt`, `--frontend-timeout`.
+    pub args: &'a FrontendArgs,
+    /// An external frontend keeps the host's network (`--allow frontend.network`).
+    pub frontend_network: bool,
 }
 
 /// Reads the Dockerfile at `path`, or stdin for `-`.
@@ -193,12 +211,89 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("Cannot read Dockerfile `{}`", path.display()))
 }
 
-/// Reads and compiles the Dockerfile; the caller shows `Compiled::warnings`.
+/// Compiles the file with the frontend `--frontend` or its `# syntax=` names (the
+/// Dockerfile frontend by default); the caller shows `Compiled::warnings`.
 pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
-    let text = match input.text {
-        Some(t) => t.to_string(),
-        None => read_dockerfile(input.dockerfile)?,
+    let path_var = std::env::var_os("PATH");
+    if let Some(name) = &input.args.frontend {
+        if let Frontend::External(exe) = select::resolve(name, &select::Origin::Flag, path_var.as_deref())? {
+            let file = input.args.file.as_deref().filter(|f| *f != Path::new("-"));
+            return run_external(input, &exe, file, resolver);
+        }
+        return compile_text(input, text_of(input)?, resolver);
+    }
+    let text = text_of(input)?;
+    if let Some((value, line)) = select::syntax_directive(input.dockerfile, &text)? {
+        let origin = select::Origin::Directive { file: input.dockerfile, line };
+        if let Frontend::External(exe) = select::resolve(&value, &origin, path_var.as_deref())? {
+            if input.text.is_some() || input.dockerfile == Path::new("-") {
+                bail!("`# syntax={value}` names an external frontend, which reads its file from disk: give the file with `-f FILE`, not on stdin");
+            }
+            return run_external(input, &exe, Some(input.dockerfile), resolver);
+        }
+    }
+    compile_text(input, text, resolver)
+}
+
+/// The file's text: given (stdin), or read.
+fn text_of(input: &FrontendInput) -> anyhow::Result<String> {
+    match input.text {
+        Some(t) => Ok(t.to_string()),
+        None => read_dockerfile(input.dockerfile),
+    }
+}
+
+/// Runs an external frontend (SPEC.md §11) on `file` and the context.
+fn run_external(
+    input: &FrontendInput,
+    exe: &Path,
+    file: Option<&Path>,
+    resolver: &dyn ImageResolver,
+) -> anyhow::Result<Compiled> {
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .map(|p| p.display().to_string())
+            .with_context(|| format!("Cannot find `{}`", p.display()))
     };
+    let mut named_contexts = BTreeMap::new();
+    for (name, spec) in input.contexts {
+        let c = match spec {
+            ContextSpec::Dir(d) => proto::NamedContext::Directory(abs(d)?),
+            ContextSpec::Image(r) => proto::NamedContext::Image(r.clone()),
+            ContextSpec::Url(u) => {
+                bail!("`--build-context {name}={u}`: URL contexts are fetched by `cairn build` only")
+            }
+            ContextSpec::Stage(t) => {
+                bail!("`--build-context {name}=target:{t}` names a Dockerfile stage; an external frontend takes directories and images")
+            }
+        };
+        named_contexts.insert(name.clone(), c);
+    }
+    let mut options = BTreeMap::new();
+    for o in &input.args.frontend_opts {
+        match o.split_once('=') {
+            Some((k, v)) if !k.is_empty() => options.insert(k.to_string(), v.to_string()),
+            _ => bail!("Invalid `--frontend-opt {o}`: expected KEY=VALUE"),
+        };
+    }
+    let request = proto::BuildRequest {
+        protocol: proto::PROTOCOL_VERSION,
+        context: abs(input.context)?,
+        file: file.map(abs).transpose()?,
+        target: input.target.map(str::to_string),
+        platforms: input.platforms.clone(),
+        build_args: input.build_args.iter().cloned().collect(),
+        options,
+        named_contexts,
+    };
+    let limits = frontend_proto::Limits::from_flags(input.args.frontend_timeout, |k| std::env::var(k).ok())?;
+    let inv = frontend_proto::Invocation { exe, request, network: input.frontend_network, limits };
+    let out = frontend_proto::run(&inv, resolver)?;
+    Ok(Compiled { graph: cairn_compiler::graph::Graph::from_definition(&out.definition), warnings: out.warnings })
+}
+
+/// The built-in Dockerfile frontend on `text`.
+fn compile_text(input: &FrontendInput, text: String, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
     // `./Dockerfile` reads better as `Dockerfile` in errors and progress.
     let shown = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile);
     let mut opts = CompileOptions::new(&shown.display().to_string());
@@ -277,6 +372,11 @@ impl ImageResolver for StoreResolver {
     fn pinned(&self, reference: &str, platform: &Platform) -> Option<String> {
         let key = (reference.to_string(), platform.clone());
         self.pinned.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+
+    fn digest(&self, reference: &str, platform: &Platform) -> Option<String> {
+        let r = self.record(reference, platform).ok()??;
+        Some(r.manifest_digest.to_string())
     }
 }
 

@@ -7,6 +7,7 @@ pub mod call;
 pub mod check;
 pub mod compile;
 pub mod frontend;
+pub mod frontend_proto;
 pub mod image_opts;
 pub mod inspect;
 pub mod outputs;

@@ -126,16 +126,8 @@ pub fn compile(
     resolver: &dyn ImageResolver,
 ) -> Result<Compiled, CompileError> {
     let mut lw = Lowerer::new(df, text, opts, resolver)?;
-    if let Some(d) = df.directives.iter().find(|d| d.name == "syntax") {
-        if !is_dockerfile_frontend(&d.value) {
-            lw.warnings.push(format!(
-                "The `# syntax={}` directive names a frontend other than the Dockerfile's own \
-                 (`docker/dockerfile`): cairn does not run other frontends and builds this file \
-                 as a plain Dockerfile",
-                d.value
-            ));
-        }
-    }
+    // `# syntax=` is the caller's business: it chose this frontend (the CLI runs another
+    // one when the directive names it, see `is_dockerfile_frontend`).
     let platforms = if opts.platforms.is_empty() { vec![opts.build_platform.clone()] } else { opts.platforms.clone() };
     let target = lw.target_index()?;
     lw.check_no_cache_filter()?;
@@ -159,8 +151,9 @@ pub fn compile(
 
 /// Does a `# syntax=` reference name BuildKit's Dockerfile frontend (`docker/dockerfile`,
 /// `docker/dockerfile-upstream`, any tag or digest, with or without `docker.io/`)? cairn
-/// is that frontend, so such a directive needs nothing more.
-fn is_dockerfile_frontend(reference: &str) -> bool {
+/// is that frontend, so such a directive needs nothing more; the CLI runs the frontend any
+/// other directive names (SPEC.md §11).
+pub fn is_dockerfile_frontend(reference: &str) -> bool {
     let r = reference.trim();
     let r = r.strip_prefix("docker.io/").unwrap_or(r);
     let repo = r.split(['@', ':']).next().unwrap_or("");
@@ -360,14 +353,9 @@ mod tests {
         let mut base = cairn_ir::ImageConfig::default();
         base.config.on_build = Some(vec!["RUN make".into()]);
         let images = crate::resolver::StaticImages(vec![("docker.io/library/app:latest".into(), base)]);
-        let mut text = "FROM app AS only
-"
-        .to_string();
+        let mut text = "FROM app AS only\n".to_string();
         for i in 0..9 {
-            text.push_str(&format!(
-                "RUN s{i}
-"
-            ));
+            text.push_str(&format!("RUN s{i}\n"));
         }
         let (all, _) = labels(&text, &CompileOptions::new("Dockerfile"), &images);
         assert_eq!(all[0], "[ 1/11] FROM app:latest");
@@ -375,14 +363,7 @@ mod tests {
         assert_eq!(all[2], "[ 3/11] RUN s0");
         assert_eq!(all[10], "[11/11] RUN s8");
         // Two stages: named as before.
-        let (all, _) = labels(
-            "FROM scratch
-FROM app
-RUN x
-",
-            &CompileOptions::new("Dockerfile"),
-            &images,
-        );
+        let (all, _) = labels("FROM scratch\nFROM app\nRUN x\n", &CompileOptions::new("Dockerfile"), &images);
         assert!(all.contains(&"[stage-1 2/3] ONBUILD RUN make".to_string()), "{all:?}");
     }
 
@@ -390,12 +371,7 @@ RUN x
     /// IsNoCache); a name that is no stage is an error.
     #[test]
     fn issue11_no_cache_filter_by_stage_name() {
-        let text = "FROM busybox AS deps
-RUN a
-FROM busybox AS app
-RUN b
-COPY --from=deps /a /a
-";
+        let text = "FROM busybox AS deps\nRUN a\nFROM busybox AS app\nRUN b\nCOPY --from=deps /a /a\n";
         let mut opts = CompileOptions::new("Dockerfile");
         opts.no_cache_filter = vec!["DEPS".into()];
         let (_, ignored) = labels(text, &opts, &NoImages);
@@ -451,8 +427,9 @@ COPY --from=deps /a /a
         assert!(e.to_string().contains("Circular dependency"), "{e}");
     }
 
-    /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently;
-    /// any other frontend is warned about, saying what cairn does instead.
+    /// Issue 12: `# syntax=` of the Dockerfile frontend itself is accepted silently; the
+    /// CLI chooses another frontend for any other reference (issue 17), so the compiler
+    /// never warns about one.
     #[test]
     fn issue12_syntax_directive() {
         for ok in [
@@ -469,8 +446,6 @@ COPY --from=deps /a /a
         for other in ["tonistiigi/dockerfile:master", "example.com/docker/dockerfile:1", "docker/dockerfilex"] {
             assert!(!is_dockerfile_frontend(other), "{other}");
         }
-        let w = warnings("# syntax=example.com/my/frontend:2\nFROM scratch\n");
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("`# syntax=example.com/my/frontend:2`") && w[0].contains("plain Dockerfile"), "{w:?}");
+        assert!(warnings("# syntax=example.com/my/frontend:2\nFROM scratch\n").is_empty());
     }
 }
