@@ -10,6 +10,9 @@ mod buildx_cli;
 mod cache_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
+/// Issue 16: why steps missed the cache (`build --explain`, `cairn explain`), step records
+/// without secret values.
+mod explain_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
 /// annotations) read back by skopeo and umoci, `--annotation`, `--call`.
 mod exporter_cli;

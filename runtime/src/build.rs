@@ -25,6 +25,7 @@ use crate::export::{ExportContext, ExportSource, Exporter};
 use crate::image::{commit_image, convert_image, CommitOptions, ImageOptions, ManifestOptions};
 use crate::registry::{Registry, RegistryOpError};
 use crate::solve::progress::Progress;
+use crate::solve::record;
 use crate::solve::runtime_backend::RuntimeBackend;
 use crate::solve::secrets::Secrets;
 use crate::solve::{self, SolveError, SolveOptions};
@@ -94,6 +95,9 @@ pub struct BuildResult {
     /// Steps executed and found in the cache.
     pub executed: usize,
     pub cached: usize,
+    /// The build's step records (its id, and why each missed step ran); `None` when they
+    /// could not be written (the build does not fail for that).
+    pub record: Option<crate::solve::record::BuildRecord>,
 }
 
 /// Why a build failed.
@@ -179,7 +183,16 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         allow_network_host: req.allow_network_host,
         resources: req.resources.clone(),
         ssh: req.ssh.clone(),
+        records: None,
     };
+    let context = req.contexts.get("context").map(|p| p.display().to_string()).unwrap_or_default();
+    let recorder = Arc::new(record::Recorder::new(
+        def,
+        &record::history(req.store, &context),
+        req.store.build_records_salt().unwrap_or_default(),
+    ));
+    let opts = SolveOptions { records: Some(recorder.clone()), ..opts };
+    let started = std::time::SystemTime::now();
     let mut solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
     // A cache blob that could not be downloaded intact: solve again without the records
     // that use it, so its steps run (the rest is cached by now); once per new bad blob.
@@ -195,6 +208,11 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         let list = bad.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
         (req.notice)(&format!("Cache blobs could not be downloaded intact ({list}): running their steps"));
         solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
+    }
+    // Kept for failed builds too: `cairn explain` shows why their steps ran.
+    let saved = record::save(req.store, &recorder, &context, &req.platform, started);
+    if let Err(e) = &saved {
+        (req.notice)(&format!("Cannot keep the build record: {e}"));
     }
     let solved = solved.map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
@@ -264,7 +282,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
             }
         }
     }
-    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached })
+    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached, record: saved.ok() })
 }
 
 /// The shared caches of a build with `--cache-from` or `--cache-to` (their indexes read).
@@ -323,7 +341,7 @@ fn verify_reproducible(
     first: &ImageRecord,
 ) -> Result<(), BuildError> {
     (req.notice)("Verifying reproducibility: building again without the cache");
-    let again = SolveOptions { no_cache: true, ..opts.clone() };
+    let again = SolveOptions { no_cache: true, records: None, ..opts.clone() };
     let solved = solve::solve(req.definition, backend, &again, req.progress, req.cancel).map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     let st: &Store = req.store;

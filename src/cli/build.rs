@@ -121,6 +121,9 @@ pub struct BuildArgs {
     /// Write a Gantt chart of the build's steps to FILE (`.svg` or `.html`)
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+    /// After the build, show why each step that ran missed the cache (as `cairn explain`)
+    #[arg(long)]
+    pub explain: bool,
 }
 
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
@@ -577,6 +580,9 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     });
     if let Some(t) = &args.timeline {
         super::timeline::write(t, progress, &def, started_at, started.elapsed().as_secs_f64())?;
+    }
+    if let (true, Some(rec)) = (args.explain, &built.record) {
+        super::explain::report(rec, mode == Mode::RawJson, progress);
     }
     if args.analyze {
         let Some(rec) = &built.image else {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod call;
 pub mod check;
 pub mod compile;
+pub mod explain;
 pub mod frontend;
 pub mod image_opts;
 pub mod inspect;
@@ -56,6 +57,9 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show what each layer of an image adds, modifies and deletes, and the space it wastes
     Analyze(analyze::AnalyzeArgs),
+    /// Show why the steps of a past build missed the cache (the last build by default)
+    #[command(after_help = STORE_HELP)]
+    Explain(explain::ExplainArgs),
     /// Remove images from the local store
     #[command(after_help = STORE_HELP)]
     Rmi(store::RmiArgs),
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => inspect::history(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),

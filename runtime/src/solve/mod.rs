@@ -18,6 +18,7 @@ pub mod key;
 mod ops;
 pub mod pattern;
 pub mod progress;
+pub mod record;
 pub mod runtime_backend;
 pub mod scheduler;
 pub mod secrets;
@@ -58,6 +59,8 @@ pub struct SolveOptions {
     pub ssh: std::collections::BTreeMap<String, PathBuf>,
     /// Limits and host details of every RUN step.
     pub resources: crate::process::StepResources,
+    /// Where step records go (`--explain`, `cairn explain`); `None` keeps none.
+    pub records: Option<std::sync::Arc<record::Recorder>>,
 }
 
 /// What a successful solve produced.
@@ -189,6 +192,7 @@ pub fn solve<B: Backend>(
         steps: &steps,
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        records: opts.records.as_deref(),
     };
     let result = scheduler::run(&graph.deps, &needed, &engine, cancel);
     let _ = stat.save();
