@@ -21,6 +21,9 @@ mod exporter_cli;
 mod inspect_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;
+/// Issue 16: Dockerfile checks (`--check`, `--call check`, `# check=`, warnings after a
+/// build, `error=true`).
+mod lint_cli;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;

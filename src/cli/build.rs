@@ -449,6 +449,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
     );
+    let mut lint_report = None;
     let mut def = match &args.ir {
         Some(ir) => load_ir(ir)?,
         None => {
@@ -469,11 +470,12 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;
+            let report = super::call::lint(&input, &resolver)?;
             if call.is_some() {
-                let text = super::call::check_text(&compiled.warnings);
+                let text = super::call::check_text(&report, &compiled.warnings);
                 print_stdout(&text)?;
-                if !compiled.warnings.is_empty() {
-                    let n = compiled.warnings.len();
+                if !compiled.warnings.is_empty() || !report.warnings.is_empty() {
+                    let n = compiled.warnings.len() + report.warnings.len();
                     return Err(anyhow::Error::new(super::Reported(anyhow::anyhow!(
                         "`--call check` found {n} warning(s)"
                     ))));
@@ -482,6 +484,11 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             }
             for w in &compiled.warnings {
                 progress.event(progress::Event::Warning { message: w.clone(), time: progress::now() });
+            }
+            lint_report = Some(report);
+            if let Some(e) = lint_report.as_ref().and_then(|r| r.violation()) {
+                print_lint(lint_report.as_ref(), mode, progress);
+                bail!("{e}");
             }
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
@@ -581,6 +588,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     if let Some(t) = &args.timeline {
         super::timeline::write(t, progress, &def, started_at, started.elapsed().as_secs_f64())?;
     }
+    print_lint(lint_report.as_ref(), mode, progress);
     if let (true, Some(rec)) = (args.explain, &built.record) {
         super::explain::report(rec, mode == Mode::RawJson, progress);
     }
@@ -593,6 +601,25 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         super::analyze::print_report(&st, rec, &title, dockerfile.as_deref())?;
     }
     Ok(())
+}
+
+/// The checks' findings at the end of a build, as buildx prints them (rawjson: warnings).
+fn print_lint(report: Option<&super::call::LintReport>, mode: Mode, progress: &dyn Progress) {
+    let Some(lines) = report.map(|r| r.short()).filter(|l| !l.is_empty()) else { return };
+    match mode {
+        Mode::RawJson => {
+            for message in lines {
+                progress.event(progress::Event::Warning { message, time: progress::now() });
+            }
+        }
+        _ => {
+            let n = lines.len();
+            eprintln!("\n {n} warning{} found:", if n == 1 { "" } else { "s" });
+            for l in lines {
+                eprintln!(" - {l}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
