@@ -124,3 +124,57 @@ fn records_keep_no_secret_value() {
     }
     assert_eq!(files, 3, "two records and the store's salt");
 }
+
+#[test]
+fn plan_predicts_hits_and_misses_as_text_and_svg() {
+    let t = setup("plan");
+    t.write("ctx/Dockerfile", "FROM busybox\nCOPY src/ /app/\nRUN cat /app/main.rs > /copy\nRUN echo done > /done\n");
+    t.write("ctx/src/main.rs", "fn main() {}\n");
+    let ctx = t.path("ctx");
+    let ctx = ctx.to_str().unwrap();
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", ctx];
+        args.extend_from_slice(extra);
+        ok(&t, &args)
+    };
+    let first = plan(&[]);
+    assert!(first.contains(": 3 of 3 steps would run\n"), "{first}");
+    assert_eq!(first.matches("first build of this step").count(), 1, "{first}");
+    assert_eq!(first.matches(", which runs").count(), 2, "the steps after it cannot be cached:\n{first}");
+    assert!(!t.path("store/builds").exists() || ok(&t, &["explain", "--list"]).lines().count() == 1, "nothing ran");
+
+    let (o, _) = build(&t, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cached = plan(&[]);
+    assert!(cached.contains(": 0 of 3 steps would run\n"), "{cached}");
+    assert_eq!(cached.matches("\nCACHED ").count(), 3, "{cached}");
+    assert!(plan(&["--no-cache"]).contains(": 3 of 3 steps would run\n"));
+
+    // A changed file: its COPY runs, and what follows runs after it.
+    t.write("ctx/src/main.rs", "fn main() { loop {} }\n");
+    let changed = plan(&[]);
+    assert!(
+        changed.contains("RUN    [stage-0 2/4] COPY src/ /app/\n         COPY src/ /app/: src/main.rs changed\n"),
+        "{changed}"
+    );
+    assert!(changed.contains("runs after `[stage-0 2/4] COPY src/ /app/`, which runs"), "{changed}");
+    // The prediction is the build's outcome.
+    let (o, _) = build(&t, &[]);
+    assert_eq!(crate::build_cli::executed_steps(&o).len(), 3, "{}", stderr(&o));
+
+    // As SVG: Graphviz draws one box per vertex, the steps classed by their prediction;
+    // Chromium opens it without an XML error.
+    t.write("ctx/src/main.rs", "fn main() { return; }\n");
+    let svg = t.path("plan.svg");
+    plan(&["--format", "dot", "-o", svg.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<?xml") && text.contains("<svg"), "{text}");
+    assert_eq!(text.matches("class=\"node run\"").count(), 3, "{text}");
+    assert_eq!(text.matches("class=\"node cached\"").count(), 0);
+    assert!(text.contains("src/main.rs changed"), "{text}");
+    let (dom, log) = crate::inspect_cli::chromium(&t, &svg, None);
+    assert!(!dom.contains("parsererror") && dom.matches("class=\"node run\"").count() == 3, "{dom}");
+    assert!(!log.contains("Uncaught"), "{log}");
+    let o = cairn(&t, &["plan", "-f", "-", ctx]);
+    assert!(!o.status.success() && stderr(&o).contains("`-f -` is not supported"));
+}

@@ -185,7 +185,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         ssh: req.ssh.clone(),
         records: None,
     };
-    let context = req.contexts.get("context").map(|p| p.display().to_string()).unwrap_or_default();
+    let context = record::context_name(req.contexts.get("context"));
     let recorder = Arc::new(record::Recorder::new(
         def,
         &record::history(req.store, &context),
@@ -286,6 +286,39 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
 }
 
 /// The shared caches of a build with `--cache-from` or `--cache-to` (their indexes read).
+/// `cairn plan`: the steps of `def`'s output for `platform`, each predicted cached or run
+/// (with why, against the store's build records), in the Definition's order; nothing runs
+/// and nothing is recorded.
+pub fn plan(
+    store: &Arc<Store>,
+    def: &Definition,
+    platform: &Platform,
+    contexts: HashMap<String, PathBuf>,
+    no_cache: bool,
+) -> Result<Vec<record::StepRecord>, BuildError> {
+    let backend = RuntimeBackend::new(store.clone()).map_err(BuildError::Backend)?;
+    let context = record::context_name(contexts.get("context"));
+    let salt = store.build_records_salt().unwrap_or_default();
+    let recorder = Arc::new(record::Recorder::new(def, &record::history(store, &context), salt));
+    let opts = SolveOptions {
+        platform: platform.clone(),
+        no_cache,
+        jobs: 1,
+        contexts,
+        layout: store.layout().clone(),
+        secrets: Default::default(),
+        allow_insecure: false,
+        allow_network_host: false,
+        ssh: Default::default(),
+        resources: Default::default(),
+        records: Some(recorder.clone()),
+    };
+    solve::dry_run(def, &backend, &opts).map_err(BuildError::Solve)?;
+    let mut steps = recorder.steps();
+    steps.sort_by_key(|s| s.vertex);
+    Ok(steps)
+}
+
 fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>> {
     if req.cache_from.is_empty() && req.cache_to.is_empty() {
         return None;

@@ -95,7 +95,7 @@ fn is_terminal() -> bool {
 }
 
 /// Renders dot source with Graphviz's `dot -T<ext>`.
-fn graphviz(src: &str, ext: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn graphviz(src: &str, ext: &str) -> anyhow::Result<Vec<u8>> {
     use std::process::{Command, Stdio};
     let mut child = Command::new("dot")
         .arg(format!("-T{ext}"))

@@ -208,6 +208,20 @@ pub trait Ops: Sync {
     fn usable(&self, chains: &[Chain]) -> bool;
 }
 
+/// `cairn plan`: a solve that runs nothing. A step whose key misses is predicted to run;
+/// its result is unknown, so every step after it is predicted to run too (its key cannot
+/// be computed). Remote sources are not asked (that needs the network).
+#[derive(Debug, Default)]
+pub struct DryRun {
+    unknown: std::sync::Mutex<std::collections::HashSet<usize>>,
+}
+
+impl DryRun {
+    fn unknown(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<usize>> {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The engine's state for one solve, shared by every step.
 pub struct Engine<'a> {
     pub graph: &'a Graph<'a>,
@@ -223,6 +237,8 @@ pub struct Engine<'a> {
     pub cached: AtomicUsize,
     /// Step records (`--explain`, `cairn explain`), when the build keeps them.
     pub records: Option<&'a Recorder>,
+    /// `cairn plan`: predict, do not run (needs `records`, where the predictions go).
+    pub dry_run: Option<&'a DryRun>,
 }
 
 impl Engine<'_> {
@@ -396,8 +412,44 @@ impl Engine<'_> {
         self.note(v, id, key, cached);
     }
 
+    /// A stand-in result of a step predicted to run (`cairn plan`), recorded with `reasons`
+    /// when the vertex is a step (not a merge or diff).
+    fn predicted(&self, v: usize, dry: &DryRun, reasons: Option<Vec<String>>) -> Done {
+        dry.unknown().insert(v);
+        let op = &self.graph.def.vertices[v].vertex.op;
+        if let (Some(rec), Some(reasons)) = (self.records, reasons) {
+            if !matches!(op, cairn_ir::Op::Merge(_) | cairn_ir::Op::Diff(_)) {
+                rec.set_items(v, rec.op_items(self.graph.def, v));
+                let ident = super::record::step_identity(self.graph.def, v, self.platform);
+                rec.finish_with(ident, self.step_name(v), v, reasons);
+            }
+        }
+        let n = op.output_count().max(1) as usize;
+        Done { outputs: vec![Tree::Layers(Arc::new(Vec::new())); n], keys: vec![CacheKey([0; 32]); n] }
+    }
+
+    /// In a dry run, the stand-in result of a vertex that cannot be predicted: one of its
+    /// inputs runs, or it is a remote source.
+    fn unpredictable(&self, v: usize, dry: &DryRun) -> Option<Done> {
+        let after = self.graph.deps[v].iter().find(|d| dry.unknown().contains(d)).copied();
+        if let Some(d) = after {
+            let why = format!("runs after `{}`, which runs", self.step_name(d));
+            return Some(self.predicted(v, dry, Some(vec![why])));
+        }
+        match &self.graph.def.vertices[v].vertex.op {
+            cairn_ir::Op::Source(cairn_ir::SourceOp::Http { .. } | cairn_ir::SourceOp::Git { .. }) => {
+                let why = "a remote source: checked when the build runs".to_string();
+                Some(self.predicted(v, dry, Some(vec![why])))
+            }
+            _ => None,
+        }
+    }
+
     /// Runs one vertex's plan through the step's life.
     pub fn run_vertex(&self, v: usize, done: &[Done], cancel: &AtomicBool) -> Result<Done, VertexError> {
+        if let Some(d) = self.dry_run.and_then(|dry| self.unpredictable(v, dry)) {
+            return Ok(d);
+        }
         let inputs = Inputs { done, at: &self.graph.input_at[v] };
         let plan = self.ops.plan(v, &inputs, cancel)?;
         match plan {
@@ -413,6 +465,10 @@ impl Engine<'_> {
                     self.note(v, id, &key, true);
                     self.cached(id, true);
                     return Ok(Done::from_chains(chains, key));
+                }
+                if let Some(dry) = self.dry_run {
+                    self.note(v, 0, &key, false);
+                    return Ok(self.predicted(v, dry, None));
                 }
                 let _permit = match permit {
                     true => Some(self.permits.acquire(cancel).ok_or(StepError::Cancelled)?),

@@ -31,6 +31,9 @@ pub const MAX_FILES_PER_SELECTION: usize = 2000;
 /// One step of one build: what its key was made of, and why it ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// The vertex in its build's Definition (not kept: only `cairn plan` uses it).
+    #[serde(skip)]
+    pub vertex: usize,
     /// [`step_identity`]: location, stage and platform.
     pub step: String,
     /// The step's name as progress shows it.
@@ -196,13 +199,20 @@ impl Recorder {
     /// Records the step of vertex `v` under `key`; for a miss, returns why it ran.
     pub fn finish(&self, step: String, name: String, v: usize, key: &str, cached: bool) -> Vec<String> {
         let items = lock(&self.pending).remove(&v).unwrap_or_default();
-        let mut rec = StepRecord { step, name, key: key.to_string(), cached, items, reasons: Vec::new() };
+        let mut rec = StepRecord { vertex: v, step, name, key: key.to_string(), cached, items, reasons: Vec::new() };
         if !cached {
             rec.reasons = explain(self.previous.get(&rec.step), &rec);
         }
         let reasons = rec.reasons.clone();
         lock(&self.steps).push(rec);
         reasons
+    }
+
+    /// Records the step of vertex `v` as predicted to run for `reasons` (`cairn plan`).
+    pub fn finish_with(&self, step: String, name: String, v: usize, reasons: Vec<String>) {
+        let items = lock(&self.pending).remove(&v).unwrap_or_default();
+        let rec = StepRecord { vertex: v, step, name, key: String::new(), cached: false, items, reasons };
+        lock(&self.steps).push(rec);
     }
 
     /// The steps recorded so far, one per step (the last record wins).
@@ -218,6 +228,12 @@ impl Recorder {
 /// The records of earlier builds of `context`, newest first (unreadable ones skipped).
 pub fn history(store: &Store, context: &str) -> Vec<BuildRecord> {
     all_builds(store).into_iter().filter(|b| b.context == context).collect()
+}
+
+/// How a build's main context is named in its record: the canonical path, so `ctx` and
+/// `./ctx/` are one context.
+pub fn context_name(dir: Option<&std::path::PathBuf>) -> String {
+    dir.map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()).display().to_string()).unwrap_or_default()
 }
 
 /// Every kept build record, newest first.
@@ -357,6 +373,7 @@ mod tests {
 
     fn rec(items: &[(&str, &str)], key: &str) -> StepRecord {
         StepRecord {
+            vertex: 0,
             step: "Dockerfile:3 [] linux/amd64".into(),
             name: "RUN x".into(),
             key: key.into(),
