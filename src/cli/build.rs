@@ -458,9 +458,14 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 (None, None) => context.dir.join("Dockerfile"),
                 (Some(f), _) => f.clone(),
             };
+            // `-f -`: stdin is read once, for the compile and the checks.
+            let stdin_text = match (&context.dockerfile_text, dockerfile == Path::new("-")) {
+                (None, true) => Some(frontend::read_dockerfile(&dockerfile)?),
+                _ => None,
+            };
             let input = FrontendInput {
                 dockerfile: &dockerfile,
-                text: context.dockerfile_text.as_deref(),
+                text: context.dockerfile_text.as_deref().or(stdin_text.as_deref()),
                 network,
                 context: &context.dir,
                 target: fe.target.as_deref(),

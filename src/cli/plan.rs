@@ -63,13 +63,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
     let steps = cairn_runtime::build::plan(&st, &def, &platform, contexts, a.no_cache)?;
     let bytes = match a.format.as_str() {
         "json" => format!("{}\n", serde_json::to_string_pretty(&steps)?).into_bytes(),
-        "dot" => {
-            let src = dot(&def, &steps);
-            match a.output.as_ref().and_then(|o| o.extension()).and_then(|e| e.to_str()) {
-                Some(ext @ ("svg" | "png" | "pdf")) => super::compile::graphviz(&src, ext)?,
-                _ => src.into_bytes(),
-            }
-        }
+        "dot" => super::compile::dot_output(dot(&def, &steps), a.output.as_deref())?,
         _ => text(&platform, &steps).into_bytes(),
     };
     match &a.output {

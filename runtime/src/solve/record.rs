@@ -80,13 +80,15 @@ pub fn step_identity(def: &Definition, v: usize, platform: &Platform) -> String 
     }
 }
 
-/// Whether an environment variable's name looks like it holds a secret: one of its
-/// `_`-separated words (case-insensitive) is a secret word, as BuildKit's
-/// `SecretsUsedInArgOrEnv` rule decides.
+/// Whether an environment variable's name looks like it holds a secret, as BuildKit's
+/// `SecretsUsedInArgOrEnv` decides: one of its `_`-separated words (case-insensitive) is a
+/// secret word and none is `public`, `file` or `version` (the compiler's lint has the rule).
 pub fn is_secret_name(name: &str) -> bool {
-    const WORDS: [&str; 10] =
+    const DENY: [&str; 10] =
         ["apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd", "secret", "token"];
-    name.split(['_', '-']).any(|w| WORDS.iter().any(|s| w.eq_ignore_ascii_case(s)))
+    const ALLOW: [&str; 3] = ["public", "file", "version"];
+    let has = |list: &[&str]| name.split('_').any(|w| list.iter().any(|s| w.eq_ignore_ascii_case(s)));
+    has(&DENY) && !has(&ALLOW)
 }
 
 /// Names the Dockerfile sources declare with ARG (so a changed variable is shown as
@@ -403,8 +405,9 @@ mod tests {
 
     #[test]
     fn secret_looking_names_are_hidden() {
-        assert!(is_secret_name("API_TOKEN") && is_secret_name("password") && is_secret_name("aws-secret-key"));
+        assert!(is_secret_name("API_TOKEN") && is_secret_name("password") && is_secret_name("AWS_SECRET_KEY"));
         assert!(!is_secret_name("VERSION") && !is_secret_name("TOKENIZER") && !is_secret_name("MONKEY"));
+        assert!(!is_secret_name("PUBLIC_KEY") && !is_secret_name("TOKEN_FILE"));
         let old = rec(&[("ARG API_TOKEN", "hidden:1")], "a");
         let new = rec(&[("ARG API_TOKEN", "hidden:2")], "b");
         assert_eq!(explain(Some(&old), &new), ["ARG API_TOKEN changed (value hidden: the name looks like a secret)"]);
