@@ -279,7 +279,7 @@ fn analyze_names_the_wasted_bytes_the_lines_and_the_fix() {
 }
 
 /// Headless Chromium on `file`: (DOM as rendered, stderr); a screenshot when `shot`.
-fn chromium(t: &Tmp, file: &std::path::Path, shot: Option<&std::path::Path>) -> (String, String) {
+pub(crate) fn chromium(t: &Tmp, file: &std::path::Path, shot: Option<&std::path::Path>) -> (String, String) {
     let mut c = std::process::Command::new("chromium");
     c.args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,800", "--enable-logging=stderr"]);
     c.arg(format!("--user-data-dir={}", t.path("chromium-profile").display()));

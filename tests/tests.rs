@@ -13,6 +13,9 @@ mod cache_cli;
 mod cgroup_cli;
 /// `cairn compile`: AST and IR output, formats, errors.
 mod compile_cli;
+/// Issue 16: why steps missed the cache (`build --explain`, `cairn explain`), step records
+/// without secret values.
+mod explain_cli;
 /// Issue 11, the rest of buildx's dialect: exporter options (zstd, media types,
 /// annotations) read back by skopeo and umoci, `--annotation`, `--call`.
 mod exporter_cli;
@@ -27,6 +30,9 @@ mod frontend_cli;
 mod inspect_cli;
 /// Architecture invariants checked over `cargo metadata`.
 mod invariants;
+/// Issue 16: Dockerfile checks (`--check`, `--call check`, `# check=`, warnings after a
+/// build, `error=true`).
+mod lint_cli;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;

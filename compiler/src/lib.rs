@@ -17,6 +17,7 @@
 pub mod dockerfile;
 pub mod error;
 pub mod graph;
+pub mod lint;
 pub mod passes;
 pub mod render;
 pub mod resolver;

@@ -25,6 +25,7 @@ use crate::export::{ExportContext, ExportSource, Exporter};
 use crate::image::{commit_image, convert_image, CommitOptions, ImageOptions, ManifestOptions};
 use crate::registry::{Registry, RegistryOpError};
 use crate::solve::progress::Progress;
+use crate::solve::record;
 use crate::solve::runtime_backend::RuntimeBackend;
 use crate::solve::secrets::Secrets;
 use crate::solve::{self, SolveError, SolveOptions};
@@ -94,6 +95,9 @@ pub struct BuildResult {
     /// Steps executed and found in the cache.
     pub executed: usize,
     pub cached: usize,
+    /// The build's step records (its id, and why each missed step ran); `None` when they
+    /// could not be written (the build does not fail for that).
+    pub record: Option<crate::solve::record::BuildRecord>,
 }
 
 /// Why a build failed.
@@ -179,7 +183,16 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         allow_network_host: req.allow_network_host,
         resources: req.resources.clone(),
         ssh: req.ssh.clone(),
+        records: None,
     };
+    let context = record::context_name(req.contexts.get("context"));
+    let recorder = Arc::new(record::Recorder::new(
+        def,
+        &record::history(req.store, &context),
+        req.store.build_records_salt().unwrap_or_default(),
+    ));
+    let opts = SolveOptions { records: Some(recorder.clone()), ..opts };
+    let started = std::time::SystemTime::now();
     let mut solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
     // A cache blob that could not be downloaded intact: solve again without the records
     // that use it, so its steps run (the rest is cached by now); once per new bad blob.
@@ -195,6 +208,11 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         let list = bad.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
         (req.notice)(&format!("Cache blobs could not be downloaded intact ({list}): running their steps"));
         solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
+    }
+    // Kept for failed builds too: `cairn explain` shows why their steps ran.
+    let saved = record::save(req.store, &recorder, &context, &req.platform, started);
+    if let Err(e) = &saved {
+        (req.notice)(&format!("Cannot keep the build record: {e}"));
     }
     let solved = solved.map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
@@ -264,10 +282,44 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
             }
         }
     }
-    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached })
+    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached, record: saved.ok() })
 }
 
 /// The shared caches of a build with `--cache-from` or `--cache-to` (their indexes read).
+/// `cairn plan`: the steps of `def`'s output for `platform`, each predicted cached or run
+/// (with why, against the store's build records), in the Definition's order; nothing runs
+/// and nothing is recorded.
+pub fn plan(
+    store: &Arc<Store>,
+    def: &Definition,
+    platform: &Platform,
+    contexts: HashMap<String, PathBuf>,
+    no_cache: bool,
+) -> Result<Vec<record::StepRecord>, BuildError> {
+    let backend = RuntimeBackend::new(store.clone()).map_err(BuildError::Backend)?;
+    let context = record::context_name(contexts.get("context"));
+    let salt = store.build_records_salt().unwrap_or_default();
+    let recorder = Arc::new(record::Recorder::new(def, &record::history(store, &context), salt));
+    let opts = SolveOptions {
+        platform: platform.clone(),
+        no_cache,
+        jobs: 1,
+        contexts,
+        layout: store.layout().clone(),
+        secrets: Default::default(),
+        // Nothing runs, and entitlements do not enter keys.
+        allow_insecure: true,
+        allow_network_host: true,
+        ssh: Default::default(),
+        resources: Default::default(),
+        records: Some(recorder.clone()),
+    };
+    solve::dry_run(def, &backend, &opts).map_err(BuildError::Solve)?;
+    let mut steps = recorder.steps();
+    steps.sort_by_key(|s| s.vertex);
+    Ok(steps)
+}
+
 fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>> {
     if req.cache_from.is_empty() && req.cache_to.is_empty() {
         return None;
@@ -323,7 +375,7 @@ fn verify_reproducible(
     first: &ImageRecord,
 ) -> Result<(), BuildError> {
     (req.notice)("Verifying reproducibility: building again without the cache");
-    let again = SolveOptions { no_cache: true, ..opts.clone() };
+    let again = SolveOptions { no_cache: true, records: None, ..opts.clone() };
     let solved = solve::solve(req.definition, backend, &again, req.progress, req.cancel).map_err(BuildError::Solve)?;
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     let st: &Store = req.store;

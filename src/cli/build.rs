@@ -122,6 +122,9 @@ pub struct BuildArgs {
     /// Write a Gantt chart of the build's steps to FILE (`.svg` or `.html`)
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+    /// After the build, show why each step that ran missed the cache (as `cairn explain`)
+    #[arg(long)]
+    pub explain: bool,
 }
 
 fn load_ir(path: &Path) -> anyhow::Result<Definition> {
@@ -451,6 +454,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
     );
+    let mut lint_report = None;
     let mut def = match &args.ir {
         Some(ir) => {
             let mut def = load_ir(ir)?;
@@ -463,9 +467,14 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 (None, None) => context.dir.join("Dockerfile"),
                 (Some(f), _) => f.clone(),
             };
+            // `-f -`: stdin is read once, for the compile and the checks.
+            let stdin_text = match (&context.dockerfile_text, dockerfile == Path::new("-")) {
+                (None, true) => Some(frontend::read_dockerfile(&dockerfile)?),
+                _ => None,
+            };
             let input = FrontendInput {
                 dockerfile: &dockerfile,
-                text: context.dockerfile_text.as_deref(),
+                text: context.dockerfile_text.as_deref().or(stdin_text.as_deref()),
                 network,
                 context: &context.dir,
                 target: fe.target.as_deref(),
@@ -478,11 +487,12 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
             let compiled = frontend::compile(&input, &resolver)?;
+            let report = super::call::lint(&input, &resolver)?;
             if call.is_some() {
-                let text = super::call::check_text(&compiled.warnings);
+                let text = super::call::check_text(&report, &compiled.warnings);
                 print_stdout(&text)?;
-                if !compiled.warnings.is_empty() {
-                    let n = compiled.warnings.len();
+                if !compiled.warnings.is_empty() || !report.warnings.is_empty() {
+                    let n = compiled.warnings.len() + report.warnings.len();
                     return Err(anyhow::Error::new(super::Reported(anyhow::anyhow!(
                         "`--call check` found {n} warning(s)"
                     ))));
@@ -491,6 +501,11 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
             }
             for w in &compiled.warnings {
                 progress.event(progress::Event::Warning { message: w.clone(), time: progress::now() });
+            }
+            lint_report = Some(report);
+            if let Some(e) = lint_report.as_ref().and_then(|r| r.violation()) {
+                print_lint(lint_report.as_ref(), mode, progress);
+                bail!("{e}");
             }
             cairn_compiler::passes::optimize(&compiled.graph).to_definition()
         }
@@ -589,6 +604,10 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     if let Some(t) = &args.timeline {
         super::timeline::write(t, progress, &def, started_at, started.elapsed().as_secs_f64())?;
     }
+    print_lint(lint_report.as_ref(), mode, progress);
+    if let (true, Some(rec)) = (args.explain, &built.record) {
+        super::explain::report(rec, mode == Mode::RawJson, progress);
+    }
     if args.analyze {
         let Some(rec) = &built.image else {
             bail!("`--analyze` analyzes the built image: give it a name with `-t NAME`")
@@ -598,6 +617,25 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         super::analyze::print_report(&st, rec, &title, dockerfile.as_deref())?;
     }
     Ok(())
+}
+
+/// The checks' findings at the end of a build, as buildx prints them (rawjson: warnings).
+fn print_lint(report: Option<&super::call::LintReport>, mode: Mode, progress: &dyn Progress) {
+    let Some(lines) = report.map(|r| r.short()).filter(|l| !l.is_empty()) else { return };
+    match mode {
+        Mode::RawJson => {
+            for message in lines {
+                progress.event(progress::Event::Warning { message, time: progress::now() });
+            }
+        }
+        _ => {
+            let n = lines.len();
+            eprintln!("\n {n} warning{} found:", if n == 1 { "" } else { "s" });
+            for l in lines {
+                eprintln!(" - {l}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! answered from the Dockerfile instead of building it, printed in buildx's text shape
 //! (or JSON). `outline`: the build args, secrets and SSH sockets the target uses, with
 //! their Dockerfile lines; `targets`: the stages with the comment above each; `check`:
-//! the compiler's warnings, and a failure when there are any.
+//! the Dockerfile checks (`cairn_compiler::lint`, configured by `# check=` and the
+//! `BUILDKIT_DOCKERFILE_CHECK` build arg) and the compiler's warnings, and a failure when
+//! there are any. [`lint`] also gives the warnings a normal build prints at its end.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -370,17 +372,71 @@ pub fn targets_text(t: &Value) -> String {
     table(&rows, 1)
 }
 
-/// buildx's text for `--call check`.
-pub fn check_text(warnings: &[String]) -> String {
-    let mut out = match warnings.len() {
+/// buildx's text for `--call check`: the rendered findings, then the compiler's warnings.
+pub fn check_text(report: &LintReport, warnings: &[String]) -> String {
+    let mut out = match report.warnings.len() + warnings.len() {
         0 => return "Check complete, no warnings found.\n".to_string(),
         1 => "Check complete, 1 warning has been found!\n".to_string(),
         n => format!("Check complete, {n} warnings have been found!\n"),
     };
+    for w in &report.warnings {
+        let _ = write!(out, "\n{}", w.render(&report.file, &report.text));
+    }
     for w in warnings {
         let _ = write!(out, "\nWARNING: {w}\n");
     }
     out
+}
+
+/// The checks of one Dockerfile: findings, the Dockerfile's name and text (to render
+/// them), and whether `error=true` makes them fail the build.
+pub struct LintReport {
+    pub warnings: Vec<cairn_compiler::lint::Warning>,
+    pub file: String,
+    pub text: String,
+    pub error: bool,
+}
+
+impl LintReport {
+    /// buildx's short form at the end of a build: `Rule: message (line N)`.
+    pub fn short(&self) -> Vec<String> {
+        self.warnings.iter().map(|w| format!("{}: {} (line {})", w.rule.name, w.message, w.start_line)).collect()
+    }
+
+    /// BuildKit's failure for `error=true`.
+    pub fn violation(&self) -> Option<String> {
+        self.error.then(|| cairn_compiler::lint::violation_error(&self.warnings)).flatten()
+    }
+}
+
+/// Runs the Dockerfile checks: base images' environments come from `resolver` (already
+/// resolved by the compile), `.dockerignore` from beside the Dockerfile or the context.
+pub fn lint(
+    input: &super::frontend::FrontendInput,
+    resolver: &dyn cairn_compiler::resolver::ImageResolver,
+) -> anyhow::Result<LintReport> {
+    use cairn_compiler::lint::{check, Config, LintOptions};
+    let text = match input.text {
+        Some(t) => t.to_string(),
+        None => super::frontend::read_dockerfile(input.dockerfile)?,
+    };
+    let file = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile).display().to_string();
+    let df = cairn_grammar::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let arg = input.build_args.iter().rev().find(|(k, _)| k == "BUILDKIT_DOCKERFILE_CHECK").map(|(_, v)| v.as_str());
+    let config = Config::of(&df, arg).map_err(anyhow::Error::msg).with_context(|| format!("`{file}`"))?;
+    let ignore = super::frontend::read_dockerignore(input.dockerfile, input.context)?;
+    let filter = cairn_runtime::solve::pattern::Filter::new(&[], &ignore)
+        .map_err(|e| anyhow::anyhow!("Invalid `.dockerignore` pattern: {e}"))?;
+    let platform = input.platforms.first().cloned().unwrap_or_else(cairn_ir::Platform::host);
+    let base_env = |image: &str| -> Option<Vec<String>> {
+        let reference = cairn_ir::reference::normalize(image).ok()?;
+        let config = resolver.resolve(&reference, &platform).ok()??;
+        let env = config.config.env.unwrap_or_default();
+        Some(env.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |x| x.0).to_string()).collect())
+    };
+    let ignored = |p: &str| !filter.visible(p);
+    let warnings = check(&df, &text, &LintOptions { base_env: &base_env, ignored: &ignored }, &config);
+    Ok(LintReport { warnings, file, text, error: config.error })
 }
 
 #[cfg(test)]
@@ -424,6 +480,9 @@ mod tests {
     fn call_values_parse() {
         assert_eq!(parse_call("outline,format=json").unwrap(), Call { kind: CallKind::Outline, json: true });
         assert!(parse_call("build").unwrap_err().to_string().contains("unknown request `build`"));
-        assert_eq!(check_text(&[]), "Check complete, no warnings found.\n");
+        let none = LintReport { warnings: Vec::new(), file: "Dockerfile".into(), text: String::new(), error: false };
+        assert_eq!(check_text(&none, &[]), "Check complete, no warnings found.\n");
+        let one = check_text(&none, &["a warning".to_string()]);
+        assert_eq!(one, "Check complete, 1 warning has been found!\n\nWARNING: a warning\n");
     }
 }

@@ -71,13 +71,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
                 s.into_bytes()
             }
             "msgpack" => cairn_ir::encode_definition(&graph.to_definition()),
-            "dot" => {
-                let src = render::dot(&graph);
-                match a.output.as_ref().and_then(|o| o.extension()).and_then(|e| e.to_str()) {
-                    Some(ext @ ("svg" | "png" | "pdf")) => graphviz(&src, ext)?,
-                    _ => src.into_bytes(),
-                }
-            }
+            "dot" => dot_output(render::dot(&graph), a.output.as_deref())?,
             f => bail!("unknown format `{f}`"),
         }
     };
@@ -95,6 +89,14 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
 fn is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
+}
+
+/// Dot source as is, or rendered by Graphviz when `output` ends in `.svg`, `.png` or `.pdf`.
+pub(crate) fn dot_output(src: String, output: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+    match output.and_then(|o| o.extension()).and_then(|e| e.to_str()) {
+        Some(ext @ ("svg" | "png" | "pdf")) => graphviz(&src, ext),
+        _ => Ok(src.into_bytes()),
+    }
 }
 
 /// Renders dot source with Graphviz's `dot -T<ext>`.

@@ -6,11 +6,13 @@ pub mod cache;
 pub mod call;
 pub mod check;
 pub mod compile;
+pub mod explain;
 pub mod frontend;
 pub mod frontend_proto;
 pub mod image_opts;
 pub mod inspect;
 pub mod outputs;
+pub mod plan;
 pub mod registry;
 pub mod resources;
 pub mod secrets;
@@ -57,6 +59,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show what each layer of an image adds, modifies and deletes, and the space it wastes
     Analyze(analyze::AnalyzeArgs),
+    /// Show a build's steps before running it, each predicted cached or run (and why)
+    #[command(after_help = STORE_HELP)]
+    Plan(plan::PlanArgs),
+    /// Show why the steps of a past build missed the cache (the last build by default)
+    #[command(after_help = STORE_HELP)]
+    Explain(explain::ExplainArgs),
     /// Remove images from the local store
     #[command(after_help = STORE_HELP)]
     Rmi(store::RmiArgs),
@@ -94,6 +102,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(a) => inspect::history(a),
         Command::Inspect(a) => inspect::inspect(a),
         Command::Analyze(a) => analyze::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Plan(a) => plan::check(&a).and_then(|()| plan::run(a)),
         Command::Rmi(a) => store::rmi(a),
         Command::Prune(a) => store::prune(a),
         Command::Du(a) => store::du(a),

@@ -140,8 +140,12 @@ pub fn compile(
         config.variant = (!st.platform.variant.is_empty()).then(|| st.platform.variant.clone());
         lw.graph.outputs.push(GraphOutput { platform: p, root: st.root, config });
     }
-    let unused: Vec<&String> =
-        opts.build_args.keys().filter(|k| !lw.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str())).collect();
+    // `BUILDKIT_*` build args configure the frontend itself (`BUILDKIT_DOCKERFILE_CHECK`).
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| !lw.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !k.starts_with("BUILDKIT_"))
+        .collect();
     if !unused.is_empty() {
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
         lw.warnings.push(format!("One or more build-args [{}] were not consumed", names.join(" ")));

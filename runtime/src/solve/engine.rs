@@ -28,6 +28,7 @@ use super::hash::Hash;
 use super::key::{self, Part};
 use super::pattern::Filter;
 use super::progress::{now, Event, Progress};
+use super::record::Recorder;
 use super::scheduler::{Semaphore, Worker};
 
 /// A client directory seen through its include/exclude filter.
@@ -141,9 +142,9 @@ pub enum SourceKey {
     /// The key came with its result (a download, a revalidation): recorded under the key,
     /// shown CACHED when `reused`, DONE otherwise.
     Fetched { key: CacheKey, chains: Vec<Chain>, reused: bool },
-    /// A result already at hand (an image in the store): shown CACHED, not recorded and
-    /// not counted.
-    Known { key: CacheKey, chains: Vec<Chain> },
+    /// A result already at hand (an image in the store, `manifest` its digest): shown
+    /// CACHED, not recorded and not counted.
+    Known { key: CacheKey, chains: Vec<Chain>, manifest: cairn_ir::Digest },
 }
 
 /// What an op asks the engine to do for one vertex.
@@ -197,8 +198,28 @@ pub trait Ops: Sync {
     /// The content hash of what `read` selects in `tree` (never called with [`Read::Key`]
     /// on layers).
     fn content(&self, tree: &Tree, read: &Read) -> Result<Hash, StepError>;
+    /// The content hash of each file `read` selects in a build context (for step records;
+    /// empty when the files are not listed one by one: layers, or too many files).
+    fn content_files(&self, tree: &Tree, read: &Read) -> Result<Vec<(String, Hash)>, StepError> {
+        let _ = (tree, read);
+        Ok(Vec::new())
+    }
     /// Whether the layers of a cached result are all still there.
     fn usable(&self, chains: &[Chain]) -> bool;
+}
+
+/// `cairn plan`: a solve that runs nothing. A step whose key misses is predicted to run;
+/// its result is unknown, so every step after it is predicted to run too (its key cannot
+/// be computed). Remote sources are not asked (that needs the network).
+#[derive(Debug, Default)]
+pub struct DryRun {
+    unknown: std::sync::Mutex<std::collections::HashSet<usize>>,
+}
+
+impl DryRun {
+    fn unknown(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<usize>> {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The engine's state for one solve, shared by every step.
@@ -214,6 +235,10 @@ pub struct Engine<'a> {
     pub steps: &'a AtomicUsize,
     pub executed: AtomicUsize,
     pub cached: AtomicUsize,
+    /// Step records (`--explain`, `cairn explain`), when the build keeps them.
+    pub records: Option<&'a Recorder>,
+    /// `cairn plan`: predict, do not run (needs `records`, where the predictions go).
+    pub dry_run: Option<&'a DryRun>,
 }
 
 impl Engine<'_> {
@@ -246,18 +271,93 @@ impl Engine<'_> {
     /// of its whole visible tree, since a context has no key of its own.
     pub fn key_of(&self, v: usize, map: &CacheMap, inputs: &Inputs) -> Result<CacheKey, StepError> {
         let mut parts = Vec::with_capacity(map.reads.len());
-        for (i, read) in &map.reads {
+        let mut items = self.records.map(|r| r.op_items(self.graph.def, v));
+        for (n, (i, read)) in map.reads.iter().enumerate() {
             let (tree, k, index) = inputs.get(*i)?;
-            parts.push(match (read, tree) {
+            let part = match (read, tree) {
                 (Read::Key, Tree::Layers(_)) => Part::Key(k, index),
                 (Read::Key, Tree::Local(_)) => Part::Content(self.ops.content(tree, &Read::Tree("/"))?),
                 (r, _) => Part::Content(self.ops.content(tree, r)?),
-            });
+            };
+            if let (Some(items), Some(rec)) = (&mut items, self.records) {
+                let producer = self.graph.deps[v][inputs.at[*i as usize].0];
+                self.record_part(rec, items, n, producer, tree, read, &part)?;
+            }
+            parts.push(part);
         }
         if let Some(extra) = &map.extra {
             parts.push(Part::Content(*blake3::hash(extra).as_bytes()));
+            if let Some(items) = &mut items {
+                items.insert("settings".into(), blake3::hash(extra).to_hex()[..16].to_string());
+            }
+        }
+        if let (Some(mut items), Some(rec)) = (items, self.records) {
+            if !self.use_cache(v) {
+                items.insert("no-cache".into(), "true".into());
+            }
+            rec.set_items(v, items);
         }
         Ok(key::vertex_key(&self.graph.def.vertices[v].vertex.op, self.platform, &parts))
+    }
+
+    /// Writes down how read `n` (of `producer`'s output) entered the key: a base image by
+    /// its digest, another step by its key, a selection by its files' hashes.
+    #[allow(clippy::too_many_arguments)]
+    fn record_part(
+        &self,
+        rec: &Recorder,
+        items: &mut std::collections::BTreeMap<String, String>,
+        n: usize,
+        producer: usize,
+        tree: &Tree,
+        read: &Read,
+        part: &Part,
+    ) -> Result<(), StepError> {
+        let hex16 = |h: &[u8]| hex::encode(&h[..8]);
+        match part {
+            Part::Key(k, _) => match rec.base(producer) {
+                Some((reference, digest)) => {
+                    items.insert(format!("base {reference}"), digest);
+                }
+                None => {
+                    items.insert(format!("input {n}"), format!("{} {}", hex16(&k.0), self.step_name(producer)));
+                }
+            },
+            Part::Content(h) => {
+                let files = match read {
+                    Read::Key => Vec::new(),
+                    r => self.ops.content_files(tree, r)?,
+                };
+                let from = match tree {
+                    Tree::Local(l) if l.name == "context" => String::new(),
+                    Tree::Local(l) => format!("{}:", l.name),
+                    Tree::Layers(_) => format!("`{}`:", self.step_name(producer)),
+                };
+                if files.is_empty() {
+                    let what = match read {
+                        Read::Selection(c) => c.src_paths.join(" "),
+                        Read::Tree(s) => s.to_string(),
+                        Read::Key => "/".into(),
+                    };
+                    items.insert(format!("selection {from}{what}"), hex16(h));
+                }
+                for (path, fh) in files {
+                    items.insert(format!("file {from}{path}"), hex16(&fh));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the step shown as `id` for vertex `v` under `key`; a miss's reasons go to
+    /// progress.
+    fn note(&self, v: usize, id: usize, key: &CacheKey, cached: bool) {
+        let Some(rec) = self.records else { return };
+        let ident = super::record::step_identity(self.graph.def, v, self.platform);
+        let reasons = rec.finish(ident, self.step_name(v), v, &key.hex(), cached);
+        if !reasons.is_empty() {
+            self.progress.event(Event::Explain { id, reasons, time: now() });
+        }
     }
 
     fn start(&self, v: usize) -> usize {
@@ -290,8 +390,57 @@ impl Engine<'_> {
         VertexError { error, step: Some(id) }
     }
 
+    /// [`Self::note`] for a source: its key is all there is to say about it.
+    fn note_source(&self, v: usize, id: usize, key: &CacheKey, cached: bool) {
+        if let Some(rec) = self.records {
+            let mut items = rec.op_items(self.graph.def, v);
+            items.insert("source".into(), key.hex()[..16].to_string());
+            if !self.use_cache(v) {
+                items.insert("no-cache".into(), "true".into());
+            }
+            rec.set_items(v, items);
+        }
+        self.note(v, id, key, cached);
+    }
+
+    /// A stand-in result of a step predicted to run (`cairn plan`), recorded with `reasons`
+    /// when the vertex is a step (not a merge or diff).
+    fn predicted(&self, v: usize, dry: &DryRun, reasons: Option<Vec<String>>) -> Done {
+        dry.unknown().insert(v);
+        let op = &self.graph.def.vertices[v].vertex.op;
+        if let (Some(rec), Some(reasons)) = (self.records, reasons) {
+            if !matches!(op, cairn_ir::Op::Merge(_) | cairn_ir::Op::Diff(_)) {
+                rec.set_items(v, rec.op_items(self.graph.def, v));
+                let ident = super::record::step_identity(self.graph.def, v, self.platform);
+                rec.finish_with(ident, self.step_name(v), v, reasons);
+            }
+        }
+        let n = op.output_count().max(1) as usize;
+        Done { outputs: vec![Tree::Layers(Arc::new(Vec::new())); n], keys: vec![CacheKey([0; 32]); n] }
+    }
+
+    /// In a dry run, the stand-in result of a vertex that cannot be predicted: one of its
+    /// inputs runs, or it is a remote source.
+    fn unpredictable(&self, v: usize, dry: &DryRun) -> Option<Done> {
+        let after = self.graph.deps[v].iter().find(|d| dry.unknown().contains(d)).copied();
+        if let Some(d) = after {
+            let why = format!("runs after `{}`, which runs", self.step_name(d));
+            return Some(self.predicted(v, dry, Some(vec![why])));
+        }
+        match &self.graph.def.vertices[v].vertex.op {
+            cairn_ir::Op::Source(cairn_ir::SourceOp::Http { .. } | cairn_ir::SourceOp::Git { .. }) => {
+                let why = "a remote source: checked when the build runs".to_string();
+                Some(self.predicted(v, dry, Some(vec![why])))
+            }
+            _ => None,
+        }
+    }
+
     /// Runs one vertex's plan through the step's life.
     pub fn run_vertex(&self, v: usize, done: &[Done], cancel: &AtomicBool) -> Result<Done, VertexError> {
+        if let Some(d) = self.dry_run.and_then(|dry| self.unpredictable(v, dry)) {
+            return Ok(d);
+        }
         let inputs = Inputs { done, at: &self.graph.input_at[v] };
         let plan = self.ops.plan(v, &inputs, cancel)?;
         match plan {
@@ -304,8 +453,13 @@ impl Engine<'_> {
                 let key = self.key_of(v, &map, &inputs)?;
                 if let Some(chains) = self.lookup(v, &key) {
                     let id = self.start(v);
+                    self.note(v, id, &key, true);
                     self.cached(id, true);
                     return Ok(Done::from_chains(chains, key));
+                }
+                if let Some(dry) = self.dry_run {
+                    self.note(v, 0, &key, false);
+                    return Ok(self.predicted(v, dry, None));
                 }
                 let _permit = match permit {
                     true => Some(self.permits.acquire(cancel).ok_or(StepError::Cancelled)?),
@@ -315,6 +469,7 @@ impl Engine<'_> {
                     return Err(StepError::Cancelled.into());
                 }
                 let id = self.start(v);
+                self.note(v, id, &key, false);
                 let start = Instant::now();
                 let cx = StepCx { id, progress: self.progress, start };
                 let chains = exec(&cx).and_then(|c| self.record(&key, &c).map(|()| c));
@@ -331,15 +486,25 @@ impl Engine<'_> {
                 let start = Instant::now();
                 let run = || -> Result<(Done, Option<bool>), StepError> {
                     match key()? {
-                        SourceKey::Known { key, chains } => Ok((Done::from_chains(chains, key), None)),
+                        SourceKey::Known { key, chains, manifest } => {
+                            if let (Some(rec), cairn_ir::Op::Source(cairn_ir::SourceOp::Image { reference, .. })) =
+                                (self.records, &self.graph.def.vertices[v].vertex.op)
+                            {
+                                rec.set_base(v, reference, &manifest.to_string());
+                            }
+                            Ok((Done::from_chains(chains, key), None))
+                        }
                         SourceKey::Fetched { key, chains, reused } => {
                             self.record(&key, &chains)?;
+                            self.note_source(v, id, &key, reused);
                             Ok((Done::from_chains(chains, key), Some(reused)))
                         }
                         SourceKey::Key(key) => {
                             if let Some(chains) = self.lookup(v, &key) {
+                                self.note_source(v, id, &key, true);
                                 return Ok((Done::from_chains(chains, key), Some(true)));
                             }
+                            self.note_source(v, id, &key, false);
                             let exec = exec.ok_or_else(|| StepError::msg("The source has no result for its key"))?;
                             let chains = exec(&StepCx { id, progress: self.progress, start })?;
                             self.record(&key, &chains)?;

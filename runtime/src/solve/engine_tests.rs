@@ -163,6 +163,8 @@ fn run(d: &Definition, ops: &Fake, cache: &MemCache, jobs: usize, cancel: &Atomi
         steps: &AtomicUsize::new(0),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        records: None,
+        dry_run: None,
     };
     let results = scheduler::run(&graph.deps, &vec![true; d.vertices.len()], &engine, cancel);
     let (executed, cached) = (engine.executed.load(Ordering::SeqCst), engine.cached.load(Ordering::SeqCst));
@@ -277,6 +279,8 @@ fn cancellation_while_waiting_for_a_permit_is_cancelled_not_a_failure() {
         steps: &AtomicUsize::new(0),
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        records: None,
+        dry_run: None,
     };
     // Someone else holds the only permit; then the build is cancelled.
     let held = engine.permits.acquire(&cancel).unwrap();

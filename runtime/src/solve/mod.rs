@@ -18,6 +18,7 @@ pub mod key;
 mod ops;
 pub mod pattern;
 pub mod progress;
+pub mod record;
 pub mod runtime_backend;
 pub mod scheduler;
 pub mod secrets;
@@ -58,6 +59,8 @@ pub struct SolveOptions {
     pub ssh: std::collections::BTreeMap<String, PathBuf>,
     /// Limits and host details of every RUN step.
     pub resources: crate::process::StepResources,
+    /// Where step records go (`--explain`, `cairn explain`); `None` keeps none.
+    pub records: Option<std::sync::Arc<record::Recorder>>,
 }
 
 /// What a successful solve produced.
@@ -162,6 +165,28 @@ pub fn solve<B: Backend>(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Solved, SolveError> {
+    solve_with(def, backend, opts, progress, cancel, None)
+}
+
+/// `cairn plan`: predicts which steps of the chosen output would run, and why, into
+/// `opts.records`, running nothing (the chain returned is meaningless).
+pub fn dry_run<B: Backend>(def: &Definition, backend: &B, opts: &SolveOptions) -> Result<Solved, SolveError> {
+    struct Silent;
+    impl Progress for Silent {
+        fn event(&self, _: progress::Event) {}
+    }
+    let dry = engine::DryRun::default();
+    solve_with(def, backend, opts, &Silent, &AtomicBool::new(false), Some(&dry))
+}
+
+fn solve_with<B: Backend>(
+    def: &Definition,
+    backend: &B,
+    opts: &SolveOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    dry_run: Option<&engine::DryRun>,
+) -> Result<Solved, SolveError> {
     let graph = graph::Graph::new(def).map_err(|e| SolveError::Invalid(e.to_string()))?;
     let output = pick_output(def, &opts.platform)?;
     let root_digest = def.outputs[output].root.digest;
@@ -189,6 +214,8 @@ pub fn solve<B: Backend>(
         steps: &steps,
         executed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
+        records: opts.records.as_deref(),
+        dry_run,
     };
     let result = scheduler::run(&graph.deps, &needed, &engine, cancel);
     let _ = stat.save();

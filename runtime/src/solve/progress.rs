@@ -43,6 +43,13 @@ pub enum Event {
         message: String,
         time: f64,
     },
+    /// Why step `id` missed the cache (its key differs from the last build of the same
+    /// step), sent right after its `Start`.
+    Explain {
+        id: usize,
+        reasons: Vec<String>,
+        time: f64,
+    },
     /// A warning about the build (a compiler warning), not tied to one step.
     Warning {
         message: String,
@@ -197,7 +204,8 @@ impl Progress for Plain {
             Event::Notice { message, .. } => {
                 let _ = writeln!(self.out.lock().unwrap_or_else(|e| e.into_inner()), "{message}");
             }
-            Event::Failed { .. } => {}
+            // `--explain` prints reasons at the end; rawjson carries them as statuses.
+            Event::Failed { .. } | Event::Explain { .. } => {}
         }
     }
 }
@@ -336,6 +344,25 @@ impl Progress for RawJson {
             Event::Failed { message, time } => {
                 self.synthetic("[cairn] build", time, &message);
             }
+            // A reason is a status of the step's vertex (BuildKit's `VertexStatus`), named
+            // `cache miss: …`, complete at once, so clients show it under the step.
+            Event::Explain { id, reasons, time } => {
+                let digest = match self.vertexes.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+                    Some(v) => v.digest.clone(),
+                    None => return,
+                };
+                let statuses: Vec<_> = reasons
+                    .iter()
+                    .enumerate()
+                    .map(|(n, r)| {
+                        serde_json::json!({
+                            "id": format!("cache-miss-{n}"), "vertex": digest, "name": format!("cache miss: {r}"),
+                            "current": 0, "timestamp": stamp(time), "started": stamp(time), "completed": stamp(time)
+                        })
+                    })
+                    .collect();
+                self.emit(serde_json::json!({ "statuses": statuses }));
+            }
             // BuildKit's stream has no summary: the image digest is `-q`'s, `--iidfile`'s
             // and `--metadata-file`'s business.
             Event::Summary { .. } => {}
@@ -427,7 +454,7 @@ impl Progress for Tty {
             Event::Notice { message, .. } => {
                 let _ = self.multi.println(message);
             }
-            Event::Failed { .. } => {}
+            Event::Failed { .. } | Event::Explain { .. } => {}
         }
     }
 }

@@ -298,6 +298,7 @@ impl Env {
             allow_insecure: false,
             allow_network_host: true,
             resources: Default::default(),
+            records: None,
             ssh: Default::default(),
         };
         let ev = Events(Mutex::new(vec![]));

@@ -11,6 +11,8 @@
 //! <root>/http/<blake3>.json     last download of a URL: ETag, Last-Modified, layer
 //! <root>/remote/<hex>.json      where a blob not downloaded yet can be fetched (pulls)
 //! <root>/cachemounts/<name>/    `RUN --mount=type=cache` directories
+//! <root>/builds/<time>-<id>.json  step records of the last builds (`cairn explain`)
+//! <root>/builds/salt          key of the hash that hides secret-looking values there
 //! <root>/statcache              the content hasher's stat cache
 //! <root>/solve/empty, solve/mnt an empty directory and mount points for the solver
 //! <root>/tmp/<pid>-<n>-<what>   work in progress of the process `pid`
@@ -146,6 +148,16 @@ impl StoreLayout {
         self.root.join("http")
     }
 
+    /// Step records of recent builds, one file per build.
+    pub(crate) fn builds_dir(&self) -> PathBuf {
+        self.root.join("builds")
+    }
+
+    /// The key of the keyed hash of secret-looking values in build records.
+    pub(crate) fn builds_salt(&self) -> PathBuf {
+        self.root.join("builds/salt")
+    }
+
     /// The content hasher's stat cache file.
     pub fn stat_cache_path(&self) -> PathBuf {
         self.root.join("statcache")
@@ -183,6 +195,10 @@ mod tests {
         assert_eq!(l.cache_mounts_dir(), Path::new("/s/cachemounts"));
         assert_eq!(l.http_records_dir(), Path::new("/s/http"));
         assert_eq!(l.stat_cache_path(), Path::new("/s/statcache"));
+        assert_eq!(
+            (l.builds_dir(), l.builds_salt()),
+            (Path::new("/s/builds").into(), Path::new("/s/builds/salt").into())
+        );
         assert_eq!(l.solve_empty_dir(), Path::new("/s/solve/empty"));
         assert_eq!(l.solve_mnt_dir(), Path::new("/s/solve/mnt"));
     }

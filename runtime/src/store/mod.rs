@@ -24,6 +24,7 @@
 //! [`Store::prune`] needs it exclusively, so garbage collection never deletes a layer that a
 //! running build has committed but not yet recorded.
 
+mod builds;
 mod gc;
 mod images;
 mod io_util;
@@ -32,6 +33,7 @@ mod remote;
 pub(crate) mod sys;
 pub mod userns;
 
+pub use builds::KEEP_BUILDS;
 pub use gc::{DiskUsage, PruneReport, Usage};
 pub use images::ImageRecord;
 pub(crate) use images::{diff_ids_of, known_diff_size, normalize_reference};

@@ -34,6 +34,7 @@ use super::fileop::{self, SrcTree};
 use super::graph::Graph;
 use super::hash::{hash_entry, Hash, HashOpts, StatCache};
 use super::progress::{now, Event, Progress};
+use super::record::MAX_FILES_PER_SELECTION;
 use super::SolveOptions;
 use std::time::Instant;
 
@@ -238,6 +239,43 @@ impl<'a, B: Backend> OpCx<'a, B> {
         Ok(out)
     }
 
+    /// The content hash of each file a copy selects in a build context, for step records
+    /// (directories walked through the context's filter); empty past
+    /// [`MAX_FILES_PER_SELECTION`] files, or for layers (their selection hash is recorded).
+    fn selection_files(&self, tree: &Tree, c: &cairn_ir::CopyAction) -> Result<Vec<(String, Hash)>, StepError> {
+        let Tree::Local(l) = tree else { return Ok(Vec::new()) };
+        let src = src_tree(&l.root, tree);
+        let opts = HashOpts { filter: src.filter, stat_cache: Some(self.stat) };
+        let mut out = Vec::new();
+        let mut stack = Vec::new();
+        for p in &c.src_paths {
+            let found = fileop::expand_src(&src, p, c).map_err(fail(format!("Cannot read `{p}`")))?;
+            stack.extend(found);
+        }
+        while let Some((hp, rel)) = stack.pop() {
+            if out.len() > MAX_FILES_PER_SELECTION {
+                return Ok(Vec::new());
+            }
+            let md = fs::symlink_metadata(&hp).map_err(fail(format!("Cannot read `{rel}`")))?;
+            if !md.is_dir() {
+                let h = hash_entry(&hp, &rel, &opts).map_err(fail(format!("Cannot hash `{rel}`")))?;
+                out.push((rel, h));
+                continue;
+            }
+            for entry in fs::read_dir(&hp).map_err(fail(format!("Cannot read `{rel}`")))? {
+                let name = entry.map_err(fail(format!("Cannot read `{rel}`")))?.file_name();
+                let name = name.to_string_lossy();
+                let crel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+                let visible = l.filter.visible(&crel) || l.filter.may_descend(&crel);
+                if visible {
+                    stack.push((hp.join(&*name), crel));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Content hash of a whole tree below `selector` (read-only mounts, Local as a key).
     fn tree_hash(&self, tree: &Tree, selector: &str) -> Result<Hash, StepError> {
         let memo = Self::memo_key(tree, format!("tree\0{selector}").as_bytes());
@@ -277,6 +315,13 @@ impl<B: Backend> Ops for OpCx<'_, B> {
             Read::Selection(c) => self.selection_hash(tree, c),
             Read::Tree(selector) => self.tree_hash(tree, selector),
             Read::Key => self.tree_hash(tree, "/"),
+        }
+    }
+
+    fn content_files(&self, tree: &Tree, read: &Read) -> Result<Vec<(String, Hash)>, StepError> {
+        match read {
+            Read::Selection(c) => self.selection_files(tree, c),
+            Read::Tree(_) | Read::Key => Ok(Vec::new()),
         }
     }
 

@@ -53,7 +53,7 @@ impl<B: Backend> OpCx<'_, B> {
                         Err(e) => return Err(StepError::msg(format!("Cannot get image `{reference}`: {e}"))),
                     };
                     let key = key::leaf_key("image", &img.manifest_digest.to_string(), platform);
-                    Ok(SourceKey::Known { key, chains: vec![img.layers] })
+                    Ok(SourceKey::Known { key, chains: vec![img.layers], manifest: img.manifest_digest })
                 }),
                 exec: None,
             }),
