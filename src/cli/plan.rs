@@ -48,6 +48,9 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
         build_args: &build_args,
         platforms: vec![platform.clone()],
         contexts: &named,
+        no_cache_filter: &[],
+        args: fe,
+        frontend_network: false,
     };
     let st = Arc::new(super::inspect::open()?);
     let resolver = StoreResolver::new(st.clone(), None, false);
