@@ -169,7 +169,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         backend = backend.with_registry(r.clone());
     }
     let opts = SolveOptions {
-        platform: req.platform.clone(),
+        platforms: vec![req.platform.clone()],
         no_cache: req.no_cache,
         jobs: req.jobs.unwrap_or(usize::MAX).max(1),
         contexts: req.contexts.clone(),
