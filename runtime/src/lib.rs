@@ -28,6 +28,7 @@
 
 pub mod analyze;
 pub mod build;
+mod build_multi;
 pub mod cache;
 pub mod compress;
 pub mod emulation;

@@ -313,6 +313,9 @@ impl Exporter for DockerLoad {
     ) -> Result<(), store::StoreError> {
         use std::process::{Command, Stdio};
         let failed = |m: String| store::StoreError::Invalid(m);
+        if !src.platforms.is_empty() {
+            return Err(failed("`--load` loads one image into docker: build one `--platform` at a time".into()));
+        }
         let rec = src.image.ok_or_else(|| failed("`--load` needs an image, and none was committed".into()))?;
         let tags: Vec<String> = cx.tags.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
         // docker's output goes to a file, so a chatty `docker load` cannot block on a
@@ -367,11 +370,16 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         super::timeline::check_path(t)?;
     }
     let fe = &args.frontend;
-    let platform = match &fe.platform {
-        None => Platform::host(),
-        Some(p) => Platform::parse(p)
-            .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
-    };
+    // Several platforms are built in one solve into one image index; the first one's
+    // settings apply to what has only one (`--annotation` limited to a platform).
+    let platforms = frontend::parse_platforms(fe.platform.as_deref())?;
+    let platforms = if platforms.is_empty() { vec![Platform::host()] } else { platforms };
+    for (i, p) in platforms.iter().enumerate() {
+        if platforms[..i].iter().any(|q| q.same_as(p)) {
+            bail!("Invalid `--platform`: `{p}` is given twice");
+        }
+    }
+    let platform = platforms[0].clone();
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
     let annotations = args.annotations.iter().map(|a| parse_annotation_flag(a)).collect::<anyhow::Result<Vec<_>>>()?;
     let cache_from =
@@ -461,7 +469,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 context: &context.dir,
                 target: fe.target.as_deref(),
                 build_args: &build_args,
-                platforms: vec![platform.clone()],
+                platforms: platforms.clone(),
                 contexts: &named,
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
@@ -526,7 +534,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let built = build::run(BuildRequest {
         store: &st,
         definition: &def,
-        platform,
+        platforms,
         contexts,
         secrets,
         allow_insecure,
@@ -572,7 +580,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         seconds: started.elapsed().as_secs_f64(),
         executed: built.executed,
         cached: built.cached,
-        digest: built.image.as_ref().map(|r| r.manifest_digest.to_string()),
+        digest: built.index.or(built.image.as_ref().map(|r| r.manifest_digest)).map(|d| d.to_string()),
         time: progress::now(),
     });
     if let Some(t) = &args.timeline {

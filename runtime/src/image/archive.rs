@@ -319,9 +319,19 @@ pub fn parse_oci_layout_ref(reference: &str) -> (PathBuf, Option<String>) {
 /// `oci-layout://PATH[:TAG|@sha256:…]` (imported into the store first). `None` when a
 /// store reference is unknown.
 pub fn resolve_image(store: &Store, reference: &str) -> Result<Option<ImageRecord>, StoreError> {
+    resolve_image_for(store, reference, None)
+}
+
+/// [`resolve_image`] picking `platform`'s manifest of a multi-platform image in the store
+/// (`None`: this machine's, else the first).
+pub fn resolve_image_for(
+    store: &Store,
+    reference: &str,
+    platform: Option<&cairn_ir::Platform>,
+) -> Result<Option<ImageRecord>, StoreError> {
     if reference.starts_with("oci-layout://") {
         let (dir, sel) = parse_oci_layout_ref(reference);
         return import_oci_layout(store, &dir, sel.as_deref()).map(Some);
     }
-    store.get_image(reference)
+    store.get_image_for(reference, platform)
 }
