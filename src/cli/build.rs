@@ -563,8 +563,12 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         BuildError::Solve(s) => anyhow::Error::from(s),
         other => anyhow::Error::from(other),
     })?;
-    // The image ID, as buildx prints it for `-q` and writes to `--iidfile`: the config digest.
-    let image_id = built.image.as_ref().map(|r| r.config_digest.to_string());
+    // The image ID, as buildx prints it for `-q` and writes to `--iidfile`: the config
+    // digest, or a multi-platform build's index digest (it has no config).
+    let image_id = match built.index {
+        Some(index) => Some(index.to_string()),
+        None => built.image.as_ref().map(|r| r.config_digest.to_string()),
+    };
     if let (Some(f), Some(id)) = (&args.iidfile, &image_id) {
         cairn_runtime::output::write_file(f, id.as_bytes())
             .with_context(|| format!("Cannot write `--iidfile {}`", f.display()))?;
