@@ -237,6 +237,13 @@ fn issue15_two_platforms_give_one_index_that_skopeo_and_umoci_read() {
     ok(&o);
     assert_eq!(elf_machine(&used.join("bin/busybox")), EM_AARCH64);
     assert_eq!(std::fs::read_to_string(used.join("hi")).unwrap(), "hi\n");
+    // `cairn save --platform` picks one platform's image of the index.
+    let saved = t.path("arm.tar");
+    ok(&cairn(&t, &["save", "--platform", "linux/arm64", "app:1", "-o", saved.to_str().unwrap()]));
+    let inspect = Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", saved.display())).output().unwrap();
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect["Architecture"], "arm64");
     // A docker-archive cannot hold it: a clear error, no file.
     let tar = t.path("app.tar");
     let o = cairn(
