@@ -51,6 +51,14 @@ fn elf_machine(p: &Path) -> u16 {
     u16::from_le_bytes([b[18], b[19]])
 }
 
+/// `cairn build --progress PROGRESS --platform PLATFORMS EXTRA… t/DIR`.
+fn build_for(t: &Tmp, dir: &str, progress: &str, platforms: &str, extra: &[&str]) -> std::process::Output {
+    let ctx = t.path(dir);
+    let args =
+        [&["build", "--progress", progress, "--platform", platforms][..], extra, &[ctx.to_str().unwrap()]].concat();
+    cairn(t, &args)
+}
+
 fn ok(o: &std::process::Output) -> String {
     assert!(o.status.success(), "{}", stderr(o));
     stderr(o)
@@ -68,9 +76,7 @@ fn setup_multi(name: &str) -> Tmp {
         "bb/Dockerfile",
         "FROM scratch\nARG TARGETARCH\nCOPY busybox-$TARGETARCH /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
     );
-    let bb = t.path("bb");
-    let args = ["build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "-t", "busybox:multi"];
-    ok(&cairn(&t, &[&args[..], &[bb.to_str().unwrap()]].concat()));
+    ok(&build_for(&t, "bb", "plain", "linux/amd64,linux/arm64", &["-t", "busybox:multi"]));
     t
 }
 
@@ -101,19 +107,7 @@ fn issue15_an_arm64_run_step_runs_under_qemu_and_sees_aarch64() {
     let t = setup_multi("mp-arm64-run");
     t.write("ctx/Dockerfile", "FROM busybox:multi\nRUN uname -m > /arch\n");
     let out = t.path("out");
-    let o = cairn(
-        &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/arm64",
-            "-o",
-            &format!("type=local,dest={}", out.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
-    );
+    let o = build_for(&t, "ctx", "plain", "linux/arm64", &["-o", &format!("type=local,dest={}", out.display())]);
     ok(&o);
     assert_eq!(std::fs::read_to_string(out.join("arch")).unwrap(), "aarch64\n");
     assert_eq!(elf_machine(&out.join("bin/busybox")), EM_AARCH64, "the base's arm64 manifest was picked");
@@ -131,43 +125,34 @@ fn issue15_the_cross_compilation_stage_runs_natively_once_for_both_platforms() {
          FROM busybox:multi\nARG TARGETARCH\nCOPY --from=build /built-on /built-on\nRUN echo $TARGETARCH $(uname -m) > /runs-on\n",
     );
     let out = t.path("out");
-    let o = cairn(
+    let o = build_for(
         &t,
-        &[
-            "build",
-            "--progress",
-            "rawjson",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-o",
-            &format!("type=local,dest={}", out.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
+        "ctx",
+        "rawjson",
+        "linux/amd64,linux/arm64",
+        &["-o", &format!("type=local,dest={}", out.display())],
     );
     ok(&o);
     let ran = executed_steps(&o);
     let build_runs = ran.iter().filter(|n| n.contains("uname -m > /built-on")).count();
     assert_eq!(build_runs, 1, "the $BUILDPLATFORM stage is shared by both platforms: {ran:?}");
-    assert_eq!(ran.iter().filter(|n| n.contains("/runs-on")).count(), 2, "{ran:?}");
+    assert!(ran.iter().any(|n| n.starts_with("[linux/amd64 build 2/2] RUN uname -m")), "named as BuildKit: {ran:?}");
+    for p in ["linux/amd64", "linux/arm64"] {
+        let step = format!("[{p} stage-1 3/3] RUN echo $TARGETARCH");
+        assert_eq!(ran.iter().filter(|n| n.starts_with(&step)).count(), 1, "{step}: {ran:?}");
+    }
     for (dir, runs_on) in [("linux_amd64", "amd64 x86_64\n"), ("linux_arm64", "arm64 aarch64\n")] {
         assert_eq!(std::fs::read_to_string(out.join(dir).join("built-on")).unwrap(), "x86_64\n", "{dir}");
         assert_eq!(std::fs::read_to_string(out.join(dir).join("runs-on")).unwrap(), runs_on, "{dir}");
     }
     // The pattern for one foreign platform: the build stage still runs natively.
     let one = t.path("one");
-    let o = cairn(
+    let o = build_for(
         &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--no-cache",
-            "--platform",
-            "linux/arm64",
-            "-o",
-            &format!("type=local,dest={}", one.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
+        "ctx",
+        "plain",
+        "linux/arm64",
+        &["--no-cache", "-o", &format!("type=local,dest={}", one.display())],
     );
     ok(&o);
     assert_eq!(std::fs::read_to_string(one.join("built-on")).unwrap(), "x86_64\n");
@@ -179,20 +164,12 @@ fn issue15_two_platforms_give_one_index_that_skopeo_and_umoci_read() {
     let t = setup_multi("mp-index");
     t.write("ctx/Dockerfile", "FROM busybox:multi\nRUN echo hi > /hi\n");
     let layout = t.path("layout");
-    let o = cairn(
+    let o = build_for(
         &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-t",
-            "app:1",
-            "-o",
-            &format!("type=oci,dest={},tar=false", layout.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
+        "ctx",
+        "plain",
+        "linux/amd64,linux/arm64",
+        &["-t", "app:1", "-o", &format!("type=oci,dest={},tar=false", layout.display())],
     );
     ok(&o);
     let raw =
@@ -221,41 +198,44 @@ fn issue15_two_platforms_give_one_index_that_skopeo_and_umoci_read() {
     assert_eq!(images.lines().filter(|l| l.starts_with("app:1") || l.contains("/app:1")).count(), 1, "{images}");
     t.write("use/Dockerfile", "FROM app:1\nRUN uname -m > /arch\n");
     let used = t.path("used");
-    let o = cairn(
-        &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/arm64",
-            "-o",
-            &format!("type=local,dest={}", used.display()),
-            t.path("use").to_str().unwrap(),
-        ],
-    );
+    let o = build_for(&t, "use", "plain", "linux/arm64", &["-o", &format!("type=local,dest={}", used.display())]);
     ok(&o);
     assert_eq!(elf_machine(&used.join("bin/busybox")), EM_AARCH64);
     assert_eq!(std::fs::read_to_string(used.join("hi")).unwrap(), "hi\n");
+    // So does a base taken from the OCI layout.
+    t.write("fromlayout/Dockerfile", "FROM base\nRUN uname -m > /arch\n");
+    let from_layout = t.path("from-layout");
+    let o = build_for(
+        &t,
+        "fromlayout",
+        "plain",
+        "linux/arm64",
+        &[
+            "--build-context",
+            &format!("base=oci-layout://{}:1", layout.display()),
+            "-o",
+            &format!("type=local,dest={}", from_layout.display()),
+        ],
+    );
+    ok(&o);
+    assert_eq!(elf_machine(&from_layout.join("bin/busybox")), EM_AARCH64);
+    assert_eq!(std::fs::read_to_string(from_layout.join("arch")).unwrap(), "aarch64\n");
     // `cairn save --platform` picks one platform's image of the index.
     let saved = t.path("arm.tar");
     ok(&cairn(&t, &["save", "--platform", "linux/arm64", "app:1", "-o", saved.to_str().unwrap()]));
-    let inspect = Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", saved.display())).output().unwrap();
+    let inspect =
+        Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", saved.display())).output().unwrap();
     assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
     let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(inspect["Architecture"], "arm64");
     // A docker-archive cannot hold it: a clear error, no file.
     let tar = t.path("app.tar");
-    let o = cairn(
+    let o = build_for(
         &t,
-        &[
-            "build",
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-o",
-            &format!("type=docker,dest={}", tar.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
+        "ctx",
+        "plain",
+        "linux/amd64,linux/arm64",
+        &["-o", &format!("type=docker,dest={}", tar.display())],
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("multi-platform"), "{}", stderr(&o));
@@ -269,22 +249,8 @@ fn issue15_push_of_two_platforms_sends_the_index_and_both_manifests() {
     let h = reg.host.clone();
     t.write("ctx/Dockerfile", "FROM busybox:multi\nRUN echo pushed > /p\n");
     let dest = format!("{h}/team/multi:1");
-    let o = cairn(
-        &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--insecure-registry",
-            &h,
-            "--platform",
-            "linux/amd64,linux/arm64",
-            "-t",
-            &dest,
-            "--push",
-            t.path("ctx").to_str().unwrap(),
-        ],
-    );
+    let o =
+        build_for(&t, "ctx", "plain", "linux/amd64,linux/arm64", &["--insecure-registry", &h, "-t", &dest, "--push"]);
     ok(&o);
     let raw = Command::new("skopeo")
         .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{dest}")])
@@ -307,19 +273,8 @@ fn issue15_a_single_platform_base_of_another_platform_warns_and_keeps_its_archit
     let t = setup("mp-mismatch");
     t.write("ctx/Dockerfile", "FROM busybox\nENV A=1\n");
     let layout = t.path("layout");
-    let o = cairn(
-        &t,
-        &[
-            "build",
-            "--progress",
-            "plain",
-            "--platform",
-            "linux/arm64",
-            "-o",
-            &format!("type=oci,dest={},tar=false", layout.display()),
-            t.path("ctx").to_str().unwrap(),
-        ],
-    );
+    let o =
+        build_for(&t, "ctx", "plain", "linux/arm64", &["-o", &format!("type=oci,dest={},tar=false", layout.display())]);
     let err = ok(&o);
     let warning = "InvalidBaseImagePlatform: Base image busybox:latest was pulled with platform \"linux/amd64\", expected \"linux/arm64\" for current build";
     assert_eq!(err.matches(warning).count(), 1, "warned once:\n{err}");

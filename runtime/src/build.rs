@@ -245,17 +245,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         for e in req.exports.iter().filter(|e| e.needs_image()) {
             e.export(st, &src, &cx).map_err(BuildError::Export)?;
         }
-        for name in req.push {
-            let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
-                name: name.clone(),
-                source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
-            })?;
-            (req.notice)(&format!("Pushing {name}"));
-            let d = registry
-                .push(st, &rec, name, req.notice)
-                .map_err(|source| BuildError::Push { name: name.clone(), source })?;
-            (req.notice)(&format!("Pushed {name}@{d}"));
-        }
+        push_all(&req, |r, name| r.push(st, &rec, name, req.notice))?;
         if let Some(f) = req.metadata_file {
             write_metadata(st, f, &rec.manifest_digest, Some(&rec.config_digest), &tags)?;
         }
@@ -284,6 +274,23 @@ pub(crate) fn export_caches(
             Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
             r => r.map_err(BuildError::Cache)?,
         }
+    }
+    Ok(())
+}
+
+/// `--push`: `push` each name with the registry client, with a notice before and after.
+pub(crate) fn push_all(
+    req: &BuildRequest<'_>,
+    push: impl Fn(&Registry, &str) -> Result<cairn_ir::Digest, RegistryOpError>,
+) -> Result<(), BuildError> {
+    for name in req.push {
+        let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
+            name: name.clone(),
+            source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
+        })?;
+        (req.notice)(&format!("Pushing {name}"));
+        let d = push(registry, name).map_err(|source| BuildError::Push { name: name.clone(), source })?;
+        (req.notice)(&format!("Pushed {name}@{d}"));
     }
     Ok(())
 }

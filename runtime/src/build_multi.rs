@@ -12,12 +12,11 @@
 
 use cairn_ir::Platform;
 
-use crate::build::{export_caches, wants_image, write_metadata, BuildError, BuildRequest, BuildResult};
+use crate::build::{export_caches, push_all, wants_image, write_metadata, BuildError, BuildRequest, BuildResult};
 use crate::export::{ExportContext, ExportSource, PlatformSource};
 use crate::image::{commit_image, convert_image, ManifestOptions};
-use crate::registry::RegistryOpError;
 use crate::solve::Solved;
-use crate::store::{PlatformImage, Store, StoreError};
+use crate::store::{PlatformImage, Store};
 
 /// Commits, tags, pushes and exports the outputs of a solve of several platforms.
 pub(crate) fn finish(
@@ -74,17 +73,7 @@ pub(crate) fn finish(
         e.export(st, &src, &with_image).map_err(BuildError::Export)?;
     }
     if let Some(idx) = &index {
-        for name in req.push {
-            let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
-                name: name.clone(),
-                source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
-            })?;
-            (req.notice)(&format!("Pushing {name}"));
-            let d = registry
-                .push_index(st, &images, idx, name, req.notice)
-                .map_err(|source| BuildError::Push { name: name.clone(), source })?;
-            (req.notice)(&format!("Pushed {name}@{d}"));
-        }
+        push_all(req, |r, name| r.push_index(st, &images, idx, name, req.notice))?;
         if let Some(f) = req.metadata_file {
             write_metadata(st, f, idx, None, &tags)?;
         }

@@ -174,12 +174,7 @@ impl Registry {
         dest: &str,
         notice: &dyn Fn(&str),
     ) -> Result<Digest, RegistryOpError> {
-        let r = Reference::parse(dest)?;
-        if r.digest.is_some() {
-            return Err(
-                RegistryError::Invalid(format!("Cannot push to `{dest}`: a push names a tag, not a digest")).into()
-            );
-        }
+        let r = push_reference(dest)?;
         self.push_image(store, rec, &r, notice)
     }
 
@@ -193,12 +188,7 @@ impl Registry {
         dest: &str,
         notice: &dyn Fn(&str),
     ) -> Result<Digest, RegistryOpError> {
-        let r = Reference::parse(dest)?;
-        if r.digest.is_some() {
-            return Err(
-                RegistryError::Invalid(format!("Cannot push to `{dest}`: a push names a tag, not a digest")).into()
-            );
-        }
+        let r = push_reference(dest)?;
         for pi in images {
             let by_digest = Reference { tag: None, digest: Some(pi.image.manifest_digest), ..r.clone() };
             self.push_image(store, &pi.image, &by_digest, notice)?;
@@ -323,6 +313,15 @@ impl BlobFetcher for Registry {
 
 /// How often an upload the registry failed with a server error is tried again.
 const UPLOAD_RETRIES: u64 = 3;
+
+/// The reference a push writes to: a tag, never a digest.
+fn push_reference(dest: &str) -> Result<Reference, RegistryOpError> {
+    let r = Reference::parse(dest)?;
+    if r.digest.is_some() {
+        return Err(RegistryError::Invalid(format!("Cannot push to `{dest}`: a push names a tag, not a digest")).into());
+    }
+    Ok(r)
+}
 
 /// Whether `reference` names a registry image (not an `oci-layout://` or a bare digest).
 pub fn is_registry_reference(reference: &str) -> bool {
