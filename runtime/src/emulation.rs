@@ -75,13 +75,18 @@ pub fn prepare(platform: &Platform) -> Result<Emulation, String> {
     let Some(arch) = qemu_arch(platform).filter(|_| platform.os == "linux") else {
         return Err(format!("cairn cannot run processes for platform `{platform}`: no QEMU emulator is known for it"));
     };
+    prepare_in(Path::new(BINFMT_DIR), Path::new(BINFMTS_DESCRIPTIONS), platform, arch)
+}
+
+/// [`prepare`] with `binfmt_misc` at `dir` and binfmt-support's descriptions in
+/// `descriptions`.
+fn prepare_in(dir: &Path, descriptions: &Path, platform: &Platform, arch: &str) -> Result<Emulation, String> {
     let handler = format!("qemu-{arch}");
-    let dir = Path::new(BINFMT_DIR);
     ensure_mounted(dir, platform)?;
     if let Some(e) = registered(dir, &handler)? {
         return Ok(e);
     }
-    let description = Path::new(BINFMTS_DESCRIPTIONS).join(&handler);
+    let description = descriptions.join(&handler);
     if !description.exists() {
         return Err(missing(platform, &format!("no `binfmt_misc` handler `{handler}` is registered")));
     }
@@ -236,6 +241,46 @@ mod tests {
         );
         let s = parse_status("disabled\ninterpreter /x\nflags: P\n");
         assert!(!s.enabled && !s.fix_binary);
+    }
+
+    /// A directory standing for `binfmt_misc` (its `register` file present, so nothing
+    /// is mounted) and one for binfmt-support's descriptions.
+    fn dirs(name: &str) -> (PathBuf, PathBuf) {
+        let root = std::env::temp_dir().join(format!("cairn-binfmt-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let (b, d) = (root.join("binfmt"), root.join("binfmts"));
+        fs::create_dir_all(&b).unwrap();
+        fs::create_dir_all(&d).unwrap();
+        fs::write(b.join("register"), "").unwrap();
+        (b, d)
+    }
+
+    #[test]
+    fn a_handler_without_fix_binary_has_its_interpreter_bound_and_with_it_nothing() {
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let (b, d) = dirs("flags");
+        fs::write(b.join("qemu-aarch64"), "enabled\ninterpreter /bin/sh\nflags: P\n").unwrap();
+        let e = prepare_in(&b, &d, &arm, "aarch64").unwrap();
+        assert_eq!(e.bind, Some(PathBuf::from("/bin/sh")));
+        fs::write(b.join("qemu-aarch64"), "enabled\ninterpreter /nonexistent/qemu\nflags: PF\n").unwrap();
+        assert_eq!(prepare_in(&b, &d, &arm, "aarch64").unwrap().bind, None, "F: already open, nothing to show");
+        fs::write(b.join("qemu-aarch64"), "disabled\ninterpreter /bin/sh\nflags: F\n").unwrap();
+        let err = prepare_in(&b, &d, &arm, "aarch64").unwrap_err();
+        assert!(
+            err.contains("registered but disabled") && err.contains("update-binfmts --enable qemu-aarch64"),
+            "{err}"
+        );
+        let _ = fs::remove_dir_all(b.parent().unwrap());
+    }
+
+    #[test]
+    fn no_handler_and_no_package_is_an_error_naming_the_packages() {
+        let (b, d) = dirs("none");
+        let err = prepare_in(&b, &d, &Platform::parse("linux/arm64").unwrap(), "aarch64").unwrap_err();
+        assert!(err.contains("platform `linux/arm64` needs QEMU user emulation"), "{err}");
+        assert!(err.contains("`qemu-user-static` and `binfmt-support`"), "{err}");
+        assert!(err.contains("no `binfmt_misc` handler `qemu-aarch64` is registered"), "{err}");
+        let _ = fs::remove_dir_all(b.parent().unwrap());
     }
 
     #[test]

@@ -131,3 +131,39 @@ pub fn pick_manifest(index: &Index, platform: Option<&Platform>) -> Option<Diges
         None => matching(&Platform::host()).or(index.manifests.first()).map(|m| m.digest),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Descriptor;
+
+    fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(crate::oci::MEDIA_OCI_MANIFEST, Digest::of(&[n]), 1);
+        d.platform =
+            Some(DescriptorPlatform { architecture: arch.into(), os: os.into(), variant: variant.map(Into::into) });
+        d
+    }
+
+    #[test]
+    fn a_platform_picks_its_manifest_with_variants_normalised() {
+        let index = Index {
+            schema_version: 2,
+            media_type: Some(MEDIA_OCI_INDEX.into()),
+            manifests: vec![
+                entry(1, "linux", "s390x", None),
+                entry(2, "linux", "arm64", None),
+                entry(3, "linux", "arm", Some("v7")),
+            ],
+            annotations: None,
+        };
+        let p = |s: &str| Platform::parse(s).unwrap();
+        assert_eq!(pick_manifest(&index, Some(&p("linux/arm64/v8"))), Some(Digest::of(&[2])));
+        assert_eq!(pick_manifest(&index, Some(&p("linux/arm"))), Some(Digest::of(&[3])));
+        assert_eq!(pick_manifest(&index, Some(&p("linux/arm/v6"))), None);
+        assert_eq!(pick_manifest(&index, Some(&p("linux/ppc64le"))), None, "a platform asked for is never replaced");
+        // Nothing asked and this machine not listed (the tests run on amd64 or arm64):
+        // the host's entry, else the first.
+        let host = pick_manifest(&index, None).unwrap();
+        assert!(host == Digest::of(&[2]) || host == Digest::of(&[1]));
+    }
+}
