@@ -61,12 +61,7 @@ pub(crate) fn finish(
             layers,
         })
         .collect();
-    let src = ExportSource {
-        image: images.first().map(|p| &p.image),
-        layers: &chains[0],
-        platforms: &platforms,
-        index: index.as_ref(),
-    };
+    let src = ExportSource { image: images.first().map(|p| &p.image), layers: &chains[0], platforms: &platforms };
     let with_image =
         ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch, image_options: Some(&image_options) };
     for e in req.exports.iter().filter(|e| e.needs_image()) {

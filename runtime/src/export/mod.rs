@@ -39,14 +39,12 @@ pub struct ExportSource<'a> {
     /// A multi-platform build (empty for one platform): every platform's result, in the
     /// order asked; `image` and `layers` are then the first's.
     pub platforms: &'a [PlatformSource<'a>],
-    /// The store's index of the platforms' images, when they were committed.
-    pub index: Option<&'a Digest>,
 }
 
 impl<'a> ExportSource<'a> {
     /// The source of a single-platform build.
     pub fn single(image: Option<&'a ImageRecord>, layers: &'a [String]) -> ExportSource<'a> {
-        ExportSource { image, layers, platforms: &[], index: None }
+        ExportSource { image, layers, platforms: &[] }
     }
 }
 
