@@ -26,6 +26,10 @@ command -v ssh-agent >/dev/null || need+=(openssh-client)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || need+=(libc6-dev)
 # The example frontend (examples/frontends/) and the hostile ones in the tests are Python.
 command -v python3 >/dev/null || need+=(python3)
+# Multi-platform builds (issue 15) run arm64 steps under QEMU through binfmt_misc; the
+# tests fetch Debian's busybox-static:arm64 themselves (dpkg --add-architecture arm64).
+dpkg -s qemu-user-static >/dev/null 2>&1 || need+=(qemu-user-static)
+dpkg -s binfmt-support >/dev/null 2>&1 || need+=(binfmt-support)
 # `build --timeline` pictures are rendered by headless Chromium in the tests.
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

@@ -76,7 +76,7 @@ fn msgpack_output_is_the_ir_the_runtime_loads() {
     let j = cairn(&d, &["compile", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["vertices"].as_array().unwrap().len(), def.vertices.len());
-    assert_eq!(v["version"], cairn_ir::FORMAT_VERSION, "the IR format version (2 since issue 12)");
+    assert_eq!(v["version"], cairn_ir::FORMAT_VERSION, "the IR format version (3 since issue 15)");
 }
 
 #[test]

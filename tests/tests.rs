@@ -36,6 +36,9 @@ mod lint_cli;
 /// `RUN --mount` (secret, cache, bind, tmpfs, ssh) and `--network`/`--security` at run
 /// time: secrets never stored, cache mounts persistent and prunable, bind keys.
 mod mounts_cli;
+/// Issue 15, multi-platform builds: emulated RUN (QEMU via binfmt_misc), the
+/// cross-compilation pattern, `--platform a,b` into one image index, push, base warnings.
+mod multiplatform_cli;
 /// Registries: push, pull, `FROM` a registry image, lazy layers, login (a local
 /// `docker-registry`).
 mod registry_cli;

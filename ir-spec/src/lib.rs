@@ -39,8 +39,8 @@ pub use op::*;
 pub mod protocol;
 
 /// The IR format version this crate writes. See SPEC.md, "Compatibility".
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The oldest version this crate reads: version 2 only added fields that version 1 files
-/// never use, so they read unchanged.
+/// The oldest version this crate reads: versions 2 and 3 only added fields that older
+/// files never use, so they read unchanged.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;

@@ -93,6 +93,23 @@ impl Platform {
         let variant = if arch == "arm64" { "v8" } else { "" };
         Platform::new(std::env::consts::OS, arch, variant)
     }
+
+    /// The platform with its default variant spelled out, as containerd's platform
+    /// matcher normalises: `arm64` is `arm64/v8`, `arm` is `arm/v7`. Two platforms name
+    /// the same machine when their normalised forms are equal.
+    pub fn normalized(&self) -> Platform {
+        let variant = match (self.architecture.as_str(), self.variant.as_str()) {
+            ("arm64", "") => "v8",
+            ("arm", "") => "v7",
+            (_, v) => v,
+        };
+        Platform::new(&self.os, &self.architecture, variant)
+    }
+
+    /// Whether `self` and `other` name the same machine ([`Platform::normalized`]).
+    pub fn same_as(&self, other: &Platform) -> bool {
+        self.normalized() == other.normalized()
+    }
 }
 
 impl std::fmt::Display for Platform {
@@ -134,6 +151,12 @@ pub struct ExecOp {
     pub mounts: Vec<Mount>,
     /// Secrets exposed as environment variables (`RUN --mount=type=secret,env=X`).
     pub secret_env: Vec<SecretEnv>,
+    /// The platform the process is built for (its stage's: `FROM --platform=…`, else the
+    /// target). A runtime on another machine runs it under emulation. Version 3; omitted
+    /// from the encoding when absent (an older file), which means the platform of the
+    /// output being built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

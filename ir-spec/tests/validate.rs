@@ -33,6 +33,7 @@ fn exec_on(root: Digest, index: u32) -> Vertex {
                 kind: MountKind::Bind,
             }],
             secret_env: vec![],
+            platform: None,
         }),
     }
 }

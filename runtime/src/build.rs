@@ -35,8 +35,9 @@ use crate::store::{ImageRecord, Store, StoreError};
 pub struct BuildRequest<'a> {
     pub store: &'a Arc<Store>,
     pub definition: &'a Definition,
-    /// The platform to build; picks the Definition's output.
-    pub platform: Platform,
+    /// The platforms to build (at least one); each picks the Definition's output. Several
+    /// are solved together and give one image index ([`crate::store::Store::put_index`]).
+    pub platforms: Vec<Platform>,
     /// Local sources by name (`context` is the main build context).
     pub contexts: HashMap<String, PathBuf>,
     /// Build secrets by id; never stored, logged or keyed.
@@ -88,8 +89,11 @@ pub struct BuildRequest<'a> {
 /// What a successful build produced.
 #[derive(Debug, Clone)]
 pub struct BuildResult {
-    /// The committed image, when something needed one.
+    /// The committed image, when something needed one (of a multi-platform build: the
+    /// first platform's).
     pub image: Option<ImageRecord>,
+    /// A multi-platform build's image index (a store blob), when images were committed.
+    pub index: Option<cairn_ir::Digest>,
     /// The names the image was tagged with (normalized).
     pub tags: Vec<String>,
     /// Steps executed and found in the cache.
@@ -161,7 +165,17 @@ impl std::error::Error for BuildError {
 /// Runs a build: solve → commit → verify → tag → exports → metadata (see the module doc).
 pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let def = req.definition;
-    solve::pick_output(def, &req.platform).map_err(BuildError::Solve)?;
+    if req.platforms.is_empty() {
+        return Err(BuildError::Solve(SolveError::NoOutput("No platform to build".into())));
+    }
+    for p in &req.platforms {
+        solve::pick_output(def, p).map_err(BuildError::Solve)?;
+    }
+    if req.platforms.len() > 1 && req.verify_reproducible {
+        return Err(BuildError::Solve(SolveError::NoOutput(
+            "`--verify-reproducible` checks one platform at a time: give a single `--platform`".into(),
+        )));
+    }
     let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
     let shared = shared_cache(&req);
     if let Some(s) = &shared {
@@ -173,7 +187,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         backend = backend.with_registry(r.clone());
     }
     let opts = SolveOptions {
-        platform: req.platform.clone(),
+        platforms: req.platforms.clone(),
         no_cache: req.no_cache,
         jobs: req.jobs.unwrap_or(usize::MAX).max(1),
         contexts: req.contexts.clone(),
@@ -210,21 +224,20 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
     }
     // Kept for failed builds too: `cairn explain` shows why their steps ran.
-    let saved = record::save(req.store, &recorder, &context, &req.platform, started);
+    let saved = record::save(req.store, &recorder, &context, &req.platforms[0], started);
     if let Err(e) = &saved {
         (req.notice)(&format!("Cannot keep the build record: {e}"));
     }
     let solved = solved.map_err(BuildError::Solve)?;
+    if req.platforms.len() > 1 {
+        let r = crate::build_multi::finish(&req, &solved, shared.as_deref())?;
+        return Ok(BuildResult { record: saved.ok(), ..r });
+    }
     let layers: Vec<String> = solved.layers.iter().map(|l| l.to_string()).collect();
     let mut image_options = req.image_options.clone();
     image_options.commit.source_date_epoch = req.source_date_epoch;
     let commit_opts = image_options.commit;
-    let wants_image = req.commit_image
-        || !req.tags.is_empty()
-        || req.metadata_file.is_some()
-        || req.verify_reproducible
-        || !req.push.is_empty()
-        || req.exports.iter().any(|e| e.needs_image());
+    let wants_image = wants_image(&req);
     let st: &Store = req.store;
     let mut image = None;
     let mut tags = Vec::new();
@@ -242,7 +255,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         for t in req.tags {
             tags.push(st.tag_image(t, &rec).map_err(BuildError::Export)?);
         }
-        let src = ExportSource { image: Some(&rec), layers: &layers };
+        let src = ExportSource::single(Some(&rec), &layers);
         let cx = ExportContext {
             tags: &tags,
             source_date_epoch: req.source_date_epoch,
@@ -251,38 +264,64 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         for e in req.exports.iter().filter(|e| e.needs_image()) {
             e.export(st, &src, &cx).map_err(BuildError::Export)?;
         }
-        for name in req.push {
-            let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
-                name: name.clone(),
-                source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
-            })?;
-            (req.notice)(&format!("Pushing {name}"));
-            let d = registry
-                .push(st, &rec, name, req.notice)
-                .map_err(|source| BuildError::Push { name: name.clone(), source })?;
-            (req.notice)(&format!("Pushed {name}@{d}"));
-        }
+        push_all(&req, |r, name| r.push(st, &rec, name, req.notice))?;
         if let Some(f) = req.metadata_file {
-            write_metadata(st, f, &rec, &tags)?;
+            write_metadata(st, f, &rec.manifest_digest, Some(&rec.config_digest), &tags)?;
         }
         image = Some(rec);
     }
-    let src = ExportSource { image: image.as_ref(), layers: &layers };
+    let src = ExportSource::single(image.as_ref(), &layers);
     let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch, image_options: None };
     for e in req.exports.iter().filter(|e| !e.needs_image()) {
         e.export(st, &src, &cx).map_err(BuildError::Export)?;
     }
-    if let Some(s) = &shared {
-        for to in req.cache_to {
-            // The cache's layers are gzip, whatever the image's compression.
-            let cache_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
-            match crate::cache::export(st, req.registry.as_deref(), s, to, &layers, &cache_opts, req.notice) {
-                Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
-                r => r.map_err(BuildError::Cache)?,
-            }
+    export_caches(&req, shared.as_deref(), &layers)?;
+    Ok(BuildResult { image, index: None, tags, executed: solved.executed, cached: solved.cached, record: saved.ok() })
+}
+
+/// `--cache-to`, after everything else; `layers` are the image's (every platform's).
+pub(crate) fn export_caches(
+    req: &BuildRequest<'_>,
+    shared: Option<&crate::cache::SharedCache>,
+    layers: &[String],
+) -> Result<(), BuildError> {
+    let Some(s) = shared else { return Ok(()) };
+    for to in req.cache_to {
+        // The cache's layers are gzip, whatever the image's compression.
+        let cache_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
+        match crate::cache::export(req.store, req.registry.as_deref(), s, to, layers, &cache_opts, req.notice) {
+            Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
+            r => r.map_err(BuildError::Cache)?,
         }
     }
-    Ok(BuildResult { image, tags, executed: solved.executed, cached: solved.cached, record: saved.ok() })
+    Ok(())
+}
+
+/// `--push`: `push` each name with the registry client, with a notice before and after.
+pub(crate) fn push_all(
+    req: &BuildRequest<'_>,
+    push: impl Fn(&Registry, &str) -> Result<cairn_ir::Digest, RegistryOpError>,
+) -> Result<(), BuildError> {
+    for name in req.push {
+        let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
+            name: name.clone(),
+            source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
+        })?;
+        (req.notice)(&format!("Pushing {name}"));
+        let d = push(registry, name).map_err(|source| BuildError::Push { name: name.clone(), source })?;
+        (req.notice)(&format!("Pushed {name}@{d}"));
+    }
+    Ok(())
+}
+
+/// Whether the build must commit images (packing layers costs time).
+pub(crate) fn wants_image(req: &BuildRequest<'_>) -> bool {
+    req.commit_image
+        || !req.tags.is_empty()
+        || req.metadata_file.is_some()
+        || req.verify_reproducible
+        || !req.push.is_empty()
+        || req.exports.iter().any(|e| e.needs_image())
 }
 
 /// The shared caches of a build with `--cache-from` or `--cache-to` (their indexes read).
@@ -301,7 +340,7 @@ pub fn plan(
     let salt = store.build_records_salt().unwrap_or_default();
     let recorder = Arc::new(record::Recorder::new(def, &record::history(store, &context), salt));
     let opts = SolveOptions {
-        platform: platform.clone(),
+        platforms: vec![platform.clone()],
         no_cache,
         jobs: 1,
         contexts,
@@ -330,23 +369,32 @@ fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>
 
 /// `--metadata-file`: the keys `docker buildx build` writes (`containerimage.digest`,
 /// `containerimage.config.digest`, `containerimage.descriptor`, `image.name`,
-/// `buildx.build.ref`).
-fn write_metadata(st: &Store, f: &Path, rec: &ImageRecord, tags: &[String]) -> Result<(), BuildError> {
-    let manifest = st.read_blob(&rec.manifest_digest).map_err(BuildError::Metadata)?;
+/// `buildx.build.ref`). `digest` is the image's manifest, or a multi-platform build's
+/// index (which has no config).
+pub(crate) fn write_metadata(
+    st: &Store,
+    f: &Path,
+    digest: &cairn_ir::Digest,
+    config: Option<&cairn_ir::Digest>,
+    tags: &[String],
+) -> Result<(), BuildError> {
+    let manifest = st.read_blob(digest).map_err(BuildError::Metadata)?;
     let media = serde_json::from_slice::<serde_json::Value>(&manifest)
         .ok()
         .and_then(|m| m["mediaType"].as_str().map(str::to_string))
         .unwrap_or_else(|| crate::oci::MEDIA_OCI_MANIFEST.to_string());
     let mut meta = serde_json::json!({
         "buildx.build.ref": build_ref(),
-        "containerimage.digest": rec.manifest_digest.to_string(),
-        "containerimage.config.digest": rec.config_digest.to_string(),
+        "containerimage.digest": digest.to_string(),
         "containerimage.descriptor": {
             "mediaType": media,
-            "digest": rec.manifest_digest.to_string(),
+            "digest": digest.to_string(),
             "size": manifest.len(),
         },
     });
+    if let Some(c) = config {
+        meta["containerimage.config.digest"] = c.to_string().into();
+    }
     if !tags.is_empty() {
         meta["image.name"] = tags.join(",").into();
     }

@@ -17,7 +17,8 @@
 //! - `layer`: layer directories in overlay format ⇄ OCI layer tars.
 //! - `gzip`: parallel, deterministic gzip of layer tars (one member per MiB); `compress`:
 //!   the layer encodings (gzip, zstd, none) behind one writer and one reader.
-//! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs.
+//! - `sandbox`, `mount`: the Linux-namespace sandbox that runs Exec ops over overlayfs;
+//!   `emulation`: the `binfmt_misc` handler (QEMU) a step of another platform needs.
 //! - `output`: user-named output paths (temp-and-rename for files, write-into for devices).
 //! - `inspect`, `analyze`: reading stored images (history, `docker inspect`'s document;
 //!   per-layer changes, wasted bytes and efficiency).
@@ -27,8 +28,10 @@
 
 pub mod analyze;
 pub mod build;
+mod build_multi;
 pub mod cache;
 pub mod compress;
+pub mod emulation;
 pub mod export;
 pub mod gzip;
 pub mod image;

@@ -174,12 +174,46 @@ impl Registry {
         dest: &str,
         notice: &dyn Fn(&str),
     ) -> Result<Digest, RegistryOpError> {
-        let r = Reference::parse(dest)?;
-        if r.digest.is_some() {
-            return Err(
-                RegistryError::Invalid(format!("Cannot push to `{dest}`: a push names a tag, not a digest")).into()
-            );
+        let r = push_reference(dest)?;
+        self.push_image(store, rec, &r, notice)
+    }
+
+    /// Pushes a multi-platform image: each platform's image (blobs, then its manifest by
+    /// digest), then the index `index` (a store blob) under `dest`'s tag.
+    pub fn push_index(
+        &self,
+        store: &Store,
+        images: &[crate::store::PlatformImage],
+        index: &Digest,
+        dest: &str,
+        notice: &dyn Fn(&str),
+    ) -> Result<Digest, RegistryOpError> {
+        let r = push_reference(dest)?;
+        for pi in images {
+            let by_digest = Reference { tag: None, digest: Some(pi.image.manifest_digest), ..r.clone() };
+            self.push_image(store, &pi.image, &by_digest, notice)?;
         }
+        let bytes = store.read_blob(index)?;
+        let pushed = self.client.put_manifest(&r, crate::oci::MEDIA_OCI_INDEX, &bytes)?;
+        if pushed != *index {
+            return Err(RegistryError::Invalid(format!(
+                "`{}` stored the index as `{pushed}`, not `{index}`",
+                r.registry
+            ))
+            .into());
+        }
+        Ok(pushed)
+    }
+
+    /// One image's blobs and manifest, the manifest under `r`'s tag or digest.
+    fn push_image(
+        &self,
+        store: &Store,
+        rec: &ImageRecord,
+        r: &Reference,
+        notice: &dyn Fn(&str),
+    ) -> Result<Digest, RegistryOpError> {
+        let r = r.clone();
         for lb in store.image_layer_blobs(rec)? {
             self.push_blob(store, &r, &lb.blob, lb.blob_size, notice)?;
         }
@@ -279,6 +313,15 @@ impl BlobFetcher for Registry {
 
 /// How often an upload the registry failed with a server error is tried again.
 const UPLOAD_RETRIES: u64 = 3;
+
+/// The reference a push writes to: a tag, never a digest.
+fn push_reference(dest: &str) -> Result<Reference, RegistryOpError> {
+    let r = Reference::parse(dest)?;
+    if r.digest.is_some() {
+        return Err(RegistryError::Invalid(format!("Cannot push to `{dest}`: a push names a tag, not a digest")).into());
+    }
+    Ok(r)
+}
 
 /// Whether `reference` names a registry image (not an `oci-layout://` or a bare digest).
 pub fn is_registry_reference(reference: &str) -> bool {

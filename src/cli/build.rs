@@ -318,6 +318,9 @@ impl Exporter for DockerLoad {
     ) -> Result<(), store::StoreError> {
         use std::process::{Command, Stdio};
         let failed = |m: String| store::StoreError::Invalid(m);
+        if !src.platforms.is_empty() {
+            return Err(failed("`--load` loads one image into docker: build one `--platform` at a time".into()));
+        }
         let rec = src.image.ok_or_else(|| failed("`--load` needs an image, and none was committed".into()))?;
         let tags: Vec<String> = cx.tags.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
         // docker's output goes to a file, so a chatty `docker load` cannot block on a
@@ -372,11 +375,16 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         super::timeline::check_path(t)?;
     }
     let fe = &args.frontend;
-    let platform = match &fe.platform {
-        None => Platform::host(),
-        Some(p) => Platform::parse(p)
-            .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
-    };
+    // Several platforms are built in one solve into one image index; the first one's
+    // settings apply to what has only one (`--annotation` limited to a platform).
+    let platforms = frontend::parse_platforms(fe.platform.as_deref())?;
+    let platforms = if platforms.is_empty() { vec![Platform::host()] } else { platforms };
+    for (i, p) in platforms.iter().enumerate() {
+        if platforms[..i].iter().any(|q| q.same_as(p)) {
+            bail!("Invalid `--platform`: `{p}` is given twice");
+        }
+    }
+    let platform = platforms[0].clone();
     let outputs = args.outputs.iter().map(|o| parse_output(o)).collect::<anyhow::Result<Vec<_>>>()?;
     let annotations = args.annotations.iter().map(|a| parse_annotation_flag(a)).collect::<anyhow::Result<Vec<_>>>()?;
     let cache_from =
@@ -479,7 +487,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 context: &context.dir,
                 target: fe.target.as_deref(),
                 build_args: &build_args,
-                platforms: vec![platform.clone()],
+                platforms: platforms.clone(),
                 contexts: &named,
                 no_cache_filter: &args.no_cache_filter,
                 args: fe,
@@ -552,7 +560,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
     let built = build::run(BuildRequest {
         store: &st,
         definition: &def,
-        platform,
+        platforms,
         contexts,
         secrets,
         allow_insecure,
@@ -581,8 +589,12 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         BuildError::Solve(s) => anyhow::Error::from(s),
         other => anyhow::Error::from(other),
     })?;
-    // The image ID, as buildx prints it for `-q` and writes to `--iidfile`: the config digest.
-    let image_id = built.image.as_ref().map(|r| r.config_digest.to_string());
+    // The image ID, as buildx prints it for `-q` and writes to `--iidfile`: the config
+    // digest, or a multi-platform build's index digest (it has no config).
+    let image_id = match built.index {
+        Some(index) => Some(index.to_string()),
+        None => built.image.as_ref().map(|r| r.config_digest.to_string()),
+    };
     if let (Some(f), Some(id)) = (&args.iidfile, &image_id) {
         cairn_runtime::output::write_file(f, id.as_bytes())
             .with_context(|| format!("Cannot write `--iidfile {}`", f.display()))?;
@@ -598,7 +610,7 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
         seconds: started.elapsed().as_secs_f64(),
         executed: built.executed,
         cached: built.cached,
-        digest: built.image.as_ref().map(|r| r.manifest_digest.to_string()),
+        digest: built.index.or(built.image.as_ref().map(|r| r.manifest_digest)).map(|d| d.to_string()),
         time: progress::now(),
     });
     if let Some(t) = &args.timeline {

@@ -336,7 +336,7 @@ impl StoreResolver {
 
     /// The record of `reference`, pulled when needed.
     fn record(&self, reference: &str, platform: &Platform) -> Result<Option<ImageRecord>, ResolveError> {
-        let local = cairn_runtime::image::resolve_image(&self.store, reference)?;
+        let local = cairn_runtime::image::resolve_image_for(&self.store, reference, Some(platform))?;
         let Some(registry) =
             self.registry.as_ref().filter(|_| cairn_runtime::registry::is_registry_reference(reference))
         else {

@@ -71,6 +71,10 @@ pub struct SaveArgs {
     /// The docker-archive tarball to write
     #[arg(short, long, value_name = "FILE", required = true)]
     pub output: PathBuf,
+    /// Of a multi-platform image, the platform to save (default: this machine's, else the
+    /// first)
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,10 +195,17 @@ pub fn du(_a: DuArgs) -> anyhow::Result<()> {
 /// names it was asked by as RepoTags (none when asked by digest).
 pub fn save(a: SaveArgs) -> anyhow::Result<()> {
     let s = open()?;
+    let platform = match &a.platform {
+        Some(p) => Some(
+            cairn_ir::Platform::parse(p)
+                .with_context(|| format!("Invalid `--platform {p}`: expected os/arch[/variant], e.g. linux/amd64"))?,
+        ),
+        None => None,
+    };
     let mut images: Vec<(cairn_runtime::store::ImageRecord, Vec<String>)> = Vec::new();
     for r in &a.images {
         let rec = s
-            .get_image(r)
+            .get_image_for(r, platform.as_ref())
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_context(|| format!("No such image `{r}` in the store (see `cairn images`)"))?;
         let tag = cairn_ir::reference::normalize(r).ok().filter(|n| !n.contains('@'));

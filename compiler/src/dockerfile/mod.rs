@@ -134,10 +134,14 @@ pub fn compile(
     for p in platforms {
         let mut pc = lw.platform_ctx(p.clone())?;
         let st = lw.lower_stage(&mut pc, target)?;
+        // A base image's config says what its binaries are: it stays the truth (with the
+        // `InvalidBaseImagePlatform` warning when it is not the platform asked for).
         let mut config = st.config.clone();
-        config.architecture = st.platform.architecture.clone();
-        config.os = st.platform.os.clone();
-        config.variant = (!st.platform.variant.is_empty()).then(|| st.platform.variant.clone());
+        if config.architecture.is_empty() || config.os.is_empty() {
+            config.architecture = st.platform.architecture.clone();
+            config.os = st.platform.os.clone();
+            config.variant = (!st.platform.variant.is_empty()).then(|| st.platform.variant.clone());
+        }
         lw.graph.outputs.push(GraphOutput { platform: p, root: st.root, config });
     }
     // `BUILDKIT_*` build args configure the frontend itself (`BUILDKIT_DOCKERFILE_CHECK`).
@@ -281,6 +285,19 @@ impl<'a> Lowerer<'a> {
                 reference,
                 format!("Base image `{reference}` is not in the local store; its config (ENV, WORKDIR, USER…) is taken as empty"),
             );
+        }
+        if let Some(c) = got.as_ref().filter(|c| !c.architecture.is_empty()) {
+            let actual = Platform::new(&c.os, &c.architecture, c.variant.as_deref().unwrap_or(""));
+            if !actual.same_as(platform) {
+                // BuildKit's rule and words (its lint `InvalidBaseImagePlatform`).
+                self.warn_once(
+                    &format!("platform {reference} {platform}"),
+                    format!(
+                        "InvalidBaseImagePlatform: Base image {} was pulled with platform \"{actual}\", expected \"{platform}\" for current build",
+                        cairn_ir::reference::familiar(reference)
+                    ),
+                );
+            }
         }
         self.configs.insert(key, got.clone());
         Ok(got.unwrap_or_default())

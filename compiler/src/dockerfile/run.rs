@@ -159,6 +159,9 @@ pub(super) fn dispatch_run(
         security,
         mounts,
         secret_env,
+        // The stage's platform: a `FROM --platform=$BUILDPLATFORM` stage runs natively
+        // whatever the target, and is shared by every target platform's graph.
+        platform: Some(st.platform.normalized()),
     };
     let meta = lw.meta(ins, st, written.to_string());
     st.root = lw.graph.exec(exec, inputs, meta);

@@ -250,8 +250,18 @@ impl<'a> Lowerer<'a> {
         let from_image =
             base != "scratch" && !self.stages[..i].iter().any(|s| s.name.as_deref() == Some(base.as_str()));
         let total = u32::from(from_image) + body.iter().filter(|ins| makes_step(ins.keyword)).count() as u32;
-        let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: group.clone(), step: 1, total })?;
-        st.group = group;
+        // Several target platforms: steps are named with their stage's platform, as
+        // BuildKit names them (`[linux/arm64 stage-1 2/3]`, `[linux/arm64 2/3]`).
+        let multi = self.opts.platforms.len() > 1;
+        let with_platform = |p: &Platform| match (multi, group.is_empty()) {
+            (false, _) => group.clone(),
+            (true, true) => p.to_string(),
+            (true, false) => format!("{p} {group}"),
+        };
+        let from_platform = cmd.platform.as_ref().and_then(|w| Platform::parse(&w.node)).unwrap_or(pc.target.clone());
+        let from_group = with_platform(&from_platform);
+        let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: from_group, step: 1, total })?;
+        st.group = with_platform(&st.platform);
         st.ignore_cache = ignore_cache;
         st.total = total;
         st.step = u32::from(from_image);

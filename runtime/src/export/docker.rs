@@ -139,6 +139,11 @@ impl Exporter for DockerArchive {
         true
     }
     fn export(&self, store: &Store, src: &ExportSource<'_>, cx: &ExportContext<'_>) -> Result<(), StoreError> {
+        if !src.platforms.is_empty() {
+            return Err(StoreError::Invalid(
+                "A docker-archive (`-o type=docker`) holds one image per name, not a multi-platform image: use `-o type=oci` or build one `--platform` at a time".into(),
+            ));
+        }
         let mut tags: Vec<String> = cx.tags.iter().map(|n| cairn_ir::reference::familiar(n)).collect();
         if let Some(n) = &self.name {
             tags.insert(0, n.clone());

@@ -1,6 +1,7 @@
 //! The OCI image layout exporter (`-o type=oci`): a directory or a tar of `oci-layout`,
 //! `index.json` (one manifest, with the image's name as BuildKit annotates it) and
-//! `blobs/sha256/`.
+//! `blobs/sha256/`. A multi-platform build's `index.json` names one image index instead,
+//! whose manifests carry their platforms (BuildKit's layout too).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -92,6 +93,17 @@ fn export_oci_layout_with(
         let a = desc.annotations.get_or_insert_with(Default::default);
         a.extend(opts.descriptor_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    write_layout(dest, tar, desc, &blobs, opts)
+}
+
+/// Writes a layout whose `index.json` holds `desc`, with `blobs`.
+fn write_layout(
+    dest: &Path,
+    tar: bool,
+    desc: Descriptor,
+    blobs: &[(Digest, PathBuf)],
+    opts: &ImageExport,
+) -> Result<(), StoreError> {
     let index = Index {
         schema_version: 2,
         media_type: Some(MEDIA_OCI_INDEX.to_string()),
@@ -107,7 +119,7 @@ fn export_oci_layout_with(
         tar_bytes(&mut b, "index.json", &index_bytes).map_err(w)?;
         tar_dir(&mut b, "blobs/").map_err(w)?;
         tar_dir(&mut b, "blobs/sha256/").map_err(w)?;
-        for (d, p) in &blobs {
+        for (d, p) in blobs {
             tar_blob(&mut b, &format!("blobs/sha256/{}", d.hex()), p, d).map_err(w)?;
         }
         b.into_inner().map_err(w)?.commit()
@@ -118,7 +130,7 @@ fn export_oci_layout_with(
         fs::create_dir_all(&bdir).map_err(io_err("create directory", &bdir))?;
         fs::write(tmp.path.join("oci-layout"), layout).map_err(io_err("write", &tmp.path))?;
         fs::write(tmp.path.join("index.json"), &index_bytes).map_err(io_err("write", &tmp.path))?;
-        for (d, p) in &blobs {
+        for (d, p) in blobs {
             let to = bdir.join(d.hex());
             copy_blob(p, &to, d).map_err(io_err("copy to", &to))?;
         }
@@ -144,7 +156,49 @@ impl Exporter for OciLayout {
     }
     fn export(&self, store: &Store, src: &ExportSource<'_>, cx: &ExportContext<'_>) -> Result<(), StoreError> {
         let n = self.name.clone().or_else(|| cx.tags.first().cloned());
+        if !src.platforms.is_empty() {
+            return self.export_index(store, src, cx, n.as_deref());
+        }
         let rec = self.options.image(store, src, cx)?;
         export_oci_layout_with(store, &rec, &self.dest, self.tar, n.as_deref(), &self.options)
+    }
+}
+
+impl OciLayout {
+    /// A multi-platform build: `index.json` names one image index (as BuildKit writes it),
+    /// whose manifests are the platforms' images, each written with these options.
+    fn export_index(
+        &self,
+        store: &Store,
+        src: &ExportSource<'_>,
+        cx: &ExportContext<'_>,
+        ref_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut images = Vec::new();
+        for p in src.platforms {
+            let one = ExportSource::single(p.image, p.layers);
+            let rec = self.options.image(store, &one, cx)?.into_owned();
+            let config = store.image_config(&rec)?;
+            let platform =
+                cairn_ir::Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or(""));
+            images.push(crate::store::PlatformImage { platform, image: rec });
+        }
+        let index = store.put_index(&images)?;
+        let bytes = store.read_blob(&index)?;
+        let mut desc = Descriptor::new(MEDIA_OCI_INDEX, index, bytes.len() as u64);
+        desc.annotations = ref_annotations(ref_name)?;
+        if !self.options.descriptor_annotations.is_empty() {
+            let a = desc.annotations.get_or_insert_with(Default::default);
+            a.extend(self.options.descriptor_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut blobs = vec![(index, store.blob_path(&index))];
+        for pi in &images {
+            for b in image_blobs(store, &pi.image)?.1 {
+                if !blobs.iter().any(|(d, _)| *d == b.0) {
+                    blobs.push(b);
+                }
+            }
+        }
+        write_layout(&self.dest, self.tar, desc, &blobs, &self.options)
     }
 }

@@ -13,7 +13,7 @@ mod rootfs;
 
 pub use docker::{export_docker_archive, export_docker_archive_images, export_docker_archive_stream, DockerArchive};
 pub use layout::{export_oci_layout, OciLayout};
-pub use rootfs::{export_rootfs_dir, export_rootfs_tar, RootfsDir, RootfsTar};
+pub use rootfs::{export_rootfs_dir, export_rootfs_dirs, export_rootfs_tar, RootfsDir, RootfsTar};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -36,6 +36,37 @@ pub struct ExportSource<'a> {
     pub image: Option<&'a ImageRecord>,
     /// Layer ids, bottom first.
     pub layers: &'a [String],
+    /// A multi-platform build (empty for one platform): every platform's result, in the
+    /// order asked; `image` and `layers` are then the first's.
+    pub platforms: &'a [PlatformSource<'a>],
+}
+
+impl<'a> ExportSource<'a> {
+    /// The source of a single-platform build.
+    pub fn single(image: Option<&'a ImageRecord>, layers: &'a [String]) -> ExportSource<'a> {
+        ExportSource { image, layers, platforms: &[] }
+    }
+}
+
+/// One platform's result in a multi-platform build.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformSource<'a> {
+    pub platform: &'a cairn_ir::Platform,
+    pub image: Option<&'a ImageRecord>,
+    pub layers: &'a [String],
+}
+
+/// The directory (or tar prefix) of a platform in a multi-platform root filesystem
+/// output, as buildx names it: `linux_amd64`, `linux_arm64`, `linux_arm_v7`.
+pub fn platform_dir_name(p: &cairn_ir::Platform) -> String {
+    let p = p.normalized();
+    let mut name = format!("{}_{}", p.os, p.architecture);
+    let default_arm64 = p.architecture == "arm64" && p.variant == "v8";
+    if !p.variant.is_empty() && !default_arm64 {
+        name.push('_');
+        name.push_str(&p.variant);
+    }
+    name
 }
 
 /// What an export may need besides its source.

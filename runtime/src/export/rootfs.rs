@@ -2,7 +2,9 @@
 //! not copied layer by layer: [`merge_layers`] builds the merged tree in memory (bottom
 //! layer first; a whiteout removes a path, an opaque directory drops everything below it
 //! from lower layers), then the tree is either copied out once or written as a tar with
-//! the deterministic writer of [`crate::layer`].
+//! the deterministic writer of [`crate::layer`]. A multi-platform build writes one
+//! directory per platform (`linux_amd64/`, `linux_arm64/`), in the directory or the tar,
+//! as buildx does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -88,14 +90,26 @@ pub(crate) fn write_rootfs_tar(
     out: impl Write,
     source_date_epoch: Option<u64>,
 ) -> Result<(), StoreError> {
-    let tree = merge_layers(store, layers)?;
+    write_rootfs_tars(store, &[("", layers)], out, source_date_epoch)
+}
+
+/// One tar of several root filesystems, each under its prefix (`""`: at the top).
+fn write_rootfs_tars(
+    store: &Store,
+    trees: &[(&str, &[String])],
+    out: impl Write,
+    source_date_epoch: Option<u64>,
+) -> Result<(), StoreError> {
     let mut t = TarOut::new(out, source_date_epoch);
     let werr = |e: io::Error| StoreError::Io {
         action: "write the root filesystem tar from",
         path: store.layout().layers_dir(),
         source: e,
     };
-    write_tree(&mut t, &tree, b"").map_err(werr)?;
+    for (prefix, layers) in trees {
+        let tree = merge_layers(store, layers)?;
+        write_tree(&mut t, &tree, prefix.as_bytes()).map_err(werr)?;
+    }
     t.finish().map_err(werr)?.flush().map_err(werr)
 }
 
@@ -159,16 +173,40 @@ fn copy_tree(node: &MergedNode, dest: &Path, links: &mut HashMap<(u64, u64), Pat
 
 /// Copies the merged filesystem of `layers` to the directory `dest`.
 pub fn export_rootfs_dir(store: &Store, layers: &[String], dest: &Path) -> Result<(), StoreError> {
+    export_rootfs_dirs(store, &[("", layers)], dest)
+}
+
+/// Copies several merged filesystems into `dest`, each into its sub-directory (`""`: `dest`
+/// itself), all or nothing.
+pub fn export_rootfs_dirs(store: &Store, trees: &[(&str, &[String])], dest: &Path) -> Result<(), StoreError> {
     check_dir_output(dest)?;
-    let tree = merge_layers(store, layers)?;
     let tmp = SiblingTemp::new(dest, "rootfs")?;
     fs::create_dir(&tmp.path).map_err(io_err("create directory", &tmp.path))?;
-    copy_tree(&tree, &tmp.path, &mut HashMap::new()).map_err(|e| StoreError::Io {
-        action: "export the root filesystem to",
-        path: dest.to_path_buf(),
-        source: e,
-    })?;
+    for (sub, layers) in trees {
+        let tree = merge_layers(store, layers)?;
+        let to = tmp.path.join(sub);
+        if !sub.is_empty() {
+            fs::create_dir(&to).map_err(io_err("create directory", &to))?;
+        }
+        copy_tree(&tree, &to, &mut HashMap::new()).map_err(|e| StoreError::Io {
+            action: "export the root filesystem to",
+            path: dest.to_path_buf(),
+            source: e,
+        })?;
+    }
     install_dir(tmp, dest, Install::ReplaceTop)
+}
+
+/// The trees of `src`: its one chain at the top, or each platform's in its directory.
+fn trees<'a>(src: &ExportSource<'a>, names: &'a [String]) -> Vec<(&'a str, &'a [String])> {
+    if src.platforms.is_empty() {
+        return vec![("", src.layers)];
+    }
+    names.iter().map(String::as_str).zip(src.platforms.iter().map(|p| p.layers)).collect()
+}
+
+fn dir_names(src: &ExportSource<'_>) -> Vec<String> {
+    src.platforms.iter().map(|p| super::platform_dir_name(p.platform)).collect()
 }
 
 /// `-o type=local,dest=DIR` (or `-o DIR`).
@@ -182,7 +220,8 @@ impl Exporter for RootfsDir {
         false
     }
     fn export(&self, store: &Store, src: &ExportSource<'_>, _cx: &ExportContext<'_>) -> Result<(), StoreError> {
-        export_rootfs_dir(store, src.layers, &self.dest)
+        let names = dir_names(src);
+        export_rootfs_dirs(store, &trees(src, &names), &self.dest)
     }
 }
 
@@ -197,6 +236,9 @@ impl Exporter for RootfsTar {
         false
     }
     fn export(&self, store: &Store, src: &ExportSource<'_>, cx: &ExportContext<'_>) -> Result<(), StoreError> {
-        export_rootfs_tar(store, src.layers, &self.dest, cx.source_date_epoch)
+        let names = dir_names(src);
+        let mut out = OutputFile::create(&self.dest)?;
+        write_rootfs_tars(store, &trees(src, &names), &mut out, cx.source_date_epoch)?;
+        out.commit()
     }
 }

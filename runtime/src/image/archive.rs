@@ -160,7 +160,7 @@ pub fn load_archive(store: &Store, file: &Path) -> Result<Vec<String>, StoreErro
     if dir.0.join("index.json").is_file() {
         let index = read_index(&dir.0.join("index.json"))?;
         for desc in &index.manifests {
-            let rec = import_descriptor(store, &dir.0, desc)?;
+            let rec = import_descriptor(store, &dir.0, desc, None)?;
             match name_of(desc) {
                 Some(n) => names.push(store.tag_image(&n, &rec)?),
                 None => names.push(rec.manifest_digest.to_string()),
@@ -189,8 +189,13 @@ fn layout_blob(dir: &Path, d: &Digest) -> Result<PathBuf, StoreError> {
 }
 
 /// Imports the image an index entry of the layout `dir` points at; for a nested index
-/// (a multi-platform image) the manifest for this machine's platform.
-fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<ImageRecord, StoreError> {
+/// (a multi-platform image) the manifest for `platform` (`None`: this machine's).
+fn import_descriptor(
+    store: &Store,
+    dir: &Path,
+    desc: &Descriptor,
+    platform: Option<&Platform>,
+) -> Result<ImageRecord, StoreError> {
     let mut desc = desc.clone();
     for _ in 0..4 {
         let p = layout_blob(dir, &desc.digest)?;
@@ -209,17 +214,11 @@ fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Ima
         }
         let idx: Index = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt { path: p.clone(), message: format!("not an OCI index: {e}") })?;
-        let host = Platform::host();
+        let host = platform.cloned().unwrap_or_else(Platform::host);
         let pick = idx
             .manifests
             .iter()
-            .find(|m| {
-                m.platform.as_ref().is_some_and(|pl| {
-                    pl.os == host.os
-                        && pl.architecture == host.architecture
-                        && (host.variant.is_empty() || pl.variant.as_deref().is_none_or(|v| v == host.variant))
-                })
-            })
+            .find(|m| m.platform.as_ref().is_some_and(|pl| crate::store::descriptor_platform(pl).same_as(&host)))
             .or(if idx.manifests.len() == 1 { idx.manifests.first() } else { None })
             .ok_or_else(|| {
                 StoreError::NotFound(format!(
@@ -237,6 +236,17 @@ fn import_descriptor(store: &Store, dir: &Path, desc: &Descriptor) -> Result<Ima
 /// a tag (`org.opencontainers.image.ref.name`, or a full name), `sha256:…`, or `None`
 /// when the layout holds exactly one.
 pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> Result<ImageRecord, StoreError> {
+    import_oci_layout_for(store, dir, selector, None)
+}
+
+/// [`import_oci_layout`] taking `platform`'s manifest of a multi-platform image (`None`:
+/// this machine's).
+pub fn import_oci_layout_for(
+    store: &Store,
+    dir: &Path,
+    selector: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<ImageRecord, StoreError> {
     let index = read_index(&dir.join("index.json"))?;
     let listing = || {
         index
@@ -298,7 +308,7 @@ pub fn import_oci_layout(store: &Store, dir: &Path, selector: Option<&str>) -> R
                 })?
         }
     };
-    import_descriptor(store, dir, &desc)
+    import_descriptor(store, dir, &desc, platform)
 }
 
 /// Splits `oci-layout://PATH[:TAG|@sha256:…]` (the prefix is optional) into the layout
@@ -319,9 +329,19 @@ pub fn parse_oci_layout_ref(reference: &str) -> (PathBuf, Option<String>) {
 /// `oci-layout://PATH[:TAG|@sha256:…]` (imported into the store first). `None` when a
 /// store reference is unknown.
 pub fn resolve_image(store: &Store, reference: &str) -> Result<Option<ImageRecord>, StoreError> {
+    resolve_image_for(store, reference, None)
+}
+
+/// [`resolve_image`] picking `platform`'s manifest of a multi-platform image in the store
+/// (`None`: this machine's, else the first).
+pub fn resolve_image_for(
+    store: &Store,
+    reference: &str,
+    platform: Option<&cairn_ir::Platform>,
+) -> Result<Option<ImageRecord>, StoreError> {
     if reference.starts_with("oci-layout://") {
         let (dir, sel) = parse_oci_layout_ref(reference);
-        return import_oci_layout(store, &dir, sel.as_deref()).map(Some);
+        return import_oci_layout_for(store, &dir, sel.as_deref(), platform).map(Some);
     }
-    store.get_image(reference)
+    store.get_image_for(reference, platform)
 }

@@ -14,7 +14,7 @@ mod convert;
 mod created;
 mod import;
 
-pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image};
+pub use archive::{import_oci_layout, load_archive, parse_oci_layout_ref, resolve_image, resolve_image_for};
 pub use check::{check_store, CheckReport};
 pub(crate) use commit::pack_layer;
 pub use commit::{commit_image, CommitOptions};

@@ -9,4 +9,4 @@ mod media;
 mod types;
 
 pub use media::*;
-pub use types::{Descriptor, DockerArchiveEntry, Index, Manifest};
+pub use types::{Descriptor, DescriptorPlatform, DockerArchiveEntry, Index, Manifest};

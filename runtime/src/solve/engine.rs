@@ -228,6 +228,7 @@ pub struct Engine<'a> {
     pub cache: &'a dyn CacheIndex,
     pub ops: &'a dyn Ops,
     pub progress: &'a dyn Progress,
+    /// The platform of an Exec without one (a Definition older than version 3).
     pub platform: &'a Platform,
     pub no_cache: bool,
     pub permits: Semaphore,
@@ -266,7 +267,7 @@ impl Engine<'_> {
         self.cache.put(key, chains).map_err(fail("Cannot record the result in the cache index"))
     }
 
-    /// The cache key of `v` (SPEC.md §6): its op without selectors, the platform, and one
+    /// The cache key of `v` (SPEC.md §6): its op without selectors, an Exec's platform, and one
     /// part per read of `map`. A build context read through its key counts by the content
     /// of its whole visible tree, since a context has no key of its own.
     pub fn key_of(&self, v: usize, map: &CacheMap, inputs: &Inputs) -> Result<CacheKey, StepError> {
@@ -297,7 +298,8 @@ impl Engine<'_> {
             }
             rec.set_items(v, items);
         }
-        Ok(key::vertex_key(&self.graph.def.vertices[v].vertex.op, self.platform, &parts))
+        let op = &self.graph.def.vertices[v].vertex.op;
+        Ok(key::vertex_key(op, key::step_platform(op, self.platform).as_ref(), &parts))
     }
 
     /// Writes down how read `n` (of `producer`'s output) entered the key: a base image by

@@ -3,9 +3,9 @@
 //! # The rule (cairn's implementation of SPEC.md §6)
 //!
 //! ```text
-//! key(v) = BLAKE3( "cairn-cache-v1"
+//! key(v) = BLAKE3( "cairn-cache-v2"
 //!                , canonical(op with every Exec mount selector replaced by "")
-//!                , platform of the output being built (os/arch/variant)
+//!                , the platform an Exec runs for (os/arch/variant; empty for other ops)
 //!                , for each input i in order: part(i) )
 //! ```
 //!
@@ -20,6 +20,11 @@
 //!   producer is a Local source, its "key" is the content hash of its whole visible tree.
 //!
 //! An input read both ways contributes both parts.
+//!
+//! The platform is the Exec's own (`ExecOp::platform`, normalised; for a Definition older
+//! than version 3, which has none, the platform of the output being built). Other ops do
+//! not depend on the platform being built (an image source names its platform in the
+//! op), so a `FROM --platform=$BUILDPLATFORM` stage has one key for every target.
 //!
 //! Producer keys: `Scratch` hashes the tag `scratch`; an `Image` source hashes the image's
 //! manifest digest (so two references to the same manifest share cache); a `Local` source
@@ -48,7 +53,7 @@ use super::backend::CacheKey;
 use super::hash::Hash;
 
 /// Prefix that versions every key; bump it when this rule changes.
-pub const KEY_VERSION: &str = "cairn-cache-v1";
+pub const KEY_VERSION: &str = "cairn-cache-v2";
 
 /// The op with every Exec mount selector cleared, canonically encoded.
 pub fn stripped_op_encoding(op: &Op) -> Vec<u8> {
@@ -70,8 +75,17 @@ pub enum Part {
     Content(Hash),
 }
 
-/// Computes a key from its ingredients.
-pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> CacheKey {
+/// The platform `op` runs for: an Exec's own, else `default` for an Exec of an older
+/// Definition; `None` for every other op.
+pub fn step_platform(op: &Op, default: &Platform) -> Option<Platform> {
+    match op {
+        Op::Exec(e) => Some(e.platform.as_ref().unwrap_or(default).normalized()),
+        _ => None,
+    }
+}
+
+/// Computes a key from its ingredients; `platform` is [`step_platform`].
+pub fn vertex_key(op: &Op, platform: Option<&Platform>, parts: &[Part]) -> CacheKey {
     let mut h = blake3::Hasher::new();
     let mut field = |b: &[u8]| {
         h.update(&(b.len() as u64).to_le_bytes());
@@ -79,7 +93,7 @@ pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> CacheKey {
     };
     field(KEY_VERSION.as_bytes());
     field(&stripped_op_encoding(op));
-    field(platform.to_string().as_bytes());
+    field(platform.map(Platform::to_string).unwrap_or_default().as_bytes());
     for p in parts {
         match p {
             Part::Key(k, i) => {
@@ -97,9 +111,9 @@ pub fn vertex_key(op: &Op, platform: &Platform, parts: &[Part]) -> CacheKey {
 }
 
 /// A fixed key for a tagged leaf (scratch, images by manifest digest).
-pub fn leaf_key(tag: &str, value: &str, platform: &Platform) -> CacheKey {
+pub fn leaf_key(tag: &str, value: &str) -> CacheKey {
     let mut h = blake3::Hasher::new();
-    for b in [KEY_VERSION, tag, value, &platform.to_string()] {
+    for b in [KEY_VERSION, tag, value] {
         h.update(&(b.len() as u64).to_le_bytes());
         h.update(b.as_bytes());
     }
@@ -141,6 +155,7 @@ mod tests {
                 kind: MountKind::Bind,
             }],
             secret_env: vec![],
+            platform: None,
         })
     }
 
@@ -148,20 +163,32 @@ mod tests {
     fn selectors_do_not_enter_the_key_but_args_platform_and_inputs_do() {
         let p = Platform::new("linux", "amd64", "");
         let parts = [Part::Key(CacheKey([1; 32]), 0)];
-        let k = vertex_key(&exec("/a", &["true"]), &p, &parts);
-        assert_eq!(k, vertex_key(&exec("/b", &["true"]), &p, &parts));
-        assert_ne!(k, vertex_key(&exec("/a", &["false"]), &p, &parts));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &Platform::new("linux", "arm64", "v8"), &parts));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key(CacheKey([2; 32]), 0)]));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Key(CacheKey([1; 32]), 1)]));
-        assert_ne!(k, vertex_key(&exec("/a", &["true"]), &p, &[Part::Content([1; 32])]));
+        let p = Some(&p);
+        let k = vertex_key(&exec("/a", &["true"]), p, &parts);
+        assert_eq!(k, vertex_key(&exec("/b", &["true"]), p, &parts));
+        assert_ne!(k, vertex_key(&exec("/a", &["false"]), p, &parts));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), Some(&Platform::new("linux", "arm64", "v8")), &parts));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), p, &[Part::Key(CacheKey([2; 32]), 0)]));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), p, &[Part::Key(CacheKey([1; 32]), 1)]));
+        assert_ne!(k, vertex_key(&exec("/a", &["true"]), p, &[Part::Content([1; 32])]));
+    }
+
+    #[test]
+    fn an_exec_keys_on_its_own_platform_normalised() {
+        let host = Platform::new("linux", "amd64", "");
+        let mut op = exec("/", &["true"]);
+        assert_eq!(step_platform(&op, &host), Some(host.clone()), "an older Exec: the output's platform");
+        if let Op::Exec(e) = &mut op {
+            e.platform = Some(Platform::new("linux", "arm64", ""));
+        }
+        assert_eq!(step_platform(&op, &host), Some(Platform::new("linux", "arm64", "v8")));
+        assert_eq!(step_platform(&Op::Source(SourceOp::Scratch), &host), None);
     }
 
     #[test]
     fn leaf_keys_differ_by_tag_and_value() {
-        let p = Platform::host();
-        assert_ne!(leaf_key("image", "sha256:a", &p), leaf_key("image", "sha256:b", &p));
-        assert_ne!(leaf_key("scratch", "", &p), leaf_key("image", "", &p));
+        assert_ne!(leaf_key("image", "sha256:a"), leaf_key("image", "sha256:b"));
+        assert_ne!(leaf_key("scratch", ""), leaf_key("image", ""));
         assert_eq!(CacheKey([0xab; 32]).hex().len(), 64);
     }
 }

@@ -39,8 +39,10 @@ use progress::Progress;
 /// How to solve.
 #[derive(Debug, Clone)]
 pub struct SolveOptions {
-    /// The platform being built; RUN steps need it to be the host's.
-    pub platform: Platform,
+    /// The platforms being built (at least one): their outputs are solved together, so
+    /// what they share (a `FROM --platform=$BUILDPLATFORM` stage) runs once. The first is
+    /// also the platform of an Exec without one (a Definition older than version 3).
+    pub platforms: Vec<Platform>,
     /// Skip every cache lookup (results are still recorded).
     pub no_cache: bool,
     /// How many RUN steps may run at once.
@@ -66,10 +68,13 @@ pub struct SolveOptions {
 /// What a successful solve produced.
 #[derive(Debug, Clone)]
 pub struct Solved {
-    /// The layer chain of the chosen output's root, bottom first.
+    /// The layer chain of the first platform's output root, bottom first.
     pub layers: Vec<LayerId>,
-    /// Index into `Definition::outputs` of the output that was built.
+    /// Index into `Definition::outputs` of the first platform's output.
     pub output: usize,
+    /// Every platform's output (index into `Definition::outputs`, layer chain), in the
+    /// order of [`SolveOptions::platforms`]; the first is `output` and `layers`.
+    pub outputs: Vec<(usize, Vec<LayerId>)>,
     pub executed: usize,
     pub cached: usize,
 }
@@ -135,9 +140,10 @@ impl fmt::Display for SolveError {
 
 impl std::error::Error for SolveError {}
 
-/// Picks the output for `platform`: an exact match, else the only output.
+/// Picks the output for `platform`: an exact match (variants normalised), else the only
+/// output.
 pub fn pick_output(def: &Definition, platform: &Platform) -> Result<usize, SolveError> {
-    if let Some(i) = def.outputs.iter().position(|o| &o.platform == platform) {
+    if let Some(i) = def.outputs.iter().position(|o| o.platform.same_as(platform)) {
         return Ok(i);
     }
     match def.outputs.len() {
@@ -188,12 +194,18 @@ fn solve_with<B: Backend>(
     dry_run: Option<&engine::DryRun>,
 ) -> Result<Solved, SolveError> {
     let graph = graph::Graph::new(def).map_err(|e| SolveError::Invalid(e.to_string()))?;
-    let output = pick_output(def, &opts.platform)?;
-    let root_digest = def.outputs[output].root.digest;
-    let root_vertex = graph.vertex_of(&root_digest).ok_or_else(|| {
-        SolveError::NoOutput(format!("The output root `{root_digest}` is not a vertex of the Definition"))
-    })?;
-    let needed = graph.needed(root_vertex);
+    let default = opts.platforms.first().ok_or_else(|| SolveError::NoOutput("No platform to build".into()))?;
+    let mut roots = Vec::new();
+    let mut needed = Vec::new();
+    for p in &opts.platforms {
+        let output = pick_output(def, p)?;
+        let root_digest = def.outputs[output].root.digest;
+        let root_vertex = graph.vertex_of(&root_digest).ok_or_else(|| {
+            SolveError::NoOutput(format!("The output root `{root_digest}` is not a vertex of the Definition"))
+        })?;
+        needed = merge_needed(needed, graph.needed(root_vertex));
+        roots.push((output, root_vertex));
+    }
     let stat = if opts.no_cache { StatCache::in_memory() } else { StatCache::load(&opts.layout.stat_cache_path()) };
     let steps = AtomicUsize::new(0);
     let ops = ops::OpCx::new(&graph, backend, opts, &stat, progress, &steps);
@@ -208,7 +220,7 @@ fn solve_with<B: Backend>(
         cache: backend,
         ops: &ops,
         progress,
-        platform: &opts.platform,
+        platform: default,
         no_cache: opts.no_cache,
         permits: scheduler::Semaphore::new(opts.jobs),
         steps: &steps,
@@ -230,20 +242,35 @@ fn solve_with<B: Backend>(
             return Err(SolveError::Step(Box::new(step_report(def, vertex, error.step, message, tail))));
         }
     };
-    let done = results[root_vertex].as_ref().ok_or(SolveError::Cancelled)?;
-    let layers = match done.outputs.get(def.outputs[output].root.index as usize) {
-        Some(Tree::Layers(c)) => c.to_vec(),
-        Some(Tree::Local(_)) => {
-            return Err(SolveError::NoOutput("The output is a build context, not a filesystem built by cairn".into()))
-        }
-        None => return Err(SolveError::NoOutput("The output index is out of range".into())),
-    };
+    let mut outputs = Vec::new();
+    for (output, root_vertex) in roots {
+        let done = results[root_vertex].as_ref().ok_or(SolveError::Cancelled)?;
+        let layers = match done.outputs.get(def.outputs[output].root.index as usize) {
+            Some(Tree::Layers(c)) => c.to_vec(),
+            Some(Tree::Local(_)) => {
+                return Err(SolveError::NoOutput(
+                    "The output is a build context, not a filesystem built by cairn".into(),
+                ))
+            }
+            None => return Err(SolveError::NoOutput("The output index is out of range".into())),
+        };
+        outputs.push((output, layers));
+    }
     Ok(Solved {
-        layers,
-        output,
+        layers: outputs[0].1.clone(),
+        output: outputs[0].0,
+        outputs,
         executed: engine.executed.load(Ordering::SeqCst),
         cached: engine.cached.load(Ordering::SeqCst),
     })
+}
+
+/// The union of two `needed` masks (an empty one is none).
+fn merge_needed(a: Vec<bool>, b: Vec<bool>) -> Vec<bool> {
+    if a.is_empty() {
+        return b;
+    }
+    a.into_iter().zip(b).map(|(x, y)| x || y).collect()
 }
 
 /// The report of a failed vertex: its step name, number and Dockerfile location.

@@ -127,7 +127,7 @@ impl CacheIndex for RuntimeBackend {
 
 impl Images for RuntimeBackend {
     fn image(&self, reference: &str, platform: &cairn_ir::Platform) -> Result<Option<ImageInfo>, BackendError> {
-        let mut rec = crate::image::resolve_image(&self.store, reference)?;
+        let mut rec = crate::image::resolve_image_for(&self.store, reference, Some(platform))?;
         if rec.is_none() && crate::registry::is_registry_reference(reference) {
             if let Some(r) = &self.registry {
                 let pulled = r.pull(&self.store, reference, platform).map_err(|e| BackendError::Pull(e.to_string()))?;

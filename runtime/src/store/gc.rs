@@ -140,7 +140,18 @@ impl Store {
         let mut keep_layers: HashSet<String> = HashSet::new();
         let mut keep_blobs: HashSet<Digest> = HashSet::new();
 
+        // A tag names a manifest's record, or an index (kept) and every manifest in it.
+        let mut tagged = Vec::new();
         for d in self.read_tags()?.values() {
+            match self.read_index(d)? {
+                Some(index) => {
+                    keep_blobs.insert(*d);
+                    tagged.extend(index.manifests.iter().map(|m| m.digest));
+                }
+                None => tagged.push(*d),
+            }
+        }
+        for d in &tagged {
             let Some(rec) = self.read_record(d)? else { continue };
             keep_records.insert(rec.manifest_digest);
             keep_blobs.insert(rec.manifest_digest);

@@ -45,7 +45,7 @@ impl Store {
 
     /// An image record by manifest digest, or by config digest (an image id).
     fn image_by_digest(&self, d: &Digest) -> Result<Option<ImageRecord>, StoreError> {
-        if let Some(r) = self.read_record(d)? {
+        if let Some(r) = self.record_for(d, None)? {
             return Ok(Some(r));
         }
         for m in self.record_digests()? {
@@ -60,7 +60,9 @@ impl Store {
 
     /// Looks an image up by reference: a name (`busybox`, `foo/bar:1`,
     /// `localhost:5000/x`, normalized like Docker), `name@sha256:…` (by manifest digest)
-    /// or a bare `sha256:…` (manifest or config digest).
+    /// or a bare `sha256:…` (manifest or config digest). A name or digest of a
+    /// multi-platform image gives this machine's manifest, else the first
+    /// ([`Store::get_image_for`] picks another).
     pub fn get_image(&self, reference: &str) -> Result<Option<ImageRecord>, StoreError> {
         if let Ok(d) = reference.parse::<Digest>() {
             return self.image_by_digest(&d);
@@ -68,19 +70,20 @@ impl Store {
         let n = normalize_reference(reference)?;
         if let Some((_, d)) = n.split_once('@') {
             let d: Digest = d.parse().map_err(|e| StoreError::Invalid(format!("{e}")))?;
-            return self.read_record(&d);
+            return self.record_for(&d, None);
         }
         match self.read_tags()?.get(&n) {
-            Some(d) => self.read_record(d),
+            Some(d) => self.record_for(d, None),
             None => Ok(None),
         }
     }
 
-    /// All tagged images, sorted by normalized name.
+    /// All tagged images, sorted by normalized name (a multi-platform image by its
+    /// manifest for this machine, else its first).
     pub fn list_images(&self) -> Result<Vec<(String, ImageRecord)>, StoreError> {
         let mut out = Vec::new();
         for (name, d) in self.read_tags()? {
-            if let Some(r) = self.read_record(&d)? {
+            if let Some(r) = self.record_for(&d, None)? {
                 out.push((name, r));
             }
         }

@@ -27,6 +27,7 @@
 mod builds;
 mod gc;
 mod images;
+mod index;
 mod io_util;
 mod layout;
 mod remote;
@@ -37,6 +38,7 @@ pub use builds::KEEP_BUILDS;
 pub use gc::{DiskUsage, PruneReport, Usage};
 pub use images::ImageRecord;
 pub(crate) use images::{diff_ids_of, known_diff_size, normalize_reference};
+pub use index::{descriptor_platform, pick_manifest, PlatformImage};
 pub(crate) use io_util::{EagerWriteback, HashReader, HashWriter};
 pub use layout::StoreLayout;
 pub use remote::{BlobFetcher, FetchProgress, RemoteBlob};

@@ -1,15 +1,20 @@
 //! Exec ops: a process run by the [`Executor`] over an overlay of its root chain, with its
 //! mounts (`mounts.rs`). Inputs that are only read through bind mounts without an output
 //! enter the key by the content at their selectors; secret values never do (as in BuildKit).
+//! A step whose platform (`ExecOp::platform`) this machine does not run natively runs under
+//! QEMU through `binfmt_misc` ([`crate::emulation`]); a `FROM --platform=$BUILDPLATFORM`
+//! stage's steps carry the build platform and run natively.
 //!
 //! [`Executor`]: crate::solve::backend::Executor
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cairn_ir::{ExecOp, MountKind, Platform};
+use cairn_ir::{ExecOp, MountKind};
 
 use super::OpCx;
+use crate::emulation::Emulation;
+use crate::process::{ProcessMount, ProcessMountSource};
 use crate::solve::backend::{Backend, Chain, Exit, ProcessSpec, Scratch};
 use crate::solve::engine::{fail, CacheMap, Inputs, Plan, Read, StepCx, StepError};
 
@@ -21,11 +26,10 @@ impl<B: Backend> OpCx<'_, B> {
         inputs: &'s Inputs<'s>,
         cancel: &'s AtomicBool,
     ) -> Result<Plan<'s>, StepError> {
-        let host = Platform::host();
-        if self.opts.platform != host {
+        if e.platform.is_none() && self.opts.platforms.len() > 1 {
             return Err(StepError::msg(format!(
-                "`{}` needs to run a process for platform `{}`, but this machine runs `{host}` (cairn does not emulate other platforms)",
-                self.graph.def.vertices[v].meta.description, self.opts.platform
+                "`{}` has no platform (a Definition older than IR version 3): build one platform at a time",
+                self.graph.def.vertices[v].meta.description
             )));
         }
         if e.network == cairn_ir::NetworkMode::Host && !self.opts.allow_network_host {
@@ -73,8 +77,13 @@ impl<B: Backend> OpCx<'_, B> {
         if !(root.selector.is_empty() || root.selector == "/") {
             return Err(StepError::msg("A root mount with a selector is not supported"));
         }
+        let emulated = self.emulation(e)?;
         let root_layer = self.backend.new_layer().map_err(fail("Cannot create a layer"))?;
-        let mounted = self.process_mounts(e, inputs, cancel)?;
+        let mut mounted = self.process_mounts(e, inputs, cancel)?;
+        if let Some(interp) = emulated.and_then(|em| em.bind) {
+            let source = ProcessMountSource::Bind(interp.clone());
+            mounted.mounts.push(ProcessMount { target: interp.display().to_string(), readonly: true, source });
+        }
         let spec = ProcessSpec {
             root_lowers: self.layer_dirs(&root_chain)?,
             root_upper: root_layer.upper().to_path_buf(),
@@ -136,6 +145,19 @@ impl<B: Backend> OpCx<'_, B> {
             }
         }
         Ok(chains)
+    }
+}
+
+impl<B: Backend> OpCx<'_, B> {
+    /// What a step for another platform needs (`None`: it runs natively). Asked when the
+    /// step runs, not when it is keyed, so a cached foreign step needs no emulator.
+    fn emulation(&self, e: &ExecOp) -> Result<Option<Emulation>, StepError> {
+        let default = &self.opts.platforms[0];
+        let platform = e.platform.as_ref().unwrap_or(default);
+        if crate::emulation::runs_natively(platform) {
+            return Ok(None);
+        }
+        crate::emulation::prepare(platform).map(Some).map_err(StepError::msg)
     }
 }
 

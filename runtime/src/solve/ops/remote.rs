@@ -71,7 +71,7 @@ impl<B: Backend> OpCx<'_, B> {
             Some(sum) => Plan::Source {
                 key: Box::new(move || {
                     check()?;
-                    Ok(SourceKey::Key(src.key(sum, &self.opts.platform)))
+                    Ok(SourceKey::Key(src.key(sum)))
                 }),
                 exec: Some(Box::new(move |_| {
                     let dl = self.download_fresh(&src, cancel)?;
@@ -114,13 +114,13 @@ impl<B: Backend> OpCx<'_, B> {
             let dl = self.download_fresh(src, cancel)?;
             return self.http_commit(src, dl).map(fetched);
         };
-        Ok(SourceKey::Fetched { key: src.key(&sum, &self.opts.platform), chains: vec![vec![rec.layer]], reused: true })
+        Ok(SourceKey::Fetched { key: src.key(&sum), chains: vec![vec![rec.layer]], reused: true })
     }
 
     /// Commits a downloaded layer (or reuses an equal one) and writes the record; the
     /// engine records the result under the key.
     fn http_commit(&self, src: &HttpSrc, dl: Download<B::Scratch>) -> Result<(CacheKey, Chain), StepError> {
-        let key = src.key(&dl.sha256, &self.opts.platform);
+        let key = src.key(&dl.sha256);
         let existing =
             CacheIndex::get(self.backend, &key).ok().flatten().and_then(|c| c.into_iter().next()).filter(|c| {
                 c.len() == 1 && sha256_file(&self.backend.layer_dir(&c[0]).join(src.filename)).ok() == Some(dl.sha256)
@@ -285,7 +285,7 @@ impl<B: Backend> OpCx<'_, B> {
                     value.push_str(remote);
                 }
                 let _ = resolved.set((r, subdir));
-                Ok(SourceKey::Key(key::leaf_key("git", &value, &self.opts.platform)))
+                Ok(SourceKey::Key(key::leaf_key("git", &value)))
             }),
             exec: Some(Box::new(move |_| {
                 let (r, subdir) = r2.get().ok_or_else(|| StepError::msg("The git reference was not resolved"))?;
@@ -414,9 +414,9 @@ struct HttpSrc<'a> {
 }
 
 impl HttpSrc<'_> {
-    fn key(&self, sha256: &Digest, platform: &cairn_ir::Platform) -> CacheKey {
+    fn key(&self, sha256: &Digest) -> CacheKey {
         let value = format!("{}\n{sha256}\n{}\n{:o}", self.url, self.filename, self.mode);
-        key::leaf_key("http", &value, platform)
+        key::leaf_key("http", &value)
     }
 }
 

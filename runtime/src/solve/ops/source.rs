@@ -24,11 +24,10 @@ impl<B: Backend> OpCx<'_, B> {
         s: &'s SourceOp,
         cancel: &'s AtomicBool,
     ) -> Result<Plan<'s>, StepError> {
-        let platform = &self.opts.platform;
         match s {
             SourceOp::Scratch => Ok(Plan::Ready(Done {
                 outputs: vec![Tree::Layers(Arc::new(Vec::new()))],
-                keys: vec![key::leaf_key("scratch", "", platform)],
+                keys: vec![key::leaf_key("scratch", "")],
             })),
             SourceOp::Local { name, include, exclude } => {
                 let root = self.opts.contexts.get(name).ok_or_else(|| {
@@ -52,7 +51,7 @@ impl<B: Backend> OpCx<'_, B> {
                         ))),
                         Err(e) => return Err(StepError::msg(format!("Cannot get image `{reference}`: {e}"))),
                     };
-                    let key = key::leaf_key("image", &img.manifest_digest.to_string(), platform);
+                    let key = key::leaf_key("image", &img.manifest_digest.to_string());
                     Ok(SourceKey::Known { key, chains: vec![img.layers], manifest: img.manifest_digest })
                 }),
                 exec: None,
