@@ -51,7 +51,7 @@ fn explain_names_each_kind_of_reason() {
     assert!(text.contains("COPY src/ /app/: src/main.rs changed"), "{text}");
     assert!(!text.contains("src/lib.rs"), "an unchanged file is not named:\n{text}");
     assert!(statuses.contains(&"cache miss: COPY src/ /app/: src/main.rs changed".to_string()), "{statuses:?}");
-    assert!(text.contains("input `[stage-0 2/3] COPY src/ /app/` changed"), "{text}");
+    assert!(text.contains("input `[2/3] COPY src/ /app/` changed"), "{text}");
 
     // A build arg changed: only the RUN that sees it ran.
     let (_, text, statuses) = explain_build(&t, &["--build-arg", "VERSION=2"]);
@@ -154,10 +154,10 @@ fn plan_predicts_hits_and_misses_as_text_and_svg() {
     t.write("ctx/src/main.rs", "fn main() { loop {} }\n");
     let changed = plan(&[]);
     assert!(
-        changed.contains("RUN    [stage-0 2/4] COPY src/ /app/\n         COPY src/ /app/: src/main.rs changed\n"),
+        changed.contains("RUN    [2/4] COPY src/ /app/\n         COPY src/ /app/: src/main.rs changed\n"),
         "{changed}"
     );
-    assert!(changed.contains("runs after `[stage-0 2/4] COPY src/ /app/`, which runs"), "{changed}");
+    assert!(changed.contains("runs after `[2/4] COPY src/ /app/`, which runs"), "{changed}");
     // The prediction is the build's outcome.
     let (o, _) = build(&t, &[]);
     assert_eq!(crate::build_cli::executed_steps(&o).len(), 3, "{}", stderr(&o));

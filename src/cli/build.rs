@@ -494,8 +494,10 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 frontend_network,
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
-            let compiled = frontend::compile(&input, &resolver)?;
-            let report = super::call::lint(&input, &resolver)?;
+            let selected = frontend::select_frontend(&input)?;
+            let builtin = matches!(selected, frontend::Selected::Builtin(_));
+            let compiled = frontend::compile_selected(&input, selected, &resolver)?;
+            let report = if builtin { super::call::lint(&input, &resolver)? } else { Default::default() };
             if call.is_some() {
                 let text = super::call::check_text(&report, &compiled.warnings);
                 print_stdout(&text)?;

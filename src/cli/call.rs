@@ -389,7 +389,9 @@ pub fn check_text(report: &LintReport, warnings: &[String]) -> String {
 }
 
 /// The checks of one Dockerfile: findings, the Dockerfile's name and text (to render
-/// them), and whether `error=true` makes them fail the build.
+/// them), and whether `error=true` makes them fail the build. Empty for a file an external
+/// frontend reads (the checks are the Dockerfile's).
+#[derive(Default)]
 pub struct LintReport {
     pub warnings: Vec<cairn_compiler::lint::Warning>,
     pub file: String,

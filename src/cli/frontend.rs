@@ -214,13 +214,25 @@ pub fn read_dockerfile(path: &Path) -> anyhow::Result<String> {
 /// Compiles the file with the frontend `--frontend` or its `# syntax=` names (the
 /// Dockerfile frontend by default); the caller shows `Compiled::warnings`.
 pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
+    compile_selected(input, select_frontend(input)?, resolver)
+}
+
+/// The frontend that compiles a build: the built-in Dockerfile frontend (with the file's
+/// text), or an external executable and the file it reads.
+pub enum Selected<'a> {
+    Builtin(String),
+    External(PathBuf, Option<&'a Path>),
+}
+
+/// Chooses the frontend: `--frontend`, else the file's `# syntax=`, else the built-in one.
+pub fn select_frontend<'a>(input: &'a FrontendInput) -> anyhow::Result<Selected<'a>> {
     let path_var = std::env::var_os("PATH");
     if let Some(name) = &input.args.frontend {
         if let Frontend::External(exe) = select::resolve(name, &select::Origin::Flag, path_var.as_deref())? {
             let file = input.args.file.as_deref().filter(|f| *f != Path::new("-"));
-            return run_external(input, &exe, file, resolver);
+            return Ok(Selected::External(exe, file));
         }
-        return compile_text(input, text_of(input)?, resolver);
+        return Ok(Selected::Builtin(text_of(input)?));
     }
     let text = text_of(input)?;
     if let Some((value, line)) = select::syntax_directive(input.dockerfile, &text)? {
@@ -229,10 +241,22 @@ pub fn compile(input: &FrontendInput, resolver: &dyn ImageResolver) -> anyhow::R
             if input.text.is_some() || input.dockerfile == Path::new("-") {
                 bail!("`# syntax={value}` names an external frontend, which reads its file from disk: give the file with `-f FILE`, not on stdin");
             }
-            return run_external(input, &exe, Some(input.dockerfile), resolver);
+            return Ok(Selected::External(exe, Some(input.dockerfile)));
         }
     }
-    compile_text(input, text, resolver)
+    Ok(Selected::Builtin(text))
+}
+
+/// Compiles with the frontend [`select_frontend`] chose.
+pub fn compile_selected(
+    input: &FrontendInput,
+    selected: Selected,
+    resolver: &dyn ImageResolver,
+) -> anyhow::Result<Compiled> {
+    match selected {
+        Selected::Builtin(text) => compile_text(input, text, resolver),
+        Selected::External(exe, file) => run_external(input, &exe, file, resolver),
+    }
 }
 
 /// The file's text: given (stdin), or read.
