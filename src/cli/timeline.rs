@@ -36,6 +36,9 @@ pub struct Bar {
     pub outcome: Outcome,
     /// Bars this one waited for (indexes into the bar list).
     pub deps: Vec<usize>,
+    /// When the step was ready but waited for a `--jobs` permit (seconds since the build
+    /// started), if it had to.
+    pub queued: Option<f64>,
 }
 
 /// Records step events while passing them on to `inner`.
@@ -74,16 +77,21 @@ pub fn bars(events: &[Event], def: &Definition, started: f64) -> Vec<Bar> {
     let mut out: Vec<Bar> = Vec::new();
     let mut by_id: HashMap<usize, usize> = HashMap::new();
     let mut last = started;
+    // Steps waiting for a permit, by name, until their `Start`.
+    let mut queued: HashMap<&str, Vec<f64>> = HashMap::new();
     for ev in events {
         match ev {
+            Event::Queued { name, time } => queued.entry(name.as_str()).or_default().push(time - started),
             Event::Start { id, name, time, .. } => {
                 by_id.insert(*id, out.len());
+                let waited = queued.get_mut(name.as_str()).and_then(|q| (!q.is_empty()).then(|| q.remove(0)));
                 out.push(Bar {
                     name: name.clone(),
                     start: time - started,
                     end: time - started,
                     outcome: Outcome::Unfinished,
                     deps: Vec::new(),
+                    queued: waited,
                 });
                 last = last.max(*time);
             }
@@ -253,6 +261,18 @@ pub fn render_svg(bars: &[Bar], total: f64) -> String {
         let crit = if critical.contains(&i) { " critical" } else { "" };
         let w = (x(b.end) - x(b.start)).max(2.0);
         let label = super::inspect::ellipsis(&b.name, 64);
+        if let Some(q) = b.queued.filter(|q| *q < b.start) {
+            body.push_str(&format!(
+                "<rect class=\"bar waiting\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{} — \
+                 waiting for a --jobs permit, {:.2}s</title></rect>\n",
+                x(q),
+                y + 3.0,
+                (x(b.start) - x(q)).max(1.0),
+                ROW - 6.0,
+                esc(&b.name),
+                b.start - q
+            ));
+        }
         body.push_str(&format!(
             "<text class=\"label\" x=\"16\" y=\"{:.1}\">{}</text>\n<rect class=\"bar {class}{crit}\" x=\"{:.1}\" \
              y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\"><title>{} — {what}, {:.2}s (from {:.2}s)</title></rect>\n",
@@ -291,7 +311,7 @@ pub fn render_svg(bars: &[Bar], total: f64) -> String {
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n\
-         <style>.executed{{fill:#4a7fd4}} .cached{{fill:#8fcf8f}} .failed{{fill:#d9534f}} \
+         <style>.executed{{fill:#4a7fd4}} .cached{{fill:#8fcf8f}} .failed{{fill:#d9534f}} .waiting{{fill:#e0e0e0}} \
          .critical{{stroke:#e8590c;stroke-width:2}} .tick{{stroke:#ddd;fill:#666;font-size:10px;text-anchor:middle}} \
          text.tick{{stroke:none}} .stage{{font-weight:bold}} .caption{{fill:#333}}</style>\n\
          <rect x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n\
@@ -300,7 +320,8 @@ pub fn render_svg(bars: &[Bar], total: f64) -> String {
          <rect class=\"executed\" x=\"8\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"24\" y=\"{lt:.1}\">executed</text>\
          <rect class=\"cached\" x=\"90\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"106\" y=\"{lt:.1}\">cached</text>\
          <rect class=\"failed\" x=\"164\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"180\" y=\"{lt:.1}\">failed</text>\
-         <rect fill=\"none\" class=\"critical\" x=\"230\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"246\" y=\"{lt:.1}\">critical path</text>\n\
+         <rect fill=\"none\" class=\"critical\" x=\"230\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"246\" y=\"{lt:.1}\">critical path</text>\
+         <rect class=\"waiting\" x=\"330\" y=\"{ly:.1}\" width=\"12\" height=\"10\"/><text x=\"346\" y=\"{lt:.1}\">waiting for a permit</text>\n\
          <text class=\"caption\" x=\"8\" y=\"{cy:.1}\">{}</text>\n</svg>\n",
         esc(&caption(bars, total)),
         ly = y + 12.0,
@@ -347,7 +368,39 @@ mod tests {
     }
 
     fn bar(name: &str, start: f64, end: f64, outcome: Outcome, deps: &[usize]) -> Bar {
-        Bar { name: name.into(), start, end, outcome, deps: deps.to_vec() }
+        Bar { name: name.into(), start, end, outcome, deps: deps.to_vec(), queued: None }
+    }
+
+    /// A step that waited for a `--jobs` permit: its bar has a waiting mark before it.
+    #[test]
+    fn a_step_that_waited_for_a_permit_has_a_waiting_mark() {
+        let start = |id: usize, name: &str, time: f64| Event::Start {
+            id,
+            name: name.into(),
+            time,
+            digest: String::new(),
+            inputs: vec![],
+        };
+        let events = vec![
+            start(1, "[a 2/2] RUN x", 10.0),
+            Event::Queued { name: "[b 2/2] RUN y".into(), time: 10.0 },
+            Event::Done { id: 1, seconds: 1.0, time: 11.0 },
+            start(2, "[b 2/2] RUN y", 11.0),
+            Event::Done { id: 2, seconds: 1.0, time: 12.0 },
+        ];
+        let def = cairn_ir::Definition {
+            version: cairn_ir::FORMAT_VERSION,
+            vertices: vec![],
+            outputs: vec![],
+            sources: vec![],
+        };
+        let bars = bars(&events, &def, 10.0);
+        assert_eq!(bars[0].queued, None);
+        assert_eq!(bars[1].queued, Some(0.0));
+        assert_eq!(bars[1].start, 1.0);
+        let svg = render_svg(&bars, 2.0);
+        assert_eq!(svg.matches("<rect class=\"bar waiting\"").count(), 1, "{svg}");
+        assert!(svg.contains("waiting for a --jobs permit, 1.00s"), "{svg}");
     }
 
     #[test]

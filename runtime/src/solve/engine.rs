@@ -464,7 +464,14 @@ impl Engine<'_> {
                     return Ok(self.predicted(v, dry, None));
                 }
                 let _permit = match permit {
-                    true => Some(self.permits.acquire(cancel).ok_or(StepError::Cancelled)?),
+                    true => Some(match self.permits.try_acquire() {
+                        Some(p) => p,
+                        None => {
+                            // Waiting shows in the timeline (`--timeline`) as its own mark.
+                            self.progress.event(Event::Queued { name: self.step_name(v), time: now() });
+                            self.permits.acquire(cancel).ok_or(StepError::Cancelled)?
+                        }
+                    }),
                     false => None,
                 };
                 if cancel.load(Ordering::SeqCst) {

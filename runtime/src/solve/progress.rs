@@ -50,6 +50,12 @@ pub enum Event {
         reasons: Vec<String>,
         time: f64,
     },
+    /// A step is ready but waits for a `--jobs` permit (sent only when it has to wait);
+    /// its `Start` follows once it has one. `name` is the step's name as `Start` gives it.
+    Queued {
+        name: String,
+        time: f64,
+    },
     /// A warning about the build (a compiler warning), not tied to one step.
     Warning {
         message: String,
@@ -205,7 +211,7 @@ impl Progress for Plain {
                 let _ = writeln!(self.out.lock().unwrap_or_else(|e| e.into_inner()), "{message}");
             }
             // `--explain` prints reasons at the end; rawjson carries them as statuses.
-            Event::Failed { .. } | Event::Explain { .. } => {}
+            Event::Failed { .. } | Event::Explain { .. } | Event::Queued { .. } => {}
         }
     }
 }
@@ -363,9 +369,10 @@ impl Progress for RawJson {
                     .collect();
                 self.emit(serde_json::json!({ "statuses": statuses }));
             }
-            // BuildKit's stream has no summary: the image digest is `-q`'s, `--iidfile`'s
-            // and `--metadata-file`'s business.
-            Event::Summary { .. } => {}
+            // BuildKit's stream has no summary (the image digest is `-q`'s, `--iidfile`'s
+            // and `--metadata-file`'s business) and no queued state (a vertex appears when
+            // it starts).
+            Event::Summary { .. } | Event::Queued { .. } => {}
         }
     }
 }
@@ -454,7 +461,7 @@ impl Progress for Tty {
             Event::Notice { message, .. } => {
                 let _ = self.multi.println(message);
             }
-            Event::Failed { .. } | Event::Explain { .. } => {}
+            Event::Failed { .. } | Event::Explain { .. } | Event::Queued { .. } => {}
         }
     }
 }

@@ -112,6 +112,16 @@ impl Semaphore {
         Semaphore { free: Mutex::new(n.max(1)), cv: Condvar::new() }
     }
 
+    /// A permit if one is free now.
+    pub fn try_acquire(&self) -> Option<Permit<'_>> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if *free == 0 {
+            return None;
+        }
+        *free -= 1;
+        Some(Permit { sem: self })
+    }
+
     /// Waits for a permit; gives up (None) when `cancel` is set.
     pub fn acquire<'a>(&'a self, cancel: &AtomicBool) -> Option<Permit<'a>> {
         let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
