@@ -255,3 +255,38 @@ fn issue14_corrupted_cache_blob_runs_the_step() {
     assert!(stderr(&ob).contains("could not be downloaded intact"), "{}", stderr(&ob));
     assert_ne!(digest_b, digest_a, "extra.txt differs");
 }
+
+/// `--cache-to type=inline`: A pushes an image whose manifest carries its `mode=min` index;
+/// B, empty but for the base, builds with `--cache-from IMAGE`: nothing runs, and B's
+/// image (inline cache too) has A's digest. The pushed manifest is read back with skopeo.
+#[test]
+fn issue14_inline_cache_round_trip() {
+    let t = Tmp::new("cache-inline");
+    let reg = Registry::start(&t, "registry", None);
+    let image = format!("{}/team/app:inline", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let args = ["--cache-to", "type=inline", "-t", &image, "--push"];
+    let (oa, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &args);
+    assert!(stderr(&oa).contains("Exported the build cache inline"), "{}", stderr(&oa));
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let m: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let index: Value = serde_json::from_str(m["annotations"]["cairn.cache.index.v1"].as_str().unwrap()).unwrap();
+    assert_eq!(index["version"], 1, "{index}");
+    let image_blobs: Vec<&Value> = m["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
+    let cached = index["layers"].as_array().unwrap();
+    assert!(
+        cached.iter().filter(|l| l["empty"] != true).all(|l| image_blobs.contains(&&l["digest"])),
+        "the inline index names the image's own blobs only: {index}"
+    );
+
+    let (ob, digest_b) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &image, "--cache-to", "type=inline"]);
+    assert_eq!(counts(&summary(&ob)), (0, 6), "B hits every step: {}", stderr(&ob));
+    assert_eq!(digest_b, digest_a, "B's image is A's");
+}

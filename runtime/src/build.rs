@@ -201,6 +201,11 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let mut image_options = req.image_options.clone();
     image_options.commit.source_date_epoch = req.source_date_epoch;
     let commit_opts = image_options.commit;
+    let inline = req.cache_to.iter().any(|c| c.location == crate::cache::CacheLocation::Inline);
+    if let Some(s) = shared.as_ref().filter(|_| inline) {
+        let (k, v) = crate::cache::inline_annotation(req.store, s, &layers, &commit_opts);
+        image_options.manifest.annotations.insert(k, v);
+    }
     let wants_image = req.commit_image
         || !req.tags.is_empty()
         || req.metadata_file.is_some()

@@ -20,7 +20,9 @@ fn fields<'a>(flag: &str, spec: &'a str) -> anyhow::Result<BTreeMap<&'a str, &'a
 }
 
 fn unsupported(flag: &str, spec: &str, kind: &str) -> anyhow::Error {
-    anyhow::anyhow!("Unsupported cache type `{kind}` in `{flag} {spec}` (expected registry or local)")
+    let expected = if flag == "--cache-to" { "registry, local or inline" } else { "registry or local" };
+    let hint = if kind == "inline" { "; an image with inline cache is read with `--cache-from IMAGE`" } else { "" };
+    anyhow::anyhow!("Unsupported cache type `{kind}` in `{flag} {spec}` (expected {expected}){hint}")
 }
 
 /// `--cache-from type=registry,ref=REF`, `type=local,src=DIR`, or a bare REF.
@@ -49,8 +51,9 @@ pub fn parse_cache_from(spec: &str) -> anyhow::Result<CacheLocation> {
     Ok(loc)
 }
 
-/// `--cache-to type=registry,ref=REF[,mode=min|max]` or `type=local,dest=DIR[,mode=…]`,
-/// with `ignore-error=true|false` and `compression=gzip`.
+/// `--cache-to type=registry,ref=REF[,mode=min|max]`, `type=local,dest=DIR[,mode=…]` or
+/// `type=inline` (`mode=min` only, as in BuildKit), with `ignore-error=true|false` and
+/// `compression=gzip`.
 pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
     let flag = "--cache-to";
     let mut kv = fields(flag, spec)?;
@@ -61,10 +64,14 @@ pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
         "local" => CacheLocation::Local(PathBuf::from(
             kv.remove("dest").with_context(|| format!("`{flag} {spec}` needs `dest=DIR`"))?,
         )),
+        "inline" => CacheLocation::Inline,
         other => return Err(unsupported(flag, spec, other)),
     };
     let mode = match kv.remove("mode") {
         None | Some("min") => CacheMode::Min,
+        Some("max") if location == CacheLocation::Inline => {
+            bail!("`{flag} {spec}`: inline cache is `mode=min` only (the image holds only its own layers)")
+        }
         Some("max") => CacheMode::Max,
         Some(other) => bail!("Invalid `mode={other}` in `{flag} {spec}`: expected min or max"),
     };
@@ -107,6 +114,9 @@ mod tests {
         assert!(e(parse_cache_to("type=local,dest=d,mode=all")).contains("`mode=all`"));
         assert!(e(parse_cache_to("type=local,dest=d,color=red")).contains("Unknown field `color`"));
         assert!(e(parse_cache_to("ref=x")).contains("has no `type=`"));
+        assert_eq!(parse_cache_to("type=inline").unwrap().location, CacheLocation::Inline);
+        assert!(e(parse_cache_to("type=inline,mode=max")).contains("`mode=min` only"));
+        assert!(parse_cache_from("type=inline").unwrap_err().to_string().contains("`--cache-from IMAGE`"));
         assert!(parse_cache_from("type=local").unwrap_err().to_string().contains("needs `src=DIR`"));
     }
 }

@@ -1,5 +1,6 @@
 //! `--cache-to`: which results to export (`mode=min|max`), packing them, and writing the
-//! artifact to a registry (this builder's tag, merged) or an OCI layout directory.
+//! artifact to a registry (this builder's tag, merged) or an OCI layout directory; the
+//! inline index of an image.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -72,6 +73,11 @@ pub fn export(
     opts: &CommitOptions,
     notice: &dyn Fn(&str),
 ) -> Result<(), CacheError> {
+    if to.location == CacheLocation::Inline {
+        // Written into the image by the commit (see `inline_annotation`).
+        notice("Exported the build cache inline, in the image's manifest");
+        return Ok(());
+    }
     let records = collect(store, cache, to.mode, image_layers, opts);
     let _g = store.cache_export_lock()?;
     match &to.location {
@@ -80,7 +86,22 @@ pub fn export(
             export_registry(store, registry, reference, records, notice)
         }
         CacheLocation::Local(dir) => export_local(store, dir, records, notice),
+        CacheLocation::Inline => Ok(()),
     }
+}
+
+/// `--cache-to type=inline`: the manifest annotation (key, value) holding the `mode=min`
+/// index of this build, packed with the image's own `opts` so that it names exactly the
+/// image's blobs (BuildKit also exports inline cache in min mode only).
+pub fn inline_annotation(
+    store: &Store,
+    cache: &SharedCache,
+    image_layers: &[String],
+    opts: &CommitOptions,
+) -> (String, String) {
+    let records = collect(store, cache, CacheMode::Min, image_layers, opts);
+    let text = String::from_utf8(encode_index(&records)).expect("JSON is UTF-8");
+    (ANNOTATION_INLINE.to_string(), text)
 }
 
 pub(super) fn export_registry(

@@ -175,6 +175,32 @@ pub(super) fn index_descriptor(manifest: &[u8], what: &str) -> Result<Descriptor
     Ok(m.config)
 }
 
+/// The inline index of an image manifest (its annotation [`ANNOTATION_INLINE`]), `None`
+/// when `manifest` is not an image manifest with one (a cache artifact, say).
+pub(super) fn inline_index(manifest: &[u8], what: &str) -> Result<Option<String>, CacheError> {
+    #[derive(Deserialize)]
+    struct M {
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+        #[serde(default)]
+        annotations: Option<BTreeMap<String, String>>,
+    }
+    let m: M = serde_json::from_slice(manifest)
+        .map_err(|e| CacheError::Invalid(format!("`{what}` is not a manifest: {e}")))?;
+    if m.manifests.is_some() {
+        return Err(CacheError::Invalid(format!(
+            "`{what}` is an image index; inline cache is read from a single-platform image's manifest"
+        )));
+    }
+    let text = m.annotations.and_then(|mut a| a.remove(ANNOTATION_INLINE));
+    if text.as_ref().is_some_and(|t| t.len() as u64 > MAX_INDEX) {
+        return Err(CacheError::Invalid(format!(
+            "The inline cache index of `{what}` is larger than {MAX_INDEX} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 /// The tag builder `id` writes for the ref tag `tag`.
 pub(super) fn builder_tag(tag: &str, id: &str) -> String {
     format!("{tag}.{id}")

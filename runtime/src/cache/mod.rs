@@ -6,6 +6,12 @@
 //! with its diff_id) and whose layers are the result blobs. It lives in a registry
 //! (`--cache-to type=registry,ref=REF`) or in an OCI layout directory (`type=local`).
 //!
+//! **Inline** (`--cache-to type=inline`, [`inline_annotation`]): the `mode=min` index rides
+//! in the image manifest's annotation [`ANNOTATION_INLINE`] and names the image's own
+//! layers, so `--cache-from IMAGE` reads it from the manifest alone. An annotation, not a
+//! config field as BuildKit's `moby.buildkit.cache.v0`: the config (the image ID) stays
+//! what a build without inline cache gives, and the reader needs one request, not two.
+//!
 //! **Import is lazy** ([`SharedCache::import`] reads indexes only). On a local miss, the
 //! runtime backend asks [`SharedCache::lookup`]; a hit becomes lazy layers of the store
 //! (`store/remote.rs`: metadata naming the blob and where to fetch it), so nothing is
@@ -23,7 +29,7 @@
 mod export;
 mod format;
 
-pub use export::export;
+pub use export::{export, inline_annotation};
 use format::*;
 pub use format::{decode_index, encode_index, CacheLayer, Records};
 
@@ -47,6 +53,8 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.cairn.cache.v1";
 pub const MEDIA_CACHE_INDEX: &str = "application/vnd.cairn.cache.index.v1+json";
 /// The index `version` this runtime writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The manifest annotation holding an inline cache index (its JSON text).
+pub const ANNOTATION_INLINE: &str = "cairn.cache.index.v1";
 /// The largest index read (bytes).
 const MAX_INDEX: u64 = 64 << 20;
 /// How a local cache directory is named as a blob's "repository" in the store.
@@ -70,6 +78,9 @@ pub enum CacheLocation {
     Registry(String),
     /// `type=local,src|dest=DIR`: an OCI layout directory.
     Local(PathBuf),
+    /// `--cache-to type=inline`: in the built image's manifest (read back through
+    /// `Registry` with the image's reference).
+    Inline,
 }
 
 /// One `--cache-to`.
@@ -121,6 +132,9 @@ fn read_registry_tag(registry: &Registry, r: &Reference) -> Result<Option<Record
         Err(cairn_registry::RegistryError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    if let Some(inline) = inline_index(&m.bytes, &r.to_string())? {
+        return decode_index(inline.as_bytes()).map(Some);
+    }
     let desc = index_descriptor(&m.bytes, &r.to_string())?;
     let mut bytes = Vec::with_capacity(desc.size as usize);
     registry.client().fetch_blob(r, &desc, &mut bytes, &|_, _| {})?;
@@ -205,6 +219,7 @@ impl SharedCache {
                         Err(e) => warn(&format!("Cannot import cache `{reference}`: {e}")),
                     }
                 }
+                CacheLocation::Inline => {}
                 CacheLocation::Local(dir) => match read_local(dir) {
                     Ok(Some(recs)) => {
                         let abs = fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
