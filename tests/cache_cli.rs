@@ -290,3 +290,54 @@ fn issue14_inline_cache_round_trip() {
     assert_eq!(counts(&summary(&ob)), (0, 6), "B hits every step: {}", stderr(&ob));
     assert_eq!(digest_b, digest_a, "B's image is A's");
 }
+
+/// Cache mounts travel through a directory: A fills a `type=cache` mount in a RUN,
+/// `cairn cache export DIR` writes it, `cairn cache import DIR` seeds B, and B's first
+/// build reads the file. B's own mount of an id wins over an import; a corrupted blob is
+/// refused; an existing non-empty directory is not written into.
+#[test]
+fn issue14_cache_mounts_travel_through_a_directory() {
+    let t = Tmp::new("cache-mounts");
+    machine(&t, "a");
+    machine(&t, "b");
+    t.write(
+        "fill/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo from-a > /var/cache/pkgs/f\n",
+    );
+    t.write(
+        "use/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs cat /var/cache/pkgs/f > /seen\n",
+    );
+    build_on(&t, "a", "fill", None, &[]);
+    let dir = t.path("mounts-dir");
+    let out = ok(cairn_at(&t, "a", &["cache", "export", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Exported 1 cache mounts"), "{out:?}");
+    let again = cairn_at(&t, "a", &["cache", "export", dir.to_str().unwrap()]);
+    assert!(!again.status.success() && stderr(&again).contains("is not empty"), "{}", stderr(&again));
+
+    let out = ok(cairn_at(&t, "b", &["cache", "import", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported 1 cache mounts (0"), "{out:?}");
+    let rootfs = t.path("b-rootfs");
+    build_on(&t, "b", "use", None, &["-o", &format!("type=local,dest={}", rootfs.display())]);
+    assert_eq!(std::fs::read_to_string(rootfs.join("seen")).unwrap(), "from-a\n");
+    // B has the id now: a second import keeps B's directory.
+    let out = ok(cairn_at(&t, "b", &["cache", "import", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported 0 cache mounts (1"), "{out:?}");
+
+    // A corrupted blob is refused and seeds nothing.
+    machine(&t, "c");
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m: Value = {
+        let hex = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let blob = dir.join("blobs/sha256").join(m["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[600] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let bad = cairn_at(&t, "c", &["cache", "import", dir.to_str().unwrap()]);
+    assert!(!bad.status.success() && stderr(&bad).contains("digest"), "{}", stderr(&bad));
+    let mounts = t.path("c").join("cachemounts");
+    let left: Vec<_> = std::fs::read_dir(&mounts).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing seeded: {left:?}");
+}

@@ -1,5 +1,5 @@
-//! `--cache-to` and `--cache-from` of `cairn build`, spelled as buildx spells them; the
-//! runtime's `cache` module does the work.
+//! `--cache-to` and `--cache-from` of `cairn build`, spelled as buildx spells them, and
+//! `cairn cache export|import DIR`; the runtime's `cache` module does the work.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -88,6 +88,40 @@ pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
         bail!("Unknown field `{k}` in `{flag} {spec}`");
     }
     Ok(CacheExport { location, mode, ignore_error })
+}
+
+/// `cairn cache …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Write the contents of every cache mount to DIR (a new OCI layout directory)
+    Export {
+        /// The directory to write (must not exist, or be empty)
+        dir: PathBuf,
+    },
+    /// Seed cache mounts from DIR; ids the store already has are kept as they are
+    Import {
+        /// A directory written by `cairn cache export`
+        dir: PathBuf,
+    },
+}
+
+pub fn run(c: CacheCommand) -> anyhow::Result<()> {
+    let root = cairn_runtime::store::default_root();
+    let store = cairn_runtime::store::Store::open(&root)
+        .map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?;
+    match c {
+        CacheCommand::Export { dir } => {
+            let r = cairn_runtime::cache::export_mounts(&store, &dir)
+                .with_context(|| format!("Cannot export the cache mounts to `{}`", dir.display()))?;
+            println!("Exported {} cache mounts to {}", r.moved, dir.display());
+        }
+        CacheCommand::Import { dir } => {
+            let r = cairn_runtime::cache::import_mounts(&store, &dir)
+                .with_context(|| format!("Cannot import the cache mounts of `{}`", dir.display()))?;
+            println!("Imported {} cache mounts ({} already in the store, kept)", r.moved, r.kept);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,10 +28,12 @@
 
 mod export;
 mod format;
+mod mounts;
 
 pub use export::{export, inline_annotation};
 use format::*;
 pub use format::{decode_index, encode_index, CacheLayer, Records};
+pub use mounts::{export_mounts, import_mounts, MountReport, ANNOTATION_MOUNT};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
