@@ -341,3 +341,35 @@ fn issue14_cache_mounts_travel_through_a_directory() {
     let left: Vec<_> = std::fs::read_dir(&mounts).map(|d| d.flatten().collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing seeded: {left:?}");
 }
+
+/// `--cache-to …,cache-mounts=true`: a cache mount filled on A travels with the cache
+/// artifact, through a registry and through a local directory, and B's first build that
+/// mounts the id reads A's file.
+#[test]
+fn issue14_cache_mounts_travel_with_the_cache() {
+    let t = Tmp::new("cache-mounts-reg");
+    let reg = Registry::start(&t, "registry", None);
+    let cache = format!("{}/team/cache:mounts", reg.host);
+    machine(&t, "a");
+    t.write(
+        "fill/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo from-a > /var/cache/pkgs/f\n",
+    );
+    t.write(
+        "use/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs cat /var/cache/pkgs/f > /seen\n",
+    );
+    let dir = t.path("cache-dir");
+    let to_reg = format!("type=registry,ref={cache},cache-mounts=true");
+    let to_dir = format!("type=local,dest={},cache-mounts=true", dir.display());
+    let (oa, _) = build_on(&t, "a", "fill", Some(&reg), &["--cache-to", &to_reg, "--cache-to", &to_dir]);
+    assert!(stderr(&oa).contains("and 1 cache mounts"), "{}", stderr(&oa));
+    for (store, from) in [("b", cache.clone()), ("c", format!("type=local,src={}", dir.display()))] {
+        machine(&t, store);
+        let rootfs = t.path(&format!("{store}-rootfs"));
+        let o_arg = format!("type=local,dest={}", rootfs.display());
+        let (ob, _) = build_on(&t, store, "use", Some(&reg), &["--cache-from", &from, "-o", &o_arg]);
+        assert!(stderr(&ob).contains("Imported 1 cache mounts"), "{}", stderr(&ob));
+        assert_eq!(std::fs::read_to_string(rootfs.join("seen")).unwrap(), "from-a\n", "{store}: {}", stderr(&ob));
+    }
+}

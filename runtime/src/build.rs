@@ -278,7 +278,9 @@ fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>
         return None;
     }
     let warn = |m: &str| (req.notice)(m);
-    Some(Arc::new(crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn)))
+    let shared = crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn);
+    shared.seed_mounts(req.store, req.registry.as_deref(), &warn);
+    Some(Arc::new(shared))
 }
 
 /// `--metadata-file`: the keys `docker buildx build` writes (`containerimage.digest`,

@@ -52,7 +52,8 @@ pub fn parse_cache_from(spec: &str) -> anyhow::Result<CacheLocation> {
 }
 
 /// `--cache-to type=registry,ref=REF[,mode=min|max]`, `type=local,dest=DIR[,mode=…]` or
-/// `type=inline` (`mode=min` only, as in BuildKit), with `ignore-error=true|false` and
+/// `type=inline` (`mode=min` only, as in BuildKit), with `ignore-error=true|false`,
+/// `cache-mounts=true|false` (cairn's: the cache mounts' contents travel too) and
 /// `compression=gzip`.
 pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
     let flag = "--cache-to";
@@ -75,11 +76,16 @@ pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
         Some("max") => CacheMode::Max,
         Some(other) => bail!("Invalid `mode={other}` in `{flag} {spec}`: expected min or max"),
     };
-    let ignore_error = match kv.remove("ignore-error") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => bail!("Invalid `ignore-error={other}` in `{flag} {spec}`: expected true or false"),
+    let mut flag_bool = |name: &str| match kv.remove(name) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(anyhow::anyhow!("Invalid `{name}={other}` in `{flag} {spec}`: expected true or false")),
     };
+    let ignore_error = flag_bool("ignore-error")?;
+    let cache_mounts = flag_bool("cache-mounts")?;
+    if cache_mounts && location == CacheLocation::Inline {
+        bail!("`{flag} {spec}`: cache mounts cannot travel inline (use type=registry or type=local)");
+    }
     match kv.remove("compression") {
         None | Some("gzip") => {}
         Some(other) => bail!("Unsupported `compression={other}` in `{flag} {spec}` (cairn writes gzip)"),
@@ -87,7 +93,7 @@ pub fn parse_cache_to(spec: &str) -> anyhow::Result<CacheExport> {
     if let Some(k) = kv.keys().next() {
         bail!("Unknown field `{k}` in `{flag} {spec}`");
     }
-    Ok(CacheExport { location, mode, ignore_error })
+    Ok(CacheExport { location, mode, ignore_error, cache_mounts })
 }
 
 /// `cairn cache …`.
@@ -136,11 +142,16 @@ mod tests {
         assert_eq!(parse_cache_from("type=local,src=/d").unwrap(), CacheLocation::Local("/d".into()));
         assert_eq!(
             parse_cache_to("type=registry,ref=h/c,mode=max").unwrap(),
-            CacheExport { location: reg("h/c"), mode: CacheMode::Max, ignore_error: false }
+            CacheExport { location: reg("h/c"), mode: CacheMode::Max, ignore_error: false, cache_mounts: false }
         );
         assert_eq!(
             parse_cache_to("type=local,dest=/d,ignore-error=true").unwrap(),
-            CacheExport { location: CacheLocation::Local("/d".into()), mode: CacheMode::Min, ignore_error: true }
+            CacheExport {
+                location: CacheLocation::Local("/d".into()),
+                mode: CacheMode::Min,
+                ignore_error: true,
+                cache_mounts: false
+            }
         );
         let e = |r: anyhow::Result<CacheExport>| r.unwrap_err().to_string();
         assert!(e(parse_cache_to("type=gha")).starts_with("Unsupported cache type `gha`"));
@@ -149,6 +160,9 @@ mod tests {
         assert!(e(parse_cache_to("type=local,dest=d,color=red")).contains("Unknown field `color`"));
         assert!(e(parse_cache_to("ref=x")).contains("has no `type=`"));
         assert_eq!(parse_cache_to("type=inline").unwrap().location, CacheLocation::Inline);
+        assert!(parse_cache_to("type=local,dest=d,cache-mounts=true").unwrap().cache_mounts);
+        assert!(e(parse_cache_to("type=inline,cache-mounts=true")).contains("cannot travel inline"));
+        assert!(e(parse_cache_to("type=local,dest=d,cache-mounts=yes")).contains("`cache-mounts=yes`"));
         assert!(e(parse_cache_to("type=inline,mode=max")).contains("`mode=min` only"));
         assert!(parse_cache_from("type=inline").unwrap_err().to_string().contains("`--cache-from IMAGE`"));
         assert!(parse_cache_from("type=local").unwrap_err().to_string().contains("needs `src=DIR`"));

@@ -139,11 +139,13 @@ pub(super) fn blobs_of(records: &Records) -> Vec<LayerBlob> {
     records.values().flatten().flatten().filter_map(CacheLayer::blob).filter(|b| seen.insert(b.blob)).collect()
 }
 
-/// The manifest of the cache artifact: config = the index, layers = every blob it names.
-pub(super) fn manifest_of(index: &[u8], records: &Records) -> Vec<u8> {
+/// The manifest of the cache artifact: config = the index, layers = every blob it names,
+/// then the cache mounts.
+pub(super) fn manifest_of(index: &[u8], records: &Records, mounts: &[mounts::MountBlob]) -> Vec<u8> {
     let layers: Vec<serde_json::Value> = blobs_of(records)
         .iter()
         .map(|b| serde_json::json!({"mediaType": b.media_type, "digest": b.blob.to_string(), "size": b.blob_size}))
+        .chain(mounts.iter().map(mounts::MountBlob::layer))
         .collect();
     let m = serde_json::json!({
         "schemaVersion": 2,
