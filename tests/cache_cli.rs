@@ -373,3 +373,30 @@ fn issue14_cache_mounts_travel_with_the_cache() {
         assert_eq!(std::fs::read_to_string(rootfs.join("seen")).unwrap(), "from-a\n", "{store}: {}", stderr(&ob));
     }
 }
+
+/// Remote hits are recorded in the store's own cache index: after B's first build from
+/// the registry cache, the registry stops, and B's second build (with and without
+/// `--cache-from`) still hits every step and gives the same image.
+#[test]
+fn issue14_remote_hits_are_recorded_locally() {
+    let t = Tmp::new("cache-recorded");
+    let reg = Registry::start(&t, "registry", None);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let to = format!("type=registry,ref={cache},mode=max");
+    let (_, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to]);
+    let (ob, _) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
+    assert_eq!(counts(&summary(&ob)), (0, 6), "{}", stderr(&ob));
+    let host = reg.host.clone();
+    drop(reg);
+    let insecure = ["--insecure-registry", host.as_str()];
+    for extra in [vec![], vec!["--cache-from", cache.as_str()]] {
+        let args: Vec<&str> = insecure.iter().copied().chain(extra.iter().copied()).collect();
+        let (o, digest) = build_on(&t, "b", "ctx-b", None, &args);
+        assert_eq!(counts(&summary(&o)), (0, 6), "all cached with the registry down: {}", stderr(&o));
+        assert_eq!(digest, digest_a);
+    }
+}
