@@ -255,3 +255,148 @@ fn issue14_corrupted_cache_blob_runs_the_step() {
     assert!(stderr(&ob).contains("could not be downloaded intact"), "{}", stderr(&ob));
     assert_ne!(digest_b, digest_a, "extra.txt differs");
 }
+
+/// `--cache-to type=inline`: A pushes an image whose manifest carries its `mode=min` index;
+/// B, empty but for the base, builds with `--cache-from IMAGE`: nothing runs, and B's
+/// image (inline cache too) has A's digest. The pushed manifest is read back with skopeo.
+#[test]
+fn issue14_inline_cache_round_trip() {
+    let t = Tmp::new("cache-inline");
+    let reg = Registry::start(&t, "registry", None);
+    let image = format!("{}/team/app:inline", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let args = ["--cache-to", "type=inline", "-t", &image, "--push"];
+    let (oa, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &args);
+    assert!(stderr(&oa).contains("Exported the build cache inline"), "{}", stderr(&oa));
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+    let m: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let index: Value = serde_json::from_str(m["annotations"]["cairn.cache.index.v1"].as_str().unwrap()).unwrap();
+    assert_eq!(index["version"], 1, "{index}");
+    let image_blobs: Vec<&Value> = m["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
+    let cached = index["layers"].as_array().unwrap();
+    assert!(
+        cached.iter().filter(|l| l["empty"] != true).all(|l| image_blobs.contains(&&l["digest"])),
+        "the inline index names the image's own blobs only: {index}"
+    );
+
+    let (ob, digest_b) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &image, "--cache-to", "type=inline"]);
+    assert_eq!(counts(&summary(&ob)), (0, 6), "B hits every step: {}", stderr(&ob));
+    assert_eq!(digest_b, digest_a, "B's image is A's");
+}
+
+/// Cache mounts travel through a directory: A fills a `type=cache` mount in a RUN,
+/// `cairn cache export DIR` writes it, `cairn cache import DIR` seeds B, and B's first
+/// build reads the file. B's own mount of an id wins over an import; a corrupted blob is
+/// refused; an existing non-empty directory is not written into.
+#[test]
+fn issue14_cache_mounts_travel_through_a_directory() {
+    let t = Tmp::new("cache-mounts");
+    machine(&t, "a");
+    machine(&t, "b");
+    t.write(
+        "fill/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo from-a > /var/cache/pkgs/f\n",
+    );
+    t.write(
+        "use/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs cat /var/cache/pkgs/f > /seen\n",
+    );
+    build_on(&t, "a", "fill", None, &[]);
+    let dir = t.path("mounts-dir");
+    let out = ok(cairn_at(&t, "a", &["cache", "export", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Exported 1 cache mounts"), "{out:?}");
+    let again = cairn_at(&t, "a", &["cache", "export", dir.to_str().unwrap()]);
+    assert!(!again.status.success() && stderr(&again).contains("is not empty"), "{}", stderr(&again));
+
+    let out = ok(cairn_at(&t, "b", &["cache", "import", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported 1 cache mounts (0"), "{out:?}");
+    let rootfs = t.path("b-rootfs");
+    build_on(&t, "b", "use", None, &["-o", &format!("type=local,dest={}", rootfs.display())]);
+    assert_eq!(std::fs::read_to_string(rootfs.join("seen")).unwrap(), "from-a\n");
+    // B has the id now: a second import keeps B's directory.
+    let out = ok(cairn_at(&t, "b", &["cache", "import", dir.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Imported 0 cache mounts (1"), "{out:?}");
+
+    // A corrupted blob is refused and seeds nothing.
+    machine(&t, "c");
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let m: Value = {
+        let hex = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let blob = dir.join("blobs/sha256").join(m["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[600] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let bad = cairn_at(&t, "c", &["cache", "import", dir.to_str().unwrap()]);
+    assert!(!bad.status.success() && stderr(&bad).contains("digest"), "{}", stderr(&bad));
+    let mounts = t.path("c").join("cachemounts");
+    let left: Vec<_> = std::fs::read_dir(&mounts).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing seeded: {left:?}");
+}
+
+/// `--cache-to …,cache-mounts=true`: a cache mount filled on A travels with the cache
+/// artifact, through a registry and through a local directory, and B's first build that
+/// mounts the id reads A's file.
+#[test]
+fn issue14_cache_mounts_travel_with_the_cache() {
+    let t = Tmp::new("cache-mounts-reg");
+    let reg = Registry::start(&t, "registry", None);
+    let cache = format!("{}/team/cache:mounts", reg.host);
+    machine(&t, "a");
+    t.write(
+        "fill/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs echo from-a > /var/cache/pkgs/f\n",
+    );
+    t.write(
+        "use/Dockerfile",
+        "FROM busybox\nRUN --mount=type=cache,id=pkgs,target=/var/cache/pkgs cat /var/cache/pkgs/f > /seen\n",
+    );
+    let dir = t.path("cache-dir");
+    let to_reg = format!("type=registry,ref={cache},cache-mounts=true");
+    let to_dir = format!("type=local,dest={},cache-mounts=true", dir.display());
+    let (oa, _) = build_on(&t, "a", "fill", Some(&reg), &["--cache-to", &to_reg, "--cache-to", &to_dir]);
+    assert!(stderr(&oa).contains("and 1 cache mounts"), "{}", stderr(&oa));
+    for (store, from) in [("b", cache.clone()), ("c", format!("type=local,src={}", dir.display()))] {
+        machine(&t, store);
+        let rootfs = t.path(&format!("{store}-rootfs"));
+        let o_arg = format!("type=local,dest={}", rootfs.display());
+        let (ob, _) = build_on(&t, store, "use", Some(&reg), &["--cache-from", &from, "-o", &o_arg]);
+        assert!(stderr(&ob).contains("Imported 1 cache mounts"), "{}", stderr(&ob));
+        assert_eq!(std::fs::read_to_string(rootfs.join("seen")).unwrap(), "from-a\n", "{store}: {}", stderr(&ob));
+    }
+}
+
+/// Remote hits are recorded in the store's own cache index: after B's first build from
+/// the registry cache, the registry stops, and B's second build (with and without
+/// `--cache-from`) still hits every step and gives the same image.
+#[test]
+fn issue14_remote_hits_are_recorded_locally() {
+    let t = Tmp::new("cache-recorded");
+    let reg = Registry::start(&t, "registry", None);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let to = format!("type=registry,ref={cache},mode=max");
+    let (_, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to]);
+    let (ob, _) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
+    assert_eq!(counts(&summary(&ob)), (0, 6), "{}", stderr(&ob));
+    let host = reg.host.clone();
+    drop(reg);
+    let insecure = ["--insecure-registry", host.as_str()];
+    for extra in [vec![], vec!["--cache-from", cache.as_str()]] {
+        let args: Vec<&str> = insecure.iter().copied().chain(extra.iter().copied()).collect();
+        let (o, digest) = build_on(&t, "b", "ctx-b", None, &args);
+        assert_eq!(counts(&summary(&o)), (0, 6), "all cached with the registry down: {}", stderr(&o));
+        assert_eq!(digest, digest_a);
+    }
+}

@@ -72,6 +72,22 @@ fn push_scope(r: &Reference) -> Vec<String> {
     vec![format!("repository:{}:pull,push", r.repository)]
 }
 
+/// The path (with its query) of the `rel="next"` target of a `Link` header, as the
+/// distribution API sends it (`</v2/x/tags/list?last=b&n=2>; rel="next"`); an absolute
+/// URL gives its path.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let is_next = params.split(';').any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let path = match target.split_once("://") {
+            Some((_, rest)) => &rest[rest.find('/')?..],
+            None => target,
+        };
+        is_next.then(|| path.to_string())
+    })
+}
+
 fn header<'a>(resp: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -193,30 +209,55 @@ impl Client {
         Ok(Manifest { digest, media_type, bytes })
     }
 
-    /// The tags of `reference`'s repository (`GET /v2/<name>/tags/list`; one page, which
-    /// is every tag unless the registry paginates). An unknown repository has none.
+    /// The tags of `reference`'s repository (`GET /v2/<name>/tags/list`), every page: a
+    /// registry that paginates sends a `Link: <…>; rel="next"` header, which is followed.
+    /// An unknown repository has none.
     pub fn list_tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
+        self.list_tags_paged(reference, None)
+    }
+
+    /// [`Client::list_tags`] asking for pages of at most `page` tags (`?n=`).
+    pub fn list_tags_paged(&self, reference: &Reference, page: Option<u32>) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct Tags {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
+        /// More pages than any registry needs; a server that loops stops here.
+        const MAX_PAGES: usize = 10_000;
         self.with_pull_hosts(reference, |host| {
-            let path = format!("/v2/{}/tags/list", reference.repository);
-            let resp = self.t.send(Req::new(Method::GET, host, path.clone(), pull_scope(reference)))?;
-            match resp.status().as_u16() {
-                200 => {
-                    let bytes = read_small(resp, MAX_MANIFEST).map_err(|e| with_registry(e, host))?;
-                    let t: Tags = serde_json::from_slice(&bytes)
-                        .map_err(|e| RegistryError::Invalid(format!("Malformed tag list from `{host}`: {e}")))?;
-                    Ok(t.tags.unwrap_or_default())
+            let first = format!("/v2/{}/tags/list", reference.repository);
+            let mut path = match page {
+                Some(n) => format!("{first}?n={n}"),
+                None => first.clone(),
+            };
+            let mut all = Vec::new();
+            for _ in 0..MAX_PAGES {
+                let resp = self.t.send(Req::new(Method::GET, host, path.clone(), pull_scope(reference)))?;
+                match resp.status().as_u16() {
+                    200 => {}
+                    404 if all.is_empty() => return Ok(Vec::new()),
+                    _ => {
+                        let url = format!("{}{path}", self.t.base(host));
+                        return Err(status_error(resp, host, &url, &reference.name(), &reference.repository));
+                    }
                 }
-                404 => Ok(Vec::new()),
-                _ => {
-                    let url = format!("{}{path}", self.t.base(host));
-                    Err(status_error(resp, host, &url, &reference.name(), &reference.repository))
+                let next = header(&resp, "link").map(str::to_string);
+                let bytes = read_small(resp, MAX_MANIFEST).map_err(|e| with_registry(e, host))?;
+                let t: Tags = serde_json::from_slice(&bytes)
+                    .map_err(|e| RegistryError::Invalid(format!("Malformed tag list from `{host}`: {e}")))?;
+                all.extend(t.tags.unwrap_or_default());
+                match next.as_deref().and_then(next_link) {
+                    Some(p) if p.starts_with(&first) => path = p,
+                    Some(p) => {
+                        return Err(RegistryError::Invalid(format!(
+                            "`{host}` sent a next page of tags outside the repository: `{p}`"
+                        )))
+                    }
+                    None => return Ok(all),
                 }
             }
+            Err(RegistryError::Invalid(format!("`{host}` sent more than {MAX_PAGES} pages of tags")))
         })
     }
 
@@ -586,5 +627,20 @@ fn with_registry(e: RegistryError, host: &str) -> RegistryError {
             RegistryError::Connection { registry: host.to_string(), message }
         }
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn next_link_reads_distribution_link_headers() {
+        let l = r#"</v2/team/c/tags/list?last=b&n=2>; rel="next""#;
+        assert_eq!(next_link(l).as_deref(), Some("/v2/team/c/tags/list?last=b&n=2"));
+        let abs = r#"<https://r.example/v2/c/tags/list?n=2&last=x>; rel="next""#;
+        assert_eq!(next_link(abs).as_deref(), Some("/v2/c/tags/list?n=2&last=x"));
+        assert_eq!(next_link(r#"</v2/c/tags/list?last=b>; rel="prev""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 }

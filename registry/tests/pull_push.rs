@@ -221,3 +221,29 @@ fn clones_download_in_parallel_threads() {
     }
     assert_eq!(client.stats().blob_gets, 6, "clones share the counters");
 }
+
+/// `list_tags_paged` asks for pages (`?n=2`) and gives every tag. Debian's distribution
+/// 2.8.2 answers tag lists in one page whatever `n` says, so following `Link` headers is
+/// checked by `next_link`'s unit test; here the request and the result are.
+#[test]
+fn tag_lists_asked_in_pages() {
+    let reg = Registry::start(Auth::None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(config(dir.path(), &[&reg.host]));
+    let platform = Platform::parse("linux/amd64").unwrap();
+    let mut want = Vec::new();
+    for i in 0..5 {
+        let tag = format!("t{i}");
+        push_image(&client, &reg.reference(&format!("team/many:{tag}")), &[bytes(3, 100)], &platform);
+        want.push(tag);
+    }
+    let r = reg.reference("team/many");
+    let mut paged = client.list_tags_paged(&r, Some(2)).unwrap();
+    paged.sort();
+    assert_eq!(paged, want);
+    let mut all = client.list_tags(&r).unwrap();
+    all.sort();
+    assert_eq!(all, want);
+    assert!(reg.log().contains("\"GET /v2/team/many/tags/list?n=2 "), "{}", reg.log());
+    assert!(client.list_tags(&reg.reference("team/none")).unwrap().is_empty());
+}

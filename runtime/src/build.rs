@@ -237,6 +237,11 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let mut image_options = req.image_options.clone();
     image_options.commit.source_date_epoch = req.source_date_epoch;
     let commit_opts = image_options.commit;
+    let inline = req.cache_to.iter().any(|c| c.location == crate::cache::CacheLocation::Inline);
+    if let Some(s) = shared.as_ref().filter(|_| inline) {
+        let (k, v) = crate::cache::inline_annotation(req.store, s, &layers, &commit_opts);
+        image_options.manifest.annotations.insert(k, v);
+    }
     let wants_image = wants_image(&req);
     let st: &Store = req.store;
     let mut image = None;
@@ -364,7 +369,9 @@ fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>
         return None;
     }
     let warn = |m: &str| (req.notice)(m);
-    Some(Arc::new(crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn)))
+    let shared = crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn);
+    shared.seed_mounts(req.store, req.registry.as_deref(), &warn);
+    Some(Arc::new(shared))
 }
 
 /// `--metadata-file`: the keys `docker buildx build` writes (`containerimage.digest`,

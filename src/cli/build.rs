@@ -105,7 +105,8 @@ pub struct BuildArgs {
     /// REF; repeatable
     #[arg(long = "cache-from", value_name = "SPEC")]
     pub cache_from: Vec<String>,
-    /// Export the build cache: `type=registry,ref=REF` or `type=local,dest=DIR`, with
+    /// Export the build cache: `type=registry,ref=REF`, `type=local,dest=DIR` or
+    /// `type=inline` (in the image), with
     /// `mode=min|max` (the final image's results, or every step's); repeatable
     #[arg(long = "cache-to", value_name = "SPEC")]
     pub cache_to: Vec<String>,

@@ -92,6 +92,9 @@ pub enum Command {
     Logout(registry::LogoutArgs),
     /// Verify every blob and layer of the local store against its digest
     Check(check::CheckArgs),
+    /// Copy the store's cache mounts (`RUN --mount=type=cache`) to or from a directory
+    #[command(subcommand, after_help = STORE_HELP)]
+    Cache(cache::CacheCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login(a) => registry::login(a),
         Command::Logout(a) => registry::logout(a),
         Command::Check(a) => check::run(a),
+        Command::Cache(c) => cache::run(c),
     }
 }
 

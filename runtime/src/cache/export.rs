@@ -1,5 +1,6 @@
 //! `--cache-to`: which results to export (`mode=min|max`), packing them, and writing the
-//! artifact to a registry (this builder's tag, merged) or an OCI layout directory.
+//! artifact to a registry (this builder's tag, merged) or an OCI layout directory; the
+//! inline index of an image.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -10,10 +11,10 @@ use cairn_registry::Reference;
 use rayon::prelude::*;
 
 use crate::image::CommitOptions;
-use crate::oci::{MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST};
+use crate::oci::MEDIA_OCI_MANIFEST;
 use crate::registry::Registry;
 use crate::solve::backend::Chain;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 use super::*;
 
@@ -72,15 +73,35 @@ pub fn export(
     opts: &CommitOptions,
     notice: &dyn Fn(&str),
 ) -> Result<(), CacheError> {
+    if to.location == CacheLocation::Inline {
+        // Written into the image by the commit (see `inline_annotation`).
+        notice("Exported the build cache inline, in the image's manifest");
+        return Ok(());
+    }
     let records = collect(store, cache, to.mode, image_layers, opts);
     let _g = store.cache_export_lock()?;
     match &to.location {
         CacheLocation::Registry(reference) => {
             let registry = registry.ok_or_else(|| CacheError::Registry("No registry client is set up".to_string()))?;
-            export_registry(store, registry, reference, records, notice)
+            export_registry(store, registry, reference, records, to.cache_mounts, notice)
         }
-        CacheLocation::Local(dir) => export_local(store, dir, records, notice),
+        CacheLocation::Local(dir) => export_local(store, dir, records, to.cache_mounts, notice),
+        CacheLocation::Inline => Ok(()),
     }
+}
+
+/// `--cache-to type=inline`: the manifest annotation (key, value) holding the `mode=min`
+/// index of this build, packed with the image's own `opts` so that it names exactly the
+/// image's blobs (BuildKit also exports inline cache in min mode only).
+pub fn inline_annotation(
+    store: &Store,
+    cache: &SharedCache,
+    image_layers: &[String],
+    opts: &CommitOptions,
+) -> (String, String) {
+    let records = collect(store, cache, CacheMode::Min, image_layers, opts);
+    let text = String::from_utf8(encode_index(&records)).expect("JSON is UTF-8");
+    (ANNOTATION_INLINE.to_string(), text)
 }
 
 pub(super) fn export_registry(
@@ -88,6 +109,7 @@ pub(super) fn export_registry(
     registry: &Registry,
     reference: &str,
     records: Records,
+    cache_mounts: bool,
     notice: &dyn Fn(&str),
 ) -> Result<(), CacheError> {
     let r = Reference::parse(reference)?;
@@ -99,7 +121,7 @@ pub(super) fn export_registry(
         return Err(CacheError::Invalid(format!("The cache tag `{tag}` is longer than 128 characters")));
     }
     let mine = r.with_tag(&tag);
-    let mut merged = read_registry_tag(registry, &mine).unwrap_or_default().unwrap_or_default();
+    let (mut merged, old_mounts) = read_registry_tag(registry, &mine).unwrap_or_default().unwrap_or_default();
     let before: HashSet<Digest> = blobs_of(&merged).iter().map(|b| b.blob).collect();
     let new = records.len();
     merged.extend(records);
@@ -109,15 +131,29 @@ pub(super) fn export_registry(
             .push_blob(store, &mine, &b.blob, b.blob_size, &quiet)
             .map_err(|e| CacheError::Registry(e.to_string()))?;
     }
+    let client = registry.client();
+    let put = &mut |b: &mounts::MountBlob, tmp: &Path| -> Result<(), CacheError> {
+        if !client.blob_exists(&mine, &b.digest)? {
+            let mut f = fs::File::open(tmp).map_err(mounts::io_err("open", tmp))?;
+            client.upload_blob(&mine, &b.digest, b.size, &mut f)?;
+        }
+        Ok(())
+    };
+    let fresh = if cache_mounts { mounts::pack_all(store, put)? } else { Vec::new() };
+    let n_mounts = fresh.len();
+    let all_mounts = mounts::merge_mounts(old_mounts, fresh);
     let index = encode_index(&merged);
     let index_digest = Digest::of(&index);
-    let client = registry.client();
     if !client.blob_exists(&mine, &index_digest)? {
         client.upload_blob(&mine, &index_digest, index.len() as u64, &mut &index[..])?;
     }
-    let manifest = manifest_of(&index, &merged);
+    let manifest = manifest_of(&index, &merged, &all_mounts);
     client.put_manifest(&mine, MEDIA_OCI_MANIFEST, &manifest)?;
-    notice(&format!("Exported {new} cache records to {mine} ({} in its index)", merged.len()));
+    notice(&format!(
+        "Exported {new} cache records{} to {mine} ({} in its index)",
+        mounts_note(cache_mounts, n_mounts),
+        merged.len()
+    ));
     Ok(())
 }
 
@@ -125,64 +161,39 @@ pub(super) fn export_local(
     store: &Store,
     dir: &Path,
     records: Records,
+    cache_mounts: bool,
     notice: &dyn Fn(&str),
 ) -> Result<(), CacheError> {
-    let io = |action: &'static str, p: &Path| {
-        let path = p.to_path_buf();
-        move |source| CacheError::Store(StoreError::Io { action, path, source })
-    };
     let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).map_err(io("create", &blobs))?;
-    let mut merged = read_local(dir).ok().flatten().unwrap_or_default();
+    fs::create_dir_all(&blobs).map_err(mounts::io_err("create", &blobs))?;
+    let (mut merged, old_mounts) = read_local(dir).ok().flatten().unwrap_or_default();
     let new = records.len();
     merged.extend(records);
-    let put = |d: &Digest, from: Option<&Path>, bytes: Option<&[u8]>| -> Result<(), CacheError> {
-        let dest = local_blob(dir, d);
-        if dest.exists() {
-            return Ok(());
-        }
-        let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-        match (from, bytes) {
-            (Some(src), _) => {
-                if fs::hard_link(src, &tmp).is_err() {
-                    fs::copy(src, &tmp).map_err(io("copy", src))?;
-                }
-            }
-            (None, Some(b)) => fs::write(&tmp, b).map_err(io("write", &tmp))?,
-            (None, None) => unreachable!("put needs a source"),
-        }
-        fs::rename(&tmp, &dest).map_err(io("rename into", &dest))
-    };
     for b in blobs_of(&merged) {
         if !local_blob(dir, &b.blob).exists() {
             let src = store.ensure_blob(&b.blob, &|_, _, _| {})?;
-            put(&b.blob, Some(&src), None)?;
+            mounts::put_local(dir, &b.blob, Some(&src), None)?;
         }
     }
-    let index = encode_index(&merged);
-    put(&Digest::of(&index), None, Some(&index))?;
-    let manifest = manifest_of(&index, &merged);
-    let md = Digest::of(&manifest);
-    put(&md, None, Some(&manifest))?;
-    let layout = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_OCI_INDEX,
-        "manifests": [{
-            "mediaType": MEDIA_OCI_MANIFEST,
-            "artifactType": ARTIFACT_TYPE,
-            "digest": md.to_string(),
-            "size": manifest.len(),
-            "annotations": {crate::oci::ANNOTATION_REF_NAME: LOCAL_REF_NAME},
-        }],
-    });
-    for (name, bytes) in [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ("index.json", serde_json::to_vec(&layout).expect("the index serializes")),
-    ] {
-        let (p, tmp) = (dir.join(name), dir.join(format!(".{name}.tmp{}", std::process::id())));
-        fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
-        fs::rename(&tmp, &p).map_err(io("rename into", &p))?;
-    }
-    notice(&format!("Exported {new} cache records to {} ({} in its index)", dir.display(), merged.len()));
+    let mine = match cache_mounts {
+        true => mounts::pack_all(store, &mut |b, tmp| mounts::put_local(dir, &b.digest, Some(tmp), None))?,
+        false => Vec::new(),
+    };
+    let n_mounts = mine.len();
+    mounts::write_local(dir, &merged, &mounts::merge_mounts(old_mounts, mine))?;
+    notice(&format!(
+        "Exported {new} cache records{} to {} ({} in its index)",
+        mounts_note(cache_mounts, n_mounts),
+        dir.display(),
+        merged.len()
+    ));
     Ok(())
+}
+
+fn mounts_note(cache_mounts: bool, n: usize) -> String {
+    if cache_mounts {
+        format!(" and {n} cache mounts")
+    } else {
+        String::new()
+    }
 }

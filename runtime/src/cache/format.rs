@@ -139,11 +139,13 @@ pub(super) fn blobs_of(records: &Records) -> Vec<LayerBlob> {
     records.values().flatten().flatten().filter_map(CacheLayer::blob).filter(|b| seen.insert(b.blob)).collect()
 }
 
-/// The manifest of the cache artifact: config = the index, layers = every blob it names.
-pub(super) fn manifest_of(index: &[u8], records: &Records) -> Vec<u8> {
+/// The manifest of the cache artifact: config = the index, layers = every blob it names,
+/// then the cache mounts.
+pub(super) fn manifest_of(index: &[u8], records: &Records, mounts: &[mounts::MountBlob]) -> Vec<u8> {
     let layers: Vec<serde_json::Value> = blobs_of(records)
         .iter()
         .map(|b| serde_json::json!({"mediaType": b.media_type, "digest": b.blob.to_string(), "size": b.blob_size}))
+        .chain(mounts.iter().map(mounts::MountBlob::layer))
         .collect();
     let m = serde_json::json!({
         "schemaVersion": 2,
@@ -173,6 +175,32 @@ pub(super) fn index_descriptor(manifest: &[u8], what: &str) -> Result<Descriptor
         return Err(CacheError::Invalid(format!("The cache index of `{what}` is larger than {MAX_INDEX} bytes")));
     }
     Ok(m.config)
+}
+
+/// The inline index of an image manifest (its annotation [`ANNOTATION_INLINE`]), `None`
+/// when `manifest` is not an image manifest with one (a cache artifact, say).
+pub(super) fn inline_index(manifest: &[u8], what: &str) -> Result<Option<String>, CacheError> {
+    #[derive(Deserialize)]
+    struct M {
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+        #[serde(default)]
+        annotations: Option<BTreeMap<String, String>>,
+    }
+    let m: M = serde_json::from_slice(manifest)
+        .map_err(|e| CacheError::Invalid(format!("`{what}` is not a manifest: {e}")))?;
+    if m.manifests.is_some() {
+        return Err(CacheError::Invalid(format!(
+            "`{what}` is an image index; inline cache is read from a single-platform image's manifest"
+        )));
+    }
+    let text = m.annotations.and_then(|mut a| a.remove(ANNOTATION_INLINE));
+    if text.as_ref().is_some_and(|t| t.len() as u64 > MAX_INDEX) {
+        return Err(CacheError::Invalid(format!(
+            "The inline cache index of `{what}` is larger than {MAX_INDEX} bytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// The tag builder `id` writes for the ref tag `tag`.

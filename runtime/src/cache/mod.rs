@@ -6,6 +6,12 @@
 //! with its diff_id) and whose layers are the result blobs. It lives in a registry
 //! (`--cache-to type=registry,ref=REF`) or in an OCI layout directory (`type=local`).
 //!
+//! **Inline** (`--cache-to type=inline`, [`inline_annotation`]): the `mode=min` index rides
+//! in the image manifest's annotation [`ANNOTATION_INLINE`] and names the image's own
+//! layers, so `--cache-from IMAGE` reads it from the manifest alone. An annotation, not a
+//! config field as BuildKit's `moby.buildkit.cache.v0`: the config (the image ID) stays
+//! what a build without inline cache gives, and the reader needs one request, not two.
+//!
 //! **Import is lazy** ([`SharedCache::import`] reads indexes only). On a local miss, the
 //! runtime backend asks [`SharedCache::lookup`]; a hit becomes lazy layers of the store
 //! (`store/remote.rs`: metadata naming the blob and where to fetch it), so nothing is
@@ -22,10 +28,12 @@
 
 mod export;
 mod format;
+mod mounts;
 
-pub use export::export;
+pub use export::{export, inline_annotation};
 use format::*;
 pub use format::{decode_index, encode_index, CacheLayer, Records};
+pub use mounts::{export_mounts, import_mounts, MountReport, ANNOTATION_MOUNT};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -47,6 +55,8 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.cairn.cache.v1";
 pub const MEDIA_CACHE_INDEX: &str = "application/vnd.cairn.cache.index.v1+json";
 /// The index `version` this runtime writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The manifest annotation holding an inline cache index (its JSON text).
+pub const ANNOTATION_INLINE: &str = "cairn.cache.index.v1";
 /// The largest index read (bytes).
 const MAX_INDEX: u64 = 64 << 20;
 /// How a local cache directory is named as a blob's "repository" in the store.
@@ -70,6 +80,9 @@ pub enum CacheLocation {
     Registry(String),
     /// `type=local,src|dest=DIR`: an OCI layout directory.
     Local(PathBuf),
+    /// `--cache-to type=inline`: in the built image's manifest (read back through
+    /// `Registry` with the image's reference).
+    Inline,
 }
 
 /// One `--cache-to`.
@@ -79,6 +92,8 @@ pub struct CacheExport {
     pub mode: CacheMode,
     /// `ignore-error=true`: a failed export is a notice, not a failed build.
     pub ignore_error: bool,
+    /// `cache-mounts=true`: the contents of the store's cache mounts travel too.
+    pub cache_mounts: bool,
 }
 
 /// Why reading or writing a shared cache failed.
@@ -114,17 +129,24 @@ impl From<cairn_registry::RegistryError> for CacheError {
     }
 }
 
-/// The index under one tag of a registry (`None` when the tag does not exist).
-fn read_registry_tag(registry: &Registry, r: &Reference) -> Result<Option<Records>, CacheError> {
+/// An index with the cache mounts of its artifact.
+type Read = (Records, Vec<mounts::MountBlob>);
+
+/// The index under one tag of a registry and the cache mounts of its artifact (`None`
+/// when the tag does not exist).
+fn read_registry_tag(registry: &Registry, r: &Reference) -> Result<Option<Read>, CacheError> {
     let m = match registry.client().get_manifest(r) {
         Ok(m) => m,
         Err(cairn_registry::RegistryError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    if let Some(inline) = inline_index(&m.bytes, &r.to_string())? {
+        return decode_index(inline.as_bytes()).map(|recs| Some((recs, Vec::new())));
+    }
     let desc = index_descriptor(&m.bytes, &r.to_string())?;
     let mut bytes = Vec::with_capacity(desc.size as usize);
     registry.client().fetch_blob(r, &desc, &mut bytes, &|_, _| {})?;
-    decode_index(&bytes).map(Some)
+    Ok(Some((decode_index(&bytes)?, mounts::mounts_of(&m.bytes))))
 }
 
 /// A local cache directory's blob path.
@@ -142,21 +164,22 @@ fn read_local_blob(dir: &Path, d: &Digest) -> Result<Vec<u8>, CacheError> {
     Ok(bytes)
 }
 
-/// The index of a local cache directory (`None` when it has none).
-fn read_local(dir: &Path) -> Result<Option<Records>, CacheError> {
+/// The index of a local cache directory and its cache mounts (`None` when it has none).
+fn read_local(dir: &Path) -> Result<Option<Read>, CacheError> {
     let p = dir.join("index.json");
     let Ok(bytes) = fs::read(&p) else { return Ok(None) };
     let index: crate::oci::Index = serde_json::from_slice(&bytes)
         .map_err(|e| CacheError::Invalid(format!("`{}` is not an OCI index: {e}", p.display())))?;
-    let mut out = Records::new();
+    let (mut out, mut mounts) = (Records::new(), Vec::new());
     let mut found = false;
     for m in &index.manifests {
         let manifest = read_local_blob(dir, &m.digest)?;
         let Ok(desc) = index_descriptor(&manifest, &dir.display().to_string()) else { continue };
         out.extend(decode_index(&read_local_blob(dir, &desc.digest)?)?);
+        mounts.extend(mounts::mounts_of(&manifest));
         found = true;
     }
-    Ok(found.then_some(out))
+    Ok(found.then_some((out, mounts)))
 }
 
 /// The imported indexes of a build, and what the build used (for `--cache-to`).
@@ -174,6 +197,9 @@ pub struct SharedCache {
     bad: Mutex<HashSet<Digest>>,
     /// Empty layers made for imported empty layers (the n-th empty layer of a chain).
     empties: Mutex<Vec<String>>,
+    /// Cache mounts of the imported artifacts, with the index of their source (the first
+    /// source to name an id wins).
+    mounts: Vec<(mounts::MountBlob, usize)>,
 }
 
 impl SharedCache {
@@ -201,14 +227,15 @@ impl SharedCache {
                         Ok((r.name(), got))
                     }) {
                         Ok((repo, got)) if got.is_empty() => warn(&format!("No cache found at `{repo}`")),
-                        Ok((repo, got)) => got.into_iter().for_each(|recs| me.add(&repo, recs)),
+                        Ok((repo, got)) => got.into_iter().for_each(|read| me.add(&repo, read)),
                         Err(e) => warn(&format!("Cannot import cache `{reference}`: {e}")),
                     }
                 }
+                CacheLocation::Inline => {}
                 CacheLocation::Local(dir) => match read_local(dir) {
-                    Ok(Some(recs)) => {
+                    Ok(Some(read)) => {
                         let abs = fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-                        me.add(&format!("{LOCAL_PREFIX}{}", abs.display()), recs);
+                        me.add(&format!("{LOCAL_PREFIX}{}", abs.display()), read);
                     }
                     Ok(None) => warn(&format!("No cache found in `{}`", dir.display())),
                     Err(e) => warn(&format!("Cannot import cache `{}`: {e}", dir.display())),
@@ -218,7 +245,7 @@ impl SharedCache {
         me
     }
 
-    fn add(&mut self, source: &str, records: Records) {
+    fn add(&mut self, source: &str, (records, mounts): Read) {
         let i = match self.sources.iter().position(|s| s == source) {
             Some(i) => i,
             None => {
@@ -229,6 +256,39 @@ impl SharedCache {
         for (key, chains) in records {
             self.blobs.extend(chains.iter().flatten().filter_map(|l| l.digest));
             self.records.entry(key).or_insert((chains, i));
+        }
+        for m in mounts {
+            if !self.mounts.iter().any(|(have, _)| have.name == m.name) {
+                self.mounts.push((m, i));
+            }
+        }
+    }
+
+    /// Seeds the store's cache mounts from the imported artifacts: each id the store has
+    /// no directory for is downloaded (verified) and unpacked; the store's own directories
+    /// are kept (see `mounts.rs`). A mount that cannot be seeded is a warning, as a cache
+    /// that cannot be read.
+    pub fn seed_mounts(&self, store: &Store, registry: Option<&Registry>, warn: &dyn Fn(&str)) {
+        let mut seeded = 0;
+        for (m, src) in &self.mounts {
+            let source = &self.sources[*src];
+            let fill = |w: &mut dyn Write| -> Result<(), CacheError> {
+                if let Some(dir) = source.strip_prefix(LOCAL_PREFIX) {
+                    return mounts::copy_local(Path::new(dir), &m.digest, w);
+                }
+                let reg = registry.ok_or_else(|| CacheError::Registry("No registry client is set up".into()))?;
+                let r = Reference::parse(source)?;
+                let desc = cairn_registry::Descriptor::new(mounts::MEDIA_MOUNT, m.digest, m.size);
+                Ok(reg.client().fetch_blob(&r, &desc, w, &|_, _| {})?)
+            };
+            match mounts::seed(store, m, &fill) {
+                Ok(true) => seeded += 1,
+                Ok(false) => {}
+                Err(e) => warn(&format!("Cannot import cache mount {} from `{source}`: {e}", m.name)),
+            }
+        }
+        if seeded > 0 {
+            warn(&format!("Imported {seeded} cache mounts"));
         }
     }
 

@@ -109,7 +109,15 @@ impl CacheIndex for RuntimeBackend {
         let usable = |c: &Vec<Chain>| c.iter().all(|c| self.has_layers(c)) && shared.intact(&self.store, c);
         let found = match local.filter(usable) {
             Some(c) => Some(c),
-            None => shared.lookup(&self.store, key)?,
+            // A remote hit is recorded in the store's own index (its layers lazy), so the
+            // next build finds it without the shared cache.
+            None => match shared.lookup(&self.store, key)? {
+                Some(c) => {
+                    self.store.cache_put(&key.hex(), &c)?;
+                    Some(c)
+                }
+                None => None,
+            },
         };
         if let Some(c) = &found {
             shared.note(key, c);

@@ -528,7 +528,8 @@ impl Store {
             Err(e) => return Err(StoreError::Io { action: "read", path: p, source: e }),
         };
         let Ok(chains) = serde_json::from_slice::<Vec<Vec<String>>>(&bytes) else { return Ok(None) };
-        if chains.iter().flatten().any(|id| !self.layer_exists(id)) {
+        // A lazy layer (a pull's, a shared cache's) counts: its bytes come when needed.
+        if chains.iter().flatten().any(|id| !self.layer_available(id)) {
             return Ok(None);
         }
         Ok(Some(chains))
