@@ -163,4 +163,48 @@ fn bad_files_and_unknown_targets_are_clear_errors() {
     let o = bake(&t, &["-f", "unknown.hcl", "--print", "a"], &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("target `a`: unknown field `shm-size`"), "{}", stderr(&o));
+    t.write("ctx/multi.hcl", "target \"a\" {\n  platforms = [\"linux/amd64\", \"linux/arm64\"]\n}\n");
+    let o = bake(&t, &["-f", "multi.hcl", "a"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("one platform per target"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_target_context_names_another_target_of_the_same_dockerfile() {
+    let t = setup("bake-contexts");
+    t.write(
+        "ctx/Dockerfile",
+        "FROM busybox AS base\nRUN echo base > /base\n\nFROM busybox AS app\nCOPY --from=deps /base /from-deps\n",
+    );
+    t.write("ctx/other/Dockerfile", "FROM busybox AS base\n");
+    t.write(
+        "ctx/docker-bake.hcl",
+        r#"target "base" {
+  target = "base"
+}
+target "app" {
+  target = "app"
+  contexts = { deps = "target:base" }
+  no-cache = true
+  output = ["type=local,dest=out/app"]
+}
+target "elsewhere" {
+  context = "other"
+  target = "base"
+}
+target "bad" {
+  contexts = { deps = "target:elsewhere" }
+}
+"#,
+    );
+    let o = bake(&t, &["app"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&t, "ctx/out/app/from-deps"), "base\n");
+    let o = bake(&t, &["bad"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("context `deps=target:elsewhere`") && e.contains("same Dockerfile only"), "{e}");
+    let o = bake(&t, &["app", "elsewhere"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("differs from the other targets'"), "{}", stderr(&o));
 }
