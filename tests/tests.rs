@@ -1,5 +1,7 @@
 //! The one integration-test binary of the `cairn` CLI; each module covers one area.
 
+/// Issue 17, `cairn bake`: bake files (HCL, JSON), several targets in one solve.
+mod bake_cli;
 /// `cairn build` and the store commands: real sandbox, overlayfs, OCI outputs.
 mod build_cli;
 /// Issue 11, `cairn build` as a drop-in for `docker buildx build`: a build-push-action

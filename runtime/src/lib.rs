@@ -28,6 +28,7 @@
 
 pub mod analyze;
 pub mod build;
+pub mod build_bake;
 mod build_multi;
 pub mod cache;
 pub mod compress;

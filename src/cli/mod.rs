@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap `Args` struct and a `run` function.
 
 pub mod analyze;
+pub mod bake;
 pub mod build;
 pub mod cache;
 pub mod call;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Build an image from a Dockerfile or a compiled IR file
     #[command(after_help = STORE_HELP)]
     Build(Box<build::BuildArgs>),
+    /// Build the targets of a bake file (docker-bake.hcl, .json) in one solve
+    #[command(after_help = STORE_HELP)]
+    Bake(bake::BakeArgs),
     /// List images in the local store
     #[command(after_help = STORE_HELP)]
     Images(store::ImagesArgs),
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Compile(a) => compile::run(a),
         Command::Build(a) => build::run(*a),
+        Command::Bake(a) => bake::run(a),
         Command::Images(a) => store::images(a),
         Command::History(a) => inspect::history(a),
         Command::Inspect(a) => inspect::inspect(a),

@@ -171,7 +171,30 @@ pub fn solve<B: Backend>(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Solved, SolveError> {
-    solve_with(def, backend, opts, progress, cancel, None)
+    let picks = picks(def, opts)?;
+    solve_with(def, backend, opts, &picks, progress, cancel, None)
+}
+
+/// Runs everything the given outputs (indexes into `Definition::outputs`) need, in one
+/// solve: `cairn bake` builds several targets' outputs so, and a vertex two of them share
+/// runs once. `Solved::outputs` follows `outputs`.
+pub fn solve_outputs<B: Backend>(
+    def: &Definition,
+    backend: &B,
+    opts: &SolveOptions,
+    outputs: &[usize],
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Solved, SolveError> {
+    if outputs.is_empty() || outputs.iter().any(|&o| o >= def.outputs.len()) {
+        return Err(SolveError::NoOutput("The Definition has no such output".into()));
+    }
+    solve_with(def, backend, opts, outputs, progress, cancel, None)
+}
+
+/// The output of each of `opts.platforms`.
+fn picks(def: &Definition, opts: &SolveOptions) -> Result<Vec<usize>, SolveError> {
+    opts.platforms.iter().map(|p| pick_output(def, p)).collect()
 }
 
 /// `cairn plan`: predicts which steps of the chosen output would run, and why, into
@@ -182,13 +205,15 @@ pub fn dry_run<B: Backend>(def: &Definition, backend: &B, opts: &SolveOptions) -
         fn event(&self, _: progress::Event) {}
     }
     let dry = engine::DryRun::default();
-    solve_with(def, backend, opts, &Silent, &AtomicBool::new(false), Some(&dry))
+    let picks = picks(def, opts)?;
+    solve_with(def, backend, opts, &picks, &Silent, &AtomicBool::new(false), Some(&dry))
 }
 
 fn solve_with<B: Backend>(
     def: &Definition,
     backend: &B,
     opts: &SolveOptions,
+    picks: &[usize],
     progress: &dyn Progress,
     cancel: &AtomicBool,
     dry_run: Option<&engine::DryRun>,
@@ -197,8 +222,7 @@ fn solve_with<B: Backend>(
     let default = opts.platforms.first().ok_or_else(|| SolveError::NoOutput("No platform to build".into()))?;
     let mut roots = Vec::new();
     let mut needed = Vec::new();
-    for p in &opts.platforms {
-        let output = pick_output(def, p)?;
+    for &output in picks {
         let root_digest = def.outputs[output].root.digest;
         let root_vertex = graph.vertex_of(&root_digest).ok_or_else(|| {
             SolveError::NoOutput(format!("The output root `{root_digest}` is not a vertex of the Definition"))
