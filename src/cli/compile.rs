@@ -44,19 +44,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     } else {
         let named = fe.build_contexts.iter().map(|c| parse_build_context(c)).collect::<anyhow::Result<Vec<_>>>()?;
         let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
-        let input = frontend::FrontendInput {
-            dockerfile: &dockerfile,
-            text: None,
-            network: cairn_ir::NetworkMode::Default,
-            context: &fe.context,
-            target: fe.target.as_deref(),
-            build_args: &build_args,
-            platforms: frontend::parse_platforms(fe.platform.as_deref())?,
-            contexts: &named,
-            no_cache_filter: &[],
-            args: fe,
-            frontend_network: false,
-        };
+        let platforms = frontend::parse_platforms(fe.platform.as_deref())?;
+        let input = frontend::FrontendInput::from_args(fe, &dockerfile, &build_args, platforms, &named);
         let resolver = frontend::resolver();
         let compiled = frontend::compile(&input, &*resolver)?;
         for w in &compiled.warnings {

@@ -200,6 +200,32 @@ pub struct FrontendInput<'a> {
     pub frontend_network: bool,
 }
 
+impl<'a> FrontendInput<'a> {
+    /// The input of a command that compiles without building (`compile`, `plan`): the
+    /// file from disk, the default network, no `--no-cache-filter`, no frontend network.
+    pub fn from_args(
+        fe: &'a FrontendArgs,
+        dockerfile: &'a Path,
+        build_args: &'a [(String, String)],
+        platforms: Vec<Platform>,
+        contexts: &'a [(String, ContextSpec)],
+    ) -> FrontendInput<'a> {
+        FrontendInput {
+            dockerfile,
+            text: None,
+            network: cairn_ir::NetworkMode::Default,
+            context: &fe.context,
+            target: fe.target.as_deref(),
+            build_args,
+            platforms,
+            contexts,
+            no_cache_filter: &[],
+            args: fe,
+            frontend_network: false,
+        }
+    }
+}
+
 /// Reads the Dockerfile at `path`, or stdin for `-`.
 pub fn read_dockerfile(path: &Path) -> anyhow::Result<String> {
     if path == Path::new("-") {

@@ -39,19 +39,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
     let build_args = parse_build_args(&fe.build_args, |k| std::env::var(k).ok())?;
     let platforms = frontend::parse_platforms(fe.platform.as_deref())?;
     let platform = platforms.first().cloned().unwrap_or_else(cairn_ir::Platform::host);
-    let input = frontend::FrontendInput {
-        dockerfile: &dockerfile,
-        text: None,
-        network: cairn_ir::NetworkMode::Default,
-        context: &fe.context,
-        target: fe.target.as_deref(),
-        build_args: &build_args,
-        platforms: vec![platform.clone()],
-        contexts: &named,
-        no_cache_filter: &[],
-        args: fe,
-        frontend_network: false,
-    };
+    let input = frontend::FrontendInput::from_args(fe, &dockerfile, &build_args, vec![platform.clone()], &named);
     let st = Arc::new(super::inspect::open()?);
     let resolver = StoreResolver::new(st.clone(), None, false);
     let compiled = frontend::compile(&input, &resolver)?;
