@@ -1,12 +1,20 @@
 //! `Definition`: a whole build graph, its outputs and everything outside the digests.
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
-use crate::{ImageConfig, Input, Platform, Vertex};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::{EnvEntry, ImageConfig, Input, Platform, Vertex};
 
 /// A compiled build: vertices in topological order (every input refers to an earlier
 /// vertex), one output per target platform, and metadata that is not part of any digest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The encoding has one more field, `envs` (since version 4): the table of the shared
+/// environment nodes the execs name by digest ([`crate::Env`]). It is not stored here but
+/// written from the execs' chains, and resolved into them when a Definition is read, so
+/// a Definition in memory can never disagree with its table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "DefinitionRepr")]
 pub struct Definition {
     /// Must equal [`crate::FORMAT_VERSION`] for this crate to load it (see SPEC.md).
     pub version: u32,
@@ -14,6 +22,85 @@ pub struct Definition {
     pub outputs: Vec<Output>,
     /// Source files the `source_map` entries point into.
     pub sources: Vec<SourceFile>,
+}
+
+/// The Definition as read: its fields plus the `envs` table.
+#[derive(Deserialize)]
+struct DefinitionRepr {
+    version: u32,
+    vertices: Vec<VertexEntry>,
+    outputs: Vec<Output>,
+    sources: Vec<SourceFile>,
+    #[serde(default)]
+    envs: Vec<EnvEntry>,
+}
+
+/// The Definition as written (same fields, borrowed; `envs` omitted when empty, so a
+/// Definition without chains encodes as in version 3).
+#[derive(Serialize)]
+struct DefinitionView<'a> {
+    version: u32,
+    vertices: &'a [VertexEntry],
+    outputs: &'a [Output],
+    sources: &'a [SourceFile],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    envs: Vec<EnvEntry>,
+}
+
+impl Definition {
+    /// The `envs` table: every environment node an exec names, parents first, once each,
+    /// in the order of the execs.
+    pub fn env_entries(&self) -> Vec<EnvEntry> {
+        let mut seen = HashMap::new();
+        let mut out = Vec::new();
+        for v in &self.vertices {
+            if let crate::Op::Exec(e) = &v.vertex.op {
+                e.meta.env.collect_entries(&mut seen, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl Serialize for Definition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DefinitionView {
+            version: self.version,
+            vertices: &self.vertices,
+            outputs: &self.outputs,
+            sources: &self.sources,
+            envs: self.env_entries(),
+        }
+        .serialize(s)
+    }
+}
+
+impl TryFrom<DefinitionRepr> for Definition {
+    type Error = String;
+
+    fn try_from(r: DefinitionRepr) -> Result<Definition, String> {
+        let mut vertices = r.vertices;
+        resolve_envs(&r.envs, vertices.iter_mut().map(|e| &mut e.vertex))?;
+        Ok(Definition { version: r.version, vertices, outputs: r.outputs, sources: r.sources })
+    }
+}
+
+/// Looks every exec's environment reference up in `entries` (checked first: digests,
+/// parents before children). An error names the vertex by position.
+pub(crate) fn resolve_envs<'a>(
+    entries: &[EnvEntry],
+    vertices: impl Iterator<Item = &'a mut crate::Vertex>,
+) -> Result<(), String> {
+    let table = crate::env::build_table(entries)?;
+    for (i, v) in vertices.enumerate() {
+        if let crate::Op::Exec(e) = &mut v.op {
+            e.meta
+                .env
+                .resolve(&table)
+                .map_err(|d| format!("vertex {i}: env `{d}` is not in the Definition's `envs`"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A vertex with its digest and its (digest-free) metadata.

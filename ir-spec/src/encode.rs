@@ -172,6 +172,9 @@ fn validate_op(index: usize, v: &Vertex) -> Result<(), LoadError> {
             if e.meta.args.is_empty() {
                 return Err(invalid("exec op has no arguments"));
             }
+            if e.meta.env.is_unresolved() {
+                return Err(invalid("exec op names an env that is not in the Definition's `envs`"));
+            }
             if !e.meta.cwd.starts_with('/') {
                 return Err(LoadError::Invalid {
                     index,

@@ -44,6 +44,9 @@ pub struct JsonDefinition {
     pub outputs: Vec<JsonOutput>,
     #[serde(default)]
     pub sources: Vec<SourceFile>,
+    /// Shared environment nodes (SPEC §4.2); an exec's `env` may also be a plain array.
+    #[serde(default)]
+    pub envs: Vec<crate::EnvEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +112,8 @@ pub fn from_json(j: JsonDefinition) -> Result<Definition, LoadError> {
         };
         vertices.push(VertexEntry { digest, vertex, meta });
     }
+    crate::definition::resolve_envs(&j.envs, vertices.iter_mut().map(|e| &mut e.vertex))
+        .map_err(LoadError::Malformed)?;
     let n = vertices.len();
     let outputs = j
         .outputs

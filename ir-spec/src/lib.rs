@@ -26,6 +26,7 @@ pub mod config;
 pub mod definition;
 pub mod digest;
 pub mod encode;
+pub mod env;
 pub mod json;
 pub mod op;
 pub mod reference;
@@ -34,13 +35,14 @@ pub use config::*;
 pub use definition::*;
 pub use digest::{Digest, ParseDigestError};
 pub use encode::{decode_definition, encode_definition, validate, vertex_digest, vertex_digest_of, LoadError};
+pub use env::{env_key, Env, EnvEntry};
 pub use json::{decode_definition_auto, decode_definition_json, encode_definition_json};
 pub use op::*;
 pub mod protocol;
 
 /// The IR format version this crate writes. See SPEC.md, "Compatibility".
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The oldest version this crate reads: versions 2 and 3 only added fields that older
-/// files never use, so they read unchanged.
+/// The oldest version this crate reads: versions 2 to 4 only added fields and forms that
+/// older files never use, so they read unchanged.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;

@@ -3,8 +3,6 @@
 //! [`crate::VertexMeta`]). Field order is the canonical encoding order: append new fields
 //! at the end and bump [`crate::FORMAT_VERSION`] (see SPEC.md, "Compatibility").
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Digest;
@@ -162,10 +160,10 @@ pub struct ExecOp {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ExecMeta {
     pub args: Vec<String>,
-    /// `KEY=value` in order; exactly the process environment. Shared (`Arc`): consecutive
-    /// steps of a stage usually carry the same environment, and a graph pass copying an
-    /// op must not copy thousands of strings (issue 13); encoded as a plain array.
-    pub env: Arc<[String]>,
+    /// `KEY=value` in order; exactly the process environment. A list, or a node of a
+    /// chain shared with other execs and encoded by digest (see [`crate::Env`]), so that
+    /// n steps of a growing environment cost O(n), not O(n²) (issue 13).
+    pub env: crate::Env,
     /// Absolute working directory, created if missing.
     pub cwd: String,
     /// `user[:group]`, names or numeric ids, resolved in the root filesystem; empty = root.

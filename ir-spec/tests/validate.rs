@@ -189,6 +189,65 @@ fn digests_are_stable_across_runs() {
     assert_ne!(a, vertex_digest(&exec_on(vertex_digest(&scratch()), 1)));
 }
 
+fn exec_with_env(root: Digest, env: Env) -> Vertex {
+    let mut v = exec_on(root, 0);
+    if let Op::Exec(e) = &mut v.op {
+        e.meta.env = env;
+    }
+    v
+}
+
+/// Version 4 (§4.2): execs sharing one chain load back equal, the table holds each node
+/// once, and an exec's array `env` still encodes as in version 3 (same digest).
+#[test]
+fn env_chains_round_trip_and_arrays_keep_their_digest() {
+    let s = entry(scratch());
+    let base = Env::root(vec!["PATH=/bin".into(), "A=1".into()]);
+    let e1 = entry(exec_with_env(s.digest, base.with(vec![], vec!["B=2".into()])));
+    let e2 = entry(exec_with_env(
+        e1.digest,
+        base.with(vec!["A".into()], vec!["B=2".into()]).with(vec![], vec!["C=3".into()]),
+    ));
+    let d = def(vec![s.clone(), e1, e2]);
+    assert_eq!(d.env_entries().len(), 4);
+    let bytes = encode_definition(&d);
+    let back = decode_definition(&bytes).unwrap();
+    assert_eq!(back, d);
+    assert_eq!(encode_definition(&back), bytes);
+    let Op::Exec(e) = &back.vertices[2].vertex.op else { panic!() };
+    assert_eq!(e.meta.env.to_vec(), ["PATH=/bin", "B=2", "C=3"]);
+    // JSON carries the same table and reads back to the same value.
+    assert_eq!(decode_definition_json(&encode_definition_json(&d)).unwrap(), d);
+    // An array env is the version 3 encoding: no table, same bytes as before.
+    let plain = def(vec![s.clone(), entry(exec_on(s.digest, 0))]);
+    assert!(plain.env_entries().is_empty());
+    let bytes = encode_definition(&plain);
+    assert!(!bytes.windows(4).any(|w| w == b"envs"));
+}
+
+/// A table entry that lies about its digest, a parent that comes later, or an exec naming
+/// an environment the table lacks: each is refused with a message that names it.
+#[test]
+fn env_tables_are_checked_on_load() {
+    let s = entry(scratch());
+    let env = Env::root(vec!["A=1".into()]).with(vec![], vec!["B=2".into()]);
+    let e = entry(exec_with_env(s.digest, env));
+    let json = String::from_utf8(encode_definition_json(&def(vec![s, e]))).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let load = |v: &serde_json::Value| decode_definition_json(v.to_string().as_bytes()).unwrap_err().to_string();
+
+    let mut tampered = v.clone();
+    tampered["envs"][1]["set"][0] = "B=3".into();
+    assert!(load(&tampered).contains("env 1: stored digest"), "{}", load(&tampered));
+
+    let mut reversed = v.clone();
+    reversed["envs"].as_array_mut().unwrap().reverse();
+    assert!(load(&reversed).contains("is not an earlier entry"), "{}", load(&reversed));
+
+    v["envs"].as_array_mut().unwrap().pop();
+    assert!(load(&v).contains("is not in the Definition's `envs`"), "{}", load(&v));
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -101,11 +101,7 @@ impl Lowerer<'_> {
                 Some(v) => format!("{}={}", d.key, v),
                 None => d.key.clone(),
             });
-            st.args.retain(|(k, _)| k != &d.key);
-            st.last_run_env = None;
-            if let Some(v) = value {
-                st.args.push((d.key, v));
-            }
+            st.set_arg(d.key, value);
         }
         st.history(format!("ARG {}", shown.join(" ")), true);
     }

@@ -6,9 +6,8 @@
 //! shell reads them as ordinary here-documents.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use cairn_ir::{ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode, VertexMeta};
+use cairn_ir::{Env, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode, VertexMeta};
 
 use super::instructions::{CommandLine, RunCommand, Word};
 use super::mount::{lower_mount, parse_mount, Lowered};
@@ -18,10 +17,11 @@ use crate::error::{CompileError, ErrorKind};
 use crate::graph::Ref;
 
 /// The environment RUN sees: the image env, then stage ARGs not shadowed by ENV, then the
-/// predefined proxy build args. Computed once and shared by the RUNs that follow until an
-/// ENV or ARG changes it, so a stage of many RUNs holds one copy (issue 13).
-fn run_env(lw: &Lowerer, st: &mut State) -> Arc<[String]> {
-    if let Some(env) = &st.last_run_env {
+/// predefined proxy build args. Built in full at the stage's first RUN; later ENV and ARG
+/// instructions extend it as a chain ([`State::set_env`], [`State::set_arg`]), so its
+/// order is that of first definition.
+fn run_env(lw: &Lowerer, st: &mut State) -> Env {
+    if let Some(env) = &st.run_env {
         return env.clone();
     }
     let mut env: Vec<String> = st.env().to_vec();
@@ -39,8 +39,8 @@ fn run_env(lw: &Lowerer, st: &mut State) -> Arc<[String]> {
             }
         }
     }
-    let env: Arc<[String]> = env.into();
-    st.last_run_env = Some(env.clone());
+    let env = Env::root(env);
+    st.run_env = Some(env.clone());
     env
 }
 

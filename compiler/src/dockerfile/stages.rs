@@ -314,7 +314,7 @@ impl<'a> Lowerer<'a> {
             let mut s = (*self.lower_stage(pc, j)?).clone();
             s.cmd_set = false;
             s.args.clear();
-            s.last_run_env = None;
+            s.run_env = None;
             if let Some(p) = platform {
                 s.platform = p;
             }
@@ -361,6 +361,7 @@ impl<'a> Lowerer<'a> {
             config.rootfs.kind = "layers".into();
         }
         let total = group.total;
+        let env_index = State::index_env(config.config.env.as_deref().unwrap_or(&[]));
         Ok(State {
             root,
             config,
@@ -372,7 +373,8 @@ impl<'a> Lowerer<'a> {
             total,
             ignore_cache: false,
             in_trigger: false,
-            last_run_env: None,
+            run_env: None,
+            env_index,
         })
     }
 

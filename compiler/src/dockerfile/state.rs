@@ -1,10 +1,10 @@
 //! The state of a stage between instructions, the per-platform lowering state, and the
 //! path and owner helpers every instruction uses.
 
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use cairn_ir::{History, IdOrName, ImageConfig, Owner, Platform};
+use cairn_ir::{env_key, Env, History, IdOrName, ImageConfig, Owner, Platform};
 
 use super::instructions::FromCommand;
 use crate::graph::Ref;
@@ -58,9 +58,14 @@ pub(super) struct State {
     pub ignore_cache: bool,
     /// The base image's ONBUILD triggers are being dispatched (progress shows `ONBUILD `).
     pub in_trigger: bool,
-    /// The environment of the stage's last RUN, shared by the next ones until ENV or ARG
-    /// changes it (every change of `config.config.env` or `args` resets it to `None`).
-    pub last_run_env: Option<Arc<[String]>>,
+    /// The environment RUN sees, once a RUN has built it: a chain node that every ENV and
+    /// ARG extends by what it changes, so n ENV+RUN pairs cost O(n) (issue 13). `None`
+    /// until the stage's first RUN (and after FROM of a stage, whose ARGs do not carry).
+    pub run_env: Option<Env>,
+    /// Where each key of `config.config.env` stands, so ENV and lookups cost O(1), not
+    /// O(variables) each. Kept by [`State::set_env`], the only writer of that list after
+    /// FROM.
+    pub env_index: HashMap<String, usize>,
 }
 
 impl State {
@@ -68,8 +73,32 @@ impl State {
         self.config.config.env.as_deref().unwrap_or(&[])
     }
 
+    /// The index of a FROM's environment (a base image's list may name a key twice: the
+    /// last one is the one a lookup sees and ENV replaces).
+    pub fn index_env(env: &[String]) -> HashMap<String, usize> {
+        env.iter().enumerate().map(|(i, kv)| (env_key(kv).to_string(), i)).collect()
+    }
+
     fn env_get(&self, key: &str) -> Option<String> {
-        self.env().iter().rev().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
+        let kv = &self.env()[*self.env_index.get(key)?];
+        Some(kv.split_once('=').map_or("", |(_, v)| v).to_string())
+    }
+
+    /// ARG `key` now has `value` (`None`: declared without one): the RUN environment
+    /// follows unless an ENV of that name shadows it.
+    pub fn set_arg(&mut self, key: String, value: Option<String>) {
+        self.args.retain(|(k, _)| k != &key);
+        if let Some(run) = &self.run_env {
+            if self.env_get(&key).is_none() {
+                self.run_env = Some(match &value {
+                    Some(v) => run.with(Vec::new(), vec![format!("{key}={v}")]),
+                    None => run.with(vec![key.clone()], Vec::new()),
+                });
+            }
+        }
+        if let Some(v) = value {
+            self.args.push((key, v));
+        }
     }
 
     /// Variable lookup for expansion: ENV wins over ARG.
@@ -78,12 +107,17 @@ impl State {
     }
 
     pub fn set_env(&mut self, key: &str, value: &str) {
-        self.last_run_env = None;
-        let env = self.config.config.env.get_or_insert_with(Vec::new);
         let entry = format!("{key}={value}");
-        match env.iter_mut().find(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) == key) {
-            Some(slot) => *slot = entry,
-            None => env.push(entry),
+        if let Some(run) = &self.run_env {
+            self.run_env = Some(run.with(Vec::new(), vec![entry.clone()]));
+        }
+        let env = self.config.config.env.get_or_insert_with(Vec::new);
+        match self.env_index.get(key) {
+            Some(&i) => env[i] = entry,
+            None => {
+                self.env_index.insert(key.to_string(), env.len());
+                env.push(entry);
+            }
         }
     }
 

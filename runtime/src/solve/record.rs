@@ -161,7 +161,7 @@ impl Recorder {
             items.insert("command".to_string(), e.meta.args.join(" "));
             items.insert("WORKDIR".to_string(), e.meta.cwd.clone());
             items.insert("USER".to_string(), e.meta.user.clone());
-            for kv in e.meta.env.iter() {
+            for kv in e.meta.env.to_vec().iter() {
                 let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
                 let kind = if self.args.contains(name) { "ARG" } else { "ENV" };
                 items.insert(format!("{kind} {name}"), self.value(name, value));
