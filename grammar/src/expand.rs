@@ -7,7 +7,9 @@
 //! Work is bounded on any input: `${…}` nests at most [`MAX_NESTING`] deep (the lexer
 //! recurses once per level) and an expanded word is at most [`MAX_WORD_LEN`] bytes, so
 //! `ARG a2=${a1}${a1}` chains fail at the line that crosses the limit instead of doubling
-//! memory until the machine gives up.
+//! memory until the machine gives up. Patterns (`${v%%p}`, `${v//p/r}`) run as a set of
+//! positions over the pattern, linear in the value per match attempt, and a substitution
+//! that would need more than [`MAX_MATCH_STEPS`] is an error naming it.
 
 use std::fmt;
 
@@ -122,6 +124,13 @@ impl<'a> Lexer<'a> {
 
     fn err(&self, message: impl Into<String>) -> ExpandError {
         ExpandError { message: message.into(), offset: self.pos }
+    }
+
+    fn too_expensive(&self, len: usize) -> ExpandError {
+        self.err(format!(
+            "Matching this pattern against a {len}-character value needs more than {MAX_MATCH_STEPS} steps; \
+             use a pattern that does not start with `*`, or a shorter value"
+        ))
     }
 
     /// Fails once a word being built grows past [`MAX_WORD_LEN`].
@@ -374,7 +383,7 @@ impl<'a> Lexer<'a> {
                 let (pattern, _) = self.pattern_until('}')?;
                 let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
                 let pat: Vec<char> = pattern.chars().collect();
-                Ok(trim(&value, &pat, ch == '#', longest, self.escape))
+                trim(&value, &pat, ch == '#', longest, self.escape).map_err(|_| self.too_expensive(value.len()))
             }
             '/' => {
                 self.next();
@@ -386,10 +395,11 @@ impl<'a> Lexer<'a> {
                 let replacement = if closed_by_brace { String::new() } else { self.word_until_brace()?.0 };
                 let value: Vec<char> = self.get(&name).unwrap_or_default().chars().collect();
                 let pat: Vec<char> = pattern.chars().collect();
-                replace(&value, &pat, &replacement, all, self.escape).ok_or_else(|| {
-                    self.err(format!(
+                replace(&value, &pat, &replacement, all, self.escape).map_err(|e| match e {
+                    ReplaceError::TooLong => self.err(format!(
                         "The expanded word is longer than {MAX_WORD_LEN} bytes (a replacement repeated too often)"
-                    ))
+                    )),
+                    ReplaceError::TooExpensive => self.too_expensive(value.len()),
                 })
             }
             other => {
@@ -452,61 +462,128 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// Glob match of `pat` (`*`, `?`, `[...]`, escape char quotes) against all of `s`.
-fn glob(pat: &[char], s: &[char], escape: char) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        if p < pat.len() {
-            match pat[p] {
-                '*' => {
-                    star = Some((p, i));
-                    p += 1;
-                    continue;
+/// One element of a `${v#p}` / `${v/p/r}` pattern. Each matches one character except
+/// `Star`, so a pattern is a sequence, and the reversed sequence matches the reversed
+/// strings (which is how suffixes are trimmed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok {
+    Star,
+    Any,
+    Lit(char),
+    /// A `[...]` class: its start in the pattern (checked with [`class`]).
+    Class(usize),
+}
+
+/// The pattern as tokens: `*`, `?`, a well-formed `[...]` class, the escape character
+/// quoting the next one; anything else (an unclosed `[`, a trailing escape) is literal.
+fn tokens(pat: &[char], escape: char) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < pat.len() {
+        let c = pat[p];
+        p += 1;
+        out.push(match c {
+            '*' => Tok::Star,
+            '?' => Tok::Any,
+            '[' => match class(&pat[p - 1..], '\0') {
+                Some((_, len)) => {
+                    p += len - 1;
+                    Tok::Class(p - len)
                 }
-                '?' if i < s.len() => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                '[' if i < s.len() => {
-                    if let Some((matched, len)) = class(&pat[p..], s[i]) {
-                        if matched {
-                            p += len;
-                            i += 1;
-                            continue;
-                        }
-                    } else if s[i] == '[' {
-                        p += 1;
-                        i += 1;
-                        continue;
-                    }
-                }
-                c if c == escape && p + 1 < pat.len() && i < s.len() && s[i] == pat[p + 1] => {
-                    p += 2;
-                    i += 1;
-                    continue;
-                }
-                // An escaped character that does not match: never the escape itself.
-                c if c == escape && p + 1 < pat.len() => {}
-                c if c != '?' && c != '[' && i < s.len() && s[i] == c => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                _ => {}
+                None => Tok::Lit('['),
+            },
+            c if c == escape && p < pat.len() => {
+                p += 1;
+                Tok::Lit(pat[p - 1])
             }
-        } else if i == s.len() {
-            return true;
+            c => Tok::Lit(c),
+        });
+    }
+    out
+}
+
+/// Steps (characters × pattern positions) one `${…}` may spend matching; past it the
+/// substitution is an error rather than minutes of work (a `${v//*x/y}` over a 1 MiB
+/// value with no `x` would take 5·10¹¹).
+pub const MAX_MATCH_STEPS: u64 = 50_000_000;
+
+/// A glob pattern run as a set of positions over the tokens (Thompson's construction):
+/// one pass over a string gives every prefix length that matches, in O(len × tokens).
+struct Matcher<'a> {
+    toks: Vec<Tok>,
+    pat: &'a [char],
+    steps: u64,
+}
+
+#[derive(Debug)]
+struct TooExpensive;
+
+impl<'a> Matcher<'a> {
+    fn new(pat: &'a [char], escape: char, reversed: bool) -> Matcher<'a> {
+        let mut toks = tokens(pat, escape);
+        if reversed {
+            toks.reverse();
         }
-        match star {
-            Some((sp, si)) if si < s.len() => {
-                star = Some((sp, si + 1));
-                p = sp + 1;
-                i = si + 1;
+        Matcher { toks, pat, steps: 0 }
+    }
+
+    fn close(&self, set: &mut [bool]) {
+        for j in 0..self.toks.len() {
+            if set[j] && self.toks[j] == Tok::Star {
+                set[j + 1] = true;
             }
-            _ => return false,
         }
+    }
+
+    /// The lengths of the prefixes of `s` the whole pattern matches, ascending; stops
+    /// after the first when `shortest`.
+    fn prefixes(&mut self, s: impl Iterator<Item = char>, shortest: bool) -> Result<Vec<usize>, TooExpensive> {
+        let n = self.toks.len();
+        let mut set = vec![false; n + 1];
+        set[0] = true;
+        self.close(&mut set);
+        let mut out = Vec::new();
+        if set[n] {
+            out.push(0);
+            if shortest {
+                return Ok(out);
+            }
+        }
+        let mut next = vec![false; n + 1];
+        for (i, c) in s.enumerate() {
+            self.steps += n as u64 + 1;
+            if self.steps > MAX_MATCH_STEPS {
+                return Err(TooExpensive);
+            }
+            next.iter_mut().for_each(|b| *b = false);
+            let mut any = false;
+            for (j, tok) in self.toks.iter().enumerate() {
+                if !set[j] {
+                    continue;
+                }
+                let to = match *tok {
+                    Tok::Star => j,
+                    Tok::Any => j + 1,
+                    Tok::Lit(l) if l == c => j + 1,
+                    Tok::Class(at) if class(&self.pat[at..], c).is_some_and(|(m, _)| m) => j + 1,
+                    _ => continue,
+                };
+                next[to] = true;
+                any = true;
+            }
+            if !any {
+                break;
+            }
+            std::mem::swap(&mut set, &mut next);
+            self.close(&mut set);
+            if set[n] {
+                out.push(i + 1);
+                if shortest {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -539,32 +616,41 @@ fn class(pat: &[char], c: char) -> Option<(bool, usize)> {
     None
 }
 
-fn trim(value: &[char], pat: &[char], prefix: bool, longest: bool, escape: char) -> String {
-    let n = value.len();
-    let candidates: Vec<usize> = if longest { (0..=n).rev().collect() } else { (0..=n).collect() };
-    for k in candidates {
-        if prefix {
-            if glob(pat, &value[..k], escape) {
-                return value[k..].iter().collect();
-            }
-        } else if glob(pat, &value[n - k..], escape) {
-            return value[..n - k].iter().collect();
-        }
-    }
-    value.iter().collect()
+/// `${v#p}` `${v##p}` (prefix) and `${v%p}` `${v%%p}` (suffix, matched reversed).
+fn trim(value: &[char], pat: &[char], prefix: bool, longest: bool, escape: char) -> Result<String, TooExpensive> {
+    let mut m = Matcher::new(pat, escape, !prefix);
+    let lens = if prefix {
+        m.prefixes(value.iter().copied(), !longest)?
+    } else {
+        m.prefixes(value.iter().rev().copied(), !longest)?
+    };
+    let k = if longest { lens.last() } else { lens.first() };
+    Ok(match (k, prefix) {
+        (None, _) => value.iter().collect(),
+        (Some(&k), true) => value[k..].iter().collect(),
+        (Some(&k), false) => value[..value.len() - k].iter().collect(),
+    })
 }
 
-/// `None` when the result would be longer than [`MAX_WORD_LEN`].
-fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> Option<String> {
+/// Why `${v/p/r}` gave no word.
+#[derive(Debug)]
+enum ReplaceError {
+    TooLong,
+    TooExpensive,
+}
+
+/// `${v/p/r}` `${v//p/r}`: the leftmost, longest non-empty match, once or throughout.
+fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> Result<String, ReplaceError> {
     let mut out = String::new();
     let mut i = 0;
     let mut replaced = false;
+    let mut m = Matcher::new(pat, escape, false);
     while i < value.len() {
         if (all || !replaced) && !pat.is_empty() {
-            // Leftmost, longest match starting at i.
-            if let Some(len) = (1..=value.len() - i).rev().find(|&l| glob(pat, &value[i..i + l], escape)) {
+            let lens = m.prefixes(value[i..].iter().copied(), false).map_err(|_| ReplaceError::TooExpensive)?;
+            if let Some(&len) = lens.last().filter(|&&l| l > 0) {
                 if out.len() + rep.len() > MAX_WORD_LEN {
-                    return None;
+                    return Err(ReplaceError::TooLong);
                 }
                 out.push_str(rep);
                 i += len;
@@ -575,7 +661,7 @@ fn replace(value: &[char], pat: &[char], rep: &str, all: bool, escape: char) -> 
         out.push(value[i]);
         i += 1;
     }
-    Some(out)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -655,6 +741,59 @@ mod tests {
         assert!(e.message.contains("nest more than"), "{}", e.message);
         let quoted = (0..20_000).fold("x".to_string(), |w, _| format!("\"${{u:-{w}}}\""));
         assert!(expand_word(&quoted, '\\', &env).is_err());
+    }
+
+    /// Trimming and replacing over a value near the word limit is linear per attempt
+    /// (these took minutes with a backtracking match per candidate), and a substitution
+    /// that would still be quadratic is an error, not a hang.
+    #[test]
+    fn issue13_patterns_over_a_large_value_are_bounded() {
+        let big = "ab".repeat(MAX_WORD_LEN / 4) + ".tar.gz";
+        let lookup = |n: &str| (n == "big").then(|| big.clone());
+        let x = |w: &str| expand_word(w, '\\', &lookup);
+        assert_eq!(x("${big%%.*}").unwrap().len(), MAX_WORD_LEN / 2);
+        assert_eq!(x("${big%.*}").unwrap(), big[..big.len() - 3]);
+        assert_eq!(x("${big##*a}").unwrap(), "r.gz");
+        assert_eq!(x("${big#*.}").unwrap(), "tar.gz");
+        assert_eq!(x("${big//ab/}").unwrap(), ".tar.gz");
+        assert_eq!(x("${big/*.t/X}").unwrap(), "Xar.gz");
+        let e = x("${big//*x/y}").unwrap_err();
+        assert!(e.message.contains("steps"), "{}", e.message);
+    }
+
+    /// The same results as a plain backtracking matcher, on every small case.
+    fn reference_glob(p: &[Tok], pat: &[char], s: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(Tok::Star) => (0..=s.len()).any(|k| reference_glob(&p[1..], pat, &s[k..])),
+            Some(t) => {
+                let ok = match (t, s.first()) {
+                    (_, None) => false,
+                    (Tok::Any, _) => true,
+                    (Tok::Lit(l), Some(c)) => l == c,
+                    (Tok::Class(at), Some(&c)) => class(&pat[*at..], c).is_some_and(|(m, _)| m),
+                    (Tok::Star, _) => unreachable!(),
+                };
+                ok && reference_glob(&p[1..], pat, &s[1..])
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matcher_agrees_with_backtracking(pat in "[ab*?\\[\\]!\\\\]{0,6}", value in "[ab\\[]{0,8}") {
+            let pat: Vec<char> = pat.chars().collect();
+            let value: Vec<char> = value.chars().collect();
+            let toks = tokens(&pat, '\\');
+            let want: Vec<usize> = (0..=value.len()).filter(|&k| reference_glob(&toks, &pat, &value[..k])).collect();
+            let mut m = Matcher::new(&pat, '\\', false);
+            proptest::prop_assert_eq!(m.prefixes(value.iter().copied(), false).unwrap(), want.clone());
+            let rtoks: Vec<Tok> = toks.iter().rev().copied().collect();
+            let rvalue: Vec<char> = value.iter().rev().copied().collect();
+            let want_suffix: Vec<usize> = (0..=value.len()).filter(|&k| reference_glob(&toks, &pat, &value[value.len() - k..])).collect();
+            let got_suffix: Vec<usize> = (0..=value.len()).filter(|&k| reference_glob(&rtoks, &pat, &rvalue[..k])).collect();
+            proptest::prop_assert_eq!(got_suffix, want_suffix);
+        }
     }
 
     #[test]
