@@ -1,11 +1,13 @@
-//! `cairn bake`: buildx bake files (HCL and JSON) with targets sharing a base stage built
-//! in one solve, variables, `inherits`, groups, `--print`, errors.
+//! `cairn bake`: buildx bake files (HCL, JSON and compose files) with targets sharing a
+//! base stage built in one solve, variables, `inherits`, groups, `--print`, pushes, shared
+//! caches, errors.
 
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::build_cli::{executed_steps, setup, stderr, summary, Tmp, BIN};
+use crate::build_cli::{busybox_archive, executed_steps, setup, stderr, summary, Tmp, BIN};
+use crate::registry_fixture::Registry;
 
 /// Runs `cairn bake --progress rawjson ARGS` in the test's `ctx` directory (bake reads its
 /// files and contexts relative to the working directory, as buildx does).
@@ -207,4 +209,61 @@ target "bad" {
     let o = bake(&t, &["app", "elsewhere"], &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("differs from the other targets'"), "{}", stderr(&o));
+}
+
+/// A compose file's build sections are bake targets (read by default); `--push` pushes
+/// each target's image to its tags' registry, and `cache_to`/`cache_from` share the cache:
+/// a second, empty store bakes the same file with every step from the registry.
+#[test]
+fn compose_targets_push_and_share_their_cache() {
+    let t = setup("bake-compose");
+    let reg = Registry::start(&t, "registry", None);
+    t.write("ctx/Dockerfile", DOCKERFILE);
+    let compose = format!(
+        "services:\n  one:\n    image: {h}/bake/one:${{TAG:-dev}}\n    build:\n      context: .\n      target: one\n      \
+         args:\n        WHO: compose\n      cache_to: [\"type=registry,ref={h}/bake/cache:main,mode=max\"]\n      \
+         cache_from: [\"{h}/bake/cache:main\"]\n  two:\n    build:\n      context: .\n      target: two\n  \
+         db:\n    image: postgres\n",
+        h = reg.host
+    );
+    t.write("ctx/compose.yaml", &compose);
+    let o = bake(&t, &["--print"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["group"]["default"]["targets"], serde_json::json!(["one", "two"]));
+    assert_eq!(v["target"]["one"]["tags"], serde_json::json!([format!("{}/bake/one:dev", reg.host)]));
+
+    let o = bake(&t, &["--push", "--insecure-registry", &reg.host, "one"], &[("TAG", "1")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pushed = reg.log().lines().filter(|l| l.contains("\"PUT /v2/bake/one/manifests/1 ")).count();
+    assert_eq!(pushed, 1, "{}", reg.log());
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{}/bake/one:1", reg.host)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stderr(&o).contains("Exported"), "{}", stderr(&o));
+
+    // Another machine: an empty store but for the base; every step of `one` is a hit.
+    let other = t.path("store2");
+    let load = Command::new(BIN)
+        .args(["load", "-i", busybox_archive().to_str().unwrap()])
+        .env("CAIRN_ROOT", &other)
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let o = Command::new(BIN)
+        .args(["bake", "--progress", "rawjson", "--insecure-registry", &reg.host, "one"])
+        .current_dir(t.path("ctx"))
+        .env("CAIRN_ROOT", &other)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary(&o)["executed"], 0, "{:?}", executed_steps(&o));
+
+    t.write("ctx/compose.yaml", "services:\n  a:\n    build:\n      context: .\n      secrets: [x]\n");
+    let o = bake(&t, &["--print"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("compose.yaml: service `a`: build.secrets: not supported"), "{}", stderr(&o));
 }

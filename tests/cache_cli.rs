@@ -256,6 +256,44 @@ fn issue14_corrupted_cache_blob_runs_the_step() {
     assert_ne!(digest_b, digest_a, "extra.txt differs");
 }
 
+/// A remote hit is written to the store's own index with its layers lazy; when the
+/// registry later loses one of those blobs (a GC of the cache repository), a build without
+/// `--cache-from` that needs its bytes runs the step again instead of failing.
+#[test]
+fn issue14_a_local_record_whose_lazy_blob_is_gone_runs_the_step() {
+    let t = Tmp::new("cache-gone");
+    let reg = Registry::start(&t, "registry", None);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(&t, "a");
+    machine(&t, "b");
+    write_context(&t, "ctx-a");
+    write_context(&t, "ctx-b");
+    let out = t.path("a-out");
+    let o_arg = format!("type=oci,dest={},tar=false", out.display());
+    let to = format!("type=registry,ref={cache},mode=max");
+    build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to, "-o", &o_arg]);
+    let layers = layout_layers(&out);
+    // B takes every step from the cache; its records now name lazy layers.
+    let (ob, _) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
+    assert_eq!(counts(&summary(&ob)).0, 0, "{}", stderr(&ob));
+    // Layer n+1 is `RUN echo one`'s: the registry loses it.
+    std::fs::remove_file(reg.blob_file(&layers[base_layers() + 1])).unwrap();
+
+    // No --cache-from now; the changed extra.txt needs the bytes of every layer below.
+    t.write("ctx-b/extra.txt", "changed\n");
+    let (ob2, _) = build_on(&t, "b", "ctx-b", Some(&reg), &[]);
+    let ran = executed_steps(&ob2);
+    assert!(ran.iter().any(|s| s.contains("echo one")), "the step of the lost blob ran: {ran:?}");
+    assert!(ran.iter().any(|s| s.contains("COPY extra.txt")), "{ran:?}");
+    assert!(stderr(&ob2).contains("could not be downloaded intact"), "{}", stderr(&ob2));
+    // The result is whole: the file the lost layer held is in the image.
+    let dest = t.path("b-local");
+    let d_arg = format!("type=local,dest={}", dest.display());
+    build_on(&t, "b", "ctx-b", Some(&reg), &["-o", &d_arg]);
+    assert_eq!(std::fs::read_to_string(dest.join("one.txt")).unwrap(), "one\n");
+    assert_eq!(std::fs::read_to_string(dest.join("app/extra.txt")).unwrap(), "changed\n");
+}
+
 /// `--cache-to type=inline`: A pushes an image whose manifest carries its `mode=min` index;
 /// B, empty but for the base, builds with `--cache-from IMAGE`: nothing runs, and B's
 /// image (inline cache too) has A's digest. The pushed manifest is read back with skopeo.

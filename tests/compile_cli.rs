@@ -76,7 +76,11 @@ fn msgpack_output_is_the_ir_the_runtime_loads() {
     let j = cairn(&d, &["compile", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
     assert_eq!(v["vertices"].as_array().unwrap().len(), def.vertices.len());
-    assert_eq!(v["version"], cairn_ir::FORMAT_VERSION, "the IR format version (3 since issue 15)");
+    assert_eq!(
+        v["version"],
+        cairn_ir::FORMAT_VERSION,
+        "the IR format version (4 since issue 13's shared environments)"
+    );
 }
 
 #[test]
@@ -102,7 +106,8 @@ fn platforms_target_and_build_args() {
     assert_eq!(outs.len(), 2);
     assert_eq!(outs[1]["platform"]["architecture"], "arm64");
     let text = serde_json::to_string(&v["vertices"]).unwrap();
-    assert!(text.contains("V=7"), "build arg reaches RUN's env");
+    let envs = serde_json::to_string(&v["envs"]).unwrap();
+    assert!(envs.contains("V=7"), "build arg reaches RUN's env (a node of the env table)");
     assert!(!text.contains("echo y"), "--target x prunes stage y");
     let bad = cairn(&d, &["compile", "--platform", "linux"]);
     assert!(stderr(&bad).contains("Invalid `--platform linux`"), "{}", stderr(&bad));

@@ -291,11 +291,24 @@ pub(crate) fn export_caches(
     layers: &[String],
 ) -> Result<(), BuildError> {
     let Some(s) = shared else { return Ok(()) };
-    for to in req.cache_to {
+    export_caches_to(req.store, req.registry.as_deref(), s, req.cache_to, layers, req.source_date_epoch, req.notice)
+}
+
+/// Each of `to`, the result layers `layers` (`mode=min`) or all this build used.
+pub(crate) fn export_caches_to(
+    store: &Store,
+    registry: Option<&Registry>,
+    s: &crate::cache::SharedCache,
+    to: &[crate::cache::CacheExport],
+    layers: &[String],
+    source_date_epoch: Option<u64>,
+    notice: &dyn Fn(&str),
+) -> Result<(), BuildError> {
+    for to in to {
         // The cache's layers are gzip, whatever the image's compression.
-        let cache_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
-        match crate::cache::export(req.store, req.registry.as_deref(), s, to, layers, &cache_opts, req.notice) {
-            Err(e) if to.ignore_error => (req.notice)(&format!("Cannot export the build cache: {e}")),
+        let cache_opts = CommitOptions { source_date_epoch, ..Default::default() };
+        match crate::cache::export(store, registry, s, to, layers, &cache_opts, notice) {
+            Err(e) if to.ignore_error => notice(&format!("Cannot export the build cache: {e}")),
             r => r.map_err(BuildError::Cache)?,
         }
     }
@@ -307,14 +320,24 @@ pub(crate) fn push_all(
     req: &BuildRequest<'_>,
     push: impl Fn(&Registry, &str) -> Result<cairn_ir::Digest, RegistryOpError>,
 ) -> Result<(), BuildError> {
-    for name in req.push {
-        let registry = req.registry.as_ref().ok_or_else(|| BuildError::Push {
+    push_names(req.push, req.registry.as_deref(), req.notice, push)
+}
+
+/// [`push_all`] of any list of names (a bake target's too).
+pub(crate) fn push_names(
+    names: &[String],
+    registry: Option<&Registry>,
+    notice: &dyn Fn(&str),
+    push: impl Fn(&Registry, &str) -> Result<cairn_ir::Digest, RegistryOpError>,
+) -> Result<(), BuildError> {
+    for name in names {
+        let registry = registry.ok_or_else(|| BuildError::Push {
             name: name.clone(),
             source: RegistryOpError::Store(StoreError::Invalid("no registry client is set up".into())),
         })?;
-        (req.notice)(&format!("Pushing {name}"));
+        notice(&format!("Pushing {name}"));
         let d = push(registry, name).map_err(|source| BuildError::Push { name: name.clone(), source })?;
-        (req.notice)(&format!("Pushed {name}@{d}"));
+        notice(&format!("Pushed {name}@{d}"));
     }
     Ok(())
 }
@@ -365,12 +388,26 @@ pub fn plan(
 }
 
 fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>> {
-    if req.cache_from.is_empty() && req.cache_to.is_empty() {
-        return None;
+    shared_cache_for(req.store, req.registry.as_ref(), req.cache_from, !req.cache_to.is_empty(), req.notice)
+}
+
+/// The imported caches of a build (`--cache-from`), or `None` when it neither imports nor
+/// exports one and has no registry.
+pub(crate) fn shared_cache_for(
+    store: &Store,
+    registry: Option<&Arc<Registry>>,
+    from: &[crate::cache::CacheLocation],
+    exports: bool,
+    notice: &dyn Fn(&str),
+) -> Option<Arc<crate::cache::SharedCache>> {
+    if from.is_empty() && !exports {
+        // No cache to import, but the store's own records may name lazy layers of an
+        // earlier import: an empty one still notes blobs that are gone, so their steps
+        // run instead of failing the build.
+        return registry.map(|_| Arc::new(crate::cache::SharedCache::default()));
     }
-    let warn = |m: &str| (req.notice)(m);
-    let shared = crate::cache::SharedCache::import(req.registry.as_deref(), req.cache_from, &warn);
-    shared.seed_mounts(req.store, req.registry.as_deref(), &warn);
+    let shared = crate::cache::SharedCache::import(registry.map(|r| &**r), from, notice);
+    shared.seed_mounts(store, registry.map(|r| &**r), notice);
     Some(Arc::new(shared))
 }
 

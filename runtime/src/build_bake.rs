@@ -3,8 +3,10 @@
 //! once), then each target's output is committed, tagged and exported on its own.
 //!
 //! Kept apart from [`crate::build::run`] so a single build stays exactly as it was; bake
-//! leaves out what a target does not need yet (pushes, `--cache-to`, metadata files,
-//! `--verify-reproducible`).
+//! leaves out what a target does not need yet (metadata files, `--verify-reproducible`).
+//! Caches: the `cache-from` of every target are imported for the one solve (a vertex is
+//! one vertex whichever target asked for it); each target's `cache-to` exports its own
+//! result (`mode=min`) or everything the solve used (`mode=max`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,7 +15,8 @@ use std::sync::Arc;
 
 use cairn_ir::{Definition, Platform};
 
-use crate::build::BuildError;
+use crate::build::{export_caches_to, push_names, shared_cache_for, BuildError};
+use crate::cache::{CacheExport, CacheLocation};
 use crate::export::{ExportContext, ExportSource, Exporter};
 use crate::image::{commit_image, CommitOptions};
 use crate::registry::Registry;
@@ -28,6 +31,10 @@ pub struct TargetOutput {
     /// Names to tag the committed image with.
     pub tags: Vec<String>,
     pub exports: Vec<Box<dyn Exporter>>,
+    /// Names to push the image to (`output = ["type=registry"]`, `cairn bake --push`).
+    pub push: Vec<String>,
+    /// The target's `cache-to`.
+    pub cache_to: Vec<CacheExport>,
 }
 
 /// A bake: the Definition and the settings every target shares.
@@ -44,6 +51,10 @@ pub struct BakeRequest<'a> {
     pub jobs: Option<usize>,
     pub source_date_epoch: Option<u64>,
     pub targets: &'a [TargetOutput],
+    /// Every target's `cache-from`.
+    pub cache_from: Vec<CacheLocation>,
+    /// Messages for the user (pushes, cache imports and exports).
+    pub notice: &'a dyn Fn(&str),
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
 }
@@ -58,6 +69,13 @@ pub struct BakeResult {
 /// Solves every target's output at once, then commits, tags and exports each.
 pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
     let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
+    let exports = req.targets.iter().any(|t| !t.cache_to.is_empty());
+    let shared = shared_cache_for(req.store, req.registry.as_ref(), &req.cache_from, exports, req.notice);
+    if let Some(s) = &shared {
+        // Installed before the registry's own fetcher, which it wraps.
+        req.store.set_fetcher(s.fetcher(req.registry.clone().map(|r| r as Arc<dyn crate::store::BlobFetcher>)));
+        backend = backend.with_shared_cache(s.clone());
+    }
     if let Some(r) = &req.registry {
         backend = backend.with_registry(r.clone());
     }
@@ -84,7 +102,7 @@ pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
         let layers: Vec<String> = chain.iter().map(|l| l.to_string()).collect();
         let mut image = None;
         let mut tags = Vec::new();
-        if !t.tags.is_empty() || t.exports.iter().any(|e| e.needs_image()) {
+        if !t.tags.is_empty() || !t.push.is_empty() || t.exports.iter().any(|e| e.needs_image()) {
             let config = &req.definition.outputs[*output].config;
             let rec = commit_image(st, &layers, config, &commit_opts)
                 .map_err(|source| BuildError::Commit { second: false, source })?;
@@ -98,6 +116,13 @@ pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
         // Image outputs first, root filesystem outputs after, as a single build does.
         for e in t.exports.iter().filter(|e| e.needs_image()).chain(t.exports.iter().filter(|e| !e.needs_image())) {
             e.export(st, &src, &cx).map_err(BuildError::Export)?;
+        }
+        if let Some(rec) = &image {
+            push_names(&t.push, req.registry.as_deref(), req.notice, |r, name| r.push(st, rec, name, req.notice))?;
+        }
+        if let Some(s) = &shared {
+            let (reg, epoch) = (req.registry.as_deref(), req.source_date_epoch);
+            export_caches_to(st, reg, s, &t.cache_to, &layers, epoch, req.notice)?;
         }
         images.push(image);
     }

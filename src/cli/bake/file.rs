@@ -1,4 +1,5 @@
-//! Reading a bake file (`docker-bake.hcl` or `docker-bake.json`) into resolved targets:
+//! Reading a bake file (`docker-bake.hcl`, `docker-bake.json`, or a compose file's build
+//! sections through [`super::compose`]) into resolved targets:
 //! variables (defaults, overridden by the environment as buildx does), `${VAR}`
 //! interpolation, groups and `inherits`.
 //!
@@ -38,6 +39,12 @@ pub struct Target {
     pub output: Option<Vec<String>>,
     #[serde(default, rename = "no-cache", skip_serializing_if = "Option::is_none")]
     pub no_cache: Option<bool>,
+    /// `--cache-from` specs (`type=registry,ref=…`, `type=local,src=…`, or a bare ref).
+    #[serde(default, rename = "cache-from", skip_serializing_if = "Option::is_none")]
+    pub cache_from: Option<Vec<String>>,
+    /// `--cache-to` specs.
+    #[serde(default, rename = "cache-to", skip_serializing_if = "Option::is_none")]
+    pub cache_to: Option<Vec<String>>,
     #[serde(default, skip_serializing)]
     pub inherits: Vec<String>,
 }
@@ -77,12 +84,16 @@ pub struct BakeFile {
     targets: BTreeMap<String, Target>,
 }
 
-/// Reads `path`: `.json` as JSON, anything else as HCL; `env` gives variable overrides.
+/// Reads `path`: `.json` as JSON, `.yaml`/`.yml` as a compose file, anything else as HCL;
+/// `env` gives variable overrides (and compose's interpolation).
 pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<BakeFile> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("Cannot read bake file `{shown}`"))?;
-    let value = if path.extension().is_some_and(|e| e == "json") {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let value = if ext == "json" {
         from_json(&shown, &text, env)?
+    } else if ext == "yaml" || ext == "yml" {
+        super::compose::from_compose(&shown, &text, env)?
     } else {
         from_hcl(&shown, &text, env)?
     };
@@ -314,5 +325,5 @@ fn merge(into: &mut Target, from: Target) {
     macro_rules! replace {
         ($($f:ident),*) => { $( if from.$f.is_some() { into.$f = from.$f; } )* };
     }
-    replace!(context, dockerfile, tags, target, platforms, output, no_cache);
+    replace!(context, dockerfile, tags, target, platforms, output, no_cache, cache_from, cache_to);
 }

@@ -10,8 +10,9 @@
 //! Limits, each refused with an error rather than half done: all targets of one bake share
 //! one build context and one platform (the Definition's local source `context` is one
 //! directory); `contexts = { x = "target:T" }` works when `T` reads the same Dockerfile
-//! (it becomes the compiler's stage context); compose files are not read.
+//! (it becomes the compiler's stage context).
 
+mod compose;
 mod file;
 mod graph;
 
@@ -32,8 +33,9 @@ use file::{BakeFile, Target};
 
 #[derive(clap::Args, Debug)]
 pub struct BakeArgs {
-    /// Bake file (HCL, or JSON when it ends in `.json`); repeatable, later files override
-    /// earlier ones' targets (default: `docker-bake.json`, `docker-bake.hcl` and their
+    /// Bake file (HCL; JSON when it ends in `.json`; a compose file's build sections when
+    /// it ends in `.yaml`/`.yml`); repeatable, later files override earlier ones' targets
+    /// (default: the compose files, `docker-bake.json`, `docker-bake.hcl` and their
     /// `.override` forms, those that exist)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -46,26 +48,36 @@ pub struct BakeArgs {
     /// Progress output: auto, plain, tty, rawjson or quiet
     #[arg(long, default_value = "auto", value_name = "MODE")]
     pub progress: String,
+    /// Push every target's image to the registry of each of its tags (as
+    /// `--set *.output=type=registry`)
+    #[arg(long)]
+    pub push: bool,
     /// How many RUN steps may run at once (default: no limit)
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub registry: super::registry::RegistryArgs,
     /// Targets or groups to build (default: the group `default`)
     #[arg(value_name = "TARGET|GROUP")]
     pub targets: Vec<String>,
 }
 
-/// The files buildx reads when none is given (the compose forms are not read by cairn).
-const DEFAULT_FILES: [&str; 4] =
-    ["docker-bake.json", "docker-bake.hcl", "docker-bake.override.json", "docker-bake.override.hcl"];
-const COMPOSE_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+/// The files buildx reads when none is given, in its order (later ones override).
+const DEFAULT_FILES: [&str; 8] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+    "docker-bake.json",
+    "docker-bake.hcl",
+    "docker-bake.override.json",
+    "docker-bake.override.hcl",
+];
 
 fn read_files(args: &BakeArgs) -> anyhow::Result<BakeFile> {
     let files: Vec<PathBuf> = if args.files.is_empty() {
         let found: Vec<PathBuf> = DEFAULT_FILES.iter().map(PathBuf::from).filter(|p| p.is_file()).collect();
         if found.is_empty() {
-            if let Some(c) = COMPOSE_FILES.iter().find(|c| Path::new(c).is_file()) {
-                bail!("`{c}`: cairn bake does not read compose files yet; write a docker-bake.hcl or give `-f FILE`");
-            }
             bail!("No bake file: none of {} is here; give one with `-f FILE`", DEFAULT_FILES.join(", "));
         }
         found
@@ -185,13 +197,14 @@ fn build(
     let st = Arc::new(
         store::Store::open(&root).map_err(|e| anyhow::anyhow!("Cannot open the store at `{}`: {e}", root.display()))?,
     );
-    let registry = super::registry::RegistryArgs::default().registry()?;
+    let registry = args.registry.registry()?;
     let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), false);
     let mut shared: Option<(PathBuf, Platform)> = None;
     let mut merged = cairn_compiler::graph::Graph::default();
     let mut outs = Vec::new();
     let mut dirs: HashMap<String, PathBuf> = HashMap::new();
     let mut no_cache = args.no_cache;
+    let mut cache_from = Vec::new();
     for name in names {
         let t = &targets[name];
         let context = PathBuf::from(t.context.as_deref().unwrap_or("."));
@@ -254,20 +267,38 @@ fn build(
         no_cache |= t.no_cache.unwrap_or(false);
         let mut tags = t.tags.clone().unwrap_or_default();
         let mut exports = Vec::new();
+        let mut push = args.push;
         for o in t.output.iter().flatten() {
             let spec = parse_output(o).with_context(|| format!("target `{name}`: output `{o}`"))?;
             match &spec {
-                OutputSpec::Image { push: true, .. } => {
-                    bail!("target `{name}`: output `{o}`: cairn bake does not push yet; push with `cairn push`")
+                OutputSpec::Image { names, push: p, .. } => {
+                    tags.extend(names.iter().cloned());
+                    push |= *p;
                 }
-                OutputSpec::Image { names, .. } => tags.extend(names.iter().cloned()),
                 _ => exports.extend(spec.exporter(&[], &platform)),
             }
         }
         for tag in &tags {
             cairn_ir::reference::normalize(tag).map_err(|e| anyhow::anyhow!("target `{name}`: tag `{tag}`: {e}"))?;
         }
-        outs.push(TargetOutput { output, tags, exports });
+        if push && tags.is_empty() {
+            bail!("target `{name}`: pushing needs a name: give the target `tags`");
+        }
+        let push = if push { tags.clone() } else { Vec::new() };
+        for c in t.cache_from.iter().flatten() {
+            let loc =
+                super::cache::parse_cache_from(c).with_context(|| format!("target `{name}`: cache-from `{c}`"))?;
+            if !cache_from.contains(&loc) {
+                cache_from.push(loc);
+            }
+        }
+        let cache_to = t
+            .cache_to
+            .iter()
+            .flatten()
+            .map(|c| super::cache::parse_cache_to(c).with_context(|| format!("target `{name}`: cache-to `{c}`")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        outs.push(TargetOutput { output, tags, exports, push, cache_to });
     }
     let def = cairn_compiler::passes::optimize(&merged).to_definition();
     let (context, platform) = shared.expect("at least one target");
@@ -287,6 +318,10 @@ fn build(
         jobs: args.jobs,
         source_date_epoch: source_date_epoch()?,
         targets: &outs,
+        cache_from,
+        notice: &|message: &str| {
+            progress.event(progress::Event::Notice { message: message.to_string(), time: progress::now() })
+        },
         progress,
         cancel: &cancel,
     })
