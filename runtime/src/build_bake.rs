@@ -13,21 +13,22 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use cairn_ir::{Definition, Platform};
+use cairn_ir::{Definition, Digest, Platform};
 
 use crate::build::{export_caches_to, push_names, shared_cache_for, BuildError};
 use crate::cache::{CacheExport, CacheLocation};
-use crate::export::{ExportContext, ExportSource, Exporter};
+use crate::export::{ExportContext, ExportSource, Exporter, PlatformSource};
 use crate::image::{commit_image, CommitOptions};
 use crate::registry::Registry;
 use crate::solve::progress::Progress;
 use crate::solve::runtime_backend::RuntimeBackend;
 use crate::solve::{self, SolveOptions};
-use crate::store::{ImageRecord, Store};
+use crate::store::{PlatformImage, Store};
 
-/// One target's output: which of the Definition's outputs, and what to do with it.
+/// One target's output: which of the Definition's outputs (one per platform: several
+/// make an image index), and what to do with it.
 pub struct TargetOutput {
-    pub output: usize,
+    pub outputs: Vec<usize>,
     /// Names to tag the committed image with.
     pub tags: Vec<String>,
     pub exports: Vec<Box<dyn Exporter>>,
@@ -41,8 +42,8 @@ pub struct TargetOutput {
 pub struct BakeRequest<'a> {
     pub store: &'a Arc<Store>,
     pub definition: &'a Definition,
-    /// The platform steps run for (every target's output is built for it).
-    pub platform: Platform,
+    /// Every platform some target builds for (the first is the solve's default).
+    pub platforms: Vec<Platform>,
     /// Local sources by name (`context` is the main build context).
     pub contexts: HashMap<String, PathBuf>,
     pub registry: Option<Arc<Registry>>,
@@ -59,9 +60,10 @@ pub struct BakeRequest<'a> {
     pub cancel: &'a AtomicBool,
 }
 
-/// What each target gave (in the order of [`BakeRequest::targets`]) and the solve's counts.
+/// What each target gave (in the order of [`BakeRequest::targets`]: its image's or index's
+/// digest, when it made one) and the solve's counts.
 pub struct BakeResult {
-    pub images: Vec<Option<ImageRecord>>,
+    pub images: Vec<Option<Digest>>,
     pub executed: usize,
     pub cached: usize,
 }
@@ -80,7 +82,7 @@ pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
         backend = backend.with_registry(r.clone());
     }
     let opts = SolveOptions {
-        platforms: vec![req.platform.clone()],
+        platforms: req.platforms.clone(),
         no_cache: req.no_cache,
         jobs: req.jobs.unwrap_or(usize::MAX).max(1),
         contexts: req.contexts.clone(),
@@ -92,39 +94,86 @@ pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
         ssh: Default::default(),
         records: None,
     };
-    let picks: Vec<usize> = req.targets.iter().map(|t| t.output).collect();
+    let picks: Vec<usize> = req.targets.iter().flat_map(|t| t.outputs.iter().copied()).collect();
     let solved = solve::solve_outputs(req.definition, &backend, &opts, &picks, req.progress, req.cancel)
         .map_err(BuildError::Solve)?;
     let st: &Store = req.store;
     let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
     let mut images = Vec::new();
-    for (t, (output, chain)) in req.targets.iter().zip(&solved.outputs) {
-        let layers: Vec<String> = chain.iter().map(|l| l.to_string()).collect();
-        let mut image = None;
-        let mut tags = Vec::new();
-        if !t.tags.is_empty() || !t.push.is_empty() || t.exports.iter().any(|e| e.needs_image()) {
-            let config = &req.definition.outputs[*output].config;
-            let rec = commit_image(st, &layers, config, &commit_opts)
-                .map_err(|source| BuildError::Commit { second: false, source })?;
-            for name in &t.tags {
-                tags.push(st.tag_image(name, &rec).map_err(BuildError::Export)?);
-            }
-            image = Some(rec);
-        }
-        let src = ExportSource::single(image.as_ref(), &layers);
-        let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch, image_options: None };
-        // Image outputs first, root filesystem outputs after, as a single build does.
-        for e in t.exports.iter().filter(|e| e.needs_image()).chain(t.exports.iter().filter(|e| !e.needs_image())) {
-            e.export(st, &src, &cx).map_err(BuildError::Export)?;
-        }
-        if let Some(rec) = &image {
-            push_names(&t.push, req.registry.as_deref(), req.notice, |r, name| r.push(st, rec, name, req.notice))?;
-        }
+    let mut results = solved.outputs.iter();
+    for t in req.targets {
+        let chains: Vec<(usize, Vec<String>)> = results
+            .by_ref()
+            .take(t.outputs.len())
+            .map(|(o, chain)| (*o, chain.iter().map(|l| l.to_string()).collect()))
+            .collect();
+        let done = finish_target(&req, &commit_opts, t, &chains)?;
         if let Some(s) = &shared {
-            let (reg, epoch) = (req.registry.as_deref(), req.source_date_epoch);
-            export_caches_to(st, reg, s, &t.cache_to, &layers, epoch, req.notice)?;
+            let layers: Vec<String> = chains.iter().flat_map(|(_, l)| l.iter().cloned()).collect();
+            export_caches_to(st, req.registry.as_deref(), s, &t.cache_to, &layers, req.source_date_epoch, req.notice)?;
         }
-        images.push(image);
+        images.push(done);
     }
     Ok(BakeResult { images, executed: solved.executed, cached: solved.cached })
+}
+
+/// Commits (when something needs an image), tags, exports and pushes one target's outputs:
+/// one image, or with several platforms one image each under an index.
+fn finish_target(
+    req: &BakeRequest<'_>,
+    commit_opts: &CommitOptions,
+    t: &TargetOutput,
+    chains: &[(usize, Vec<String>)],
+) -> Result<Option<Digest>, BuildError> {
+    let st: &Store = req.store;
+    let commit = |source| BuildError::Commit { second: false, source };
+    let needs_image = !t.tags.is_empty() || !t.push.is_empty() || t.exports.iter().any(|e| e.needs_image());
+    let mut images: Vec<PlatformImage> = Vec::new();
+    if needs_image {
+        for (output, layers) in chains {
+            let config = &req.definition.outputs[*output].config;
+            let rec = commit_image(st, layers, config, commit_opts).map_err(commit)?;
+            let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or(""));
+            images.push(PlatformImage { platform, image: rec });
+        }
+    }
+    let index = match images.len() {
+        0 | 1 => None,
+        _ => Some(st.put_index(&images).map_err(commit)?),
+    };
+    let mut tags = Vec::new();
+    for name in &t.tags {
+        tags.push(
+            match (&index, images.first()) {
+                (Some(idx), _) => st.tag_index(name, idx),
+                (None, Some(one)) => st.tag_image(name, &one.image),
+                (None, None) => continue,
+            }
+            .map_err(BuildError::Export)?,
+        );
+    }
+    let platforms: Vec<PlatformSource<'_>> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, (output, layers))| PlatformSource {
+            platform: &req.definition.outputs[*output].platform,
+            image: images.get(i).map(|p| &p.image),
+            layers,
+        })
+        .collect();
+    // One platform: a single build's source (no per-platform directories).
+    let platforms: &[PlatformSource<'_>] = if platforms.len() > 1 { &platforms } else { &[] };
+    let src = ExportSource { image: images.first().map(|p| &p.image), layers: &chains[0].1, platforms };
+    let cx = ExportContext { tags: &tags, source_date_epoch: req.source_date_epoch, image_options: None };
+    // Image outputs first, root filesystem outputs after, as a single build does.
+    for e in t.exports.iter().filter(|e| e.needs_image()).chain(t.exports.iter().filter(|e| !e.needs_image())) {
+        e.export(st, &src, &cx).map_err(BuildError::Export)?;
+    }
+    let reg = req.registry.as_deref();
+    match (&index, images.first()) {
+        (Some(idx), _) => push_names(&t.push, reg, req.notice, |r, n| r.push_index(st, &images, idx, n, req.notice))?,
+        (None, Some(one)) => push_names(&t.push, reg, req.notice, |r, n| r.push(st, &one.image, n, req.notice))?,
+        (None, None) => {}
+    }
+    Ok(index.or_else(|| images.first().map(|p| p.image.manifest_digest)))
 }

@@ -5,11 +5,12 @@
 //! rule for "the same step" stays the one every build uses.
 
 use cairn_compiler::graph::{Graph, GraphOutput, Ref};
-use cairn_ir::Platform;
+use cairn_ir::{Op, Platform, SourceOp};
 
-/// Appends `g` to `into` and adds its output for `platform` as one more output of `into`;
-/// returns that output's index.
-pub fn append(into: &mut Graph, g: &Graph, platform: &Platform) -> anyhow::Result<usize> {
+/// Appends `g` to `into` and adds its output for each of `platforms` as more outputs of
+/// `into`; returns their indexes. `context` renames the main build context's local source
+/// (a bake of several context directories gives each its own name).
+pub fn append(into: &mut Graph, g: &Graph, platforms: &[Platform], context: &str) -> anyhow::Result<Vec<usize>> {
     let offset = into.nodes.len();
     // A source file both graphs hold (the same Dockerfile) is kept once.
     let sources: Vec<u32> = g
@@ -31,17 +32,26 @@ pub fn append(into: &mut Graph, g: &Graph, platform: &Platform) -> anyhow::Resul
         for l in &mut n.meta.locations {
             l.source = sources.get(l.source as usize).copied().unwrap_or(l.source);
         }
+        if let Op::Source(SourceOp::Local { name, .. }) = &mut n.op {
+            if name == "context" {
+                *name = context.to_string();
+            }
+        }
         into.nodes.push(n);
     }
-    let out = match g.outputs.iter().find(|o| o.platform.same_as(platform)) {
-        Some(o) => o,
-        None if g.outputs.len() == 1 => &g.outputs[0],
-        None => anyhow::bail!("the compiled graph has no output for platform `{platform}`"),
-    };
-    into.outputs.push(GraphOutput {
-        platform: out.platform.clone(),
-        root: Ref { node: out.root.node + offset, index: out.root.index },
-        config: out.config.clone(),
-    });
-    Ok(into.outputs.len() - 1)
+    let mut indexes = Vec::new();
+    for platform in platforms {
+        let out = match g.outputs.iter().find(|o| o.platform.same_as(platform)) {
+            Some(o) => o,
+            None if g.outputs.len() == 1 => &g.outputs[0],
+            None => anyhow::bail!("the compiled graph has no output for platform `{platform}`"),
+        };
+        into.outputs.push(GraphOutput {
+            platform: out.platform.clone(),
+            root: Ref { node: out.root.node + offset, index: out.root.index },
+            config: out.config.clone(),
+        });
+        indexes.push(into.outputs.len() - 1);
+    }
+    Ok(indexes)
 }

@@ -7,9 +7,10 @@
 //! share becomes one vertex — and the runtime runs one solve for all the targets' outputs
 //! ([`cairn_runtime::build_bake`]), then commits, tags and exports each.
 //!
-//! Limits, each refused with an error rather than half done: all targets of one bake share
-//! one build context and one platform (the Definition's local source `context` is one
-//! directory); `contexts = { x = "target:T" }` works when `T` reads the same Dockerfile
+//! Targets may read different context directories (each becomes a local source of its
+//! own: `context`, `context-2`, …) and build several platforms (an image index per
+//! target). Limits, each refused with an error rather than half done:
+//! `contexts = { x = "target:T" }` works when `T` reads the same Dockerfile
 //! (it becomes the compiler's stage context).
 
 mod compose;
@@ -142,13 +143,20 @@ fn dockerfile_of(context: &Path, t: &Target) -> PathBuf {
     }
 }
 
-/// The platform a target builds for: its single `platforms` entry, or this machine's.
-fn platform_of(name: &str, t: &Target) -> anyhow::Result<Platform> {
-    match t.platforms.as_deref().unwrap_or_default() {
-        [] => Ok(Platform::host()),
-        [p] => Platform::parse(p).ok_or_else(|| anyhow::anyhow!("target `{name}`: invalid platform `{p}`")),
-        _ => bail!("target `{name}`: cairn bake builds one platform per target; give a single `platforms` entry"),
+/// The platforms a target builds for: its `platforms` (each may be a comma list), or
+/// this machine's.
+fn platforms_of(name: &str, t: &Target) -> anyhow::Result<Vec<Platform>> {
+    let mut out: Vec<Platform> = Vec::new();
+    for p in t.platforms.iter().flatten().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = Platform::parse(p).ok_or_else(|| anyhow::anyhow!("target `{name}`: invalid platform `{p}`"))?;
+        if !out.iter().any(|o| o.same_as(&parsed)) {
+            out.push(parsed);
+        }
     }
+    if out.is_empty() {
+        out.push(Platform::host());
+    }
+    Ok(out)
 }
 
 /// A target's named contexts; `target:T` becomes the stage `T` builds when `T` reads the
@@ -199,7 +207,10 @@ fn build(
     );
     let registry = args.registry.registry()?;
     let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), false);
-    let mut shared: Option<(PathBuf, Platform)> = None;
+    // Each distinct context directory is a local source of its own: `context` for the
+    // first, `context-2`, … for the others.
+    let mut context_dirs: Vec<PathBuf> = Vec::new();
+    let mut all_platforms: Vec<Platform> = Vec::new();
     let mut merged = cairn_compiler::graph::Graph::default();
     let mut outs = Vec::new();
     let mut dirs: HashMap<String, PathBuf> = HashMap::new();
@@ -211,19 +222,25 @@ fn build(
         if !context.is_dir() {
             bail!("target `{name}`: context `{}` is not a directory", context.display());
         }
-        let platform = platform_of(name, t)?;
-        let canon = std::fs::canonicalize(&context)?;
-        match &shared {
-            None => shared = Some((canon, platform.clone())),
-            Some((c, _)) if *c != canon => bail!(
-                "target `{name}`: context `{}` differs from the other targets'; cairn bake builds targets of one context together (run it once per context)",
-                context.display()
-            ),
-            Some((_, p)) if !p.same_as(&platform) => {
-                bail!("target `{name}`: platform `{platform}` differs from the other targets' (`{p}`); bake one platform at a time")
+        let platforms = platforms_of(name, t)?;
+        let platform = platforms[0].clone();
+        for p in &platforms {
+            if !all_platforms.iter().any(|a| a.same_as(p)) {
+                all_platforms.push(p.clone());
             }
-            _ => {}
         }
+        let canon = std::fs::canonicalize(&context)?;
+        let local = match context_dirs.iter().position(|c| *c == canon) {
+            Some(0) => "context".to_string(),
+            Some(i) => format!("context-{}", i + 1),
+            None => {
+                context_dirs.push(canon);
+                match context_dirs.len() {
+                    1 => "context".to_string(),
+                    n => format!("context-{n}"),
+                }
+            }
+        };
         let dockerfile = dockerfile_of(&context, t);
         let named = contexts_of(bake, name, t, &dockerfile, &context)?;
         for (k, spec) in &named {
@@ -252,7 +269,7 @@ fn build(
             context: &context,
             target: t.target.as_deref(),
             build_args: &build_args,
-            platforms: vec![platform.clone()],
+            platforms: platforms.clone(),
             contexts: &named,
             no_cache_filter: &[],
             args: &fe,
@@ -262,8 +279,8 @@ fn build(
         for w in &compiled.warnings {
             progress.event(progress::Event::Warning { message: format!("{name}: {w}"), time: progress::now() });
         }
-        let output =
-            graph::append(&mut merged, &compiled.graph, &platform).with_context(|| format!("target `{name}`"))?;
+        let outputs = graph::append(&mut merged, &compiled.graph, &platforms, &local)
+            .with_context(|| format!("target `{name}`"))?;
         no_cache |= t.no_cache.unwrap_or(false);
         let mut tags = t.tags.clone().unwrap_or_default();
         let mut exports = Vec::new();
@@ -298,12 +315,16 @@ fn build(
             .flatten()
             .map(|c| super::cache::parse_cache_to(c).with_context(|| format!("target `{name}`: cache-to `{c}`")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        outs.push(TargetOutput { output, tags, exports, push, cache_to });
+        outs.push(TargetOutput { outputs, tags, exports, push, cache_to });
     }
     let def = cairn_compiler::passes::optimize(&merged).to_definition();
-    let (context, platform) = shared.expect("at least one target");
     let mut contexts = dirs;
-    contexts.insert("context".to_string(), context);
+    for (i, dir) in context_dirs.into_iter().enumerate() {
+        let local = if i == 0 { "context".to_string() } else { format!("context-{}", i + 1) };
+        if contexts.insert(local.clone(), dir).is_some() {
+            bail!("a named context is called `{local}`, the name cairn bake gives a target's context directory");
+        }
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone()).context("Cannot install the Ctrl-C handler")?;
@@ -311,7 +332,7 @@ fn build(
     let done = build_bake::run(BakeRequest {
         store: &st,
         definition: &def,
-        platform,
+        platforms: all_platforms,
         contexts,
         registry: Some(registry),
         no_cache,
@@ -331,7 +352,7 @@ fn build(
     })?;
     for (name, image) in names.iter().zip(&done.images) {
         if let Some(rec) = image {
-            let message = format!("{name}: image {}", rec.manifest_digest);
+            let message = format!("{name}: image {}", rec);
             progress.event(progress::Event::Notice { message, time: progress::now() });
         }
     }
