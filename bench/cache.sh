@@ -8,6 +8,12 @@
 #
 #   sudo bench/cache.sh                    # REPS=5
 #   REPS=3 CAIRN_BIN=target/debug/cairn BENCH_OUT=/tmp/try.md bench/cache.sh
+#   SCENARIO=debian bench/cache.sh         # the real-world one, below
+#
+# SCENARIO=debian: a Debian base (the docker-archive bench/compare.sh makes with
+# mmdebstrap and keeps in $BENCH_CACHE, default /var/tmp/cairn-bench-cache) and
+# `apt-get install python3-minimal` from the Debian mirror, then a COPY and a RUN of the
+# installed python: megabyte layers, a step that costs seconds.
 #
 # Needs root (the sandbox, overlay mounts) and docker-registry, busybox-static.
 set -euo pipefail
@@ -34,22 +40,39 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The base image and scenario a's context, as bench/compare.sh makes them.
-mkdir -p "$work/base"
-cp examples/base/Dockerfile "$work/base/"
-cp /bin/busybox "$work/base/busybox"
-CAIRN_ROOT="$work/cairn-base" "$cairn" build --progress quiet -t busybox:latest \
-    -o "type=oci,dest=$work/base-oci.tar" "$work/base" >/dev/null
-ctx="$work/a"
-cp -r bench/scenarios/a "$ctx"
-for d in 1 2 3 4 5; do
-    mkdir -p "$ctx/src/d$d"
-    for f in $(seq 1 10); do
-        printf 'file %d/%d\n%0200d\n' "$d" "$f" "$((d * 100 + f))" >"$ctx/src/d$d/f$f.txt"
+SCENARIO=${SCENARIO:-a}
+if [ "$SCENARIO" = debian ]; then
+    base_archive="${BENCH_CACHE:-/var/tmp/cairn-bench-cache}/debian-bookworm-minbase.docker.tar"
+    [ -s "$base_archive" ] || { echo "bench/cache.sh: no $base_archive; run bench/compare.sh (scenario f) once" >&2; exit 1; }
+    ctx="$work/debian"
+    mkdir -p "$ctx"
+    cat >"$ctx/Dockerfile" <<'EOF'
+FROM debian-bench:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends python3-minimal && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY app.py /app/
+RUN python3 -c 'import py_compile; py_compile.compile("/app/app.py", cfile="/app/app.pyc")'
+EOF
+    echo 'print("hello from the real-world scenario")' >"$ctx/app.py"
+else
+    # The base image and scenario a's context, as bench/compare.sh makes them.
+    mkdir -p "$work/base"
+    cp examples/base/Dockerfile "$work/base/"
+    cp /bin/busybox "$work/base/busybox"
+    CAIRN_ROOT="$work/cairn-base" "$cairn" build --progress quiet -t busybox:latest \
+        -o "type=oci,dest=$work/base-oci.tar" "$work/base" >/dev/null
+    base_archive="$work/base-oci.tar"
+    ctx="$work/a"
+    cp -r bench/scenarios/a "$ctx"
+    for d in 1 2 3 4 5; do
+        mkdir -p "$ctx/src/d$d"
+        for f in $(seq 1 10); do
+            printf 'file %d/%d\n%0200d\n' "$d" "$f" "$((d * 100 + f))" >"$ctx/src/d$d/f$f.txt"
+        done
     done
-done
-mkdir -p "$ctx/conf"
-for f in 1 2 3 4 5; do echo "setting$f = $f" >"$ctx/conf/c$f.conf"; done
+    mkdir -p "$ctx/conf"
+    for f in 1 2 3 4 5; do echo "setting$f = $f" >"$ctx/conf/c$f.conf"; done
+fi
 
 # The registry.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -60,15 +83,15 @@ printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdir
 /usr/bin/docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
 reg_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-cache="$host/bench/cache:a"
+cache="$host/bench/cache:$SCENARIO"
 
 fresh() {
     rm -rf "$work/store"
-    CAIRN_ROOT="$work/store" "$cairn" load -i "$work/base-oci.tar" >/dev/null
+    CAIRN_ROOT="$work/store" "$cairn" load -i "$base_archive" >/dev/null
 }
 build() {
     CAIRN_ROOT="$work/store" DOCKER_CONFIG="$work/docker" CAIRN_REGISTRIES_CONFIG="$work/none.json" \
-        "$cairn" build --progress quiet --insecure-registry "$host" -t bench-a:latest "$@" "$ctx" >"$work/out" 2>&1 ||
+        "$cairn" build --progress quiet --insecure-registry "$host" -t "bench-$SCENARIO:latest" "$@" "$ctx" >"$work/out" 2>&1 ||
         { cat "$work/out" >&2; exit 1; }
 }
 # Seconds of one build, on stdout.
@@ -112,13 +135,13 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
     echo
-    echo "## Remote build cache, scenario a ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r))"
+    echo "## Remote build cache, scenario $SCENARIO ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r))"
     echo
-    echo "\`REPS=$REPS bench/cache.sh\`: cairn \`$cairn\`; $(nproc) CPUs; load $load_start at the start, $load_end at the end."
-    echo "A fresh store holding only the base builds scenario a; \"with\" adds \`--cache-from\` of a"
+    echo "\`SCENARIO=$SCENARIO REPS=$REPS bench/cache.sh\`: cairn \`$cairn\`; $(nproc) CPUs; load $load_start at the start, $load_end at the end."
+    echo "A fresh store holding only the base builds scenario $SCENARIO; \"with\" adds \`--cache-from\` of a"
     echo "\`mode=max\` export another store made (Debian's docker-registry on 127.0.0.1)."
     echo
-    echo "| scenario a, cold | median (s) | requests to the registry | bytes sent by the registry |"
+    echo "| scenario $SCENARIO, cold | median (s) | requests to the registry | bytes sent by the registry |"
     echo "|---|---:|---:|---:|"
     echo "| without a remote cache | $without | 0 | 0 |"
     echo "| with \`--cache-from\` | $with | $reqs | $bytes |"
