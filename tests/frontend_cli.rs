@@ -245,8 +245,8 @@ fn issue17_hostile_frontends_fail_clearly() {
     assert!(err.contains("exited (exit status: 3) without a result message"), "{err}");
 }
 
-/// A frontend that reports, as its error, whether it reached a server on this machine
-/// and whether it could write the context.
+/// A frontend that reports, as its error, whether it reached a server on this machine,
+/// whether it could write the context, and which processes it sees.
 #[test]
 fn issue17_frontend_has_no_network_and_a_read_only_context() {
     let t = Tmp::new("fe-confined");
@@ -258,10 +258,13 @@ try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n  
 except OSError as e:\n    out.append('network: %s' % e.strerror)\n\
 try:\n    open(os.path.join(req['context'], 'written'), 'w').close()\n    out.append('context: written')\n\
 except OSError as e:\n    out.append('context: %s' % e.strerror)\n\
+out.append('pid %d sees %d' % (os.getpid(), len([p for p in os.listdir('/proc') if p.isdigit()])))\n\
 print(json.dumps({{'type': 'result', 'protocol': 1, 'diagnostics': [{{'severity': 'error', 'message': ', '.join(out)}}]}}))\n"
     );
     let err = hostile(&t, &probe, &[], &[]);
     assert!(err.contains("network: Network is unreachable, context: Read-only file system"), "{err}");
+    // Its own PID namespace: it is PID 1 and its /proc lists only itself.
+    assert!(err.contains("pid 1 sees 1"), "{err}");
     assert!(!t.path("ctx/written").exists());
     let err = hostile(&t, &probe, &["--allow", "frontend.network"], &[]);
     assert!(err.contains("network: connected, context: Read-only file system"), "{err}");

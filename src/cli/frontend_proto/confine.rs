@@ -1,15 +1,19 @@
 //! Starting a frontend executable confined: its own mount namespace in which the build
 //! context (and the other directories it is given) are read-only bind mounts of
 //! themselves, its own network namespace (only a loopback that is down) unless the build
-//! allows `frontend.network`, its own process group (so a timeout kills what it started),
-//! `no_new_privs`, and death with cairn.
+//! allows `frontend.network`, its own PID namespace with a `/proc` of its own (it sees and
+//! can signal only what it started, and all of that dies with it), its own process group
+//! (so a timeout kills what it started), `no_new_privs`, and death with cairn.
 //!
 //! Everything happens in `pre_exec`, in the forked child before `exec`: that child is
-//! single-threaded, so `unshare` works there even though cairn itself has threads (the
-//! RUN-step sandbox re-executes cairn as a helper instead because it also needs a PID
-//! namespace and an init; a frontend needs neither). Only raw system calls run there, on
-//! data prepared before the fork. Not root: a user namespace that maps the caller's own
-//! ids comes first, which is what lets an unprivileged user make the other two.
+//! single-threaded, so `unshare` works there even though cairn itself has threads. Only
+//! raw system calls run there, on data prepared before the fork. Not root: a user
+//! namespace that maps the caller's own ids comes first, which is what lets an
+//! unprivileged user make the others. A new PID namespace holds the *children* of the
+//! process that makes it, so that child forks once more: the grandchild (PID 1 of the
+//! namespace) goes on to `exec` the frontend, and the child closes every descriptor
+//! (so the pipes end when the frontend's do) and waits, then exits with the frontend's
+//! status — it is what cairn waits for and kills.
 
 use std::ffi::CString;
 use std::io;
@@ -41,7 +45,7 @@ pub fn spawn(exe: &Path, c: &Confinement) -> io::Result<Child> {
     let (uid, gid, root) = unsafe { (libc::getuid(), libc::getgid(), libc::geteuid() == 0) };
     let uid_map = format!("{uid} {uid} 1\n");
     let gid_map = format!("{gid} {gid} 1\n");
-    let mut flags = libc::CLONE_NEWNS;
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
     if !c.network {
         flags |= libc::CLONE_NEWNET;
     }
@@ -67,10 +71,43 @@ pub fn spawn(exe: &Path, c: &Confinement) -> io::Result<Child> {
             for p in &paths {
                 read_only_bind(p)?;
             }
-            Ok(())
+            pid_namespace_init(root)
         });
     }
     cmd.spawn()
+}
+
+/// Forks into the new PID namespace: returns in the grandchild (its PID 1, with a `/proc`
+/// of the namespace), never in the child, which waits for it and exits with its status.
+///
+/// SAFETY: to be called in the child between fork and exec only, after `unshare`.
+unsafe fn pid_namespace_init(root: bool) -> io::Result<()> {
+    let pid = libc::fork();
+    check(pid)?;
+    if pid == 0 {
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
+        let none = std::ptr::null();
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let rc = libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), flags, none);
+        // Rootless, the kernel refuses a new proc where the host's is partly hidden (a
+        // container's): the frontend then keeps reading the host's `/proc`, but can still
+        // signal only its own namespace.
+        if rc < 0 && root {
+            return Err(io::Error::last_os_error());
+        }
+        return Ok(());
+    }
+    libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+    let mut status = 0;
+    while libc::waitpid(pid, &mut status, 0) < 0 {
+        if *libc::__errno_location() != libc::EINTR {
+            libc::_exit(127);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::_exit(libc::WEXITSTATUS(status));
+    }
+    libc::_exit(128 + libc::WTERMSIG(status))
 }
 
 /// Binds `p` onto itself and remounts the bind read-only, keeping the flags the kernel
