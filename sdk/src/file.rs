@@ -29,7 +29,9 @@ impl Default for MkdirOpts {
     }
 }
 
-/// Options of [`FileOps::mkfile`]; the default is mode 0o644, owned by root.
+/// Options of [`FileOps::mkfile`]; the default is mode 0o644, owned by root. The file's
+/// directory must exist when the step runs (as in BuildKit): chain a [`FileOps::mkdir`]
+/// first on a tree that lacks it.
 #[derive(Debug, Clone)]
 pub struct MkfileOpts {
     pub mode: u32,

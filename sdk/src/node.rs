@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_ir::{Op, VertexMeta};
+use cairn_ir::{FileActionKind, Op, SourceOp, VertexMeta};
 
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -39,8 +39,12 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    /// A new node's output 0.
-    pub(crate) fn new(op: Op, inputs: Vec<Out>, meta: VertexMeta) -> Out {
+    /// A new node's output 0. Without a description, it gets one saying what the op
+    /// does, which progress shows.
+    pub(crate) fn new(op: Op, inputs: Vec<Out>, mut meta: VertexMeta) -> Out {
+        if meta.description.is_empty() {
+            meta.description = describe(&op);
+        }
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
         Out { node: Arc::new(Node { seq, op, inputs, meta }), index: 0 }
     }
@@ -52,6 +56,31 @@ impl Out {
 
     pub(crate) fn key(&self) -> usize {
         Arc::as_ptr(&self.node) as usize
+    }
+}
+
+/// What an op does, in a few words: `image docker.io/library/busybox:latest`, the argv of
+/// an exec, `mkdir /app, mkfile /app/a`.
+fn describe(op: &Op) -> String {
+    match op {
+        Op::Source(SourceOp::Scratch) => "scratch".into(),
+        Op::Source(SourceOp::Image { reference, .. }) => format!("image {reference}"),
+        Op::Source(SourceOp::Local { name, .. }) => format!("local {name}"),
+        Op::Source(SourceOp::Http { url, .. }) => format!("http {url}"),
+        Op::Source(SourceOp::Git { remote, reference, .. }) => format!("git {remote} {reference}").trim_end().into(),
+        Op::Exec(e) => e.meta.args.join(" "),
+        Op::File(f) => {
+            let one = |k: &FileActionKind| match k {
+                FileActionKind::Copy(c) => format!("copy {} {}", c.src_paths.join(" "), c.dest),
+                FileActionKind::Mkdir { path, .. } => format!("mkdir {path}"),
+                FileActionKind::Mkfile { path, .. } => format!("mkfile {path}"),
+                FileActionKind::Rm { path, .. } => format!("rm {path}"),
+                FileActionKind::Symlink { target, link_path, .. } => format!("symlink {link_path} -> {target}"),
+            };
+            f.actions.iter().map(|a| one(&a.kind)).collect::<Vec<_>>().join(", ")
+        }
+        Op::Merge(_) => "merge".into(),
+        Op::Diff(_) => "diff".into(),
     }
 }
 

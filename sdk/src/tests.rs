@@ -221,3 +221,16 @@ fn a_chain_of_30000_steps_builds_walks_and_drops_without_recursion() {
     drop(b);
     drop(s);
 }
+
+#[test]
+fn vertices_without_a_description_say_what_they_do() {
+    let s = busybox().dir("/app").file().mkdir("d", Default::default()).mkfile("d/f", "x", Default::default());
+    let s = s.state().unwrap().run_shell("make").root().unwrap();
+    let named = s.run(["true"]).describe("check").root().unwrap();
+    let def = named.definition().unwrap();
+    let d: Vec<&str> = def.vertices.iter().map(|v| v.meta.description.as_str()).collect();
+    assert_eq!(
+        d,
+        ["image docker.io/library/busybox:latest", "mkdir /app/d, mkfile /app/d/f", "/bin/sh -c make", "check"]
+    );
+}
