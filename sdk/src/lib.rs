@@ -76,6 +76,11 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+/// `docs/sdk.md`, whose example runs as a doc test here so the page stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/sdk.md")]
+pub struct DocsSdkMd;
+
 pub use build::Build;
 pub use env::{Env, DEFAULT_PATH};
 pub use error::{Error, ErrorKind};
