@@ -75,7 +75,14 @@ pub struct CopyOpts {
 
 impl Default for CopyOpts {
     fn default() -> CopyOpts {
-        let c = CopyAction::new(FileRef::Scratch, Vec::new(), "");
+        CopyAction::new(FileRef::Scratch, Vec::new(), "").into()
+    }
+}
+
+impl From<CopyAction> for CopyOpts {
+    /// A copy action's options (everything but the source and the paths), for a frontend
+    /// that fills in a `CopyAction` itself (the Dockerfile frontend).
+    fn from(c: CopyAction) -> CopyOpts {
         CopyOpts {
             owner: c.owner,
             mode: c.mode,

@@ -10,7 +10,7 @@
 use cairn_grammar::ast::{Heredoc, Instruction};
 use cairn_ir::chmod::SymbolicMode;
 use cairn_ir::{CopyAction, Digest, FileRef, IdOrName, Owner, VertexMeta};
-use cairn_sdk::{CopyOpts, GitOpts, HttpOpts, MkfileOpts, State as Tree};
+use cairn_sdk::{GitOpts, HttpOpts, MkfileOpts, State as Tree};
 
 use super::instructions::{CopyCommand, CopySource, Word};
 use super::state::{abs_path, clean_path, parse_owner, PlatformCtx, State};
@@ -228,25 +228,6 @@ fn tree_copy(
     Ok((tree, copy))
 }
 
-/// A copy action's options for the SDK (everything but the source and the paths).
-fn opts_of(c: CopyAction) -> CopyOpts {
-    CopyOpts {
-        owner: c.owner,
-        mode: c.mode,
-        mode_str: c.mode_str,
-        follow_symlinks: c.follow_symlinks,
-        dir_contents_only: c.dir_contents_only,
-        allow_wildcard: c.allow_wildcard,
-        allow_empty_wildcard: c.allow_empty_wildcard,
-        include: c.include,
-        exclude: c.exclude,
-        create_dest_path: c.create_dest_path,
-        unpack_archive: c.unpack_archive,
-        parents: c.parents,
-        timestamp: c.timestamp,
-    }
-}
-
 pub(super) fn dispatch_copy(
     lw: &mut Lowerer,
     pc: &mut PlatformCtx,
@@ -278,7 +259,7 @@ pub(super) fn dispatch_copy(
     let mut file = if c.link { Tree::scratch().file() } else { st.root.file() };
     for (tree, copy) in copies {
         let (src_path, dest) = (copy.src_paths[0].clone(), copy.dest.clone());
-        file = file.copy(&tree, &src_path, &dest, opts_of(copy));
+        file = file.copy(&tree, &src_path, &dest, copy.into());
     }
     let meta = lw.meta(ins, st, written.to_string());
     let file = file.meta(meta.clone()).state().map_err(|e| lw.sdk_err(ins.span, e))?;
