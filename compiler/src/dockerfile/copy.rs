@@ -38,10 +38,12 @@ struct Context(Option<Tree>);
 
 impl Context {
     fn get(&mut self, lw: &mut Lowerer, ins: &Instruction) -> Result<Tree, CompileError> {
-        if self.0.is_none() {
-            self.0 = Some(lw.context_node(ins.span)?);
+        if let Some(t) = &self.0 {
+            return Ok(t.clone());
         }
-        Ok(self.0.clone().expect("set above"))
+        let t = lw.context_node(ins.span)?;
+        self.0 = Some(t.clone());
+        Ok(t)
     }
 }
 
