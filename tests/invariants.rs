@@ -39,7 +39,8 @@ fn dependency_direction_is_cli_to_frontend_and_runtime_to_ir() {
     let edges = workspace_edges();
     assert_eq!(edges["cairn-ir"], set(&[]), "ir-spec has no workspace dependencies");
     assert_eq!(edges["cairn-grammar"], set(&[]), "grammar depends on no workspace crate");
-    assert_eq!(edges["cairn-compiler"], set(&["cairn-grammar", "cairn-ir"]));
+    assert_eq!(edges["cairn-compiler"], set(&["cairn-grammar", "cairn-ir", "cairn-sdk"]));
+    assert_eq!(edges["cairn-sdk"], set(&["cairn-ir"]), "the builder SDK depends on no workspace crate but ir-spec");
     assert!(
         !edges["cairn-runtime"].contains("cairn-grammar") && !edges["cairn-runtime"].contains("cairn-compiler"),
         "runtime never depends on grammar or compiler; it only sees a Definition"

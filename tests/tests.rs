@@ -56,6 +56,9 @@ mod repro_cli;
 mod rootless_cli;
 /// RUN-step confinement: capabilities, seccomp, masked paths, `--allow security.insecure`.
 mod sandbox_cli;
+/// Issue 17, the Rust builder SDK: a Definition made with `cairn-sdk` built by
+/// `cairn build --ir`, its files exported, a second build all cached.
+mod sdk_cli;
 /// A reader of BuildKit's `SolveStatus` stream (`--progress rawjson`), used by the
 /// build tests.
 mod solve_status;

@@ -11,7 +11,7 @@ use cairn_ir::{FileAction, FileActionKind, FileOp, FileRef, Op, SourceOp};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::Dfs;
 
-use crate::graph::{Graph, Node, Ref};
+use crate::graph::{rebuild, Graph, Node, Ref};
 
 /// Runs every pass in the order that lets each one see the others' results.
 pub fn optimize(g: &Graph) -> Graph {
@@ -40,7 +40,7 @@ pub fn prune_unreachable(g: &Graph) -> Graph {
             keep[nx.index()] = true;
         }
     }
-    g.rebuild(&keep, &|r| r)
+    rebuild(g, &keep, &|r| r)
 }
 
 /// Merges vertices that do the same thing on the same inputs (within and across stages
@@ -64,7 +64,7 @@ pub fn dedup(g: &Graph) -> Graph {
         }
     }
     let keep: Vec<bool> = (0..g.nodes.len()).map(|i| canon[i] == i).collect();
-    let mut out = g.rebuild(&keep, &|r| Ref { node: canon[r.node], index: r.index });
+    let mut out = rebuild(g, &keep, &|r| Ref { node: canon[r.node], index: r.index });
     // Attach the merged locations (node ids shifted by the removed ones).
     let mut new_id = 0;
     for (i, k) in keep.iter().enumerate() {
@@ -197,7 +197,7 @@ pub fn remove_noop_file_actions(g: &Graph) -> Graph {
     let resolve = |r: Ref| redirect_of(&redirect, &keep, r);
     let mut tmp = g.clone();
     tmp.nodes = nodes;
-    tmp.rebuild(&keep, &resolve)
+    rebuild(&tmp, &keep, &resolve)
 }
 
 #[cfg(test)]
@@ -221,15 +221,19 @@ mod tests {
     #[test]
     fn noop_vertex_is_bypassed_and_chains_resolve() {
         let mut g = Graph::default();
-        let s = g.add(
-            Op::Source(SourceOp::Image { reference: "x".into(), platform: cairn_ir::Platform::host() }),
-            vec![],
-            VertexMeta::default(),
-        );
-        let a =
-            g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![s], VertexMeta::default());
-        let b =
-            g.add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![a], VertexMeta::default());
+        let s = g
+            .add(
+                Op::Source(SourceOp::Image { reference: "x".into(), platform: cairn_ir::Platform::host() }),
+                vec![],
+                VertexMeta::default(),
+            )
+            .unwrap();
+        let a = g
+            .add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![s], VertexMeta::default())
+            .unwrap();
+        let b = g
+            .add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/")] }), vec![a], VertexMeta::default())
+            .unwrap();
         g.outputs.push(crate::graph::GraphOutput {
             platform: cairn_ir::Platform::host(),
             root: b,
@@ -243,17 +247,17 @@ mod tests {
     #[test]
     fn prune_drops_what_no_output_reaches() {
         let mut g = Graph::default();
-        let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
-        let _orphan = g.add(
-            Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/orphan")] }),
-            vec![s],
-            VertexMeta::default(),
-        );
-        let used = g.add(
-            Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/used")] }),
-            vec![s],
-            VertexMeta::default(),
-        );
+        let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default()).unwrap();
+        let _orphan = g
+            .add(
+                Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/orphan")] }),
+                vec![s],
+                VertexMeta::default(),
+            )
+            .unwrap();
+        let used = g
+            .add(Op::File(FileOp { actions: vec![mkdir(FileRef::Input(0), "/used")] }), vec![s], VertexMeta::default())
+            .unwrap();
         g.outputs.push(crate::graph::GraphOutput {
             platform: cairn_ir::Platform::host(),
             root: used,
@@ -269,18 +273,20 @@ mod tests {
     #[test]
     fn repeated_mkdir_inside_one_op_is_dropped() {
         let mut g = Graph::default();
-        let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default());
-        let a = g.add(
-            Op::File(FileOp {
-                actions: vec![
-                    mkdir(FileRef::Input(0), "/a"),
-                    mkdir(FileRef::Action(0), "/a"),
-                    mkdir(FileRef::Action(1), "/b"),
-                ],
-            }),
-            vec![s],
-            VertexMeta::default(),
-        );
+        let s = g.add(Op::Source(SourceOp::Scratch), vec![], VertexMeta::default()).unwrap();
+        let a = g
+            .add(
+                Op::File(FileOp {
+                    actions: vec![
+                        mkdir(FileRef::Input(0), "/a"),
+                        mkdir(FileRef::Action(0), "/a"),
+                        mkdir(FileRef::Action(1), "/b"),
+                    ],
+                }),
+                vec![s],
+                VertexMeta::default(),
+            )
+            .unwrap();
         g.outputs.push(crate::graph::GraphOutput {
             platform: cairn_ir::Platform::host(),
             root: a,

@@ -9,13 +9,13 @@
 
 use cairn_grammar::ast::{Heredoc, Instruction};
 use cairn_ir::chmod::SymbolicMode;
-use cairn_ir::{CopyAction, Digest, FileAction, FileActionKind, FileRef, IdOrName, Owner, SourceOp, VertexMeta};
+use cairn_ir::{CopyAction, Digest, FileRef, IdOrName, Owner, VertexMeta};
+use cairn_sdk::{GitOpts, HttpOpts, MkfileOpts, State as Tree};
 
 use super::instructions::{CopyCommand, CopySource, Word};
 use super::state::{abs_path, clean_path, parse_owner, PlatformCtx, State};
 use super::{location, Lowerer};
 use crate::error::{CompileError, ErrorKind};
-use crate::graph::Ref;
 
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
@@ -32,28 +32,18 @@ fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// The file vertex's inputs: 0 is the stage (unless `--link`), then each source tree.
-struct Inputs {
-    refs: Vec<Ref>,
-    /// The build context's position, shared by every context source.
-    context: Option<u32>,
-}
+/// The build context of one instruction: one local source, however many of its sources
+/// read it (the SDK makes it one input of the file vertex).
+struct Context(Option<Tree>);
 
-impl Inputs {
-    fn push(&mut self, r: Ref) -> FileRef {
-        self.refs.push(r);
-        FileRef::Input(self.refs.len() as u32 - 1)
-    }
-
-    fn context(&mut self, lw: &mut Lowerer) -> FileRef {
-        match self.context {
-            Some(i) => FileRef::Input(i),
-            None => {
-                let r = self.push(lw.context_node());
-                self.context = Some(self.refs.len() as u32 - 1);
-                r
-            }
+impl Context {
+    fn get(&mut self, lw: &mut Lowerer, ins: &Instruction) -> Result<Tree, CompileError> {
+        if let Some(t) = &self.0 {
+            return Ok(t.clone());
         }
+        let t = lw.context_node(ins.span)?;
+        self.0 = Some(t.clone());
+        Ok(t)
     }
 }
 
@@ -70,7 +60,7 @@ struct Shared {
     /// `--chown`'s owner, or root: what context, heredoc and download files get.
     owner_or_root: Option<Owner>,
     checksum: Option<Digest>,
-    from: Option<Ref>,
+    from: Option<Tree>,
 }
 
 /// The destination, absolute; a directory keeps its trailing `/`.
@@ -160,16 +150,19 @@ fn shared(
 
 /// The body becomes a file on scratch (its own vertex, so the same body is shared and
 /// cached once), then a copy source like any other.
-fn heredoc_copy(lw: &mut Lowerer, h: &Heredoc, sh: &Shared, inputs: &mut Inputs) -> CopyAction {
+fn heredoc_copy(
+    lw: &mut Lowerer,
+    ins: &Instruction,
+    h: &Heredoc,
+    sh: &Shared,
+) -> Result<(Tree, CopyAction), CompileError> {
     let meta = VertexMeta { description: format!("heredoc {}", h.name), ..Default::default() };
-    let file = lw.graph.mkfile(&format!("/{}", h.name), 0o644, h.content.clone().into_bytes(), meta);
-    CopyAction {
-        src: inputs.push(file),
-        src_paths: vec![format!("/{}", h.name)],
-        owner: sh.owner_or_root.clone(),
-        parents: false,
-        ..sh.base.clone()
-    }
+    let path = format!("/{}", h.name);
+    let opts = MkfileOpts { mode: 0o644, ..Default::default() };
+    let file = Tree::scratch().file().mkfile(&path, h.content.clone().into_bytes(), opts).meta(meta).state();
+    let file = file.map_err(|e| lw.sdk_err(ins.span, e))?;
+    let copy = CopyAction { src_paths: vec![path], owner: sh.owner_or_root.clone(), parents: false, ..sh.base.clone() };
+    Ok((file, copy))
 }
 
 /// ADD of a git repository (`URL#REF[:SUBDIR]`) or a URL: a source vertex, copied whole.
@@ -179,38 +172,44 @@ fn remote_copy(
     c: &CopyCommand,
     src: &str,
     sh: &Shared,
-    inputs: &mut Inputs,
-) -> CopyAction {
+) -> Result<(Tree, CopyAction), CompileError> {
     let meta = |description: String| VertexMeta { description, locations: vec![location(ins)], ..Default::default() };
-    let (op, description, path) = if is_git(src) {
+    let (node, path) = if is_git(src) {
         let (remote, frag) = src.split_once('#').unwrap_or((src, ""));
         let (reference, subdir) = frag.split_once(':').unwrap_or((frag, ""));
-        let (remote, reference, subdir) = (remote.to_string(), reference.to_string(), subdir.to_string());
-        (SourceOp::Git { remote, reference, subdir, keep_git_dir: c.keep_git_dir }, format!("git {src}"), "/".into())
+        let (reference, subdir) = (reference.to_string(), subdir.to_string());
+        let opts = GitOpts { reference, subdir, keep_git_dir: c.keep_git_dir, meta: meta(format!("git {src}")) };
+        (Tree::git(remote, opts), "/".to_string())
     } else {
         let path = src.split(['?', '#']).next().unwrap_or("");
         let name = path.rsplit('/').next().filter(|n| !n.is_empty() && !path.ends_with("//")).unwrap_or("index.html");
-        let mode = sh.base.mode;
-        let op = SourceOp::Http { url: src.to_string(), checksum: sh.checksum, filename: name.to_string(), mode };
-        (op, src.to_string(), format!("/{name}"))
+        let opts = HttpOpts {
+            checksum: sh.checksum,
+            filename: Some(name.to_string()),
+            mode: sh.base.mode,
+            meta: meta(src.to_string()),
+        };
+        (Tree::http(src, opts), format!("/{name}"))
     };
-    let node = lw.graph.source(op, meta(description));
+    let node = node.map_err(|e| lw.sdk_err(ins.span, e))?;
     // A download is unpacked only with `--unpack` (BuildKit); a repository never.
     let unpack_archive = !is_git(src) && c.unpack == Some(true);
-    CopyAction {
-        src: inputs.push(node),
-        src_paths: vec![path],
-        owner: sh.owner_or_root.clone(),
-        unpack_archive,
-        ..sh.base.clone()
-    }
+    let copy = CopyAction { src_paths: vec![path], owner: sh.owner_or_root.clone(), unpack_archive, ..sh.base.clone() };
+    Ok((node, copy))
 }
 
 /// A path in the build context or in the `--from` tree.
-fn tree_copy(lw: &mut Lowerer, c: &CopyCommand, src: &str, sh: &Shared, inputs: &mut Inputs) -> CopyAction {
-    let input = match sh.from {
-        Some(t) => inputs.push(t),
-        None => inputs.context(lw),
+fn tree_copy(
+    lw: &mut Lowerer,
+    ins: &Instruction,
+    c: &CopyCommand,
+    src: &str,
+    sh: &Shared,
+    context: &mut Context,
+) -> Result<(Tree, CopyAction), CompileError> {
+    let tree = match &sh.from {
+        Some(t) => t.clone(),
+        None => context.get(lw, ins)?,
     };
     // `--parents` keeps BuildKit's `/./` pivot: what follows it is the path kept below
     // the destination.
@@ -221,14 +220,14 @@ fn tree_copy(lw: &mut Lowerer, c: &CopyCommand, src: &str, sh: &Shared, inputs: 
         }
         None => clean_path(&format!("/{src}")),
     };
-    CopyAction {
-        src: input,
+    let copy = CopyAction {
         src_paths: vec![path],
         allow_wildcard: has_wildcard(src),
         owner: if sh.from.is_some() { sh.base.owner.clone() } else { sh.owner_or_root.clone() },
         unpack_archive: c.unpack.unwrap_or(c.add && sh.from.is_none()),
         ..sh.base.clone()
-    }
+    };
+    Ok((tree, copy))
 }
 
 pub(super) fn dispatch_copy(
@@ -240,69 +239,40 @@ pub(super) fn dispatch_copy(
     written: &str,
 ) -> Result<(), CompileError> {
     let sh = shared(lw, pc, st, ins, &c)?;
-    let mut inputs = Inputs { refs: if c.link { Vec::new() } else { vec![st.root] }, context: None };
+    let mut context = Context(None);
     let mut copies = Vec::new();
     for s in &c.sources {
         copies.push(match s {
-            CopySource::Heredoc(h) => heredoc_copy(lw, h, &sh, &mut inputs),
+            CopySource::Heredoc(h) => heredoc_copy(lw, ins, h, &sh)?,
             CopySource::Path(w) if c.add && sh.from.is_none() && (is_git(&w.node) || is_url(&w.node)) => {
-                remote_copy(lw, ins, &c, &w.node, &sh, &mut inputs)
+                remote_copy(lw, ins, &c, &w.node, &sh)?
             }
             CopySource::Path(w) => {
                 if sh.checksum.is_some() && sh.from.is_none() {
                     let message = "`--checksum` can only be used with a URL source";
                     return Err(lw.err(ErrorKind::Instruction, ins.span, message));
                 }
-                tree_copy(lw, &c, &w.node, &sh, &mut inputs)
+                tree_copy(lw, ins, &c, &w.node, &sh, &mut context)?
             }
         });
     }
-    // Chain the copies: each one modifies the result of the previous one.
-    let mut actions: Vec<FileAction> = Vec::new();
-    let mut prev = if c.link { FileRef::Scratch } else { FileRef::Input(0) };
-    for copy in copies {
-        actions.push(FileAction { base: prev, kind: FileActionKind::Copy(copy) });
-        prev = FileRef::Action(actions.len() as u32 - 1);
+    // The copies chain in one vertex, each on the result of the previous one; with
+    // `--link` the first starts from nothing. The same source tree twice is one input.
+    let mut file = if c.link { Tree::scratch().file() } else { st.root.file() };
+    for (tree, copy) in copies {
+        let (src_path, dest) = (copy.src_paths[0].clone(), copy.dest.clone());
+        file = file.copy(&tree, &src_path, &dest, copy.into());
     }
-    // Same source tree twice (two --from copies) should be one input.
-    let mut refs = inputs.refs;
-    dedup_inputs(&mut refs, &mut actions);
     let meta = lw.meta(ins, st, written.to_string());
-    let file = lw.graph.file(actions, refs, meta.clone());
+    let file = file.meta(meta.clone()).state().map_err(|e| lw.sdk_err(ins.span, e))?;
     st.root = if c.link {
-        lw.graph.merge(vec![st.root, file], VertexMeta { description: format!("{written} (link)"), ..meta })
+        let meta = VertexMeta { description: format!("{written} (link)"), ..meta };
+        cairn_sdk::merge_with(&[st.root.clone(), file], meta).map_err(|e| lw.sdk_err(ins.span, e))?
     } else {
         file
     };
     st.history(format!("{} # buildkit", written), false);
     Ok(())
-}
-
-/// Merges equal inputs (the same stage used by two sources) and renumbers references.
-fn dedup_inputs(inputs: &mut Vec<Ref>, actions: &mut [FileAction]) {
-    let mut map: Vec<u32> = Vec::with_capacity(inputs.len());
-    let mut out: Vec<Ref> = Vec::new();
-    for r in inputs.iter() {
-        match out.iter().position(|o| o == r) {
-            Some(p) => map.push(p as u32),
-            None => {
-                map.push(out.len() as u32);
-                out.push(*r);
-            }
-        }
-    }
-    let fix = |f: &mut FileRef| {
-        if let FileRef::Input(i) = f {
-            *i = map[*i as usize];
-        }
-    };
-    for a in actions.iter_mut() {
-        fix(&mut a.base);
-        if let FileActionKind::Copy(c) = &mut a.kind {
-            fix(&mut c.src);
-        }
-    }
-    *inputs = out;
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use cairn_grammar::ast::{Instruction, Span};
 use cairn_ir::Healthcheck;
+use cairn_sdk::MkdirOpts;
 
 use super::instructions::{self, ArgDecl, ArgValue, Command, CommandLine, Expander, Pair, Word};
 use super::state::{abs_path, parse_owner, PlatformCtx, State};
@@ -58,8 +59,7 @@ impl Lowerer<'_> {
             }
             Command::Workdir(words) => {
                 let dir = self.single(ins, words)?;
-                self.dispatch_workdir(st, ins, dir, written);
-                Ok(())
+                self.dispatch_workdir(st, ins, dir, written)
             }
             Command::Cmd(line) => {
                 dispatch_cmd(st, line);
@@ -148,19 +148,27 @@ impl Lowerer<'_> {
     }
 
     /// WORKDIR: a mkdir owned by the current user, unless the directory is `/`.
-    fn dispatch_workdir(&mut self, st: &mut State, ins: &Instruction, dir: String, written: String) {
+    fn dispatch_workdir(
+        &mut self,
+        st: &mut State,
+        ins: &Instruction,
+        dir: String,
+        written: String,
+    ) -> Result<(), CompileError> {
         let dir = abs_path(&st.workdir(), &dir);
         st.config.config.working_dir = Some(dir.clone());
         // `/` always exists: no mkdir and no layer, as BuildKit does it. (The optimizer
         // would drop the vertex anyway, leaving history out of step.)
         if dir == "/" {
             st.history(format!("WORKDIR {dir}"), true);
-            return;
+            return Ok(());
         }
         st.step += 1;
         let meta = self.meta(ins, st, written);
-        st.root = self.graph.mkdir(st.root, &dir, parse_owner(&st.user()), meta);
+        let opts = MkdirOpts { owner: parse_owner(&st.user()), ..Default::default() };
+        st.root = st.root.file().mkdir(&dir, opts).meta(meta).state().map_err(|e| self.sdk_err(ins.span, e))?;
         st.history(format!("WORKDIR {dir}"), false);
+        Ok(())
     }
 
     fn dispatch_stopsignal(&self, st: &mut State, ins: &Instruction, words: Vec<Word>) -> Result<(), CompileError> {

@@ -20,8 +20,10 @@
 //! Each instruction goes the way BuildKit's dispatcher takes it: `instructions` reads it
 //! into a typed `instructions::Command` (flags through the grammar's one flag table),
 //! `Command::expand` substitutes its variables in one place, and
-//! `dispatch` applies it to the stage `State`, building vertices with the
-//! graph's small helpers ([`Graph::image`], [`Graph::exec`], [`Graph::mkdir`], …).
+//! `dispatch` applies it to the stage `State`, building vertices with the SDK
+//! ([`cairn_sdk::State`]: `image`, `run`, `file`, `merge`, …), so every Dockerfile build
+//! goes through the same builder other Rust frontends use; [`cairn_sdk::Build::graph`]
+//! gives the raw graph (every vertex in the order it was made) the optimizer starts from.
 //! Modules: `stages` (splitting, stage bases, ONBUILD triggers, `--from`), `dispatch`
 //! (the config instructions), `run` and `mount` (RUN), `copy` (COPY/ADD), `values`
 //! (ports, durations, sizes), `format` (history strings).
@@ -39,10 +41,10 @@ mod values;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cairn_grammar::ast::{Dockerfile, Instruction, Span};
-use cairn_ir::{ImageConfig, Platform, ProgressGroup, SourceFile, SourceLocation, VertexMeta};
+use cairn_ir::{ImageConfig, Platform, ProgressGroup, SourceLocation, VertexMeta};
 
 use crate::error::{CompileError, ErrorKind};
-use crate::graph::{Graph, GraphOutput, Ref};
+use crate::graph::Graph;
 use crate::resolver::ImageResolver;
 use state::{StageDecl, State};
 
@@ -142,7 +144,7 @@ pub fn compile(
             config.os = st.platform.os.clone();
             config.variant = (!st.platform.variant.is_empty()).then(|| st.platform.variant.clone());
         }
-        lw.graph.outputs.push(GraphOutput { platform: p, root: st.root, config });
+        lw.build.output_for(p, &st.root, config);
     }
     // `BUILDKIT_*` build args configure the frontend itself (`BUILDKIT_DOCKERFILE_CHECK`).
     let unused: Vec<&String> = opts
@@ -154,7 +156,7 @@ pub fn compile(
         let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
         lw.warnings.push(format!("One or more build-args [{}] were not consumed", names.join(" ")));
     }
-    Ok(Compiled { graph: lw.graph, warnings: lw.warnings })
+    Ok(Compiled { graph: lw.build.graph(), warnings: lw.warnings })
 }
 
 /// Does a `# syntax=` reference name BuildKit's Dockerfile frontend (`docker/dockerfile`,
@@ -186,7 +188,7 @@ struct Lowerer<'a> {
     src: Src<'a>,
     opts: &'a CompileOptions,
     resolver: &'a dyn ImageResolver,
-    graph: Graph,
+    build: cairn_sdk::Build,
     warnings: Vec<String>,
     warned: HashSet<String>,
     configs: HashMap<(String, Platform), Option<ImageConfig>>,
@@ -212,7 +214,7 @@ impl<'a> Lowerer<'a> {
             src: Src { file: &opts.file, text, escape: df.escape },
             opts,
             resolver,
-            graph: Graph::default(),
+            build: cairn_sdk::Build::new(),
             warnings: Vec::new(),
             warned: HashSet::new(),
             configs: HashMap::new(),
@@ -220,7 +222,7 @@ impl<'a> Lowerer<'a> {
             stages: Vec::new(),
             used_args: HashSet::new(),
         };
-        lw.graph.sources.push(SourceFile { path: opts.file.clone(), text: text.to_string() });
+        lw.build.source(&opts.file, text);
         lw.split_stages()?;
         Ok(lw)
     }
@@ -304,15 +306,26 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The main build context, as a local source excluding `.dockerignore` patterns.
-    fn context_node(&mut self) -> Ref {
-        self.local_node("context")
+    fn context_node(&mut self, span: Span) -> Result<cairn_sdk::State, CompileError> {
+        self.local_node("context", span)
     }
 
-    fn local_node(&mut self, name: &str) -> Ref {
+    fn local_node(&mut self, name: &str, span: Span) -> Result<cairn_sdk::State, CompileError> {
         let exclude = if name == "context" { self.opts.dockerignore.clone() } else { Vec::new() };
         let description =
             if name == "context" { "load build context".to_string() } else { format!("load build context {name}") };
-        self.graph.local(name, exclude, VertexMeta { description, ..VertexMeta::default() })
+        let meta = VertexMeta { description, ..VertexMeta::default() };
+        cairn_sdk::State::local(name, cairn_sdk::LocalOpts { exclude, meta, ..Default::default() })
+            .map_err(|e| self.sdk_err(span, e))
+    }
+
+    /// An SDK error as a compile error at `span` (the SDK refuses what the IR cannot hold).
+    fn sdk_err(&self, span: Span, e: cairn_sdk::Error) -> CompileError {
+        let kind = match e.kind {
+            cairn_sdk::ErrorKind::Reference => ErrorKind::Image,
+            _ => ErrorKind::Instruction,
+        };
+        self.err(kind, span, e.message)
     }
 }
 

@@ -1,15 +1,15 @@
 //! `RUN --mount`: the value (already expanded) is read into a [`MountSpec`], then lowered
-//! into an IR mount, adding the input it reads (a stage, a named context, an image or the
+//! into an SDK mount, with the tree it reads (a stage, a named context, an image or the
 //! build context).
 
-use cairn_ir::{CacheSharing, Mount, MountKind, SecretEnv};
+use cairn_ir::{CacheSharing, MountKind, SecretEnv};
+use cairn_sdk::{Mount, State as Tree};
 
 use super::instructions::Word;
 use super::state::{abs_path, clean_path, PlatformCtx, State};
 use super::values::parse_size;
 use super::{Lowerer, Src};
 use crate::error::{CompileError, ErrorKind};
-use crate::graph::Ref;
 
 /// The kinds of `--mount=type=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +39,12 @@ pub(super) struct MountSpec {
     pub env: Option<String>,
 }
 
-/// What a `--mount` becomes: a mount, a secret in an environment variable, or both.
+/// What a `--mount` becomes: a mount at a target, a secret in an environment variable, or
+/// both.
 pub(super) enum Lowered {
-    Mount(Mount),
+    Mount(String, Mount),
     Env(SecretEnv),
-    Both(Mount, SecretEnv),
+    Both(String, Mount, SecretEnv),
 }
 
 fn parse_bool(src: &Src, w: &Word, key: &str, v: Option<&str>) -> Result<bool, CompileError> {
@@ -129,45 +130,48 @@ pub(super) fn parse_mount(src: &Src, w: &Word) -> Result<MountSpec, CompileError
     Ok(m)
 }
 
-/// The IR mount of `m`; a mount that reads a tree appends it to `inputs`.
+/// The SDK mount of `m` and its target.
 pub(super) fn lower_mount(
     lw: &mut Lowerer,
     pc: &mut PlatformCtx,
     st: &State,
     w: &Word,
     m: MountSpec,
-    inputs: &mut Vec<Ref>,
 ) -> Result<Lowered, CompileError> {
     let err = |lw: &Lowerer, message: &str| lw.err(ErrorKind::Instruction, w.span, message);
     let abs = |t: &str| abs_path(&st.workdir(), t);
     let selector = m.source.as_deref().map(|s| clean_path(&format!("/{s}"))).unwrap_or_default();
     let selector = if selector == "/" { String::new() } else { selector };
-    let mut tree = |lw: &mut Lowerer, pc: &mut PlatformCtx| -> Result<Option<u32>, CompileError> {
-        let r = match &m.from {
-            Some(name) => lw.resolve_from(pc, st, name, w.span)?,
-            None => lw.context_node(),
-        };
-        inputs.push(r);
-        Ok(Some(inputs.len() as u32 - 1))
+    let tree = |lw: &mut Lowerer, pc: &mut PlatformCtx| -> Result<Tree, CompileError> {
+        match &m.from {
+            Some(name) => lw.resolve_from(pc, st, name, w.span),
+            None => lw.context_node(w.span),
+        }
     };
-    let mount =
-        |input, selector, target, readonly, kind| Mount { input, selector, target, readonly, output: None, kind };
-    let lowered = match m.kind {
+    let mount = |source: Option<Tree>, selector: String, readonly: bool, kind: MountKind| {
+        let mount = Mount::of(kind).selector(&selector).readonly(readonly);
+        match source {
+            Some(s) => mount.source(&s),
+            None => mount,
+        }
+    };
+    let (target, lowered) = match m.kind {
         MountType::Bind => {
             let t = m.target.as_deref().ok_or_else(|| err(lw, "A bind mount needs `target=`"))?;
-            let input = tree(lw, pc)?;
-            mount(input, selector, abs(t), m.readonly.unwrap_or(true), MountKind::Bind)
+            let source = tree(lw, pc)?;
+            (abs(t), mount(Some(source), selector, m.readonly.unwrap_or(true), MountKind::Bind))
         }
         MountType::Cache => {
             let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "A cache mount needs `target=`"))?);
-            let (input, selector) = if m.from.is_some() { (tree(lw, pc)?, selector) } else { (None, String::new()) };
+            let (source, selector) =
+                if m.from.is_some() { (Some(tree(lw, pc)?), selector) } else { (None, String::new()) };
             let (mode, uid, gid) = (m.mode.unwrap_or(0o755), m.uid, m.gid);
             let kind = MountKind::Cache { id: m.id.unwrap_or(t.clone()), sharing: m.sharing, mode, uid, gid };
-            mount(input, selector, t, m.readonly.unwrap_or(false), kind)
+            (t, mount(source, selector, m.readonly.unwrap_or(false), kind))
         }
         MountType::Tmpfs => {
             let t = abs(m.target.as_deref().ok_or_else(|| err(lw, "A tmpfs mount needs `target=`"))?);
-            mount(None, String::new(), t, false, MountKind::Tmpfs { size: m.size })
+            (t, mount(None, String::new(), false, MountKind::Tmpfs { size: m.size }))
         }
         MountType::Secret => return lower_secret(lw, w, m, abs),
         MountType::Ssh => {
@@ -175,13 +179,13 @@ pub(super) fn lower_mount(
             let t = m.target.map(|t| abs(&t)).unwrap_or_else(|| "/run/buildkit/ssh_agent.0".into());
             let kind =
                 MountKind::Ssh { id, required: m.required, mode: m.mode.unwrap_or(0o600), uid: m.uid, gid: m.gid };
-            mount(None, String::new(), t, true, kind)
+            (t, mount(None, String::new(), true, kind))
         }
     };
-    if lowered.target == "/" {
+    if target == "/" {
         return Err(err(lw, "A `--mount` cannot target `/`"));
     }
-    Ok(Lowered::Mount(lowered))
+    Ok(Lowered::Mount(target, lowered))
 }
 
 /// A secret: a file (at `target=`, by default `/run/secrets/ID`), a variable (`env=`), or
@@ -196,17 +200,11 @@ fn lower_secret(lw: &Lowerer, w: &Word, m: MountSpec, abs: impl Fn(&str) -> Stri
         return Err(lw.err(ErrorKind::Instruction, w.span, "A secret mount needs a non-empty `id=`"));
     }
     let required = m.required;
-    let secret = |target: String| Mount {
-        input: None,
-        selector: String::new(),
-        target,
-        readonly: true,
-        output: None,
-        kind: MountKind::Secret { id: id.clone(), required, mode: m.mode.unwrap_or(0o400), uid: m.uid, gid: m.gid },
-    };
+    let kind = MountKind::Secret { id: id.clone(), required, mode: m.mode.unwrap_or(0o400), uid: m.uid, gid: m.gid };
+    let secret = Mount::of(kind).readonly(true);
     Ok(match (m.env, m.target) {
         (Some(name), None) => Lowered::Env(SecretEnv { id: id.clone(), name, required }),
-        (Some(name), Some(t)) => Lowered::Both(secret(abs(&t)), SecretEnv { id: id.clone(), name, required }),
-        (None, t) => Lowered::Mount(secret(t.map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}")))),
+        (Some(name), Some(t)) => Lowered::Both(abs(&t), secret, SecretEnv { id: id.clone(), name, required }),
+        (None, t) => Lowered::Mount(t.map(|t| abs(&t)).unwrap_or_else(|| format!("/run/secrets/{id}")), secret),
     })
 }

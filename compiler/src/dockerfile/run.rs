@@ -7,14 +7,14 @@
 
 use std::collections::HashSet;
 
-use cairn_ir::{Env, ExecMeta, ExecOp, Mount, MountKind, NetworkMode, SecurityMode, VertexMeta};
+use cairn_ir::{Env, MountKind, NetworkMode, SecretEnv, SecurityMode, VertexMeta};
+use cairn_sdk::{MkfileOpts, Mount, State as Tree};
 
 use super::instructions::{CommandLine, RunCommand, Word};
 use super::mount::{lower_mount, parse_mount, Lowered};
 use super::state::{PlatformCtx, State};
 use super::{Lowerer, PROXY_ARGS};
 use crate::error::{CompileError, ErrorKind};
-use crate::graph::Ref;
 
 /// The environment RUN sees: the image env, then stage ARGs not shadowed by ENV, then the
 /// predefined proxy build args. Built in full at the stage's first RUN; later ENV and ARG
@@ -44,11 +44,22 @@ fn run_env(lw: &Lowerer, st: &mut State) -> Env {
     env
 }
 
-/// What a RUN runs: argv, plus an extra input + mount target for a `#!` heredoc script.
-fn command(lw: &mut Lowerer, st: &State, cmd: RunCommand) -> (Vec<String>, Option<(Ref, String)>) {
+/// A `#!` heredoc's script file and where it is mounted.
+type Script = Option<(Tree, String)>;
+
+/// A RUN's `--mount`s by target, and its secrets as variables.
+type RunMounts = (Vec<(String, Mount)>, Vec<SecretEnv>);
+
+/// What a RUN runs: argv, plus a script file and its mount target for a `#!` heredoc.
+fn command(
+    lw: &mut Lowerer,
+    st: &State,
+    ins: &cairn_grammar::ast::Instruction,
+    cmd: RunCommand,
+) -> Result<(Vec<String>, Script), CompileError> {
     let line = match cmd.command {
-        CommandLine::Exec(v) => return (v, None),
-        CommandLine::Shell(line) if cmd.heredocs.is_empty() => return (st.shell_with(line), None),
+        CommandLine::Exec(v) => return Ok((v, None)),
+        CommandLine::Shell(line) if cmd.heredocs.is_empty() => return Ok((st.shell_with(line), None)),
         CommandLine::Shell(line) => line,
     };
     let only = &cmd.heredocs[0];
@@ -58,11 +69,14 @@ fn command(lw: &mut Lowerer, st: &State, cmd: RunCommand) -> (Vec<String>, Optio
             // Run the script file itself, so its interpreter line is honoured.
             let meta = VertexMeta { description: format!("heredoc {}", only.name), ..Default::default() };
             let data = only.content.clone().into_bytes();
-            let file = lw.graph.mkfile(&format!("/{}", only.name), 0o755, data, meta);
-            return (vec![format!("/dev/pipes/{}", only.name)], Some((file, "/dev/pipes".to_string())));
+            let opts = MkfileOpts { mode: 0o755, ..Default::default() };
+            let path = format!("/{}", only.name);
+            let file = Tree::scratch().file().mkfile(&path, data, opts).meta(meta).state();
+            let file = file.map_err(|e| lw.sdk_err(ins.span, e))?;
+            return Ok((vec![format!("/dev/pipes/{}", only.name)], Some((file, "/dev/pipes".to_string()))));
         }
         if only.expand {
-            return (st.shell_with(only.content.clone()), None);
+            return Ok((st.shell_with(only.content.clone()), None));
         }
     }
     let mut script = line;
@@ -71,7 +85,7 @@ fn command(lw: &mut Lowerer, st: &State, cmd: RunCommand) -> (Vec<String>, Optio
         script.push_str(&h.content);
         script.push_str(&h.name);
     }
-    (st.shell_with(script), None)
+    Ok((st.shell_with(script), None))
 }
 
 fn network(lw: &Lowerer, w: &Word) -> Result<NetworkMode, CompileError> {
@@ -91,35 +105,21 @@ fn security(lw: &Lowerer, w: &Word) -> Result<SecurityMode, CompileError> {
     }
 }
 
-/// The mounts of a RUN: the stage at `/` (input 0, output 0), then each `--mount`.
-fn mounts(
-    lw: &mut Lowerer,
-    pc: &mut PlatformCtx,
-    st: &State,
-    cmd: &RunCommand,
-    inputs: &mut Vec<Ref>,
-) -> Result<(Vec<Mount>, Vec<cairn_ir::SecretEnv>), CompileError> {
-    let root = Mount {
-        input: Some(0),
-        selector: String::new(),
-        target: "/".into(),
-        readonly: false,
-        output: Some(0),
-        kind: MountKind::Bind,
-    };
-    let (mut mounts, mut secret_env) = (vec![root], Vec::new());
+/// The `--mount`s of a RUN (the stage itself is the root mount the SDK adds).
+fn mounts(lw: &mut Lowerer, pc: &mut PlatformCtx, st: &State, cmd: &RunCommand) -> Result<RunMounts, CompileError> {
+    let (mut mounts, mut secret_env): RunMounts = (Vec::new(), Vec::new());
     for w in &cmd.mounts {
         let spec = parse_mount(&lw.src, w)?;
-        match lower_mount(lw, pc, st, w, spec, inputs)? {
-            Lowered::Mount(m) => {
-                if mounts.iter().any(|x| x.target == m.target) {
-                    return Err(lw.err(ErrorKind::Instruction, w.span, format!("Two mounts target `{}`", m.target)));
+        match lower_mount(lw, pc, st, w, spec)? {
+            Lowered::Mount(target, m) => {
+                if mounts.iter().any(|(t, _)| *t == target) {
+                    return Err(lw.err(ErrorKind::Instruction, w.span, format!("Two mounts target `{target}`")));
                 }
-                mounts.push(m)
+                mounts.push((target, m))
             }
             Lowered::Env(e) => secret_env.push(e),
-            Lowered::Both(m, e) => {
-                mounts.push(m);
+            Lowered::Both(target, m, e) => {
+                mounts.push((target, m));
                 secret_env.push(e);
             }
         }
@@ -137,34 +137,31 @@ pub(super) fn dispatch_run(
 ) -> Result<(), CompileError> {
     let network = cmd.network.last_valid(|w| network(lw, w))?.unwrap_or(lw.opts.network);
     let security = cmd.security.last_valid(|w| security(lw, w))?.unwrap_or(SecurityMode::Sandbox);
-    let mut inputs: Vec<Ref> = vec![st.root];
-    let (mut mounts, secret_env) = mounts(lw, pc, st, &cmd, &mut inputs)?;
-    let (args, script) = command(lw, st, cmd);
+    let (mut mounts, secret_env) = mounts(lw, pc, st, &cmd)?;
+    let (args, script) = command(lw, st, ins, cmd)?;
     if let Some((file, target)) = script {
-        inputs.push(file);
-        let input = Some(inputs.len() as u32 - 1);
-        mounts.push(Mount {
-            input,
-            selector: String::new(),
-            target,
-            readonly: true,
-            output: None,
-            kind: MountKind::Bind,
-        });
+        mounts.push((target, Mount::of(MountKind::Bind).source(&file).readonly(true)));
     }
     let env = run_env(lw, st);
-    let exec = ExecOp {
-        meta: ExecMeta { args: args.clone(), env, cwd: st.workdir(), user: st.user(), hostname: String::new() },
-        network,
-        security,
-        mounts,
-        secret_env,
-        // The stage's platform: a `FROM --platform=$BUILDPLATFORM` stage runs natively
-        // whatever the target, and is shared by every target platform's graph.
-        platform: Some(st.platform.normalized()),
-    };
-    let meta = lw.meta(ins, st, written.to_string());
-    st.root = lw.graph.exec(exec, inputs, meta);
+    // The stage's platform: a `FROM --platform=$BUILDPLATFORM` stage runs natively
+    // whatever the target, and is shared by every target platform's graph.
+    let mut exec = st
+        .root
+        .run(args.clone())
+        .with_env(env.into())
+        .dir(&st.workdir())
+        .user(&st.user())
+        .network(network)
+        .security(security)
+        .platform(st.platform.clone())
+        .meta(lw.meta(ins, st, written.to_string()));
+    for (target, m) in mounts {
+        exec = exec.mount(&target, m);
+    }
+    for e in secret_env {
+        exec = exec.secret_env(&e.id, &e.name, e.required);
+    }
+    st.root = exec.root().map_err(|e| lw.sdk_err(ins.span, e))?;
     // `RUN |2 A=1 B=2 /bin/sh -c make # buildkit`: the ARGs in force are part of history.
     let mut shown = String::new();
     if !st.args.is_empty() {

@@ -12,7 +12,7 @@ use super::instructions::{parse_from, ArgValue, Command, Expander, FromCommand};
 use super::state::{PlatformCtx, StageDecl, State};
 use super::{instructions, location, Lowerer, NamedContext, DEFAULT_PATH};
 use crate::error::{CompileError, ErrorKind};
-use crate::graph::Ref;
+use cairn_sdk::{ImageOpts, State as Tree};
 
 /// How deep stage lowering may recurse through `--from` / `RUN --mount from=` (each level
 /// is a few kilobytes of stack; `FROM` chains do not count, they are lowered in a loop).
@@ -230,7 +230,7 @@ impl<'a> Lowerer<'a> {
             cmd.expand(&Expander { src: &self.src, lookup: &|n| pc.meta_get(n) })?;
             cmd.base.node = name.clone();
             let group = ProgressGroup { name: name.clone(), step: 1, total: 1 };
-            let mut st = self.stage_base(pc, i, from, &cmd, group)?;
+            let mut st = self.stage_base(pc, i, from, &cmd, group, false)?;
             st.group = name;
             return Ok(st);
         }
@@ -260,20 +260,15 @@ impl<'a> Lowerer<'a> {
         };
         let from_platform = cmd.platform.as_ref().and_then(|w| Platform::parse(&w.node)).unwrap_or(pc.target.clone());
         let from_group = with_platform(&from_platform);
-        let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: from_group, step: 1, total })?;
+        // The base's triggers count in the total of every step, its FROM's too (BuildKit
+        // counts them before it names any step): `stage_base` adds them to the group of an
+        // image's own FROM vertex, which it makes after reading the image's config.
+        let mut st = self.stage_base(pc, i, from, &cmd, ProgressGroup { name: from_group, step: 1, total }, true)?;
         st.group = with_platform(&st.platform);
         st.ignore_cache = ignore_cache;
         st.total = total;
         st.step = u32::from(from_image);
-        let base = st.root;
         self.run_triggers(pc, &mut st, from)?;
-        // The base's triggers count in the total of every step, its FROM's too (BuildKit
-        // counts them before it names any step); only an image's own FROM vertex is new here.
-        if from_image && st.total != total {
-            if let Some(g) = self.graph.nodes[base.node].meta.group.as_mut() {
-                g.total = st.total;
-            }
-        }
         for ins in &body {
             self.dispatch(pc, &mut st, ins, None)?;
         }
@@ -281,7 +276,8 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The state a stage starts from: an earlier stage, scratch, a named context or an
-    /// image, with BuildKit's defaults filled in.
+    /// image, with BuildKit's defaults filled in. `with_triggers`: the image's ONBUILD
+    /// triggers will run as steps of the stage, so its FROM counts them in its total.
     fn stage_base(
         &mut self,
         pc: &mut PlatformCtx,
@@ -289,6 +285,7 @@ impl<'a> Lowerer<'a> {
         from: &Instruction,
         cmd: &FromCommand,
         group: ProgressGroup,
+        with_triggers: bool,
     ) -> Result<State, CompileError> {
         let base = &cmd.base.node;
         if base.is_empty() {
@@ -321,20 +318,25 @@ impl<'a> Lowerer<'a> {
             return Ok(s);
         }
         let platform = platform.unwrap_or_else(|| pc.target.clone());
-        let meta = |description: String| VertexMeta {
-            description,
-            group: Some(group.clone()),
-            locations: vec![location(from)],
-            ignore_cache: false,
+        let meta = |description: String, config: &ImageConfig| {
+            // The base image's ONBUILD triggers are steps of this stage: they count in the
+            // total its FROM shows.
+            let triggers = config.config.on_build.as_ref().filter(|_| with_triggers).map_or(0, |t| t.len() as u32);
+            let group = ProgressGroup { total: group.total + triggers, ..group.clone() };
+            VertexMeta { description, group: Some(group), locations: vec![location(from)], ignore_cache: false }
+        };
+        let image = |lw: &Self, r: &str, meta: VertexMeta| {
+            let opts = ImageOpts { platform: Some(platform.clone()), meta };
+            Tree::image_with(r, opts).map_err(|e| lw.sdk_err(cmd.base.span, e))
         };
         let (root, mut config) = if lower == "scratch" {
-            (self.graph.scratch(meta("FROM scratch".into())), ImageConfig::default())
+            (Tree::scratch_source(meta("FROM scratch".into(), &ImageConfig::default())), ImageConfig::default())
         } else if let Some(ctx) = self.opts.contexts.get(base).cloned() {
             match ctx {
-                NamedContext::Local => (self.local_node(base), ImageConfig::default()),
+                NamedContext::Local => (self.local_node(base, cmd.base.span)?, ImageConfig::default()),
                 NamedContext::Image(r) => {
                     let config = self.image_config(&r, &platform, from.span)?;
-                    (self.graph.image(&r, &platform, meta(format!("FROM {r}"))), config)
+                    (image(self, &r, meta(format!("FROM {r}"), &config))?, config)
                 }
                 NamedContext::Stage(_) => unreachable!("handled with the stages above"),
             }
@@ -345,7 +347,7 @@ impl<'a> Lowerer<'a> {
             // The IR names the image by digest when the resolver pinned it (a moved tag is
             // then another vertex); the step keeps the name as written.
             let pinned = self.resolver.pinned(&r, &platform).unwrap_or_else(|| r.clone());
-            (self.graph.image(&pinned, &platform, meta(format!("FROM {}", reference::familiar(&r)))), config)
+            (image(self, &pinned, meta(format!("FROM {}", reference::familiar(&r)), &config))?, config)
         };
         // The base's `created` is not this image's (BuildKit clears it too); its history
         // entries keep their times.
@@ -413,38 +415,38 @@ impl<'a> Lowerer<'a> {
         st: &State,
         name: &str,
         span: Span,
-    ) -> Result<Ref, CompileError> {
+    ) -> Result<Tree, CompileError> {
         let lower = name.to_ascii_lowercase();
+        let image = |lw: &Self, r: &str, description: String| {
+            let meta = VertexMeta { description, ..Default::default() };
+            let opts = ImageOpts { platform: Some(st.platform.clone()), meta };
+            Tree::image_with(r, opts).map_err(|e| lw.sdk_err(span, e))
+        };
         if let Some(j) = self.stages.iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
-            return Ok(self.lower_stage(pc, j)?.root);
+            return Ok(self.lower_stage(pc, j)?.root.clone());
         }
         if let Some(ctx) = self.opts.contexts.get(name).cloned() {
-            return Ok(match ctx {
+            return match ctx {
                 NamedContext::Stage(t) => {
                     let j = self.context_stage(&t, name, span)?;
-                    self.lower_stage(pc, j)?.root
+                    Ok(self.lower_stage(pc, j)?.root.clone())
                 }
-                NamedContext::Local => self.local_node(name),
-                NamedContext::Image(r) => self.graph.image(
-                    &r,
-                    &st.platform,
-                    VertexMeta { description: format!("load {r}"), ..Default::default() },
-                ),
-            });
+                NamedContext::Local => self.local_node(name, span),
+                NamedContext::Image(r) => image(self, &r, format!("load {r}")),
+            };
         }
         if let Ok(j) = name.parse::<usize>() {
             if j >= self.stages.len() {
                 let message = format!("There is no stage with index {j} (the file has {})", self.stages.len());
                 return Err(self.err(ErrorKind::Stage, span, message));
             }
-            return Ok(self.lower_stage(pc, j)?.root);
+            return Ok(self.lower_stage(pc, j)?.root.clone());
         }
         let r = reference::normalize(name).map_err(|e| {
             let message = format!("`{name}` is neither a stage, a build context nor a valid image: {e}");
             self.err(ErrorKind::Image, span, message)
         })?;
-        let d = format!("load {}", reference::familiar(&r));
-        Ok(self.graph.image(&r, &st.platform, VertexMeta { description: d, ..Default::default() }))
+        image(self, &r, format!("load {}", reference::familiar(&r)))
     }
 }
 

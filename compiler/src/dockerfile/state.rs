@@ -7,7 +7,6 @@ use std::rc::Rc;
 use cairn_ir::{env_key, Env, History, IdOrName, ImageConfig, Owner, Platform};
 
 use super::instructions::FromCommand;
-use crate::graph::Ref;
 use cairn_grammar::ast::Instruction;
 
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
@@ -42,7 +41,9 @@ impl PlatformCtx {
 /// The state of a stage between instructions.
 #[derive(Debug, Clone)]
 pub(super) struct State {
-    pub root: Ref,
+    /// The stage's tree so far, an SDK state; its own values (env, working directory, …)
+    /// are not used: `config` is the truth, given to each step as it is made.
+    pub root: cairn_sdk::State,
     pub config: ImageConfig,
     /// CMD set in this stage (ENTRYPOINT then keeps it).
     pub cmd_set: bool,
