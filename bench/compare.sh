@@ -19,6 +19,7 @@
 #   REPS=1 BENCH_D_FILES=2000 BENCH_OUT=/tmp/try.md bench/compare.sh   # a dry run
 #   BENCH_SCENARIOS="a b c f" bench/compare.sh    # a subset (rows of the others show –)
 #   CAIRN_BIN=/path/to/cairn bench/compare.sh     # another build (before/after a change)
+#   BENCH_RES=/tmp/res bench/compare.sh           # keep every measurement (one file a row)
 #
 # Needs root; installs buildah, docker.io, skopeo, docker-registry, mmdebstrap, time and
 # busybox-static when missing. Scenario f's Debian root filesystem is made once with
@@ -64,6 +65,7 @@ DK=(/usr/bin/docker -H "unix://$sock")
 dockerd_pid= reg_pid=
 cleanup() {
     set +e
+    if [ -n "${BENCH_RES:-}" ]; then cp -r "$work/res" "$BENCH_RES"; fi
     "${B[@]}" rm --all >/dev/null 2>&1
     "${B[@]}" rmi --all --force >/dev/null 2>&1
     if [ -n "$dockerd_pid" ]; then kill "$dockerd_pid" && wait "$dockerd_pid"; fi
@@ -404,7 +406,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 # Rows: scenario and target. rX: cairn/BuildKit ≤ X; sX: cairn ≤ X seconds.
 rows=(a-cold - a-cached r0.1 a-one-file r0.1 b-cold s1.05 b-cached r0.1 c-cold r0.5
     d-cold - d-cached r0.1 d-one-file r0.1 e-cold - e-cached r0.1
-    f-import r0.8 f-build - f-import+build r0.8 f-pull r0.8 f-pull-build - f-pull+build r0.8
+    f-import r0.8 f-build - f-import+build r0.8 f-pull - f-pull-build - f-pull+build r0.8
     f-save-docker - f-save-oci - g-compile - g-cached r0.1)
 table="| scenario | cairn (s) | BuildKit (s) | Buildah (s) | cairn/BuildKit | cairn/Buildah | target | | peak RSS MB: cairn / BuildKit's dockerd / Buildah | MB read: cairn / BuildKit / Buildah | MB/s: cairn / docker / skopeo |
 |---|---:|---:|---:|---:|---:|---:|---|---|---|---|"
@@ -416,7 +418,8 @@ for ((i = 0; i < ${#rows[@]}; i += 2)); do
     read="-" mbs="-"
     if [ "${s%%-*}" = d ]; then read="$(med "cairn.$s.read") $(med "buildkit.$s.read") $(med "buildah.$s.read")"; fi
     case $s in
-    f-import | f-pull) mbs="$(stat -c %s "$deb") $c $k $h" ;;
+    f-import) mbs="$(stat -c %s "$deb") $c $k $h" ;;
+    f-pull) mbs="$(stat -c %s "$deb") - $k $h" ;; # cairn's pull is lazy: no layer moves
     f-save-docker | f-save-oci) mbs="$(med "cairn.$s.bytes") $c $(med "buildkit.$s.bytes") $k $(med "buildah.$s.bytes") $h" ;;
     esac
     row=$(awk -v s="$s" -v c="$c" -v k="$k" -v h="$h" -v g="$goal" -v rss="$rss" -v rd="$read" -v mbs="$mbs" '
