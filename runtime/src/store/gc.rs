@@ -177,6 +177,7 @@ impl Store {
             }
         }
 
+        self.available.lock().unwrap_or_else(|e| e.into_inner()).clear();
         for id in self.list_layers()? {
             if keep_layers.contains(&id) {
                 let meta = self.layer_meta(&id).unwrap_or_default();

@@ -114,12 +114,19 @@ impl Store {
 
     /// Whether layer `id` has a directory or can get one (a lazy layer of a pull).
     pub fn layer_available(&self, id: &str) -> bool {
-        self.layer_exists(id)
+        if self.available.lock().unwrap_or_else(|e| e.into_inner()).contains(id) {
+            return true;
+        }
+        let yes = self.layer_exists(id)
             || self
                 .layer_meta(id)
                 .ok()
                 .and_then(|m| m.imported)
-                .is_some_and(|b| self.get_blob_path(&b.blob).is_some() || self.remote_blob(&b.blob).is_some())
+                .is_some_and(|b| self.get_blob_path(&b.blob).is_some() || self.remote_blob(&b.blob).is_some());
+        if yes {
+            self.available.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string());
+        }
+        yes
     }
 
     /// The path of `blob`, downloading it first when only a pull's record has it.
