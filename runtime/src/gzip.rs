@@ -11,8 +11,13 @@
 //!
 //! **Incompressible chunks are stored.** A chunk whose bytes look uniformly random
 //! (already-compressed files, encrypted or random data) is written as stored deflate blocks
-//! instead of being run through the compressor, which at level 1 gains nothing on such
-//! data and runs at ~60 MB/s; storing runs at memory speed. The test ([`looks_random`]) is
+//! instead of being run through the compressor, which gains nothing on such data and runs
+//! at a fraction of memory speed; storing runs at memory speed.
+//!
+//! **Deflate is zlib-rs** (flate2's `zlib-rs` backend), not miniz_oxide: on a Debian base
+//! layer (170 MB of tar) it gives 62 MB at level 6 (the default, as BuildKit's Go
+//! `DefaultCompression`), where miniz_oxide's level 1 gave 73 MB as one stream and 78 MB in
+//! chunks; a 1 MiB chunk costs 0.1% against 4 MiB chunks at level 6. The test ([`looks_random`]) is
 //! integer arithmetic on a byte histogram of a fixed sample of the chunk.
 //!
 //! **Deterministic.** The output depends only on the input bytes and the level: not on the
@@ -296,7 +301,9 @@ mod tests {
         // Stored: five bytes per 64 KiB block plus header and trailer, no more.
         let out = gz(&rnd, 6, CHUNK);
         assert_eq!(out.len(), rnd.len() + 5 * rnd.len().div_ceil(STORED_BLOCK) + 18);
-        assert!(gz(&text(CHUNK), 1, CHUNK).len() < CHUNK / 4);
+        // Text compresses at the default level 6, and still at level 1 (zlib-rs's fastest).
+        assert!(gz(&text(CHUNK), 6, CHUNK).len() < CHUNK / 4);
+        assert!(gz(&text(CHUNK), 1, CHUNK).len() < CHUNK / 2);
     }
 
     #[test]

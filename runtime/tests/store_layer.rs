@@ -265,3 +265,37 @@ fn gzip_stream_of_a_layer_is_deterministic_too() {
     assert_eq!(gz(&d.join("l")), gz(&d.join("l")));
     fs::remove_dir_all(&d).unwrap();
 }
+
+/// Issue 18: entries are created by several threads; a name given twice, a directory
+/// replaced by a file, a name below a file and a hard link to a file still being written
+/// come out as the tar says, in its order.
+#[test]
+fn issue18_threaded_extraction_keeps_the_tar_order_where_it_matters() {
+    require_root();
+    let d = tmpdir("threaded");
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..300 {
+        raw_entry(&mut b, format!("many/f{i}").as_bytes(), EntryType::Regular, None, format!("{i}").as_bytes());
+    }
+    raw_entry(&mut b, b"twice", EntryType::Regular, None, b"first");
+    raw_entry(&mut b, b"twice", EntryType::Regular, None, b"second");
+    raw_entry(&mut b, b"dir/inner", EntryType::Regular, None, b"x");
+    raw_entry(&mut b, b"dir", EntryType::Regular, None, b"now a file");
+    raw_entry(&mut b, b"many/f7-link", EntryType::Link, Some(b"many/f7"), b"");
+    let ok = b.into_inner().unwrap();
+    let dst = d.join("ok");
+    extract_layer_tar(ok.as_slice(), &dst).unwrap();
+    for i in 0..300 {
+        assert_eq!(fs::read_to_string(dst.join(format!("many/f{i}"))).unwrap(), i.to_string());
+    }
+    assert_eq!(fs::read_to_string(dst.join("twice")).unwrap(), "second");
+    assert_eq!(fs::read_to_string(dst.join("dir")).unwrap(), "now a file");
+    assert_eq!(dst.join("many/f7-link").metadata().unwrap().ino(), dst.join("many/f7").metadata().unwrap().ino());
+    let mut b = tar::Builder::new(Vec::new());
+    raw_entry(&mut b, b"file", EntryType::Regular, None, b"x");
+    raw_entry(&mut b, b"file/below", EntryType::Regular, None, b"y");
+    let bad = b.into_inner().unwrap();
+    let err = extract_layer_tar(bad.as_slice(), &d.join("bad")).unwrap_err();
+    assert!(err.to_string().contains("goes through `file`, which is not a directory"), "{err}");
+    fs::remove_dir_all(&d).unwrap();
+}

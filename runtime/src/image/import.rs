@@ -11,10 +11,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use cairn_ir::Digest;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 
-use super::{put_image, CommitOptions};
+use super::put_image;
 use crate::layer;
 use crate::oci::{Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_LAYER_TAR, MEDIA_OCI_MANIFEST};
 use crate::store::{
@@ -185,6 +183,13 @@ fn extract_lazy_layer(
     })
 }
 
+/// The gzip level of the blob made for a plain layer tar at import (a docker-archive's
+/// `layer.tar`). Not the export default (6): at 6 compression took more CPU than the
+/// extraction itself and `cairn load` of a Debian base was 1.7× `docker load`, which
+/// stores no compressed blob at all; level 1 keeps the import bound by file creation
+/// (the loaded image's layers are exported with this blob, as any imported blob).
+const IMPORT_GZIP_LEVEL: u32 = 1;
+
 /// Imports one layer blob file `src` whose tar must have `diff_id`, on top of `lowers`.
 /// With `expect_blob` (a manifest names the blob) that exact blob is stored; without it
 /// (docker-archive) any blob of the same diff_id will do, and a plain tar is gzipped.
@@ -207,7 +212,8 @@ pub(crate) fn import_layer(
         // docker-archive layer.tar: gzip it into a blob while extracting, in one pass.
         let t = store.temp_file("import")?;
         let file_w = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, &t.file));
-        let gz = GzEncoder::new(file_w, Compression::new(CommitOptions::default().level()));
+        // Compressed on rayon's threads while this one extracts (`gzip.rs`).
+        let gz = crate::gzip::ChunkedGzWriter::new(file_w, IMPORT_GZIP_LEVEL);
         let f = File::open(src).map_err(io_err("open", src))?;
         let mut tee = Tee { inner: BufReader::with_capacity(256 * 1024, f), sink: gz };
         let (new_id, diff_size) = extract_checked(store, &mut tee, src, diff_id, lowers, existing.is_none())?;

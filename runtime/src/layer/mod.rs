@@ -98,6 +98,7 @@ pub(crate) fn sorted_names(dir: &Path) -> io::Result<Vec<OsString>> {
 
 mod extract;
 mod tar_out;
+mod writers;
 
 pub(crate) use extract::{apply_metadata, clean_components};
 pub use extract::{extract_layer_tar, extract_layer_tar_with};

@@ -51,11 +51,13 @@ impl Compression {
         }
     }
 
-    /// The level used when none is given: gzip 1 (exports are on every build's critical
-    /// path; see `image::commit`), zstd 3 (zstd's and BuildKit's default).
+    /// The level used when none is given: gzip 6 (Go's `DefaultCompression`, which
+    /// BuildKit uses; zlib-rs at 6 compresses a Debian base layer to 62 MB where level 1
+    /// gives 79 MB, and chunks compressed in parallel keep it fast: `gzip.rs`), zstd 3
+    /// (zstd's and BuildKit's default).
     pub fn default_level(self) -> u32 {
         match self {
-            Compression::Gzip => 1,
+            Compression::Gzip => 6,
             Compression::Zstd => 3,
             Compression::Uncompressed => 0,
         }
