@@ -223,6 +223,12 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
         (req.notice)(&format!("Cache blobs could not be downloaded intact ({list}): running their steps"));
         solved = solve::solve(def, &backend, &opts, req.progress, req.cancel);
     }
+    // The steps' layers made durable (their records, written as each step ended, are
+    // then trusted after a power cut too) before anything (an image, a tag) names a
+    // layer; for a failed build too.
+    if let Err(e) = backend.flush() {
+        (req.notice)(&format!("Cannot flush the store's filesystem: {e}"));
+    }
     // Kept for failed builds too: `cairn explain` shows why their steps ran.
     let saved = record::save(req.store, &recorder, &context, &req.platforms[0], started);
     if let Err(e) = &saved {

@@ -95,8 +95,12 @@ pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
         records: None,
     };
     let picks: Vec<usize> = req.targets.iter().flat_map(|t| t.outputs.iter().copied()).collect();
-    let solved = solve::solve_outputs(req.definition, &backend, &opts, &picks, req.progress, req.cancel)
-        .map_err(BuildError::Solve)?;
+    let solved = solve::solve_outputs(req.definition, &backend, &opts, &picks, req.progress, req.cancel);
+    // Layers made durable before an image names one (see `build.rs`).
+    if let Err(e) = backend.flush() {
+        (req.notice)(&format!("Cannot flush the store's filesystem: {e}"));
+    }
+    let solved = solved.map_err(BuildError::Solve)?;
     let st: &Store = req.store;
     let commit_opts = CommitOptions { source_date_epoch: req.source_date_epoch, ..Default::default() };
     let mut images = Vec::new();

@@ -92,11 +92,21 @@ fn options(lowers: &[String], upper_work: Option<(&Path, &Path)>, empty: &str) -
     // No index and no xino: layers are stacked in many combinations, and an index would
     // tie an upper to one particular stack.
     data.push_str(",index=off,xino=off");
+    if upper_work.is_some() {
+        data.push_str(VOLATILE);
+    }
     if crate::sandbox::rootless::in_user_namespace() {
         data.push_str(",userxattr");
     }
     (data.len() <= MAX_OPTIONS).then_some(data)
 }
+
+/// Writable overlays are `volatile` (Linux 5.10+): unmounting one does not sync the
+/// store's filesystem. Without it every RUN step's unmount flushed the whole disk (0.8 s
+/// for a 200 MiB step; 3.3 s for four tiny parallel steps on a busy machine). Layers are
+/// made durable once per build ([`crate::store::Store::sync`], from the runtime backend's
+/// `flush`), and a cache record is trusted after a power cut only if a flush covered it.
+const VOLATILE: &str = ",volatile";
 
 /// Checks that `p` is a directory; the error names it and its role.
 fn check_dir(p: &Path, role: &str) -> io::Result<()> {
@@ -176,7 +186,11 @@ pub fn mount_overlay(
         }
     };
     let flags = if readonly { libc::MS_RDONLY } else { 0 };
-    let r = mount("overlay", target, "overlay", flags, Some(&data));
+    let mut r = mount("overlay", target, "overlay", flags, Some(&data));
+    if matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) && data.ends_with(VOLATILE) {
+        // A kernel older than 5.10 has no `volatile`: its unmount syncs, as before.
+        r = mount("overlay", target, "overlay", flags, Some(&data[..data.len() - VOLATILE.len()]));
+    }
     drop(fds);
     r.map_err(|e| {
         let upper = upper_work.map_or(String::new(), |(u, _)| format!(" with upper `{}`", u.display()));
@@ -250,14 +264,21 @@ fn mount_overlay_fsconfig(
     }
     set("index", &c("off")?)?;
     set("xino", &c("off")?)?;
-    if crate::sandbox::rootless::in_user_namespace() {
+    let flag = |name: &str| -> io::Result<()> {
         // A flag: no value (FSCONFIG_SET_FLAG).
-        let k = c("userxattr")?;
+        let k = c(name)?;
         // SAFETY: valid descriptor and C string.
         if unsafe { libc::syscall(libc::SYS_fsconfig, fs_fd.as_raw_fd(), 0, k.as_ptr(), std::ptr::null::<u8>(), 0) } < 0
         {
             return Err(last());
         }
+        Ok(())
+    };
+    if crate::sandbox::rootless::in_user_namespace() {
+        flag("userxattr")?;
+    }
+    if upper_work.is_some() {
+        flag("volatile")?;
     }
     let fail = |e: io::Error| {
         io::Error::new(
@@ -371,7 +392,7 @@ mod tests {
     fn options_reverse_and_fill() {
         let uw = Some((Path::new("/u"), Path::new("/w")));
         let o = options(&s(&["/a", "/b"]), uw, "/e").unwrap();
-        assert_eq!(o, "lowerdir=/b:/a,upperdir=/u,workdir=/w,index=off,xino=off");
+        assert_eq!(o, "lowerdir=/b:/a,upperdir=/u,workdir=/w,index=off,xino=off,volatile");
         assert!(options(&s(&["/a"]), None, "/e").unwrap().starts_with("lowerdir=/a:/e,"));
         assert!(options(&s(&["/a"]), uw, "/e").unwrap().starts_with("lowerdir=/a,"));
         assert!(options(&[], uw, "/e").unwrap().starts_with("lowerdir=/e,"));

@@ -2,7 +2,7 @@
 //! [`Store`], overlay mounts from [`crate::mount`], processes in the [`crate::sandbox`].
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::backend::{
@@ -20,6 +20,9 @@ pub struct RuntimeBackend {
     /// Imported shared caches (`--cache-from`), asked on a local miss; what the build uses
     /// is noted there for `--cache-to`.
     shared: Option<Arc<crate::cache::SharedCache>>,
+    /// Whether this backend recorded results since its last [`Self::flush`]: their layers
+    /// came from `volatile` overlays, not yet flushed to disk (see `store/records.rs`).
+    unflushed: AtomicBool,
 }
 
 impl RuntimeBackend {
@@ -30,7 +33,7 @@ impl RuntimeBackend {
             path: empty.clone(),
             source,
         })?;
-        Ok(RuntimeBackend { store, empty, registry: None, shared: None })
+        Ok(RuntimeBackend { store, empty, registry: None, shared: None, unflushed: AtomicBool::new(false) })
     }
 
     /// Pulls what the store lacks through `registry`, and fetches lazy layers with it.
@@ -38,6 +41,16 @@ impl RuntimeBackend {
         self.store.set_fetcher(registry.clone());
         self.registry = Some(registry);
         self
+    }
+
+    /// Flushes the store's filesystem once when results were recorded since the last
+    /// flush, so that their records stay trusted after a power cut. Called after each
+    /// solve, before an image or tag names any layer.
+    pub fn flush(&self) -> Result<(), BackendError> {
+        if self.unflushed.swap(false, Ordering::SeqCst) {
+            self.store.sync()?;
+        }
+        Ok(())
     }
 
     /// Looks up in `shared` what the store lacks, and notes the results the build uses.
@@ -129,6 +142,7 @@ impl CacheIndex for RuntimeBackend {
         if let Some(shared) = &self.shared {
             shared.note(key, chains);
         }
+        self.unflushed.store(true, Ordering::SeqCst);
         Ok(self.store.cache_put(&key.hex(), chains)?)
     }
 }
@@ -162,5 +176,12 @@ impl Executor for RuntimeBackend {
         let r = crate::sandbox::run(spec, &scratch, cancel, output).map_err(|e| BackendError::Process(e.to_string()));
         crate::store::remove_tree(&scratch);
         r
+    }
+}
+
+impl Drop for RuntimeBackend {
+    /// A caller that did not flush (a test, an error path) still has its layers flushed.
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }

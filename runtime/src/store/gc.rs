@@ -166,7 +166,8 @@ impl Store {
 
         for key in self.cache_keys()? {
             let p = self.layout.cache_record(&key);
-            let chains = fs::read(&p).ok().and_then(|b| serde_json::from_slice::<Vec<Vec<String>>>(&b).ok());
+            // A record that cannot be trusted (see `records.rs`) goes, as an unreadable one.
+            let chains = fs::read(&p).ok().and_then(|b| self.decode_record(&b));
             match chains {
                 Some(c) if !all => keep_layers.extend(c.into_iter().flatten()),
                 _ => {

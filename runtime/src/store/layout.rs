@@ -94,6 +94,11 @@ impl StoreLayout {
         self.root.join("cache")
     }
 
+    /// When the last flush of boot `boot` started (see `records.rs`).
+    pub(crate) fn sync_marker(&self, boot: &str) -> PathBuf {
+        self.root.join("sync").join(boot)
+    }
+
     /// The cache record of `key` (the caller validates the name).
     pub(crate) fn cache_record(&self, key: &str) -> PathBuf {
         self.cache_dir().join(key)

@@ -30,6 +30,7 @@ mod images;
 mod index;
 mod io_util;
 mod layout;
+mod records;
 mod remote;
 pub(crate) mod sys;
 pub mod userns;
@@ -532,7 +533,7 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::Io { action: "read", path: p, source: e }),
         };
-        let Ok(chains) = serde_json::from_slice::<Vec<Vec<String>>>(&bytes) else { return Ok(None) };
+        let Some(chains) = self.decode_record(&bytes) else { return Ok(None) };
         // A lazy layer (a pull's, a shared cache's) counts: its bytes come when needed.
         if chains.iter().flatten().any(|id| !self.layer_available(id)) {
             return Ok(None);
@@ -546,7 +547,7 @@ impl Store {
         if let Some(bad) = chains.iter().flatten().find(|id| !valid_name(id)) {
             return Err(StoreError::Invalid(format!("Invalid layer id `{bad}` in the cache record `{key}`")));
         }
-        let bytes = serde_json::to_vec(chains).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let bytes = records::encode(chains);
         self.write_atomic(&p, &bytes)
     }
 
