@@ -219,22 +219,29 @@ fn issue14_four_concurrent_writers_lose_nothing() {
     }
 }
 
+/// A registry, machines A and B with the test context, and A's build exported to the
+/// cache ref (`mode=max`) and as an OCI layout: (registry, cache ref, A's image digest,
+/// A's layer digests).
+fn exported_from_a(t: &Tmp) -> (Registry, String, String, Vec<String>) {
+    let reg = Registry::start(t, "registry", None);
+    let cache = format!("{}/team/cache:main", reg.host);
+    machine(t, "a");
+    machine(t, "b");
+    write_context(t, "ctx-a");
+    write_context(t, "ctx-b");
+    let out = t.path("a-out");
+    let o_arg = format!("type=oci,dest={},tar=false", out.display());
+    let to = format!("type=registry,ref={cache},mode=max");
+    let (_, digest) = build_on(t, "a", "ctx-a", Some(&reg), &["--cache-to", &to, "-o", &o_arg]);
+    (reg, cache, digest, layout_layers(&out))
+}
+
 /// A corrupted and a truncated cache blob in the registry: detected by their digests when
 /// a step needs them, and the steps that made them simply run.
 #[test]
 fn issue14_corrupted_cache_blob_runs_the_step() {
     let t = Tmp::new("cache-corrupt");
-    let reg = Registry::start(&t, "registry", None);
-    let cache = format!("{}/team/cache:main", reg.host);
-    machine(&t, "a");
-    machine(&t, "b");
-    write_context(&t, "ctx-a");
-    write_context(&t, "ctx-b");
-    let out = t.path("a-out");
-    let o_arg = format!("type=oci,dest={},tar=false", out.display());
-    let to = format!("type=registry,ref={cache},mode=max");
-    let (_, digest_a) = build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to, "-o", &o_arg]);
-    let layers = layout_layers(&out);
+    let (reg, cache, digest_a, layers) = exported_from_a(&t);
     let n = base_layers();
     // Layer n is WORKDIR's, n+1 `RUN echo one`'s.
     let truncated = reg.blob_file(&layers[n]);
@@ -262,17 +269,7 @@ fn issue14_corrupted_cache_blob_runs_the_step() {
 #[test]
 fn issue14_a_local_record_whose_lazy_blob_is_gone_runs_the_step() {
     let t = Tmp::new("cache-gone");
-    let reg = Registry::start(&t, "registry", None);
-    let cache = format!("{}/team/cache:main", reg.host);
-    machine(&t, "a");
-    machine(&t, "b");
-    write_context(&t, "ctx-a");
-    write_context(&t, "ctx-b");
-    let out = t.path("a-out");
-    let o_arg = format!("type=oci,dest={},tar=false", out.display());
-    let to = format!("type=registry,ref={cache},mode=max");
-    build_on(&t, "a", "ctx-a", Some(&reg), &["--cache-to", &to, "-o", &o_arg]);
-    let layers = layout_layers(&out);
+    let (reg, cache, _, layers) = exported_from_a(&t);
     // B takes every step from the cache; its records now name lazy layers.
     let (ob, _) = build_on(&t, "b", "ctx-b", Some(&reg), &["--cache-from", &cache]);
     assert_eq!(counts(&summary(&ob)).0, 0, "{}", stderr(&ob));

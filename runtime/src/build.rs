@@ -176,16 +176,8 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
             "`--verify-reproducible` checks one platform at a time: give a single `--platform`".into(),
         )));
     }
-    let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
-    let shared = shared_cache(&req);
-    if let Some(s) = &shared {
-        // Installed before the registry's own fetcher, which it wraps.
-        req.store.set_fetcher(s.fetcher(req.registry.clone().map(|r| r as Arc<dyn crate::store::BlobFetcher>)));
-        backend = backend.with_shared_cache(s.clone());
-    }
-    if let Some(r) = &req.registry {
-        backend = backend.with_registry(r.clone());
-    }
+    let (backend, shared) =
+        backend_for(req.store, req.registry.as_ref(), req.cache_from, !req.cache_to.is_empty(), req.notice)?;
     let opts = SolveOptions {
         platforms: req.platforms.clone(),
         no_cache: req.no_cache,
@@ -393,13 +385,31 @@ pub fn plan(
     Ok(steps)
 }
 
-fn shared_cache(req: &BuildRequest<'_>) -> Option<Arc<crate::cache::SharedCache>> {
-    shared_cache_for(req.store, req.registry.as_ref(), req.cache_from, !req.cache_to.is_empty(), req.notice)
+/// The backend of a build (or a bake) on `store`: its registry, and the imported caches
+/// (`--cache-from`) whose fetcher wraps the registry's; also returns those caches.
+pub(crate) fn backend_for(
+    store: &Arc<Store>,
+    registry: Option<&Arc<Registry>>,
+    from: &[crate::cache::CacheLocation],
+    exports: bool,
+    notice: &dyn Fn(&str),
+) -> Result<(RuntimeBackend, Option<Arc<crate::cache::SharedCache>>), BuildError> {
+    let mut backend = RuntimeBackend::new(store.clone()).map_err(BuildError::Backend)?;
+    let shared = shared_cache_for(store, registry, from, exports, notice);
+    if let Some(s) = &shared {
+        // Installed before the registry's own fetcher, which it wraps.
+        store.set_fetcher(s.fetcher(registry.cloned().map(|r| r as Arc<dyn crate::store::BlobFetcher>)));
+        backend = backend.with_shared_cache(s.clone());
+    }
+    if let Some(r) = registry {
+        backend = backend.with_registry(r.clone());
+    }
+    Ok((backend, shared))
 }
 
 /// The imported caches of a build (`--cache-from`), or `None` when it neither imports nor
 /// exports one and has no registry.
-pub(crate) fn shared_cache_for(
+fn shared_cache_for(
     store: &Store,
     registry: Option<&Arc<Registry>>,
     from: &[crate::cache::CacheLocation],

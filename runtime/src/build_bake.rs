@@ -15,13 +15,12 @@ use std::sync::Arc;
 
 use cairn_ir::{Definition, Digest, Platform};
 
-use crate::build::{export_caches_to, push_names, shared_cache_for, BuildError};
+use crate::build::{backend_for, export_caches_to, push_names, BuildError};
 use crate::cache::{CacheExport, CacheLocation};
 use crate::export::{ExportContext, ExportSource, Exporter, PlatformSource};
 use crate::image::{commit_image, CommitOptions};
 use crate::registry::Registry;
 use crate::solve::progress::Progress;
-use crate::solve::runtime_backend::RuntimeBackend;
 use crate::solve::{self, SolveOptions};
 use crate::store::{PlatformImage, Store};
 
@@ -70,17 +69,8 @@ pub struct BakeResult {
 
 /// Solves every target's output at once, then commits, tags and exports each.
 pub fn run(req: BakeRequest<'_>) -> Result<BakeResult, BuildError> {
-    let mut backend = RuntimeBackend::new(req.store.clone()).map_err(BuildError::Backend)?;
     let exports = req.targets.iter().any(|t| !t.cache_to.is_empty());
-    let shared = shared_cache_for(req.store, req.registry.as_ref(), &req.cache_from, exports, req.notice);
-    if let Some(s) = &shared {
-        // Installed before the registry's own fetcher, which it wraps.
-        req.store.set_fetcher(s.fetcher(req.registry.clone().map(|r| r as Arc<dyn crate::store::BlobFetcher>)));
-        backend = backend.with_shared_cache(s.clone());
-    }
-    if let Some(r) = &req.registry {
-        backend = backend.with_registry(r.clone());
-    }
+    let (backend, shared) = backend_for(req.store, req.registry.as_ref(), &req.cache_from, exports, req.notice)?;
     let opts = SolveOptions {
         platforms: req.platforms.clone(),
         no_cache: req.no_cache,

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use cairn_ir::{Env, MountKind, NetworkMode, SecretEnv, SecurityMode, VertexMeta};
+use cairn_ir::{env_key, Env, MountKind, NetworkMode, SecretEnv, SecurityMode, VertexMeta};
 use cairn_sdk::{MkfileOpts, Mount, State as Tree};
 
 use super::instructions::{CommandLine, RunCommand, Word};
@@ -25,8 +25,7 @@ fn run_env(lw: &Lowerer, st: &mut State) -> Env {
         return env.clone();
     }
     let mut env: Vec<String> = st.env().to_vec();
-    let mut keys: HashSet<String> =
-        env.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |(a, _)| a).to_string()).collect();
+    let mut keys: HashSet<String> = env.iter().map(|kv| env_key(kv).to_string()).collect();
     for (k, v) in &st.args {
         if keys.insert(k.clone()) {
             env.push(format!("{k}={v}"));

@@ -133,6 +133,14 @@ fn print(names: &[String], targets: &BTreeMap<String, Target>) -> anyhow::Result
     so.write_all(text.as_bytes()).and_then(|()| so.flush()).context("Cannot write to stdout")
 }
 
+/// The local source name of the `i`-th distinct context directory of a bake.
+fn context_source(i: usize) -> String {
+    match i {
+        0 => "context".to_string(),
+        _ => format!("context-{}", i + 1),
+    }
+}
+
 /// A target's Dockerfile: `dockerfile` relative to its context, as buildx reads it.
 fn dockerfile_of(context: &Path, t: &Target) -> PathBuf {
     let f = Path::new(t.dockerfile.as_deref().unwrap_or("Dockerfile"));
@@ -230,17 +238,11 @@ fn build(
             }
         }
         let canon = std::fs::canonicalize(&context)?;
-        let local = match context_dirs.iter().position(|c| *c == canon) {
-            Some(0) => "context".to_string(),
-            Some(i) => format!("context-{}", i + 1),
-            None => {
-                context_dirs.push(canon);
-                match context_dirs.len() {
-                    1 => "context".to_string(),
-                    n => format!("context-{n}"),
-                }
-            }
-        };
+        let i = context_dirs.iter().position(|c| *c == canon).unwrap_or_else(|| {
+            context_dirs.push(canon);
+            context_dirs.len() - 1
+        });
+        let local = context_source(i);
         let dockerfile = dockerfile_of(&context, t);
         let named = contexts_of(bake, name, t, &dockerfile, &context)?;
         for (k, spec) in &named {
@@ -320,7 +322,7 @@ fn build(
     let def = cairn_compiler::passes::optimize(&merged).to_definition();
     let mut contexts = dirs;
     for (i, dir) in context_dirs.into_iter().enumerate() {
-        let local = if i == 0 { "context".to_string() } else { format!("context-{}", i + 1) };
+        let local = context_source(i);
         if contexts.insert(local.clone(), dir).is_some() {
             bail!("a named context is called `{local}`, the name cairn bake gives a target's context directory");
         }
