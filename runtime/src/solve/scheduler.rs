@@ -1,17 +1,20 @@
 //! The scheduler: runs a DAG of vertices, each exactly once, every vertex started as soon
 //! as its inputs are done, the first failure cancelling the rest.
 //!
-//! A ready queue: only vertices whose inputs are done get a thread, and at most
-//! [`MAX_THREADS`] run at once, so a graph of any size runs with bounded threads in time
-//! linear in its size (a thread per vertex up front ran out of threads at 20,000). Steps
-//! run on plain threads, not rayon's pool: blocking steps such as RUN would occupy its few
-//! threads. It knows only indices and dependencies; what a vertex does is the [`Worker`]'s
-//! business.
+//! A pool of threads over a ready queue. A thread that finishes a vertex takes the next
+//! ready one itself, so a chain of steps (and a cached build is mostly chains of lookups)
+//! runs on one thread with no hand-off; a new thread is started only when more vertices
+//! are ready than threads are idle, and at most [`MAX_THREADS`] exist, so a graph of any
+//! size runs with bounded threads in time linear in its size. (A thread per vertex up
+//! front ran out of threads at 20,000; a thread per ready vertex spent most of a cached
+//! build starting threads and waking the scheduler.) Steps run on these plain threads,
+//! not rayon's pool: blocking steps such as RUN would occupy its few threads. It knows
+//! only indices and dependencies; what a vertex does is the [`Worker`]'s business.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::Scope;
 
 /// How many vertices may run at once. RUN steps are further bounded by `--jobs`; this
 /// bounds threads, far above what independent stages of a real build need at once.
@@ -50,55 +53,136 @@ pub fn run<W: Worker>(
             dependents[d].push(v);
         }
     }
-    let mut ready: VecDeque<usize> = (0..n).filter(|&v| needed[v] && waiting[v] == 0).collect();
-    let mut results: Vec<Option<W::Output>> = vec![None; n];
-    let mut first_error: Option<(usize, W::Error)> = None;
-    let (tx, rx) = mpsc::channel::<(usize, Result<W::Output, W::Error>)>();
-    std::thread::scope(|scope| {
-        let mut running = 0usize;
+    let ready: VecDeque<usize> = (0..n).filter(|&v| needed[v] && waiting[v] == 0).collect();
+    let state = State {
+        ready,
+        waiting,
+        results: vec![None; n],
+        first_error: None,
+        busy: 0,
+        idle: 0,
+        starting: 0,
+        threads: 1,
+        over: false,
+    };
+    let pool = Pool { deps, dependents, worker, cancel, state: Mutex::new(state), wake: Condvar::new() };
+    // The calling thread works too.
+    std::thread::scope(|scope| pool.work(scope, false));
+    let state = pool.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some((vertex, error)) = state.first_error {
+        return Err(ScheduleError::Failed { vertex, error });
+    }
+    if (0..n).any(|v| needed[v] && state.results[v].is_none()) {
+        return Err(ScheduleError::Cancelled);
+    }
+    Ok(state.results)
+}
+
+/// What the threads share, behind one lock.
+struct State<O, E> {
+    ready: VecDeque<usize>,
+    /// Per vertex, how many of its inputs are not done yet.
+    waiting: Vec<usize>,
+    results: Vec<Option<O>>,
+    first_error: Option<(usize, E)>,
+    /// Vertices being run now.
+    busy: usize,
+    /// Threads waiting for a ready vertex.
+    idle: usize,
+    /// Threads started that have not yet taken the lock: they will take a ready vertex.
+    starting: usize,
+    threads: usize,
+    /// Nothing more starts: all done, a failure, or `cancel`.
+    over: bool,
+}
+
+struct Pool<'a, W: Worker> {
+    deps: &'a [Vec<usize>],
+    dependents: Vec<Vec<usize>>,
+    worker: &'a W,
+    cancel: &'a AtomicBool,
+    state: Mutex<State<W::Output, W::Error>>,
+    wake: Condvar,
+}
+
+impl<'a, W: Worker> Pool<'a, W> {
+    fn lock(&self) -> MutexGuard<'_, State<W::Output, W::Error>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One thread's life: take a ready vertex, run it, note its result, until it is over.
+    fn work<'s>(&'s self, scope: &'s Scope<'s, '_>, started: bool) {
+        let mut st = self.lock();
+        if started {
+            st.starting -= 1;
+        }
         loop {
-            while running < MAX_THREADS && !cancel.load(Ordering::SeqCst) {
-                let Some(v) = ready.pop_front() else { break };
-                let inputs: Vec<W::Output> =
-                    deps[v].iter().map(|&d| results[d].clone().expect("a dependency finished")).collect();
-                let tx = tx.clone();
-                scope.spawn(move || {
-                    let r = worker.run(v, &inputs, cancel);
-                    let _ = tx.send((v, r));
-                });
-                running += 1;
+            if !st.over && (self.cancel.load(Ordering::SeqCst) || (st.ready.is_empty() && st.busy == 0)) {
+                st.over = true;
+                self.wake.notify_all();
             }
-            if running == 0 {
-                break;
+            if st.over {
+                return;
             }
-            let Ok((v, r)) = rx.recv() else { break };
-            running -= 1;
+            let Some(v) = st.ready.pop_front() else {
+                st.idle += 1;
+                st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.idle -= 1;
+                continue;
+            };
+            let inputs: Vec<W::Output> =
+                self.deps[v].iter().map(|&d| st.results[d].clone().expect("a dependency finished")).collect();
+            st.busy += 1;
+            // Every other ready vertex gets a thread now: an idle one, one starting, else a
+            // new one.
+            let spawn = st.ready.len().saturating_sub(st.idle + st.starting).min(MAX_THREADS - st.threads);
+            st.threads += spawn;
+            st.starting += spawn;
+            drop(st);
+            for _ in 0..spawn {
+                scope.spawn(move || self.work(scope, true));
+            }
+            let unwinding = OnPanic(self);
+            let r = self.worker.run(v, &inputs, self.cancel);
+            std::mem::forget(unwinding);
+            st = self.lock();
+            st.busy -= 1;
             match r {
                 Ok(o) => {
-                    results[v] = Some(o);
-                    for &d in &dependents[v] {
-                        waiting[d] -= 1;
-                        if waiting[d] == 0 {
-                            ready.push_back(d);
+                    st.results[v] = Some(o);
+                    for &d in &self.dependents[v] {
+                        st.waiting[d] -= 1;
+                        if st.waiting[d] == 0 {
+                            st.ready.push_back(d);
                         }
+                    }
+                    // This thread takes one; the idle take the rest.
+                    if st.ready.len() > 1 && st.idle > 0 {
+                        self.wake.notify_all();
                     }
                 }
                 Err(e) => {
-                    if first_error.is_none() && !cancel.load(Ordering::SeqCst) {
-                        first_error = Some((v, e));
+                    if st.first_error.is_none() && !self.cancel.load(Ordering::SeqCst) {
+                        st.first_error = Some((v, e));
                     }
-                    cancel.store(true, Ordering::SeqCst);
+                    self.cancel.store(true, Ordering::SeqCst);
                 }
             }
         }
-    });
-    if let Some((vertex, error)) = first_error {
-        return Err(ScheduleError::Failed { vertex, error });
     }
-    if (0..n).any(|v| needed[v] && results[v].is_none()) {
-        return Err(ScheduleError::Cancelled);
+}
+
+/// Armed while a vertex runs: a panicking worker stops the schedule (instead of leaving the
+/// other threads waiting for a vertex that never finishes); the scope re-raises the panic.
+struct OnPanic<'p, 'a, W: Worker>(&'p Pool<'a, W>);
+
+impl<W: Worker> Drop for OnPanic<'_, '_, W> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.over = true;
+        self.0.cancel.store(true, Ordering::SeqCst);
+        self.0.wake.notify_all();
     }
-    Ok(results)
 }
 
 /// A counting semaphore (bounds concurrent RUN steps to `--jobs`).
@@ -265,5 +349,55 @@ mod tests {
         assert_eq!(out, vec![Some(0), None]);
         let cancel = AtomicBool::new(true);
         assert!(matches!(run(&deps, &[true, true], &w, &cancel), Err(ScheduleError::Cancelled)));
+    }
+
+    struct Threads(Mutex<std::collections::HashSet<std::thread::ThreadId>>);
+    impl Worker for Threads {
+        type Output = usize;
+        type Error = String;
+        fn run(&self, v: usize, _: &[usize], _: &AtomicBool) -> Result<usize, String> {
+            self.0.lock().unwrap().insert(std::thread::current().id());
+            Ok(v)
+        }
+    }
+
+    /// A chain runs on the calling thread alone (no hand-off per vertex), and a wide graph
+    /// never has more than MAX_THREADS threads.
+    #[test]
+    fn chains_stay_on_one_thread_and_threads_are_bounded() {
+        let chain: Vec<Vec<usize>> = (0..1000).map(|v| if v == 0 { vec![] } else { vec![v - 1] }).collect();
+        let w = Threads(Mutex::new(Default::default()));
+        run(&chain, &[true; 1000], &w, &AtomicBool::new(false)).unwrap();
+        assert_eq!(*w.0.lock().unwrap(), [std::thread::current().id()].into_iter().collect());
+        let flat: Vec<Vec<usize>> = vec![vec![]; 5000];
+        let w = Threads(Mutex::new(Default::default()));
+        run(&flat, &[true; 5000], &w, &AtomicBool::new(false)).unwrap();
+        let n = w.0.lock().unwrap().len();
+        assert!((1..=MAX_THREADS).contains(&n), "{n} threads");
+    }
+
+    struct Panics;
+    impl Worker for Panics {
+        type Output = usize;
+        type Error = String;
+        fn run(&self, v: usize, _: &[usize], cancel: &AtomicBool) -> Result<usize, String> {
+            if v == 1 {
+                panic!("vertex 1 panics");
+            }
+            // The others wait to be cancelled, as a long RUN would.
+            while !cancel.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err("cancelled".into())
+        }
+    }
+
+    /// A panicking vertex cancels the others and the panic reaches the caller: no thread is
+    /// left waiting for the vertex that never finished.
+    #[test]
+    fn a_panicking_vertex_stops_the_schedule() {
+        let deps = vec![vec![], vec![], vec![], vec![0, 1, 2]];
+        let r = std::panic::catch_unwind(|| run(&deps, &[true; 4], &Panics, &AtomicBool::new(false)));
+        assert!(r.is_err(), "the panic is raised again");
     }
 }
