@@ -377,15 +377,28 @@ pub struct StoreResolver {
     pub pull: bool,
     /// References pulled in this run → their pinned form (`name:tag@sha256:…`).
     pinned: Mutex<HashMap<(String, Platform), String>>,
+    /// What each reference resolved to in this run: asked again (51 stages `FROM busybox`,
+    /// the linter after the compiler), it is the same image, without reading the store again.
+    resolved: Mutex<HashMap<(String, Platform), Option<ImageRecord>>>,
 }
 
 impl StoreResolver {
     pub fn new(store: Arc<Store>, registry: Option<Arc<Registry>>, pull: bool) -> StoreResolver {
-        StoreResolver { store, registry, pull, pinned: Mutex::default() }
+        StoreResolver { store, registry, pull, pinned: Mutex::default(), resolved: Mutex::default() }
     }
 
-    /// The record of `reference`, pulled when needed.
+    /// The record of `reference`, pulled when needed; once per run.
     fn record(&self, reference: &str, platform: &Platform) -> Result<Option<ImageRecord>, ResolveError> {
+        let key = (reference.to_string(), platform.clone());
+        if let Some(r) = self.resolved.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(r.clone());
+        }
+        let r = self.record_uncached(reference, platform)?;
+        self.resolved.lock().unwrap_or_else(|e| e.into_inner()).insert(key, r.clone());
+        Ok(r)
+    }
+
+    fn record_uncached(&self, reference: &str, platform: &Platform) -> Result<Option<ImageRecord>, ResolveError> {
         let local = cairn_runtime::image::resolve_image_for(&self.store, reference, Some(platform))?;
         let Some(registry) =
             self.registry.as_ref().filter(|_| cairn_runtime::registry::is_registry_reference(reference))
