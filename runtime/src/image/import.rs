@@ -188,6 +188,9 @@ fn extract_lazy_layer(
 /// extraction itself and `cairn load` of a Debian base was 1.7× `docker load`, which
 /// stores no compressed blob at all; level 1 keeps the import bound by file creation
 /// (the loaded image's layers are exported with this blob, as any imported blob).
+/// Measured on the Debian base (`cargo run --release -p cairn-runtime --example gzlevels
+/// TAR`): level 1 gives 79.4 MB for 1.5 s of CPU, 3 gives 63.7 MB (dockerd's push size)
+/// for 3.0 s, 6 gives 62.1 MB for 4.2 s; `cairn load` took 2.6 s at 1 and 3.4 s at 3.
 const IMPORT_GZIP_LEVEL: u32 = 1;
 
 /// Imports one layer blob file `src` whose tar must have `diff_id`, on top of `lowers`.
