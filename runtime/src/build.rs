@@ -194,7 +194,7 @@ pub fn run(req: BuildRequest<'_>) -> Result<BuildResult, BuildError> {
     let context = record::context_name(req.contexts.get("context"));
     let recorder = Arc::new(record::Recorder::new(
         def,
-        &record::history(req.store, &context),
+        &record::history(req.store, &context, def, &req.platforms),
         req.store.build_records_salt().unwrap_or_default(),
     ));
     let opts = SolveOptions { records: Some(recorder.clone()), ..opts };
@@ -364,7 +364,11 @@ pub fn plan(
     let backend = RuntimeBackend::new(store.clone()).map_err(BuildError::Backend)?;
     let context = record::context_name(contexts.get("context"));
     let salt = store.build_records_salt().unwrap_or_default();
-    let recorder = Arc::new(record::Recorder::new(def, &record::history(store, &context), salt));
+    let recorder = Arc::new(record::Recorder::new(
+        def,
+        &record::history(store, &context, def, std::slice::from_ref(platform)),
+        salt,
+    ));
     let opts = SolveOptions {
         platforms: vec![platform.clone()],
         no_cache,

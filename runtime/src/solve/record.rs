@@ -227,9 +227,33 @@ impl Recorder {
     }
 }
 
-/// The records of earlier builds of `context`, newest first (unreadable ones skipped).
-pub fn history(store: &Store, context: &str) -> Vec<BuildRecord> {
-    all_builds(store).into_iter().filter(|b| b.context == context).collect()
+/// The records of earlier builds of `context` that a build of `def` on `platforms` compares
+/// its steps with, newest first (unreadable ones skipped). Read back only until every RUN
+/// and file step of `def` has a record: [`Recorder`] keeps each step's newest, so older
+/// builds could not change those (a store keeps 50 builds; a cached build of a 5,000-line
+/// Dockerfile read and parsed all of them, 14 MB, where the last one was enough). A source
+/// (not always recorded) is compared with its newest record among the builds read.
+pub fn history(store: &Store, context: &str, def: &Definition, platforms: &[Platform]) -> Vec<BuildRecord> {
+    let steps: Vec<usize> =
+        (0..def.vertices.len()).filter(|&v| matches!(def.vertices[v].vertex.op, Op::Exec(_) | Op::File(_))).collect();
+    let mut missing: std::collections::HashSet<String> =
+        platforms.iter().flat_map(|p| steps.iter().map(move |&v| step_identity(def, v, p))).collect();
+    let mut out = Vec::new();
+    let Ok(records) = store.build_records_newest_first() else { return out };
+    for (_, bytes) in records {
+        let Ok(b) = serde_json::from_slice::<BuildRecord>(&bytes) else { continue };
+        if b.context != context {
+            continue;
+        }
+        for s in &b.steps {
+            missing.remove(&s.step);
+        }
+        out.push(b);
+        if missing.is_empty() {
+            break;
+        }
+    }
+    out
 }
 
 /// How a build's main context is named in its record: the canonical path, so `ctx` and
@@ -411,5 +435,79 @@ mod tests {
         let old = rec(&[("ARG API_TOKEN", "hidden:1")], "a");
         let new = rec(&[("ARG API_TOKEN", "hidden:2")], "b");
         assert_eq!(explain(Some(&old), &new), ["ARG API_TOKEN changed (value hidden: the name looks like a secret)"]);
+    }
+
+    /// A Definition of a scratch source and one file step per name (the name is the
+    /// step's description, so its identity).
+    fn steps_def(names: &[&str]) -> Definition {
+        use cairn_ir::*;
+        let mut d = Definition { version: FORMAT_VERSION, vertices: vec![], outputs: vec![], sources: vec![] };
+        let mut push = |inputs: Vec<Input>, op: Op, description: &str| {
+            let vertex = Vertex { inputs, op };
+            let digest = vertex_digest(&vertex);
+            let meta = VertexMeta { description: description.into(), ..Default::default() };
+            d.vertices.push(VertexEntry { digest, vertex, meta });
+            Input { digest, index: 0 }
+        };
+        let mut last = push(vec![], Op::Source(SourceOp::Scratch), "scratch");
+        for n in names {
+            let kind = FileActionKind::Mkfile {
+                path: format!("/{n}"),
+                mode: 0o644,
+                data: vec![],
+                owner: None,
+                timestamp: None,
+            };
+            let op = Op::File(FileOp { actions: vec![FileAction { base: FileRef::Input(0), kind }] });
+            last = push(vec![last], op, n);
+        }
+        d.outputs = vec![Output { platform: Platform::host(), root: last, config: ImageConfig::default() }];
+        d
+    }
+
+    /// History is read newest first, other contexts skipped, and no further back than the
+    /// build that gives the last of the steps its newest record.
+    #[test]
+    fn history_reads_back_only_until_every_step_has_a_record() {
+        let dir = std::env::temp_dir().join(format!("cairn-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let p = Platform::host();
+        let def = steps_def(&["A", "B"]);
+        let step = |name: &str, key: &str| StepRecord {
+            vertex: 0,
+            step: format!("{name} [] {p}"),
+            name: name.into(),
+            key: key.into(),
+            cached: false,
+            items: BTreeMap::new(),
+            reasons: Vec::new(),
+        };
+        let builds = [
+            ("c", vec![step("A", "a1"), step("B", "b1")]),
+            ("c", vec![step("B", "b2")]),
+            ("other", vec![step("A", "x"), step("B", "x")]),
+            ("c", vec![step("A", "a4")]),
+        ];
+        for (i, (context, steps)) in builds.into_iter().enumerate() {
+            let rec = BuildRecord {
+                id: format!("b{i}"),
+                time: i as f64,
+                context: context.into(),
+                platform: p.to_string(),
+                steps,
+            };
+            store.save_build_record(i as u128 + 1, &rec.id, &serde_json::to_vec(&rec).unwrap()).unwrap();
+        }
+        let read: Vec<String> =
+            history(&store, "c", &def, std::slice::from_ref(&p)).into_iter().map(|b| b.id).collect();
+        assert_eq!(read, ["b3", "b1"], "b0 is older than every step's newest record");
+        let previous = Recorder::new(&def, &history(&store, "c", &def, std::slice::from_ref(&p)), [0; 32]).previous;
+        let keys: BTreeMap<&str, &str> = previous.values().map(|s| (s.name.as_str(), s.key.as_str())).collect();
+        assert_eq!(keys, BTreeMap::from([("A", "a4"), ("B", "b2")]));
+        // A step no build has: every build of the context is read.
+        let read = history(&store, "c", &steps_def(&["A", "B", "C"]), std::slice::from_ref(&p));
+        assert_eq!(read.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

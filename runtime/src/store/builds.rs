@@ -46,15 +46,16 @@ impl Store {
 
     /// The build records, newest first: (id, bytes). A record that cannot be read is left out.
     pub fn build_records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.build_records_newest_first()?.collect())
+    }
+
+    /// [`Self::build_records`], each read only when the iterator gets to it.
+    pub fn build_records_newest_first(&self) -> Result<impl Iterator<Item = (String, Vec<u8>)>, StoreError> {
         let dir = self.layout.builds_dir();
-        let mut out = Vec::new();
-        for name in self.build_record_names()?.into_iter().rev() {
+        Ok(self.build_record_names()?.into_iter().rev().filter_map(move |name| {
             let id = name.trim_end_matches(".json").split_once('-').map_or("", |x| x.1).to_string();
-            if let Ok(bytes) = fs::read(dir.join(&name)) {
-                out.push((id, bytes));
-            }
-        }
-        Ok(out)
+            fs::read(dir.join(&name)).ok().map(|bytes| (id, bytes))
+        }))
     }
 
     /// The key of the keyed hash that hides secret-looking values in build records: 32
