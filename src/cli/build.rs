@@ -495,10 +495,13 @@ fn build(args: &BuildArgs, mode: Mode, progress: &super::timeline::Recorder) -> 
                 frontend_network,
             };
             let resolver = StoreResolver::new(st.clone(), Some(registry.clone()), args.pull);
-            let selected = frontend::select_frontend(&input)?;
-            let builtin = matches!(selected, frontend::Selected::Builtin(_));
-            let compiled = frontend::compile_selected(&input, selected, &resolver)?;
-            let report = if builtin { super::call::lint(&input, &resolver)? } else { Default::default() };
+            let (compiled, report) = match frontend::select_frontend(&input)? {
+                frontend::Selected::Builtin(text) => {
+                    let (compiled, df) = frontend::compile_builtin(&input, &text, &resolver)?;
+                    (compiled, super::call::lint_parsed(&input, &df, text, &resolver)?)
+                }
+                other => (frontend::compile_selected(&input, other, &resolver)?, Default::default()),
+            };
             if call.is_some() {
                 let text = super::call::check_text(&report, &compiled.warnings);
                 print_stdout(&text)?;

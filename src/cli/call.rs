@@ -411,21 +411,19 @@ impl LintReport {
     }
 }
 
-/// Runs the Dockerfile checks: base images' environments come from `resolver` (already
-/// resolved by the compile), `.dockerignore` from beside the Dockerfile or the context.
-pub fn lint(
+/// Runs the Dockerfile checks on the file the build read and parsed (once, for the compiler
+/// and for this): base images' environments come from `resolver` (already resolved by the
+/// compile), `.dockerignore` from beside the Dockerfile or the context.
+pub fn lint_parsed(
     input: &super::frontend::FrontendInput,
+    df: &cairn_grammar::ast::Dockerfile,
+    text: String,
     resolver: &dyn cairn_compiler::resolver::ImageResolver,
 ) -> anyhow::Result<LintReport> {
     use cairn_compiler::lint::{check, Config, LintOptions};
-    let text = match input.text {
-        Some(t) => t.to_string(),
-        None => super::frontend::read_dockerfile(input.dockerfile)?,
-    };
     let file = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile).display().to_string();
-    let df = cairn_grammar::parse(&file, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     let arg = input.build_args.iter().rev().find(|(k, _)| k == "BUILDKIT_DOCKERFILE_CHECK").map(|(_, v)| v.as_str());
-    let config = Config::of(&df, arg).map_err(anyhow::Error::msg).with_context(|| format!("`{file}`"))?;
+    let config = Config::of(df, arg).map_err(anyhow::Error::msg).with_context(|| format!("`{file}`"))?;
     let ignore = super::frontend::read_dockerignore(input.dockerfile, input.context)?;
     let filter = cairn_runtime::solve::pattern::Filter::new(&[], &ignore)
         .map_err(|e| anyhow::anyhow!("Invalid `.dockerignore` pattern: {e}"))?;
@@ -437,7 +435,7 @@ pub fn lint(
         Some(env.iter().map(|kv| kv.split_once('=').map_or(kv.as_str(), |x| x.0).to_string()).collect())
     };
     let ignored = |p: &str| !filter.visible(p);
-    let warnings = check(&df, &text, &LintOptions { base_env: &base_env, ignored: &ignored }, &config);
+    let warnings = check(df, &text, &LintOptions { base_env: &base_env, ignored: &ignored }, &config);
     Ok(LintReport { warnings, file, text, error: config.error })
 }
 

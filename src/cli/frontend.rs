@@ -344,6 +344,25 @@ fn run_external(
 
 /// The built-in Dockerfile frontend on `text`.
 fn compile_text(input: &FrontendInput, text: String, resolver: &dyn ImageResolver) -> anyhow::Result<Compiled> {
+    Ok(compile_builtin(input, &text, resolver)?.0)
+}
+
+/// Compiles `text` with the built-in Dockerfile frontend; returns the parsed file too, for
+/// the linter (one parse per build).
+pub fn compile_builtin(
+    input: &FrontendInput,
+    text: &str,
+    resolver: &dyn ImageResolver,
+) -> anyhow::Result<(Compiled, cairn_grammar::ast::Dockerfile)> {
+    let opts = compile_options(input)?;
+    let df = cairn_grammar::parse(&opts.file, text)
+        .map_err(|e| anyhow::anyhow!("{}", cairn_compiler::CompileError::from(e)))?;
+    let compiled =
+        cairn_compiler::dockerfile::compile(&df, text, &opts, resolver).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((compiled, df))
+}
+
+fn compile_options(input: &FrontendInput) -> anyhow::Result<CompileOptions> {
     // `./Dockerfile` reads better as `Dockerfile` in errors and progress.
     let shown = input.dockerfile.strip_prefix(".").unwrap_or(input.dockerfile);
     let mut opts = CompileOptions::new(&shown.display().to_string());
@@ -364,7 +383,7 @@ fn compile_text(input: &FrontendInput, text: String, resolver: &dyn ImageResolve
         };
         opts.contexts.insert(name.clone(), nc);
     }
-    cairn_compiler::compile_dockerfile(&text, &opts, resolver).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(opts)
 }
 
 /// Base image configs from the local store (and `oci-layout://` contexts), pulling from

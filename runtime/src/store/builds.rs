@@ -1,6 +1,7 @@
 //! Build records: one small JSON file per build under `builds/` (what its steps' keys were
 //! made of, `solve::record`), the last [`KEEP_BUILDS`] kept, each written by
-//! temp-and-rename so a reader never sees half a record. The store keeps the bytes; their
+//! temp-and-rename so a reader never sees half a record (not fsynced: losing one to a power
+//! cut costs only history). The store keeps the bytes; their
 //! shape belongs to the solver. Names start with the build's time, so the directory
 //! listing is the history in order.
 
@@ -17,7 +18,9 @@ impl Store {
     pub fn save_build_record(&self, time_ns: u128, id: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = self.layout.builds_dir();
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-        self.write_atomic(&dir.join(format!("{time_ns:024}-{id}.json")), bytes)?;
+        // Not fsynced (2 ms of a 0.06 s cached build of 5,000 lines): a record lost to a power
+        // cut only leaves `cairn explain` one build shorter.
+        self.write_replace(&dir.join(format!("{time_ns:024}-{id}.json")), bytes, false)?;
         let names = self.build_record_names()?;
         for old in names.iter().take(names.len().saturating_sub(KEEP_BUILDS)) {
             let _ = fs::remove_file(dir.join(old));

@@ -320,9 +320,19 @@ impl Store {
 
     /// Writes `bytes` to `dest` atomically: temp file, fsync, rename.
     pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_replace(dest, bytes, true)
+    }
+
+    /// Writes `bytes` to `dest` by temp file and rename, with an fsync only when `durable`: a
+    /// reader sees the old file or the new one, never half of it; without the fsync a power
+    /// cut may leave the new name empty or missing (for files the store can lose, such as
+    /// build records, whose readers skip what does not parse).
+    pub(crate) fn write_replace(&self, dest: &Path, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
         let mut t = self.temp_file("write")?;
         t.file.write_all(bytes).map_err(io_err("write", &t.path))?;
-        t.file.sync_all().map_err(io_err("sync", &t.path))?;
+        if durable {
+            t.file.sync_all().map_err(io_err("sync", &t.path))?;
+        }
         fs::rename(&t.path, dest).map_err(io_err("rename into", dest))?;
         t.keep = true;
         Ok(())
