@@ -75,14 +75,9 @@ else
 fi
 
 # The registry.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-host="127.0.0.1:$port"
-mkdir -p "$work/registry"
-printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' \
-    "$work/registry/data" "$host" >"$work/registry/config.yml"
-/usr/bin/docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+. bench/registry.sh
+start_registry "$work/registry"
+host=$reg_host
 cache="$host/bench/cache:$SCENARIO"
 
 fresh() {

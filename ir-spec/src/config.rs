@@ -31,6 +31,13 @@ pub struct ImageConfig {
     pub history: Vec<History>,
 }
 
+impl ImageConfig {
+    /// The platform the image says it is for (`os`, `architecture`, `variant`).
+    pub fn platform(&self) -> crate::Platform {
+        crate::Platform::new(&self.os, &self.architecture, self.variant.as_deref().unwrap_or(""))
+    }
+}
+
 /// The runtime defaults of a container started from the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

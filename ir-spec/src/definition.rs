@@ -1,6 +1,6 @@
 //! `Definition`: a whole build graph, its outputs and everything outside the digests.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -51,7 +51,7 @@ impl Definition {
     /// The `envs` table: every environment node an exec names, parents first, once each,
     /// in the order of the execs.
     pub fn env_entries(&self) -> Vec<EnvEntry> {
-        let mut seen = HashMap::new();
+        let mut seen = HashSet::new();
         let mut out = Vec::new();
         for v in &self.vertices {
             if let crate::Op::Exec(e) = &v.vertex.op {

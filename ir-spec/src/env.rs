@@ -12,7 +12,7 @@
 //! The inline form (a plain array, versions 1 to 3) stays valid: old files keep their
 //! digests, and a frontend that writes JSON by hand need not build a chain.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -121,19 +121,19 @@ impl Env {
     }
 
     /// Adds this environment's chain to `out` (parents first, each node once).
-    pub(crate) fn collect_entries(&self, seen: &mut HashMap<Digest, ()>, out: &mut Vec<EnvEntry>) {
+    pub(crate) fn collect_entries(&self, seen: &mut HashSet<Digest>, out: &mut Vec<EnvEntry>) {
         let Repr::Node(n) = &self.0 else { return };
         let mut pending = Vec::new();
         let mut cur = Some(n);
         while let Some(node) = cur {
-            if seen.contains_key(&node.digest) {
+            if seen.contains(&node.digest) {
                 break;
             }
             pending.push(node);
             cur = node.parent.as_ref();
         }
         for node in pending.into_iter().rev() {
-            seen.insert(node.digest, ());
+            seen.insert(node.digest);
             out.push(EnvEntry {
                 digest: node.digest,
                 parent: node.parent.as_ref().map(|p| p.digest),
@@ -338,7 +338,7 @@ mod tests {
     fn table_round_trip_and_tampering() {
         let e = Env::root(s(&["A=1"])).with(vec![], s(&["B=2"]));
         let mut entries = Vec::new();
-        e.collect_entries(&mut HashMap::new(), &mut entries);
+        e.collect_entries(&mut HashSet::new(), &mut entries);
         assert_eq!(entries.len(), 2);
         let table = build_table(&entries).unwrap();
         let mut r = Env(Repr::Ref(e.digest().unwrap()));

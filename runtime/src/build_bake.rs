@@ -127,8 +127,7 @@ fn finish_target(
         for (output, layers) in chains {
             let config = &req.definition.outputs[*output].config;
             let rec = commit_image(st, layers, config, commit_opts).map_err(commit)?;
-            let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or(""));
-            images.push(PlatformImage { platform, image: rec });
+            images.push(PlatformImage { platform: config.platform(), image: rec });
         }
     }
     let index = match images.len() {

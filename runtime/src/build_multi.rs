@@ -10,8 +10,6 @@
 //! request: the config says what the binaries are (a base image of another platform keeps
 //! its architecture, with the compiler's `InvalidBaseImagePlatform` warning).
 
-use cairn_ir::Platform;
-
 use crate::build::{export_caches, push_all, wants_image, write_metadata, BuildError, BuildRequest, BuildResult};
 use crate::export::{ExportContext, ExportSource, PlatformSource};
 use crate::image::{commit_image, convert_image, ManifestOptions};
@@ -41,8 +39,7 @@ pub(crate) fn finish(
             if image_options.manifest != ManifestOptions::default() {
                 rec = convert_image(st, &rec, &image_options).map_err(commit)?;
             }
-            let platform = Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or(""));
-            images.push(PlatformImage { platform, image: rec });
+            images.push(PlatformImage { platform: config.platform(), image: rec });
         }
         let idx = st.put_index(&images).map_err(|source| BuildError::Commit { second: false, source })?;
         for t in req.tags {

@@ -289,7 +289,7 @@ impl<'a> Lowerer<'a> {
             );
         }
         if let Some(c) = got.as_ref().filter(|c| !c.architecture.is_empty()) {
-            let actual = Platform::new(&c.os, &c.architecture, c.variant.as_deref().unwrap_or(""));
+            let actual = c.platform();
             if !actual.same_as(platform) {
                 // BuildKit's rule and words (its lint `InvalidBaseImagePlatform`).
                 self.warn_once(

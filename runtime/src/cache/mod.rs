@@ -132,8 +132,6 @@ impl From<cairn_registry::RegistryError> for CacheError {
 /// An index with the cache mounts of its artifact.
 type Read = (Records, Vec<mounts::MountBlob>);
 
-/// The index under one tag of a registry and the cache mounts of its artifact (`None`
-/// when the tag does not exist).
 /// How many builder tags of one cache ref are read at once. Each tag is two small
 /// requests (manifest, index), so a cache written by N builders costs 2N + 1 round trips
 /// before the first step: at 100 builders and 30 ms a round trip, 6 s one after another,
@@ -159,6 +157,8 @@ fn read_registry_tags(registry: &Registry, r: &Reference, tags: &[&String]) -> R
     slots.into_iter().map(|s| s.into_inner().unwrap_or_else(|e| e.into_inner()).unwrap_or(Ok(None))).collect()
 }
 
+/// The index under one tag of a registry and the cache mounts of its artifact (`None`
+/// when the tag does not exist).
 fn read_registry_tag(registry: &Registry, r: &Reference) -> Result<Option<Read>, CacheError> {
     let m = match registry.client().get_manifest(r) {
         Ok(m) => m,

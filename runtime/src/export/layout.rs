@@ -179,9 +179,7 @@ impl OciLayout {
             let one = ExportSource::single(p.image, p.layers);
             let rec = self.options.image(store, &one, cx)?.into_owned();
             let config = store.image_config(&rec)?;
-            let platform =
-                cairn_ir::Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or(""));
-            images.push(crate::store::PlatformImage { platform, image: rec });
+            images.push(crate::store::PlatformImage { platform: config.platform(), image: rec });
         }
         let index = store.put_index(&images)?;
         let bytes = store.read_blob(&index)?;

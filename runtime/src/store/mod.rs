@@ -558,7 +558,9 @@ impl Store {
             return Err(StoreError::Invalid(format!("Invalid layer id `{bad}` in the cache record `{key}`")));
         }
         let bytes = records::encode(chains);
-        self.write_atomic(&p, &bytes)
+        // No fsync: a record is trusted after a power cut only if a flush started after it
+        // was written (`records.rs`), and that flush writes it to disk too.
+        self.write_replace(&p, &bytes, false)
     }
 
     /// Keys of all cache records.

@@ -10,7 +10,9 @@
 //! the flush started. A record is trusted when it was written in the running boot, or
 //! before a flush of its own boot; any other (written in a boot that ended before a flush
 //! covered it) is a miss, and `prune` removes it. Records of the older form (a bare
-//! array, written when every step synced) are trusted.
+//! array, written when every step synced) are trusted. So a record needs no fsync of its
+//! own: the flush that makes it trusted writes it too, and one lost or left empty by a
+//! power cut is a miss like any untrusted one.
 
 use std::fs;
 use std::io;

@@ -170,7 +170,7 @@ fn answer(q: &ResolveImageConfig, default_platform: &Platform, resolver: &dyn Im
             } else {
                 a.digest = resolver.digest(&reference, &platform);
             }
-            a.platform = Some(Platform::new(&config.os, &config.architecture, config.variant.as_deref().unwrap_or("")));
+            a.platform = Some(config.platform());
             a.config = Some(config);
         }
         Ok(None) => a.error = Some(format!("Image `{reference}` not found for {platform}")),
